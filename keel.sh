@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Keel set-up wrapper: installs what a fresh Debian machine with only the Rust toolchain lacks,
+# then runs the requested job.
+#
+#   ./keel.sh test      build and run every test of the workspace
+#   ./keel.sh devnet    (arrives with `keel devnet`; see README)
+#
+# System packages: libclang-dev (rocksdb's bindgen), mesa-vulkan-drivers + libvulkan1 (the
+# software GPU, Mesa lavapipe). They are installed with apt-get only when missing.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+PACKAGES=(libclang-dev mesa-vulkan-drivers libvulkan1 pkg-config)
+
+ensure_packages() {
+    local missing=()
+    for p in "${PACKAGES[@]}"; do
+        if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+            missing+=("$p")
+        fi
+    done
+    if [ ${#missing[@]} -eq 0 ]; then
+        return 0
+    fi
+    echo "keel.sh: installing missing system packages: ${missing[*]}" >&2
+    local sudo=""
+    if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+}
+
+cmd="${1:-}"
+shift || true
+case "$cmd" in
+    test)
+        ensure_packages
+        cargo test --workspace --locked "$@"
+        ;;
+    *)
+        echo "usage: ./keel.sh test [cargo test args]" >&2
+        exit 2
+        ;;
+esac
