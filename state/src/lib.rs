@@ -1,0 +1,56 @@
+//! # keel-state: the rollup's rules, defined once
+//!
+//! Every other part of Keel (the sequencer that orders operations, the prover that proves them,
+//! the L1 rules that settle them, the exit tool that rebuilds state from L1 data) calls this crate
+//! for what an operation means. The circuit proves exactly what [`Pending::apply`] does.
+//!
+//! ```text
+//!  bytes ──decode──▶ BatchOp ──▶ Pending::apply ──▶ OpWitness ─┐
+//!  (encoding.rs)    (ops.rs)     (stf.rs: rules,                ├─▶ BatchWitness ──▶ prover
+//!                                 overlay on State)             │   (witness.rs)
+//!                      │               │ reads/writes           │
+//!                      ▼               ▼                        ▼
+//!              signature.rs      tree.rs (Poseidon SMT) ──▶ ChangeSet ──commit──▶ StateStore
+//!              (Schnorr over     poseidon.rs                                      (MemStore |
+//!               Grumpkin)                                                         RocksStore)
+//!                                            Batch (batch.rs): header + ops + data commitment
+//! ```
+//!
+//! | module | owns |
+//! |---|---|
+//! | [`poseidon`] | the one Poseidon spec, shared with halo2-base's circuit gadget |
+//! | [`signature`] | Schnorr over Grumpkin: keys, deterministic signing, verification, encodings |
+//! | [`tree`] | the sparse Merkle tree: empty subtrees, paths, proofs |
+//! | [`store`] | the storage seam: in-memory and RocksDB stores, atomic change sets |
+//! | [`ops`], [`account`], [`batch`] | operations, accounts, batches; their encodings and hashes |
+//! | [`stf`] | the state-transition function and its typed errors |
+//! | [`witness`] | what the circuit needs, with a self-check |
+//! | [`encoding`] | the canonical binary encoding's reader and errors |
+
+pub mod account;
+pub mod batch;
+pub mod encoding;
+pub mod field;
+pub mod ids;
+pub mod ops;
+pub mod poseidon;
+pub mod signature;
+pub mod stf;
+pub mod store;
+pub mod tree;
+pub mod witness;
+
+#[cfg(feature = "test-utils")]
+pub mod test_utils;
+
+pub use account::Account;
+pub use batch::{data_commitment, Batch};
+pub use encoding::{Decode, DecodeError, Encode};
+pub use field::Fr;
+pub use ids::{AccountIndex, BatchNumber, Epoch, L1Address};
+pub use ops::{BatchOp, Deposit, QueueEntry, SignedOp, Transfer, Withdraw};
+pub use signature::{PublicKey, SecretKey, Signature, SignatureError};
+pub use stf::{BatchError, OpenError, Pending, State, StfError};
+pub use store::{MemStore, RocksStore, RocksStoreOptions, StateStore, StoreError};
+pub use tree::{MerkleProof, DEFAULT_DEPTH, MAX_DEPTH};
+pub use witness::{BatchWitness, LeafUpdate, OpWitness, Outcome};

@@ -1,0 +1,286 @@
+//! Schnorr signatures over Grumpkin.
+//!
+//! Grumpkin's base field is BN254 `Fr`, so a public key's coordinates and the challenge are native
+//! circuit values. The scheme (DESIGN.md §3):
+//!
+//! ```text
+//! secret key   sk ∈ Grumpkin scalar field (= BN254 Fq), sk ≠ 0
+//! public key   pk = sk·G                       (G = Grumpkin's generator (1, √-16))
+//! nonce        k  = wide_reduce(BLAKE2b-512("keel/schnorr/k", sk ‖ msg ‖ ctr))   deterministic
+//! commitment   R  = k·G
+//! challenge    e  = Poseidon(R.x, R.y, pk.x, pk.y, msg) ∈ Fr  ⊂ Fq   (r < q, so e embeds as is)
+//! response     s  = k + e·sk  (mod q)
+//! verify       s·G == R + e·pk, with pk and R on the curve and not the identity
+//! ```
+//!
+//! Encodings are uncompressed and canonical: a point is `x ‖ y` (32-byte little-endian field
+//! elements), a signature is `R ‖ s`. Decoding rejects non-canonical integers, points off the
+//! curve and the identity, so a decoded [`PublicKey`] or [`Signature`] is always well formed.
+
+use std::fmt;
+
+use halo2_proofs::halo2curves::{
+    ff::{Field, FromUniformBytes, PrimeField},
+    group::{prime::PrimeCurveAffine, Curve},
+    grumpkin::{Fr as Scalar, G1Affine, G1},
+    CurveAffine,
+};
+use rand_core::{CryptoRng, RngCore};
+
+use crate::{
+    field::{fr_from_bytes, fr_to_bytes, Fr},
+    poseidon,
+};
+
+/// Length of an encoded [`PublicKey`].
+pub const PUBLIC_KEY_BYTES: usize = 64;
+/// Length of an encoded [`Signature`].
+pub const SIGNATURE_BYTES: usize = 96;
+
+const NONCE_PERSONAL: &[u8] = b"keel/schnorr/k";
+const SEED_PERSONAL: &[u8] = b"keel/seed/sk";
+
+/// Why a key or signature was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SignatureError {
+    /// A coordinate is not a canonical `Fr` encoding (an integer ≥ the modulus).
+    #[error("point coordinate is not a canonical field element")]
+    NonCanonicalCoordinate,
+    /// `(x, y)` does not satisfy Grumpkin's equation `y² = x³ − 17`.
+    #[error("point is not on the Grumpkin curve")]
+    NotOnCurve,
+    /// The point at infinity is not a valid key or commitment.
+    #[error("point is the identity")]
+    Identity,
+    /// The response `s` is not a canonical Grumpkin scalar.
+    #[error("signature scalar is not canonical")]
+    NonCanonicalScalar,
+    /// The verification equation `s·G = R + e·pk` does not hold.
+    #[error("signature does not verify")]
+    Invalid,
+}
+
+/// A Grumpkin secret key. Its `Debug` does not print the key.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretKey(Scalar);
+
+impl fmt::Debug for SecretKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SecretKey(..)")
+    }
+}
+
+impl SecretKey {
+    /// A fresh key from a cryptographic RNG.
+    pub fn random(mut rng: impl RngCore + CryptoRng) -> Self {
+        loop {
+            let s = Scalar::random(&mut rng);
+            if !bool::from(s.is_zero()) {
+                return Self(s);
+            }
+        }
+    }
+
+    /// A key derived deterministically from a 32-byte seed (demo accounts, tests).
+    pub fn from_seed(seed: &[u8; 32]) -> Self {
+        let mut ctr = 0u8;
+        loop {
+            let h = blake2b_simd::Params::new()
+                .hash_length(64)
+                .personal(SEED_PERSONAL)
+                .to_state()
+                .update(seed)
+                .update(&[ctr])
+                .finalize();
+            let s = Scalar::from_uniform_bytes(h.as_array());
+            if !bool::from(s.is_zero()) {
+                return Self(s);
+            }
+            ctr += 1;
+        }
+    }
+
+    /// The canonical 32-byte little-endian encoding.
+    pub fn to_bytes(&self) -> [u8; 32] {
+        self.0.to_repr()
+    }
+
+    /// Decodes a secret key; rejects non-canonical encodings and zero.
+    pub fn from_bytes(bytes: &[u8; 32]) -> Result<Self, SignatureError> {
+        let s: Option<Scalar> = Scalar::from_repr(*bytes).into();
+        match s {
+            Some(s) if !bool::from(s.is_zero()) => Ok(Self(s)),
+            _ => Err(SignatureError::NonCanonicalScalar),
+        }
+    }
+
+    /// `sk·G`.
+    pub fn public_key(&self) -> PublicKey {
+        PublicKey((G1::generator() * self.0).to_affine())
+    }
+
+    /// Signs `msg` (a field element, normally `Poseidon(operation fields)`), deterministically.
+    pub fn sign(&self, msg: Fr) -> Signature {
+        let pk = self.public_key();
+        let k = self.nonce(msg);
+        let r = (G1::generator() * k).to_affine();
+        let e = challenge(&r, &pk, msg);
+        Signature {
+            r,
+            s: k + e * self.0,
+        }
+    }
+
+    fn nonce(&self, msg: Fr) -> Scalar {
+        let mut ctr = 0u8;
+        loop {
+            let h = blake2b_simd::Params::new()
+                .hash_length(64)
+                .personal(NONCE_PERSONAL)
+                .to_state()
+                .update(&self.0.to_repr())
+                .update(&fr_to_bytes(&msg))
+                .update(&[ctr])
+                .finalize();
+            let k = Scalar::from_uniform_bytes(h.as_array());
+            if !bool::from(k.is_zero()) {
+                return k;
+            }
+            ctr += 1;
+        }
+    }
+}
+
+/// A Grumpkin public key: on the curve and not the identity.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct PublicKey(G1Affine);
+
+impl fmt::Debug for PublicKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let b = self.to_bytes();
+        write!(f, "PublicKey(")?;
+        for x in &b[..8] {
+            write!(f, "{x:02x}")?;
+        }
+        write!(f, "..)")
+    }
+}
+
+impl PublicKey {
+    /// The affine point.
+    pub fn point(&self) -> G1Affine {
+        self.0
+    }
+
+    /// `(x, y)`, the values a leaf hash and the circuit take.
+    pub fn xy(&self) -> (Fr, Fr) {
+        (self.0.x, self.0.y)
+    }
+
+    /// Builds a key from coordinates, checking curve membership and identity.
+    pub fn from_xy(x: Fr, y: Fr) -> Result<Self, SignatureError> {
+        checked_point(x, y).map(Self)
+    }
+
+    /// `x ‖ y`, 32-byte little-endian each.
+    pub fn to_bytes(&self) -> [u8; PUBLIC_KEY_BYTES] {
+        point_to_bytes(&self.0)
+    }
+
+    /// Decodes and validates a key.
+    pub fn from_bytes(bytes: &[u8; PUBLIC_KEY_BYTES]) -> Result<Self, SignatureError> {
+        point_from_bytes(bytes).map(Self)
+    }
+
+    /// Checks `sig` on `msg` under this key.
+    pub fn verify(&self, msg: Fr, sig: &Signature) -> Result<(), SignatureError> {
+        let e = challenge(&sig.r, self, msg);
+        let lhs = G1::generator() * sig.s;
+        let rhs = G1::from(sig.r) + G1::from(self.0) * e;
+        if lhs == rhs {
+            Ok(())
+        } else {
+            Err(SignatureError::Invalid)
+        }
+    }
+}
+
+/// A Schnorr signature `(R, s)`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Signature {
+    r: G1Affine,
+    s: Scalar,
+}
+
+impl fmt::Debug for Signature {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let b = self.to_bytes();
+        write!(f, "Signature(")?;
+        for x in &b[..8] {
+            write!(f, "{x:02x}")?;
+        }
+        write!(f, "..)")
+    }
+}
+
+impl Signature {
+    /// The commitment `R`.
+    pub fn r(&self) -> G1Affine {
+        self.r
+    }
+
+    /// The response `s` as its canonical 32-byte little-endian encoding (it lives in BN254 `Fq`,
+    /// which is larger than `Fr`, so it is not handed out as an `Fr`).
+    pub fn s_bytes(&self) -> [u8; 32] {
+        self.s.to_repr()
+    }
+
+    /// `R.x ‖ R.y ‖ s`.
+    pub fn to_bytes(&self) -> [u8; SIGNATURE_BYTES] {
+        let mut out = [0u8; SIGNATURE_BYTES];
+        out[..64].copy_from_slice(&point_to_bytes(&self.r));
+        out[64..].copy_from_slice(&self.s.to_repr());
+        out
+    }
+
+    /// Decodes and validates the encoding (not the signature itself: see [`PublicKey::verify`]).
+    pub fn from_bytes(bytes: &[u8; SIGNATURE_BYTES]) -> Result<Self, SignatureError> {
+        let r = point_from_bytes(bytes[..64].try_into().expect("64 bytes"))?;
+        let s: Option<Scalar> = Scalar::from_repr(bytes[64..].try_into().expect("32 bytes")).into();
+        let s = s.ok_or(SignatureError::NonCanonicalScalar)?;
+        Ok(Self { r, s })
+    }
+}
+
+/// `e = Poseidon(R.x, R.y, pk.x, pk.y, msg)`, as a Grumpkin scalar.
+fn challenge(r: &G1Affine, pk: &PublicKey, msg: Fr) -> Scalar {
+    let (px, py) = pk.xy();
+    let e = poseidon::hash(&[r.x, r.y, px, py, msg]);
+    // r < q: every canonical Fr encoding is a canonical Fq encoding of the same integer.
+    Scalar::from_repr(e.to_repr()).expect("Fr modulus is below Fq modulus")
+}
+
+fn checked_point(x: Fr, y: Fr) -> Result<G1Affine, SignatureError> {
+    let p: Option<G1Affine> = G1Affine::from_xy(x, y).into();
+    let p = p.ok_or(SignatureError::NotOnCurve)?;
+    if bool::from(p.is_identity()) {
+        return Err(SignatureError::Identity);
+    }
+    Ok(p)
+}
+
+fn point_to_bytes(p: &G1Affine) -> [u8; 64] {
+    let mut out = [0u8; 64];
+    out[..32].copy_from_slice(&fr_to_bytes(&p.x));
+    out[32..].copy_from_slice(&fr_to_bytes(&p.y));
+    out
+}
+
+fn point_from_bytes(bytes: &[u8; 64]) -> Result<G1Affine, SignatureError> {
+    let x = fr_from_bytes(bytes[..32].try_into().expect("32 bytes"))
+        .ok_or(SignatureError::NonCanonicalCoordinate)?;
+    let y = fr_from_bytes(bytes[32..].try_into().expect("32 bytes"))
+        .ok_or(SignatureError::NonCanonicalCoordinate)?;
+    checked_point(x, y)
+}

@@ -1,0 +1,159 @@
+//! Schnorr over Grumpkin: known answers, round trips, and every refusal.
+
+use halo2_base::halo2_proofs::halo2curves::ff::Field;
+use keel_state::{
+    signature::{PUBLIC_KEY_BYTES, SIGNATURE_BYTES},
+    Fr, PublicKey, SecretKey, Signature, SignatureError,
+};
+
+fn sk(n: u8) -> SecretKey {
+    SecretKey::from_seed(&[n; 32])
+}
+
+#[test]
+fn sign_verify_round_trip() {
+    for n in 0..8u8 {
+        let k = sk(n);
+        let pk = k.public_key();
+        let msg = Fr::from(u64::from(n) * 1_000_003);
+        let sig = k.sign(msg);
+        assert_eq!(pk.verify(msg, &sig), Ok(()));
+        let pk2 = PublicKey::from_bytes(&pk.to_bytes()).unwrap();
+        let sig2 = Signature::from_bytes(&sig.to_bytes()).unwrap();
+        assert_eq!((pk2, sig2), (pk, sig));
+        assert_eq!(pk2.verify(msg, &sig2), Ok(()));
+        let k2 = SecretKey::from_bytes(&k.to_bytes()).unwrap();
+        assert_eq!(k2.public_key(), pk);
+    }
+}
+
+#[test]
+fn signing_is_deterministic_and_message_bound() {
+    let k = sk(1);
+    assert_eq!(k.sign(Fr::from(5)), k.sign(Fr::from(5)));
+    assert_ne!(
+        k.sign(Fr::from(5)).r(),
+        k.sign(Fr::from(6)).r(),
+        "nonce must depend on the message"
+    );
+}
+
+/// Pinned encodings: a change to key derivation, nonce derivation, the challenge hash or the
+/// encodings shows up here.
+#[test]
+fn known_answers() {
+    let k = sk(42);
+    let pk = hex::encode(k.public_key().to_bytes());
+    let sig = hex::encode(k.sign(Fr::from(1234567)).to_bytes());
+    assert_eq!(pk, KAT_PK);
+    assert_eq!(sig, KAT_SIG);
+    // the pinned pair is itself valid: decodes, and verifies for its message only
+    let pk = PublicKey::from_bytes(&hex::decode(KAT_PK).unwrap().try_into().unwrap()).unwrap();
+    let sig = Signature::from_bytes(&hex::decode(KAT_SIG).unwrap().try_into().unwrap()).unwrap();
+    assert_eq!(pk.verify(Fr::from(1234567), &sig), Ok(()));
+    assert!(pk.verify(Fr::from(1234568), &sig).is_err());
+}
+
+const KAT_PK: &str = "0cf1ca590c527bb9e62beafa33d7600661f220c9bbb31ba907206cbfc82b6f2b0643938729f85a73e74f99e3f62c53c67f0ce8da7cabbffead336beedef48011";
+const KAT_SIG: &str = "724817f888a2df2f32cc518b38cbb91b79ac84c1a38411c8a6dd7dfef2c9911f0ec3894128591b22d6dfc60cdede1d26c705f49e754bed68d75b80440ab1d0001d4715b7b83a57946f73e5fce669f289b0bb8880b93a94bb14f4c91146623a0a";
+
+#[test]
+fn wrong_key_is_refused() {
+    let msg = Fr::from(9);
+    let sig = sk(1).sign(msg);
+    assert_eq!(
+        sk(2).public_key().verify(msg, &sig),
+        Err(SignatureError::Invalid)
+    );
+}
+
+#[test]
+fn wrong_message_is_refused() {
+    let k = sk(1);
+    let sig = k.sign(Fr::from(9));
+    assert_eq!(
+        k.public_key().verify(Fr::from(10), &sig),
+        Err(SignatureError::Invalid)
+    );
+}
+
+#[test]
+fn mangled_s_is_refused() {
+    let k = sk(3);
+    let msg = Fr::from(77);
+    let mut bytes = k.sign(msg).to_bytes();
+    bytes[64] ^= 1; // s + or − 1: still canonical, no longer valid
+    let sig = Signature::from_bytes(&bytes).unwrap();
+    assert_eq!(
+        k.public_key().verify(msg, &sig),
+        Err(SignatureError::Invalid)
+    );
+    // an s at or above the Grumpkin scalar modulus is not even decodable
+    let mut bytes = k.sign(msg).to_bytes();
+    bytes[64..].copy_from_slice(&[0xff; 32]);
+    assert_eq!(
+        Signature::from_bytes(&bytes),
+        Err(SignatureError::NonCanonicalScalar)
+    );
+}
+
+#[test]
+fn mangled_r_is_refused() {
+    let k = sk(3);
+    let msg = Fr::from(77);
+    let good = k.sign(msg);
+    // R replaced by another valid point: decodes, does not verify
+    let other = sk(4).sign(msg);
+    let mut bytes = good.to_bytes();
+    bytes[..64].copy_from_slice(&other.to_bytes()[..64]);
+    let sig = Signature::from_bytes(&bytes).unwrap();
+    assert_eq!(
+        k.public_key().verify(msg, &sig),
+        Err(SignatureError::Invalid)
+    );
+}
+
+#[test]
+fn point_not_on_curve_is_refused() {
+    let k = sk(5);
+    let mut pk = k.public_key().to_bytes();
+    pk[32] ^= 1; // y changed: off the curve
+    assert_eq!(PublicKey::from_bytes(&pk), Err(SignatureError::NotOnCurve));
+    let mut sig = k.sign(Fr::ONE).to_bytes();
+    sig[0] ^= 1; // R.x changed
+    assert_eq!(Signature::from_bytes(&sig), Err(SignatureError::NotOnCurve));
+    let (x, y) = k.public_key().xy();
+    assert_eq!(
+        PublicKey::from_xy(x, y + Fr::ONE),
+        Err(SignatureError::NotOnCurve)
+    );
+}
+
+#[test]
+fn identity_is_refused() {
+    let zero = [0u8; PUBLIC_KEY_BYTES];
+    assert_eq!(PublicKey::from_bytes(&zero), Err(SignatureError::Identity));
+    let mut sig = [0u8; SIGNATURE_BYTES];
+    sig[64] = 1;
+    assert_eq!(Signature::from_bytes(&sig), Err(SignatureError::Identity));
+    assert_eq!(
+        PublicKey::from_xy(Fr::ZERO, Fr::ZERO),
+        Err(SignatureError::Identity)
+    );
+}
+
+#[test]
+fn non_canonical_coordinates_are_refused() {
+    let mut pk = sk(6).public_key().to_bytes();
+    pk[..32].copy_from_slice(&[0xff; 32]);
+    assert_eq!(
+        PublicKey::from_bytes(&pk),
+        Err(SignatureError::NonCanonicalCoordinate)
+    );
+}
+
+#[test]
+fn zero_or_non_canonical_secret_key_is_refused() {
+    assert!(SecretKey::from_bytes(&[0u8; 32]).is_err());
+    assert!(SecretKey::from_bytes(&[0xff; 32]).is_err());
+}
