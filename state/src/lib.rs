@@ -29,6 +29,8 @@
 
 pub mod account;
 pub mod batch;
+pub mod cpu;
+mod curve;
 pub mod encoding;
 pub mod field;
 pub mod ids;

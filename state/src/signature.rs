@@ -28,6 +28,7 @@ use halo2_proofs::halo2curves::{
 use rand_core::{CryptoRng, RngCore};
 
 use crate::{
+    curve,
     field::{fr_from_bytes, fr_to_bytes, Fr},
     poseidon,
 };
@@ -156,14 +157,18 @@ impl SecretKey {
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub struct PublicKey(G1Affine);
 
+/// `Name(0123456789abcdef..)`: the first 8 bytes of the encoding, enough to tell values apart.
+fn debug_prefix(f: &mut fmt::Formatter<'_>, name: &str, bytes: &[u8]) -> fmt::Result {
+    write!(f, "{name}(")?;
+    for x in &bytes[..8] {
+        write!(f, "{x:02x}")?;
+    }
+    write!(f, "..)")
+}
+
 impl fmt::Debug for PublicKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let b = self.to_bytes();
-        write!(f, "PublicKey(")?;
-        for x in &b[..8] {
-            write!(f, "{x:02x}")?;
-        }
-        write!(f, "..)")
+        debug_prefix(f, "PublicKey", &self.to_bytes())
     }
 }
 
@@ -196,9 +201,9 @@ impl PublicKey {
     /// Checks `sig` on `msg` under this key.
     pub fn verify(&self, msg: Fr, sig: &Signature) -> Result<(), SignatureError> {
         let e = challenge(&sig.r, self, msg);
-        let lhs = G1::generator() * sig.s;
-        let rhs = G1::from(sig.r) + G1::from(self.0) * e;
-        if lhs == rhs {
+        // s·G − e·pk == R, in one variable-time chain (all values here are public)
+        let lhs = curve::generator_double_mul_vartime(&sig.s, &-e, &G1::from(self.0));
+        if lhs == G1::from(sig.r) {
             Ok(())
         } else {
             Err(SignatureError::Invalid)
@@ -215,12 +220,7 @@ pub struct Signature {
 
 impl fmt::Debug for Signature {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let b = self.to_bytes();
-        write!(f, "Signature(")?;
-        for x in &b[..8] {
-            write!(f, "{x:02x}")?;
-        }
-        write!(f, "..)")
+        debug_prefix(f, "Signature", &self.to_bytes())
     }
 }
 

@@ -46,7 +46,7 @@ fn root_from_scratch(accounts: &BTreeMap<u32, Account>) -> keel_state::Fr {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
 
     #[test]
     fn incremental_root_equals_rebuilt_root(specs in prop::collection::vec(arb_op_spec(ACCOUNTS), 1..24)) {
@@ -69,6 +69,12 @@ proptest! {
                 }
             }
             prop_assert_eq!(s.root().unwrap(), root_from_scratch(&accounts(&s)));
+        }
+        // every leaf, occupied or empty, proves against the final root
+        let root = s.root().unwrap();
+        for i in 0..1u32 << D {
+            let leaf = keel_state::account::leaf_of(s.account(AccountIndex(i)).unwrap().as_ref());
+            prop_assert!(s.proof(AccountIndex(i)).unwrap().verify(leaf, root));
         }
     }
 
