@@ -75,7 +75,9 @@ fn hex_fr(x: &keel_state::Fr) -> String {
 }
 
 fn main() -> anyhow::Result<()> {
-    match Cli::parse().command {
+    let cli = Cli::parse();
+    keel_state::cpu::check().map_err(anyhow::Error::msg)?;
+    match cli.command {
         Command::State(StateCommand::Info(args)) => {
             let s = open(&args)?;
             println!("depth       {}", s.depth());
