@@ -68,12 +68,14 @@ fn bench_stf(c: &mut Criterion) {
         b.iter_custom(|iters| {
             let mut total = std::time::Duration::ZERO;
             for _ in 0..iters {
-                let nonce = |s: &State<RocksStore>, i| s.account(AccountIndex(i)).unwrap().unwrap().nonce;
+                let nonce =
+                    |s: &State<RocksStore>, i| s.account(AccountIndex(i)).unwrap().unwrap().nonce;
                 let ops: Vec<BatchOp> = (0..BATCH)
                     .map(|i| {
                         let (from, to) = (i % ACCOUNTS, (i * 7 + 1) % ACCOUNTS);
                         let n = nonce(&rocks, from) + u64::from(i / ACCOUNTS);
-                        let t = Transfer::sign(&key(from), AccountIndex(from), AccountIndex(to), 1, n);
+                        let t =
+                            Transfer::sign(&key(from), AccountIndex(from), AccountIndex(to), 1, n);
                         BatchOp::L2(SignedOp::Transfer(t))
                     })
                     .collect();
@@ -133,10 +135,16 @@ mod peer {
 fn bench_poseidon(c: &mut Criterion) {
     let (a, b) = (Fr::from(12345), Fr::from(67890));
     let peer = peer::Hasher::init();
-    assert_eq!(peer::hash2(&peer, a, b), poseidon::hash2(a, b), "peer computes another function");
+    assert_eq!(
+        peer::hash2(&peer, a, b),
+        poseidon::hash2(a, b),
+        "peer computes another function"
+    );
     let mut g = c.benchmark_group("stf/poseidon2");
     g.throughput(Throughput::Elements(1));
-    g.bench_function("keel", |bn| bn.iter(|| poseidon::hash2(std::hint::black_box(a), b)));
+    g.bench_function("keel", |bn| {
+        bn.iter(|| poseidon::hash2(std::hint::black_box(a), b))
+    });
     g.bench_function("poseidon-primitives", |bn| {
         bn.iter(|| peer::hash2(&peer, std::hint::black_box(a), b))
     });
