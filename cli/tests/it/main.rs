@@ -1,0 +1,99 @@
+//! `keel state` against a real state database, through the built binary.
+
+use std::process::Command;
+
+use keel_state::{test_utils::fund, AccountIndex, RocksStore, RocksStoreOptions, State};
+
+fn keel(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_keel"))
+        .args(args)
+        .output()
+        .expect("run keel");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn state_info_and_account_read_a_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let (root, proof) = {
+        let store = RocksStore::open(dir.path(), RocksStoreOptions::default()).unwrap();
+        let mut s = State::open(store, 8).unwrap();
+        fund(&mut s, 3, 77);
+        let mut root = keel_state::field::fr_to_bytes(&s.root().unwrap());
+        root.reverse();
+        let proof = keel_state::Encode::encode(&s.proof(AccountIndex(2)).unwrap());
+        (format!("0x{}", hex(&root)), hex(&proof))
+    };
+    let path = dir.path().to_str().unwrap();
+
+    let (ok, out, err) = keel(&["state", "info", "--state.dir", path, "--state.depth", "8"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("depth       8"), "{out}");
+    assert!(out.contains(&root), "{out}");
+    assert!(out.contains("last batch  0"), "{out}");
+
+    let (ok, out, err) = keel(&[
+        "state",
+        "account",
+        "2",
+        "--state.dir",
+        path,
+        "--state.depth",
+        "8",
+    ]);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("balance  77") && out.contains("nonce    0"),
+        "{out}"
+    );
+    assert!(out.contains(&proof), "{out}");
+
+    let (ok, out, _) = keel(&[
+        "state",
+        "account",
+        "5",
+        "--state.dir",
+        path,
+        "--state.depth",
+        "8",
+    ]);
+    assert!(ok && out.contains("account 5: empty"), "{out}");
+}
+
+#[test]
+fn bad_inputs_are_refused_without_touching_anything() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().to_str().unwrap();
+    // an empty directory is not a state database, and inspecting it must not create one
+    let (ok, _, err) = keel(&["state", "info", "--state.dir", path]);
+    assert!(!ok && err.contains("not a Keel state database"), "{err}");
+    // a wrong depth is refused
+    {
+        let store = RocksStore::open(dir.path(), RocksStoreOptions::default()).unwrap();
+        State::open(store, 8).unwrap();
+    }
+    let (ok, _, err) = keel(&["state", "info", "--state.dir", path, "--state.depth", "9"]);
+    assert!(!ok && err.contains("depth 8"), "{err}");
+    // an index beyond the tree is refused
+    let (ok, _, err) = keel(&[
+        "state",
+        "account",
+        "256",
+        "--state.dir",
+        path,
+        "--state.depth",
+        "8",
+    ]);
+    assert!(!ok && err.contains("outside a tree of depth 8"), "{err}");
+    // a missing directory is refused
+    let (ok, _, err) = keel(&["state", "info", "--state.dir", "/nonexistent/keel"]);
+    assert!(!ok && err.contains("no state database"), "{err}");
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
