@@ -265,9 +265,7 @@ impl BatchOp {
             }
         }
     }
-}
 
-impl BatchOp {
     /// The encoding's tag byte.
     fn tag(&self) -> u8 {
         let kind = |op: &SignedOp| match op {

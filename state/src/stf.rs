@@ -396,8 +396,9 @@ impl<S: StateStore> State<S> {
         Ok((witnesses, p.into_changes(Some(number)), root, queue))
     }
 
-    /// Writes an overlay's changes to the store atomically.
-    pub fn commit(&mut self, changes: ChangeSet) -> StoreResult<()> {
+    /// Writes an overlay's changes to the store atomically. Private: changes reach the store only
+    /// through the rules above.
+    fn commit(&mut self, changes: ChangeSet) -> StoreResult<()> {
         let meta = changes.meta;
         self.store.commit(changes)?;
         if let Some(m) = meta {
