@@ -85,21 +85,7 @@ impl SecretKey {
 
     /// A key derived deterministically from a 32-byte seed (demo accounts, tests).
     pub fn from_seed(seed: &[u8; 32]) -> Self {
-        let mut ctr = 0u8;
-        loop {
-            let h = blake2b_simd::Params::new()
-                .hash_length(64)
-                .personal(SEED_PERSONAL)
-                .to_state()
-                .update(seed)
-                .update(&[ctr])
-                .finalize();
-            let s = Scalar::from_uniform_bytes(h.as_array());
-            if !bool::from(s.is_zero()) {
-                return Self(s);
-            }
-            ctr += 1;
-        }
+        Self(hash_to_scalar(SEED_PERSONAL, &[seed]))
     }
 
     /// The canonical 32-byte little-endian encoding.
@@ -134,23 +120,27 @@ impl SecretKey {
     }
 
     fn nonce(&self, msg: Fr) -> Scalar {
-        let mut ctr = 0u8;
-        loop {
-            let h = blake2b_simd::Params::new()
-                .hash_length(64)
-                .personal(NONCE_PERSONAL)
-                .to_state()
-                .update(&self.0.to_repr())
-                .update(&fr_to_bytes(&msg))
-                .update(&[ctr])
-                .finalize();
-            let k = Scalar::from_uniform_bytes(h.as_array());
-            if !bool::from(k.is_zero()) {
-                return k;
-            }
-            ctr += 1;
+        hash_to_scalar(NONCE_PERSONAL, &[&self.0.to_repr(), &fr_to_bytes(&msg)])
+    }
+}
+
+/// A non-zero scalar from `BLAKE2b-512(personal; parts ‖ ctr)` reduced mod q, with `ctr` counting
+/// up from 0 in the (2^-254) case that the reduction gives zero.
+fn hash_to_scalar(personal: &[u8], parts: &[&[u8]]) -> Scalar {
+    for ctr in 0u8..=u8::MAX {
+        let mut state = blake2b_simd::Params::new()
+            .hash_length(64)
+            .personal(personal)
+            .to_state();
+        for part in parts {
+            state.update(part);
+        }
+        let s = Scalar::from_uniform_bytes(state.update(&[ctr]).finalize().as_array());
+        if !bool::from(s.is_zero()) {
+            return s;
         }
     }
+    unreachable!("256 independent hashes all reduced to zero")
 }
 
 /// A Grumpkin public key: on the curve and not the identity.
