@@ -415,10 +415,11 @@ impl<S: StateStore> NodeSource for State<S> {
 }
 
 fn check_index(index: AccountIndex, depth: u8) -> Result<(), StfError> {
-    if depth < 32 && u64::from(index.0) >> depth != 0 {
-        return Err(StfError::IndexOutOfRange { index, depth });
+    if tree::index_fits(index, depth) {
+        Ok(())
+    } else {
+        Err(StfError::IndexOutOfRange { index, depth })
     }
-    Ok(())
 }
 
 /// Uncommitted changes on top of a [`State`]: what the sequencer validates against, and where a
@@ -559,28 +560,28 @@ impl<S: StateStore> Pending<'_, S> {
         }
 
         // validated: now write
-        let mut leaves = vec![self.write(
-            from,
-            Account {
-                balance,
-                nonce,
-                ..sender
-            },
-        )?];
-        if let Some((to, _)) = recipient {
-            let r = self.existing(to)?;
+        let debited = Account {
+            balance,
+            nonce,
+            ..sender
+        };
+        let mut leaves = vec![self.write(from, Some(sender), debited)?];
+        if let Some((to, r)) = recipient {
+            // a self-transfer credits the account just debited
+            let r = if to == from { debited } else { r };
             let credited = Account {
                 balance: r.balance + amount,
                 ..r
             };
-            leaves.push(self.write(to, credited)?);
+            leaves.push(self.write(to, Some(r), credited)?);
         }
         Ok(leaves)
     }
 
     fn apply_deposit(&mut self, d: &Deposit) -> Result<Vec<LeafUpdate>, StfError> {
         check_index(d.to, self.base.meta.depth)?;
-        let account = match self.account(d.to)? {
+        let before = self.account(d.to)?;
+        let account = match before {
             None => Account {
                 pk: d.pk,
                 balance: d.amount,
@@ -595,7 +596,7 @@ impl<S: StateStore> Pending<'_, S> {
                 Account { balance, ..a }
             }
         };
-        Ok(vec![self.write(d.to, account)?])
+        Ok(vec![self.write(d.to, before, account)?])
     }
 
     /// Leaf reads proving a rejected entry's accounts (those inside the tree).
@@ -623,8 +624,14 @@ impl<S: StateStore> Pending<'_, S> {
         Ok(out)
     }
 
-    fn write(&mut self, index: AccountIndex, account: Account) -> Result<LeafUpdate, StfError> {
-        let before = self.account(index)?;
+    /// Writes `account` at `index`, whose current content the caller has read as `before`.
+    fn write(
+        &mut self,
+        index: AccountIndex,
+        before: Option<Account>,
+        account: Account,
+    ) -> Result<LeafUpdate, StfError> {
+        debug_assert_eq!(self.account(index).ok().flatten(), before, "stale `before`");
         let siblings = tree::siblings(self, self.base.meta.depth, index)?;
         let path = tree::updated_path(index, leaf_of(Some(&account)), &siblings);
         self.nodes.extend(path);

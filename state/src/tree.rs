@@ -61,18 +61,40 @@ pub fn siblings(src: &impl NodeSource, depth: u8, index: AccountIndex) -> StoreR
         .collect()
 }
 
-/// The nodes to write when leaf `index` (whose siblings are `siblings`) becomes `leaf`,
-/// from the leaf up to the root.
-pub fn updated_path(index: AccountIndex, leaf: Fr, siblings: &[Fr]) -> Vec<(NodeKey, Fr)> {
+/// Whether `index` is a leaf of a tree of `depth`.
+pub fn index_fits(index: AccountIndex, depth: u8) -> bool {
+    depth >= 32 || u64::from(index.0) >> depth == 0
+}
+
+/// Hashes `leaf` at `index` up through `siblings`, handing every node on the way (leaf first)
+/// to `visit`, and returns the root.
+fn fold_path(
+    index: AccountIndex,
+    leaf: Fr,
+    siblings: &[Fr],
+    mut visit: impl FnMut(NodeKey, Fr),
+) -> Fr {
     let mut i = u64::from(index.0);
     let mut cur = leaf;
-    let mut out = Vec::with_capacity(siblings.len() + 1);
-    out.push(((0, i), cur));
+    visit((0, i), cur);
     for (level, sib) in siblings.iter().enumerate() {
         cur = hash_pair(cur, *sib, i & 1 == 1);
         i >>= 1;
-        out.push(((level as u8 + 1, i), cur));
+        visit((level as u8 + 1, i), cur);
     }
+    cur
+}
+
+/// The root a path yields for `leaf` at `index`.
+pub fn root_from_path(index: AccountIndex, leaf: Fr, siblings: &[Fr]) -> Fr {
+    fold_path(index, leaf, siblings, |_, _| {})
+}
+
+/// The nodes to write when leaf `index` (whose siblings are `siblings`) becomes `leaf`,
+/// from the leaf up to the root.
+pub fn updated_path(index: AccountIndex, leaf: Fr, siblings: &[Fr]) -> Vec<(NodeKey, Fr)> {
+    let mut out = Vec::with_capacity(siblings.len() + 1);
+    fold_path(index, leaf, siblings, |k, v| out.push((k, v)));
     out
 }
 
@@ -97,20 +119,14 @@ pub struct MerkleProof {
 impl MerkleProof {
     /// The root this proof yields for `leaf`.
     pub fn compute_root(&self, leaf: Fr) -> Fr {
-        let mut i = u64::from(self.index.0);
-        let mut cur = leaf;
-        for sib in &self.siblings {
-            cur = hash_pair(cur, *sib, i & 1 == 1);
-            i >>= 1;
-        }
-        cur
+        root_from_path(self.index, leaf, &self.siblings)
     }
 
     /// Whether `leaf` is at `index` in the tree with `root`. A proof whose index does not fit its
     /// depth never verifies.
     pub fn verify(&self, leaf: Fr, root: Fr) -> bool {
-        let fits = self.siblings.len() >= 32 || u64::from(self.index.0) >> self.siblings.len() == 0;
-        fits && self.compute_root(leaf) == root
+        let depth = u8::try_from(self.siblings.len()).unwrap_or(u8::MAX);
+        index_fits(self.index, depth) && self.compute_root(leaf) == root
     }
 }
 

@@ -20,7 +20,7 @@ use crate::{
     ids::AccountIndex,
     ops::BatchOp,
     stf::StfError,
-    tree::MerkleProof,
+    tree,
 };
 
 /// One leaf touched by an operation.
@@ -37,21 +37,14 @@ pub struct LeafUpdate {
 }
 
 impl LeafUpdate {
-    fn proof(&self) -> MerkleProof {
-        MerkleProof {
-            index: self.index,
-            siblings: self.siblings.clone(),
-        }
-    }
-
     /// The root with the leaf as it was.
     pub fn root_before(&self) -> Fr {
-        self.proof().compute_root(leaf_of(self.before.as_ref()))
+        tree::root_from_path(self.index, leaf_of(self.before.as_ref()), &self.siblings)
     }
 
     /// The root with the leaf as it is after.
     pub fn root_after(&self) -> Fr {
-        self.proof().compute_root(leaf_of(self.after.as_ref()))
+        tree::root_from_path(self.index, leaf_of(self.after.as_ref()), &self.siblings)
     }
 }
 
