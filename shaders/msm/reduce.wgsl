@@ -1,0 +1,144 @@
+// Pippenger stage 5: the bucket reduction, sum over k of k * S_k for each window, in two
+// passes of one kernel.
+//
+// Pass 0: one invocation per (window, segment); a segment is `seg_len` consecutive buckets with
+// magnitudes lo..lo+seg_len-1. A running sum from the top bucket down gives sum (k - lo + 1) S_k;
+// adding (lo - 1) times the segment's plain sum makes it sum k S_k.
+// Pass 1: one invocation per window adds its segments' results.
+// The CPU only combines the windows (Horner in 2^c).
+
+struct Params {
+    windows: u32,
+    buckets: u32,
+    segments: u32,
+    seg_len: u32,
+    pass_: u32,
+}
+
+const WG: u32 = 64u;
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> buckets: array<u32>;
+@group(0) @binding(2) var<storage, read_write> segment_sums: array<u32>;
+@group(0) @binding(3) var<storage, read_write> window_sums: array<u32>;
+
+fn load_point(o: u32) -> Xyzz {
+    var c: array<Limbs, 4>;
+    for (var j = 0u; j < 4u; j++) {
+        var w: array<u32, 8>;
+        for (var k = 0u; k < 8u; k++) {
+            w[k] = buckets[o + 8u * j + k];
+        }
+        c[j] = limbs_from_words(w);
+    }
+    return Xyzz(c[0], c[1], c[2], c[3]);
+}
+
+fn load_segment(o: u32) -> Xyzz {
+    var c: array<Limbs, 4>;
+    for (var j = 0u; j < 4u; j++) {
+        var w: array<u32, 8>;
+        for (var k = 0u; k < 8u; k++) {
+            w[k] = segment_sums[o + 8u * j + k];
+        }
+        c[j] = limbs_from_words(w);
+    }
+    return Xyzz(c[0], c[1], c[2], c[3]);
+}
+
+fn store_segment(o: u32, p: Xyzz) {
+    var c = array<Limbs, 4>(p.x, p.y, p.zz, p.zzz);
+    for (var j = 0u; j < 4u; j++) {
+        var w = limbs_to_words(c[j]);
+        for (var k = 0u; k < 8u; k++) {
+            segment_sums[o + 8u * j + k] = w[k];
+        }
+    }
+}
+
+fn store_window(o: u32, p: Xyzz) {
+    var c = array<Limbs, 4>(p.x, p.y, p.zz, p.zzz);
+    for (var j = 0u; j < 4u; j++) {
+        var w = limbs_to_words(c[j]);
+        for (var k = 0u; k < 8u; k++) {
+            window_sums[o + 8u * j + k] = w[k];
+        }
+    }
+}
+
+// One entry point and one addition site for both passes (see curve/g1.wgsl on code size).
+// Pass 0, one invocation per (window, segment): 2·seg_len steps of running sums, then
+// double-and-add steps for (lo - 1) · plain sum, then the final addition. Pass 1, one
+// invocation per window: the window's segment results added in turn.
+@compute @workgroup_size(64)
+fn reduce(@builtin(global_invocation_id) gid: vec3<u32>,
+          @builtin(num_workgroups) nwg: vec3<u32>) {
+    let t = gid.x + gid.y * nwg.x * WG;
+    let windows_pass = params.pass_ == 1u;
+    var invocations = params.windows * params.segments;
+    if windows_pass {
+        invocations = params.windows;
+    }
+    if t >= invocations {
+        return;
+    }
+    let w = t / params.segments;
+    let j = t % params.segments;
+    let first = w * params.buckets + j * params.seg_len;
+    let k = j * params.seg_len;
+    var bits = 0u;
+    if k != 0u {
+        bits = 32u - countLeadingZeros(k);
+    }
+    let sums = 2u * params.seg_len;
+    var steps = sums + 2u * bits + 1u;
+    if windows_pass {
+        steps = params.segments;
+    }
+    var running = xyzz_identity();
+    var total = xyzz_identity();
+    var multiple = xyzz_identity();
+    for (var s = 0u; s < steps; s++) {
+        var lhs: Xyzz;
+        var rhs: Xyzz;
+        if windows_pass {
+            lhs = total;
+            rhs = load_segment(32u * (t * params.segments + s));
+        } else if s < sums {
+            if (s & 1u) == 0u {
+                // running += S_b, buckets from the top of the segment down
+                lhs = running;
+                rhs = load_point(32u * (first + params.seg_len - 1u - s / 2u));
+            } else {
+                lhs = total;
+                rhs = running;
+            }
+        } else if s < sums + 2u * bits {
+            let d = s - sums;
+            lhs = multiple;
+            rhs = multiple;
+            if (d & 1u) == 1u {
+                rhs = xyzz_identity();
+                if ((k >> (bits - 1u - d / 2u)) & 1u) == 1u {
+                    rhs = running;
+                }
+            }
+        } else {
+            lhs = total;
+            rhs = multiple;
+        }
+        let r = xyzz_add(lhs, rhs);
+        if windows_pass || s >= sums + 2u * bits || (s < sums && (s & 1u) == 1u) {
+            total = r;
+        } else if s < sums {
+            running = r;
+        } else {
+            multiple = r;
+        }
+    }
+    if windows_pass {
+        store_window(32u * t, total);
+    } else {
+        store_segment(32u * t, total);
+    }
+}
