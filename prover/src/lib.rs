@@ -1,9 +1,23 @@
 //! # keel-prover
 //!
-//! Will own the GPU runtime (wgpu device, buffers, pipelines), the GPU MSM and NTT engines with
-//! their CPU references, the halo2 batch circuit over `keel-state`'s batch witness, key
-//! management, and the proving service.
+//! The GPU runtime and its engines, and (with the batch-circuit issue) the halo2 batch circuit,
+//! key management and the proving service.
 //!
-//! Nothing is here yet: it arrives with the GPU MSM and batch-circuit issues. The circuit's
-//! inputs are already defined by `keel_state::BatchWitness`, and the Poseidon spec it must use by
-//! `keel_state::poseidon::spec`.
+//! ```text
+//!  GpuPolicy (auto | require | off)
+//!        │ GpuContext::acquire: discrete > integrated > virtual > software
+//!        ▼
+//!  GpuContext ── device, queue, limits, SHADER_INT64? ──▶ limb width (32 or 16 bits)
+//!        │
+//!        ▼
+//!  GpuMsm::new(ctx, bases)          bases converted and uploaded once, kept resident
+//!        │ msm(scalars)             decompose → scan → scatter → accumulate   (per chunk)
+//!        │                          reduce (segments, then windows)            (once)
+//!        ▼                          CPU: Horner over the window sums
+//!  G1 ══ exact equality with CpuMsm (halo2-axiom's best_multiexp), in the tests
+//! ```
+//!
+//! Both engines implement [`gpu::Msm`], so callers (the KZG commitment wrapper) do not care
+//! which one they hold.
+
+pub mod gpu;

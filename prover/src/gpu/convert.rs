@@ -1,0 +1,156 @@
+//! Between halo2curves values and the shaders' storage layout: eight little-endian 32-bit words
+//! per field element, Montgomery form (`x·2^256 mod p`) for curve coordinates, canonical form
+//! for scalars.
+
+use halo2_proofs::{
+    arithmetic::CurveAffine,
+    halo2curves::{
+        bn256::{Fq, Fr, G1Affine, G1},
+        ff::{Field, PrimeField},
+        group::{prime::PrimeCurveAffine, Group},
+        Coordinates,
+    },
+};
+
+/// A field element's storage words.
+pub(crate) type Words = [u32; 8];
+
+/// `R = 2^256 mod q` and its inverse, for moving in and out of Montgomery form.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Montgomery {
+    r: Fq,
+    r_inv: Fq,
+}
+
+impl Montgomery {
+    pub(crate) fn new() -> Self {
+        let r = Fq::from(2).pow_vartime([256]);
+        let r_inv = r.invert().expect("2^256 is invertible mod q");
+        Montgomery { r, r_inv }
+    }
+
+    /// The storage words of `x` in Montgomery form.
+    pub(crate) fn to_words(&self, x: &Fq) -> Words {
+        bytes_to_words((*x * self.r).to_repr())
+    }
+
+    /// The element whose Montgomery form is `w`; `None` if `w` is not below `q`.
+    pub(crate) fn from_words(&self, w: &Words) -> Option<Fq> {
+        Option::from(Fq::from_repr(words_to_bytes(w))).map(|m: Fq| m * self.r_inv)
+    }
+
+    /// An affine point's 16 words (x then y); the identity is all zeros, as in halo2curves.
+    pub(crate) fn affine_words(&self, p: &G1Affine, out: &mut [u32]) {
+        let coords = coordinates(p);
+        match coords {
+            Some(c) => {
+                out[..8].copy_from_slice(&self.to_words(c.x()));
+                out[8..16].copy_from_slice(&self.to_words(c.y()));
+            }
+            None => out[..16].fill(0),
+        }
+    }
+
+    /// An XYZZ record (32 words) of `p` scaled by `z`: `(x·z², y·z³, z², z³)`; the identity is
+    /// all zeros.
+    pub(crate) fn xyzz_words(&self, p: &G1Affine, z: &Fq, out: &mut [u32]) {
+        let coords = coordinates(p);
+        match coords {
+            Some(c) => {
+                let zz = z.square();
+                let zzz = zz * z;
+                out[..8].copy_from_slice(&self.to_words(&(*c.x() * zz)));
+                out[8..16].copy_from_slice(&self.to_words(&(*c.y() * zzz)));
+                out[16..24].copy_from_slice(&self.to_words(&zz));
+                out[24..32].copy_from_slice(&self.to_words(&zzz));
+            }
+            None => out[..32].fill(0),
+        }
+    }
+
+    /// The point an XYZZ record (x, y, zz, zzz: 32 words) stands for; `None` if a coordinate is
+    /// not a field element or the point is not on the curve.
+    pub(crate) fn xyzz_point(&self, w: &[u32]) -> Option<G1> {
+        let coord = |i: usize| -> Option<Fq> {
+            let words: Words = w[8 * i..8 * i + 8].try_into().expect("8 words");
+            self.from_words(&words)
+        };
+        let (x, y, zz, zzz) = (coord(0)?, coord(1)?, coord(2)?, coord(3)?);
+        if bool::from(zz.is_zero()) {
+            return Some(G1::identity());
+        }
+        // A consistent record has ZZ^3 = ZZZ^2; check it so a kernel bug cannot pass silently.
+        if zz.square() * zz != zzz.square() {
+            return None;
+        }
+        let zz_inv = zz.invert().into_option()?;
+        let zzz_inv = zzz.invert().into_option()?;
+        let affine: Option<G1Affine> = G1Affine::from_xy(x * zz_inv, y * zzz_inv).into();
+        affine.map(|a| a.to_curve())
+    }
+}
+
+/// A point's coordinates, `None` for the identity. (halo2curves' `coordinates()` returns
+/// `(0, 0)` for the identity rather than nothing, so the identity is checked here.)
+fn coordinates(p: &G1Affine) -> Option<Coordinates<G1Affine>> {
+    if bool::from(p.is_identity()) {
+        return None;
+    }
+    p.coordinates().into()
+}
+
+/// A scalar's canonical storage words.
+pub(crate) fn scalar_words(s: &Fr) -> Words {
+    bytes_to_words(s.to_repr())
+}
+
+pub(crate) fn bytes_to_words(b: [u8; 32]) -> Words {
+    let mut w = [0u32; 8];
+    for (i, chunk) in b.chunks_exact(4).enumerate() {
+        w[i] = u32::from_le_bytes(chunk.try_into().expect("4 bytes"));
+    }
+    w
+}
+
+pub(crate) fn words_to_bytes(w: &Words) -> [u8; 32] {
+    let mut b = [0u8; 32];
+    for (i, word) in w.iter().enumerate() {
+        b[4 * i..4 * i + 4].copy_from_slice(&word.to_le_bytes());
+    }
+    b
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use halo2_proofs::halo2curves::group::Curve;
+    use rand_core::OsRng;
+
+    #[test]
+    fn montgomery_words_round_trip() {
+        let m = Montgomery::new();
+        for x in [Fq::ZERO, Fq::ONE, -Fq::ONE, Fq::random(OsRng)] {
+            assert_eq!(m.from_words(&m.to_words(&x)), Some(x));
+        }
+        // The Montgomery form of one is R mod q, which is not one.
+        assert_ne!(m.to_words(&Fq::ONE), [1, 0, 0, 0, 0, 0, 0, 0]);
+        // Words at or above q are refused, not reduced.
+        assert_eq!(m.from_words(&[u32::MAX; 8]), None);
+    }
+
+    #[test]
+    fn xyzz_of_an_affine_point_is_that_point() {
+        let m = Montgomery::new();
+        let p = G1::random(OsRng).to_affine();
+        let mut w = [0u32; 32];
+        m.affine_words(&p, &mut w[..16]);
+        w[16..24].copy_from_slice(&m.to_words(&Fq::ONE));
+        w[24..32].copy_from_slice(&m.to_words(&Fq::ONE));
+        assert_eq!(m.xyzz_point(&w), Some(p.to_curve()));
+        // An inconsistent ZZ/ZZZ pair is refused.
+        w[24..32].copy_from_slice(&m.to_words(&Fq::from(2)));
+        assert_eq!(m.xyzz_point(&w), None);
+        // ZZ = 0 is the identity.
+        assert_eq!(m.xyzz_point(&[0u32; 32]), Some(G1::identity()));
+    }
+}

@@ -1,0 +1,200 @@
+//! Small helpers shared by the engines: pipelines from composed kernels, buffers, bind groups
+//! and bounded 2-D dispatches.
+
+use std::collections::HashMap;
+
+use keel_shaders::{compose, Kernel, Limbs};
+use tracing::debug;
+use wgpu::util::DeviceExt;
+
+use super::{device::GpuContext, error::GpuError};
+
+/// The most workgroups in one dispatch dimension (WebGPU's guaranteed limit).
+const MAX_GROUPS_PER_DIM: u32 = 65_535;
+
+/// Compiled pipelines of some kernels, by entry point.
+pub(crate) struct Pipelines {
+    by_entry: HashMap<&'static str, wgpu::ComputePipeline>,
+}
+
+impl Pipelines {
+    /// The pipelines of every entry point of `kernels` with `limbs`, compiled on first use and
+    /// then taken from the context's cache.
+    pub(crate) fn build(
+        ctx: &GpuContext,
+        kernels: &[Kernel],
+        limbs: Limbs,
+    ) -> Result<Pipelines, GpuError> {
+        let mut by_entry = HashMap::new();
+        for &kernel in kernels {
+            let mut cache = ctx.pipeline_cache();
+            if let Some(compiled) = cache.get(&(kernel, limbs)) {
+                by_entry.extend(compiled.iter().map(|(k, v)| (*k, v.clone())));
+                continue;
+            }
+            let started = std::time::Instant::now();
+            let compiled = ctx.scoped("compiling kernels", || {
+                let label = kernel.label();
+                let source = compose(kernel, limbs);
+                let module = ctx
+                    .device()
+                    .create_shader_module(wgpu::ShaderModuleDescriptor {
+                        label: Some(&label),
+                        source: wgpu::ShaderSource::Wgsl(source.into()),
+                    });
+                kernel
+                    .entry_points()
+                    .iter()
+                    .map(|&entry| {
+                        let pipeline = ctx.device().create_compute_pipeline(
+                            &wgpu::ComputePipelineDescriptor {
+                                label: Some(entry),
+                                layout: None,
+                                module: &module,
+                                entry_point: Some(entry),
+                                compilation_options: Default::default(),
+                                cache: None,
+                            },
+                        );
+                        (entry, pipeline)
+                    })
+                    .collect::<HashMap<_, _>>()
+            })?;
+            debug!(target: "keel::prover::gpu", ?kernel, %limbs, elapsed = ?started.elapsed(), "kernel compiled");
+            by_entry.extend(compiled.iter().map(|(k, v)| (*k, v.clone())));
+            cache.insert((kernel, limbs), compiled);
+        }
+        Ok(Pipelines { by_entry })
+    }
+
+    pub(crate) fn get(&self, entry: &str) -> &wgpu::ComputePipeline {
+        &self.by_entry[entry]
+    }
+
+    /// A bind group for `entry`'s group 0 from `(binding, buffer)` pairs: exactly the bindings
+    /// the entry point uses (its layout is derived from the shader).
+    pub(crate) fn bind(
+        &self,
+        ctx: &GpuContext,
+        entry: &str,
+        buffers: &[(u32, &wgpu::Buffer)],
+    ) -> wgpu::BindGroup {
+        let layout = self.get(entry).get_bind_group_layout(0);
+        let entries: Vec<wgpu::BindGroupEntry<'_>> = buffers
+            .iter()
+            .map(|&(binding, buffer)| wgpu::BindGroupEntry {
+                binding,
+                resource: buffer.as_entire_binding(),
+            })
+            .collect();
+        ctx.device().create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some(entry),
+            layout: &layout,
+            entries: &entries,
+        })
+    }
+}
+
+/// A storage buffer of `bytes` (at least 4), zeroed.
+pub(crate) fn storage(ctx: &GpuContext, label: &str, bytes: u64) -> wgpu::Buffer {
+    ctx.device().create_buffer(&wgpu::BufferDescriptor {
+        label: Some(label),
+        size: bytes.max(4).next_multiple_of(4),
+        usage: wgpu::BufferUsages::STORAGE
+            | wgpu::BufferUsages::COPY_DST
+            | wgpu::BufferUsages::COPY_SRC,
+        mapped_at_creation: false,
+    })
+}
+
+/// A storage buffer holding `words`.
+pub(crate) fn storage_init(ctx: &GpuContext, label: &str, words: &[u32]) -> wgpu::Buffer {
+    let contents: &[u8] = if words.is_empty() {
+        &[0; 4]
+    } else {
+        bytemuck::cast_slice(words)
+    };
+    ctx.device()
+        .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some(label),
+            contents,
+            usage: wgpu::BufferUsages::STORAGE
+                | wgpu::BufferUsages::COPY_DST
+                | wgpu::BufferUsages::COPY_SRC,
+        })
+}
+
+/// A uniform buffer holding `words`.
+pub(crate) fn uniform(ctx: &GpuContext, label: &str, words: &[u32]) -> wgpu::Buffer {
+    // Uniform structs are padded to 16 bytes.
+    let mut padded = words.to_vec();
+    padded.resize(words.len().next_multiple_of(4).max(4), 0);
+    ctx.device()
+        .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some(label),
+            contents: bytemuck::cast_slice(&padded),
+            usage: wgpu::BufferUsages::UNIFORM,
+        })
+}
+
+/// Records a dispatch of `pipeline` over `items` invocations of `workgroup` each; large counts
+/// spread over a second dimension (the kernels index by `gid.x + gid.y * num_workgroups.x * WG`).
+pub(crate) fn dispatch(
+    encoder: &mut wgpu::CommandEncoder,
+    pipeline: &wgpu::ComputePipeline,
+    bind_group: &wgpu::BindGroup,
+    items: u64,
+    workgroup: u32,
+) {
+    if items == 0 {
+        return;
+    }
+    let groups = items.div_ceil(u64::from(workgroup));
+    let x = groups.min(u64::from(MAX_GROUPS_PER_DIM)) as u32;
+    let y = groups.div_ceil(u64::from(x)) as u32;
+    let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+        label: None,
+        timestamp_writes: None,
+    });
+    pass.set_pipeline(pipeline);
+    pass.set_bind_group(0, bind_group, &[]);
+    pass.dispatch_workgroups(x, y, 1);
+}
+
+/// Copies `src` back to the CPU as words.
+pub(crate) fn read_words(
+    ctx: &GpuContext,
+    src: &wgpu::Buffer,
+    stage: &'static str,
+) -> Result<Vec<u32>, GpuError> {
+    let size = src.size();
+    let staging = ctx.device().create_buffer(&wgpu::BufferDescriptor {
+        label: Some("keel readback"),
+        size,
+        usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+        mapped_at_creation: false,
+    });
+    let mut encoder = ctx
+        .device()
+        .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some(stage) });
+    encoder.copy_buffer_to_buffer(src, 0, &staging, 0, size);
+    ctx.queue().submit([encoder.finish()]);
+    let (tx, rx) = std::sync::mpsc::channel();
+    staging.slice(..).map_async(wgpu::MapMode::Read, move |r| {
+        let _ = tx.send(r);
+    });
+    ctx.wait(stage)?;
+    match rx.recv() {
+        Ok(Ok(())) => {}
+        _ => return Err(GpuError::Readback { stage }),
+    }
+    let words = {
+        let view = staging
+            .slice(..)
+            .get_mapped_range()
+            .map_err(|_| GpuError::Readback { stage })?;
+        bytemuck::cast_slice::<u8, u32>(&view).to_vec()
+    };
+    staging.unmap();
+    Ok(words)
+}

@@ -1,0 +1,90 @@
+//! Errors of the GPU runtime. GPU failures are returned, never panicked on.
+
+/// What went wrong on the GPU path.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum GpuError {
+    /// The policy was `require` and no adapter exists.
+    #[error(
+        "no GPU adapter found and the GPU policy is `require`. Help: install a Vulkan driver \
+         (Debian: `mesa-vulkan-drivers` provides the software one, lavapipe) or use `auto` to \
+         fall back to the CPU"
+    )]
+    NoAdapter,
+    /// The adapter would not open a device.
+    #[error("could not open a device on adapter {adapter}: {source}")]
+    RequestDevice {
+        /// The adapter's name and backend.
+        adapter: String,
+        /// wgpu's reason.
+        #[source]
+        source: wgpu::RequestDeviceError,
+    },
+    /// wgpu reported an error (validation, out of memory, internal) during `stage`.
+    #[error("GPU error during {stage}: {message}")]
+    Device {
+        /// What the runtime was doing.
+        stage: &'static str,
+        /// wgpu's message.
+        message: String,
+    },
+    /// Waiting for the device failed (device lost or timeout).
+    #[error("GPU wait failed during {stage}: {source}")]
+    Poll {
+        /// What the runtime was doing.
+        stage: &'static str,
+        /// wgpu's reason.
+        #[source]
+        source: wgpu::PollError,
+    },
+    /// Reading results back failed.
+    #[error("reading GPU results back failed during {stage}")]
+    Readback {
+        /// What the runtime was doing.
+        stage: &'static str,
+    },
+    /// 32-bit limbs were asked for on a device without `SHADER_INT64`.
+    #[error(
+        "32-bit limbs need SHADER_INT64, which adapter {adapter} does not offer. Help: leave the \
+         limb width unset to pick 16-bit limbs automatically"
+    )]
+    NoInt64 {
+        /// The adapter's name.
+        adapter: String,
+    },
+    /// The input does not fit what the device can bind, even split into chunks.
+    #[error("{what} needs {needed} bytes in one binding; the device allows {allowed}")]
+    TooLarge {
+        /// The buffer.
+        what: &'static str,
+        /// Bytes needed.
+        needed: u64,
+        /// The device's `max_storage_buffer_binding_size`.
+        allowed: u64,
+    },
+    /// The GPU returned a value that is not a field element or curve point: a kernel bug.
+    #[error("the GPU returned an invalid {what} (window {window}); this is a kernel bug")]
+    BadResult {
+        /// What was invalid.
+        what: &'static str,
+        /// Which window sum.
+        window: usize,
+    },
+}
+
+/// What went wrong in an MSM, whichever engine ran it.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum MsmError {
+    /// More scalars than resident bases.
+    #[error("MSM of {scalars} scalars over {bases} bases: more scalars than bases")]
+    TooManyScalars {
+        /// Scalars given.
+        scalars: usize,
+        /// Bases held by the engine.
+        bases: usize,
+    },
+    /// The GPU failed.
+    #[error(transparent)]
+    Gpu(#[from] GpuError),
+}

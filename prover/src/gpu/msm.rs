@@ -1,0 +1,552 @@
+//! Multi-scalar multiplication over BN254 G1: the [`Msm`] seam, the CPU reference and the wgpu
+//! engine.
+//!
+//! ## The GPU pipeline (Pippenger with signed digits)
+//!
+//! For an MSM of `n` scalars with `c`-bit windows (`W = ⌊254/c⌋ + 1` windows, `2^(c-1)` buckets
+//! each), per chunk of at most `chunk_len` scalars:
+//!
+//! 1. `decompose` — one invocation per scalar writes its `W` signed digits as bucket keys and
+//!    counts each bucket's members with atomics;
+//! 2. `scan_*` — an exclusive prefix sum turns the counts into each bucket's start (CSR);
+//! 3. `scatter` — one invocation per key writes the scalar's index into its bucket's next slot
+//!    (the counting sort's transpose: scalars by bucket);
+//! 4. `accumulate` — one invocation per bucket adds its bases (negated for negative digits)
+//!    into the bucket's XYZZ sum, which persists across chunks; at most 128 bases per bucket per
+//!    dispatch, in as many passes as the largest bucket needs (its size is read back).
+//!
+//! Then once, two passes of `reduce`: per window, segments of buckets summed as running sums in
+//! parallel; then the segments of each window added. The CPU reads back `W`
+//! points and combines them by Horner's rule in `2^c`.
+//!
+//! Bases are converted to Montgomery form and uploaded once by [`GpuMsm::new`], one buffer per
+//! chunk so each fits one binding, and stay resident for every later MSM (the KZG SRS).
+
+use std::sync::Arc;
+
+use halo2_proofs::{
+    arithmetic::best_multiexp,
+    halo2curves::{
+        bn256::{Fr, G1Affine, G1},
+        group::Group,
+    },
+};
+use keel_shaders::{Kernel, Limbs};
+use rayon::prelude::*;
+use tracing::debug;
+
+use super::{
+    convert::{scalar_words, Montgomery},
+    device::GpuContext,
+    dispatch::{dispatch, read_words, storage, storage_init, uniform, Pipelines},
+    error::{GpuError, MsmError},
+};
+
+const TARGET: &str = "keel::prover::gpu";
+
+/// Smallest and largest window width the kernels take.
+const MIN_WINDOW_BITS: u32 = 4;
+const MAX_WINDOW_BITS: u32 = 16;
+/// The most windows any plan has (at the smallest width).
+const MAX_WINDOWS: u64 = 254 / MIN_WINDOW_BITS as u64 + 1;
+/// Scalars per chunk unless the device or the caller sets fewer: bounds each dispatch's work.
+pub const DEFAULT_MAX_CHUNK: usize = 1 << 22;
+/// Bases one accumulation pass adds per bucket (see `msm/accumulate.wgsl`).
+const PER_PASS: u32 = 128;
+/// Bytes per affine base and per XYZZ point in storage.
+const AFFINE_BYTES: u64 = 64;
+const XYZZ_BYTES: u64 = 128;
+
+/// A multi-scalar multiplication engine over resident bases.
+pub trait Msm: Send + Sync {
+    /// What runs it, for logs and reports.
+    fn describe(&self) -> String;
+
+    /// How many bases the engine holds.
+    fn bases_len(&self) -> usize;
+
+    /// `sum scalars[i] * bases[i]` over the first `scalars.len()` bases.
+    fn msm(&self, scalars: &[Fr]) -> Result<G1, MsmError>;
+}
+
+/// The CPU reference: halo2-axiom's `best_multiexp` (halo2curves' multi-threaded Pippenger).
+/// The GPU engine is tested against it for exact equality.
+#[derive(Clone, Debug)]
+pub struct CpuMsm {
+    bases: Arc<[G1Affine]>,
+}
+
+impl CpuMsm {
+    /// Holds `bases`.
+    pub fn new(bases: &[G1Affine]) -> CpuMsm {
+        CpuMsm {
+            bases: bases.into(),
+        }
+    }
+}
+
+impl Msm for CpuMsm {
+    fn describe(&self) -> String {
+        format!(
+            "CPU (halo2curves, {} threads)",
+            rayon::current_num_threads()
+        )
+    }
+
+    fn bases_len(&self) -> usize {
+        self.bases.len()
+    }
+
+    fn msm(&self, scalars: &[Fr]) -> Result<G1, MsmError> {
+        check_len(scalars.len(), self.bases.len())?;
+        Ok(best_multiexp(scalars, &self.bases[..scalars.len()]))
+    }
+}
+
+fn check_len(scalars: usize, bases: usize) -> Result<(), MsmError> {
+    if scalars > bases {
+        return Err(MsmError::TooManyScalars { scalars, bases });
+    }
+    Ok(())
+}
+
+/// Choices for a [`GpuMsm`]; `Default` picks everything from the device and the input size.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MsmConfig {
+    /// Limb width; `None` picks 32-bit limbs where the device has `SHADER_INT64`.
+    pub limbs: Option<Limbs>,
+    /// Window width in bits (4..=16); `None` picks [`default_window_bits`].
+    pub window_bits: Option<u32>,
+    /// Most scalars per chunk; `None` means [`DEFAULT_MAX_CHUNK`] or what one binding holds.
+    pub max_chunk: Option<usize>,
+}
+
+/// The window width for `n` scalars: `log2(n) - 3`, within 4..=16. Wider windows mean fewer
+/// bucket additions per scalar but more buckets to reduce; this keeps the reduction a small
+/// share of the accumulation.
+pub fn default_window_bits(n: usize) -> u32 {
+    let log = n.max(1).ilog2();
+    log.saturating_sub(3)
+        .clamp(MIN_WINDOW_BITS, MAX_WINDOW_BITS)
+}
+
+/// How an MSM is cut into windows, buckets and reduction segments.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MsmPlan {
+    /// Window width `c` in bits.
+    pub window_bits: u32,
+    /// Windows: `⌊254/c⌋ + 1`, enough for a scalar below 2^254 plus the top carry.
+    pub windows: u32,
+    /// Buckets per window: `2^(c-1)` (digit magnitudes 1..=2^(c-1)).
+    pub buckets: u32,
+    /// Reduction segments per window.
+    pub segments: u32,
+}
+
+impl MsmPlan {
+    /// The plan for `c`-bit windows.
+    pub fn new(window_bits: u32) -> MsmPlan {
+        let c = window_bits.clamp(MIN_WINDOW_BITS, MAX_WINDOW_BITS);
+        let buckets = 1u32 << (c - 1);
+        MsmPlan {
+            window_bits: c,
+            windows: 254 / c + 1,
+            buckets,
+            segments: buckets.min(256),
+        }
+    }
+
+    fn total_buckets(&self) -> u64 {
+        u64::from(self.windows) * u64::from(self.buckets)
+    }
+}
+
+/// The wgpu MSM engine: bases resident on the device, one pipeline set per limb width.
+pub struct GpuMsm {
+    ctx: Arc<GpuContext>,
+    limbs: Limbs,
+    pipelines: Pipelines,
+    base_chunks: Vec<wgpu::Buffer>,
+    chunk_len: usize,
+    n_bases: usize,
+    window_bits: Option<u32>,
+    montgomery: Montgomery,
+}
+
+impl std::fmt::Debug for GpuMsm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GpuMsm")
+            .field("device", &self.ctx.describe())
+            .field("limbs", &self.limbs)
+            .field("bases", &self.n_bases)
+            .field("chunk_len", &self.chunk_len)
+            .finish()
+    }
+}
+
+impl GpuMsm {
+    /// Compiles the kernels and uploads `bases` (converted to Montgomery form), to be reused by
+    /// every [`Msm::msm`] call.
+    pub fn new(
+        ctx: Arc<GpuContext>,
+        bases: &[G1Affine],
+        config: MsmConfig,
+    ) -> Result<GpuMsm, GpuError> {
+        let limbs = match config.limbs {
+            Some(Limbs::U32) if !ctx.supports_int64() => {
+                return Err(GpuError::NoInt64 {
+                    adapter: ctx.info().name.clone(),
+                })
+            }
+            Some(limbs) => limbs,
+            None => ctx.preferred_limbs(),
+        };
+        let max_binding = ctx.max_binding();
+        let per_binding = (max_binding / (4 * MAX_WINDOWS)).min(max_binding / AFFINE_BYTES);
+        let chunk_len = config
+            .max_chunk
+            .unwrap_or(DEFAULT_MAX_CHUNK)
+            .min(usize::try_from(per_binding).unwrap_or(usize::MAX))
+            .max(1);
+        let pipelines = Pipelines::build(
+            &ctx,
+            &[
+                Kernel::MsmDecompose,
+                Kernel::MsmScan,
+                Kernel::MsmScatter,
+                Kernel::MsmAccumulate,
+                Kernel::MsmReduce,
+            ],
+            limbs,
+        )?;
+        let montgomery = Montgomery::new();
+        let base_chunks = ctx.scoped("uploading bases", || {
+            bases
+                .chunks(chunk_len)
+                .map(|chunk| {
+                    let mut words = vec![0u32; 16 * chunk.len()];
+                    words
+                        .par_chunks_mut(16)
+                        .zip(chunk.par_iter())
+                        .for_each(|(w, p)| montgomery.affine_words(p, w));
+                    storage_init(&ctx, "msm bases", &words)
+                })
+                .collect::<Vec<_>>()
+        })?;
+        debug!(target: TARGET, bases = bases.len(), chunk_len, %limbs, "MSM bases resident");
+        Ok(GpuMsm {
+            ctx,
+            limbs,
+            pipelines,
+            base_chunks,
+            chunk_len,
+            n_bases: bases.len(),
+            window_bits: config.window_bits,
+            montgomery,
+        })
+    }
+
+    /// The limb width the kernels were compiled with.
+    pub fn limbs(&self) -> Limbs {
+        self.limbs
+    }
+
+    /// Scalars per chunk.
+    pub fn chunk_len(&self) -> usize {
+        self.chunk_len
+    }
+
+    /// The plan an MSM of `n` scalars runs with: the configured or default width, narrowed
+    /// until the buckets fit one binding.
+    pub fn plan(&self, n: usize) -> MsmPlan {
+        let mut plan = MsmPlan::new(self.window_bits.unwrap_or_else(|| default_window_bits(n)));
+        while plan.window_bits > MIN_WINDOW_BITS
+            && plan.total_buckets() * XYZZ_BYTES > self.ctx.max_binding()
+        {
+            plan = MsmPlan::new(plan.window_bits - 1);
+        }
+        plan
+    }
+
+    fn run(&self, scalars: &[Fr], plan: MsmPlan) -> Result<G1, GpuError> {
+        let ctx = &*self.ctx;
+        let p = &self.pipelines;
+        let n = scalars.len();
+        let chunk = self.chunk_len.min(n) as u64;
+        let windows = u64::from(plan.windows);
+        let total_buckets = plan.total_buckets();
+        let blocks = total_buckets.div_ceil(256);
+        let max_binding = ctx.max_binding();
+        for (what, needed) in [
+            ("the bucket sums", total_buckets * XYZZ_BYTES),
+            ("the sorted scalar keys", windows * chunk * 4),
+            ("the chunk's scalars", chunk * 32),
+        ] {
+            if needed > max_binding {
+                return Err(GpuError::TooLarge {
+                    what,
+                    needed,
+                    allowed: max_binding,
+                });
+            }
+        }
+        let plan_words = [
+            plan.windows,
+            plan.buckets,
+            plan.segments,
+            plan.buckets / plan.segments,
+        ];
+
+        let (scalar_buf, keys, sorted, counts, offsets, cursor, block_sums, buckets, segs, wins) =
+            ctx.scoped("allocating MSM buffers", || {
+                (
+                    storage(ctx, "msm scalars", chunk * 32),
+                    storage(ctx, "msm keys", windows * chunk * 4),
+                    storage(ctx, "msm sorted", windows * chunk * 4),
+                    storage(ctx, "msm counts", total_buckets * 4),
+                    storage(ctx, "msm offsets", total_buckets * 4),
+                    storage(ctx, "msm cursor", total_buckets * 4),
+                    storage(ctx, "msm block sums", blocks * 4),
+                    storage(ctx, "msm buckets", total_buckets * XYZZ_BYTES),
+                    storage(
+                        ctx,
+                        "msm segment sums",
+                        windows * u64::from(plan.segments) * XYZZ_BYTES,
+                    ),
+                    storage(ctx, "msm window sums", windows * XYZZ_BYTES),
+                )
+            })?;
+        let scan_params = uniform(ctx, "scan params", &[total_buckets as u32, blocks as u32]);
+        let max_count = storage(ctx, "msm max bucket", 4);
+        let scan_blocks = p.bind(
+            ctx,
+            "scan_blocks",
+            &[
+                (0, &scan_params),
+                (1, &counts),
+                (2, &offsets),
+                (3, &block_sums),
+            ],
+        );
+        let scan_block_sums = p.bind(
+            ctx,
+            "scan_block_sums",
+            &[(0, &scan_params), (3, &block_sums)],
+        );
+        let scan_add = p.bind(
+            ctx,
+            "scan_add",
+            &[
+                (0, &scan_params),
+                (2, &offsets),
+                (3, &block_sums),
+                (4, &cursor),
+            ],
+        );
+
+        for (k, part) in scalars.chunks(self.chunk_len).enumerate() {
+            let len = part.len() as u32;
+            let words: Vec<u32> = part.par_iter().flat_map_iter(scalar_words).collect();
+            ctx.scoped("MSM chunk", || {
+                ctx.queue()
+                    .write_buffer(&scalar_buf, 0, bytemuck::cast_slice(&words));
+                let d_params = uniform(
+                    ctx,
+                    "decompose params",
+                    &[len, plan.window_bits, plan.windows, plan.buckets],
+                );
+                let s_params = uniform(ctx, "scatter params", &[len, len * plan.windows]);
+                let decompose = p.bind(
+                    ctx,
+                    "decompose",
+                    &[
+                        (0, &d_params),
+                        (1, &scalar_buf),
+                        (2, &keys),
+                        (3, &counts),
+                        (4, &max_count),
+                    ],
+                );
+                let scatter = p.bind(
+                    ctx,
+                    "scatter",
+                    &[(0, &s_params), (1, &keys), (2, &cursor), (3, &sorted)],
+                );
+                let mut encoder =
+                    ctx.device()
+                        .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                            label: Some("msm chunk"),
+                        });
+                encoder.clear_buffer(&counts, 0, None);
+                encoder.clear_buffer(&max_count, 0, None);
+                dispatch(
+                    &mut encoder,
+                    p.get("decompose"),
+                    &decompose,
+                    u64::from(len),
+                    64,
+                );
+                dispatch(
+                    &mut encoder,
+                    p.get("scan_blocks"),
+                    &scan_blocks,
+                    total_buckets,
+                    256,
+                );
+                dispatch(
+                    &mut encoder,
+                    p.get("scan_block_sums"),
+                    &scan_block_sums,
+                    256,
+                    256,
+                );
+                dispatch(
+                    &mut encoder,
+                    p.get("scan_add"),
+                    &scan_add,
+                    total_buckets,
+                    256,
+                );
+                dispatch(
+                    &mut encoder,
+                    p.get("scatter"),
+                    &scatter,
+                    u64::from(len) * windows,
+                    256,
+                );
+                ctx.queue().submit([encoder.finish()]);
+            })?;
+            // The largest bucket sets how many bounded accumulation passes this chunk needs.
+            let largest = read_words(ctx, &max_count, "MSM bucket sizes")?[0];
+            ctx.scoped("MSM accumulation", || {
+                let mut encoder =
+                    ctx.device()
+                        .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                            label: Some("msm accumulation"),
+                        });
+                for first in (0..largest).step_by(PER_PASS as usize) {
+                    let params = uniform(
+                        ctx,
+                        "accumulate params",
+                        &[total_buckets as u32, first, PER_PASS],
+                    );
+                    let accumulate = p.bind(
+                        ctx,
+                        "accumulate",
+                        &[
+                            (0, &params),
+                            (1, &self.base_chunks[k]),
+                            (2, &sorted),
+                            (3, &offsets),
+                            (4, &cursor),
+                            (5, &buckets),
+                        ],
+                    );
+                    dispatch(
+                        &mut encoder,
+                        p.get("accumulate"),
+                        &accumulate,
+                        total_buckets,
+                        64,
+                    );
+                }
+                ctx.queue().submit([encoder.finish()]);
+            })?;
+        }
+
+        ctx.scoped("MSM reduction", || {
+            let mut encoder =
+                ctx.device()
+                    .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                        label: Some("msm reduction"),
+                    });
+            for (pass, items) in [(0u32, windows * u64::from(plan.segments)), (1, windows)] {
+                let mut words = plan_words.to_vec();
+                words.push(pass);
+                let params = uniform(ctx, "reduce params", &words);
+                let bind = p.bind(
+                    ctx,
+                    "reduce",
+                    &[(0, &params), (1, &buckets), (2, &segs), (3, &wins)],
+                );
+                dispatch(&mut encoder, p.get("reduce"), &bind, items, 64);
+            }
+            ctx.queue().submit([encoder.finish()]);
+        })?;
+        let out = read_words(ctx, &wins, "MSM readback")?;
+
+        let mut acc = G1::identity();
+        for w in (0..plan.windows as usize).rev() {
+            for _ in 0..plan.window_bits {
+                acc = acc.double();
+            }
+            let point = self
+                .montgomery
+                .xyzz_point(&out[32 * w..32 * w + 32])
+                .ok_or(GpuError::BadResult {
+                    what: "window sum",
+                    window: w,
+                })?;
+            acc += point;
+        }
+        Ok(acc)
+    }
+}
+
+impl Msm for GpuMsm {
+    fn describe(&self) -> String {
+        format!("GPU {} with {}", self.ctx.describe(), self.limbs)
+    }
+
+    fn bases_len(&self) -> usize {
+        self.n_bases
+    }
+
+    fn msm(&self, scalars: &[Fr]) -> Result<G1, MsmError> {
+        check_len(scalars.len(), self.n_bases)?;
+        if scalars.is_empty() {
+            return Ok(G1::identity());
+        }
+        let plan = self.plan(scalars.len());
+        Ok(self.run(scalars, plan)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn window_bits_grow_with_size_within_bounds() {
+        assert_eq!(default_window_bits(0), 4);
+        assert_eq!(default_window_bits(1), 4);
+        assert_eq!(default_window_bits(1 << 12), 9);
+        assert_eq!(default_window_bits(1 << 20), 16);
+        assert_eq!(default_window_bits(1 << 30), 16);
+    }
+
+    #[test]
+    fn plans_cover_every_scalar_bit_and_the_top_carry() {
+        for c in MIN_WINDOW_BITS..=MAX_WINDOW_BITS {
+            let plan = MsmPlan::new(c);
+            // Bits below 254 are the scalar's; at least one more window bit takes the carry.
+            assert!(plan.windows * c > 254, "c = {c}");
+            assert_eq!(plan.buckets % plan.segments, 0);
+            // Bucket keys keep one bit for the sign.
+            assert!(plan.total_buckets() < 1 << 31);
+        }
+    }
+
+    #[test]
+    fn cpu_reference_refuses_more_scalars_than_bases() {
+        let cpu = CpuMsm::new(&[G1Affine::generator()]);
+        let err = cpu.msm(&[Fr::one(), Fr::one()]).unwrap_err();
+        assert!(matches!(
+            err,
+            MsmError::TooManyScalars {
+                scalars: 2,
+                bases: 1
+            }
+        ));
+    }
+}

@@ -1,0 +1,36 @@
+//! Differential tests of every GPU kernel against its CPU reference, exact equality.
+
+mod curve;
+mod field;
+mod msm;
+
+use std::sync::{Arc, OnceLock};
+
+use keel_prover::gpu::{GpuContext, GpuPolicy, Limbs};
+
+/// The process's one device, opened once.
+pub(crate) fn ctx() -> Arc<GpuContext> {
+    static CTX: OnceLock<Arc<GpuContext>> = OnceLock::new();
+    CTX.get_or_init(|| {
+        let ctx = GpuContext::acquire(GpuPolicy::Require)
+            .expect("opening a GPU adapter")
+            .expect("`require` returns a device or an error");
+        eprintln!("GPU tests on {}", ctx.describe());
+        ctx
+    })
+    .clone()
+}
+
+/// The limb widths this device can run: both where it has SHADER_INT64.
+pub(crate) fn limb_widths() -> Vec<Limbs> {
+    if ctx().supports_int64() {
+        vec![Limbs::U32, Limbs::U16]
+    } else {
+        vec![Limbs::U16]
+    }
+}
+
+pub(crate) fn rng(seed: u64) -> rand_chacha::ChaCha20Rng {
+    use rand_core::SeedableRng;
+    rand_chacha::ChaCha20Rng::seed_from_u64(seed)
+}
