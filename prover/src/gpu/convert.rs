@@ -30,12 +30,12 @@ impl Montgomery {
     }
 
     /// The storage words of `x` in Montgomery form.
-    pub(crate) fn to_words(&self, x: &Fq) -> Words {
+    pub(crate) fn encode(&self, x: &Fq) -> Words {
         bytes_to_words((*x * self.r).to_repr())
     }
 
     /// The element whose Montgomery form is `w`; `None` if `w` is not below `q`.
-    pub(crate) fn from_words(&self, w: &Words) -> Option<Fq> {
+    pub(crate) fn decode(&self, w: &Words) -> Option<Fq> {
         Option::from(Fq::from_repr(words_to_bytes(w))).map(|m: Fq| m * self.r_inv)
     }
 
@@ -44,8 +44,8 @@ impl Montgomery {
         let coords = coordinates(p);
         match coords {
             Some(c) => {
-                out[..8].copy_from_slice(&self.to_words(c.x()));
-                out[8..16].copy_from_slice(&self.to_words(c.y()));
+                out[..8].copy_from_slice(&self.encode(c.x()));
+                out[8..16].copy_from_slice(&self.encode(c.y()));
             }
             None => out[..16].fill(0),
         }
@@ -59,10 +59,10 @@ impl Montgomery {
             Some(c) => {
                 let zz = z.square();
                 let zzz = zz * z;
-                out[..8].copy_from_slice(&self.to_words(&(*c.x() * zz)));
-                out[8..16].copy_from_slice(&self.to_words(&(*c.y() * zzz)));
-                out[16..24].copy_from_slice(&self.to_words(&zz));
-                out[24..32].copy_from_slice(&self.to_words(&zzz));
+                out[..8].copy_from_slice(&self.encode(&(*c.x() * zz)));
+                out[8..16].copy_from_slice(&self.encode(&(*c.y() * zzz)));
+                out[16..24].copy_from_slice(&self.encode(&zz));
+                out[24..32].copy_from_slice(&self.encode(&zzz));
             }
             None => out[..32].fill(0),
         }
@@ -73,7 +73,7 @@ impl Montgomery {
     pub(crate) fn xyzz_point(&self, w: &[u32]) -> Option<G1> {
         let coord = |i: usize| -> Option<Fq> {
             let words: Words = w[8 * i..8 * i + 8].try_into().expect("8 words");
-            self.from_words(&words)
+            self.decode(&words)
         };
         let (x, y, zz, zzz) = (coord(0)?, coord(1)?, coord(2)?, coord(3)?);
         if bool::from(zz.is_zero()) {
@@ -130,12 +130,12 @@ mod tests {
     fn montgomery_words_round_trip() {
         let m = Montgomery::new();
         for x in [Fq::ZERO, Fq::ONE, -Fq::ONE, Fq::random(OsRng)] {
-            assert_eq!(m.from_words(&m.to_words(&x)), Some(x));
+            assert_eq!(m.decode(&m.encode(&x)), Some(x));
         }
         // The Montgomery form of one is R mod q, which is not one.
-        assert_ne!(m.to_words(&Fq::ONE), [1, 0, 0, 0, 0, 0, 0, 0]);
+        assert_ne!(m.encode(&Fq::ONE), [1, 0, 0, 0, 0, 0, 0, 0]);
         // Words at or above q are refused, not reduced.
-        assert_eq!(m.from_words(&[u32::MAX; 8]), None);
+        assert_eq!(m.decode(&[u32::MAX; 8]), None);
     }
 
     #[test]
@@ -144,11 +144,11 @@ mod tests {
         let p = G1::random(OsRng).to_affine();
         let mut w = [0u32; 32];
         m.affine_words(&p, &mut w[..16]);
-        w[16..24].copy_from_slice(&m.to_words(&Fq::ONE));
-        w[24..32].copy_from_slice(&m.to_words(&Fq::ONE));
+        w[16..24].copy_from_slice(&m.encode(&Fq::ONE));
+        w[24..32].copy_from_slice(&m.encode(&Fq::ONE));
         assert_eq!(m.xyzz_point(&w), Some(p.to_curve()));
         // An inconsistent ZZ/ZZZ pair is refused.
-        w[24..32].copy_from_slice(&m.to_words(&Fq::from(2)));
+        w[24..32].copy_from_slice(&m.encode(&Fq::from(2)));
         assert_eq!(m.xyzz_point(&w), None);
         // ZZ = 0 is the identity.
         assert_eq!(m.xyzz_point(&[0u32; 32]), Some(G1::identity()));
