@@ -33,17 +33,6 @@ fn affine_neg(q: Affine) -> Affine {
     return Affine(q.x, fq_neg(q.y));
 }
 
-fn xyzz_from_affine(q: Affine) -> Xyzz {
-    if affine_is_identity(q) {
-        return xyzz_identity();
-    }
-    return Xyzz(q.x, q.y, FQ_ONE, FQ_ONE);
-}
-
-fn xyzz_neg(p: Xyzz) -> Xyzz {
-    return Xyzz(p.x, fq_neg(p.y), p.zz, p.zzz);
-}
-
 // The sum of two points given over a common (zz, zzz), (x1, y1) and (x2, y2); doubles when they
 // are equal. Doubling (dbl-2008-s-1) and addition (add-2008-s, madd-2008-s) share every step but
 // the first: with U = 2·y1 and M = 3·x1² in place of P = x2 − x1 and R = y2 − y1, the rest is

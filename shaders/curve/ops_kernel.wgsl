@@ -9,44 +9,26 @@
 @group(0) @binding(1) var<storage, read_write> outputs: array<u32>;
 
 const RECORD: u32 = 88u;
-
-fn load_input(o: u32) -> Limbs {
-    var w: array<u32, 8>;
-    for (var k = 0u; k < 8u; k++) {
-        w[k] = inputs[o + k];
-    }
-    return limbs_from_words(w);
-}
-
-fn load_xyzz(o: u32) -> Xyzz {
-    return Xyzz(load_input(o), load_input(o + 8u), load_input(o + 16u), load_input(o + 24u));
-}
-
-fn store_point(o: u32, p: Xyzz) {
-    var c = array<Limbs, 4>(p.x, p.y, p.zz, p.zzz);
-    for (var j = 0u; j < 4u; j++) {
-        var w = limbs_to_words(c[j]);
-        for (var k = 0u; k < 8u; k++) {
-            outputs[o + 8u * j + k] = w[k];
-        }
-    }
-}
+const WG: u32 = 64u;
 
 @compute @workgroup_size(64)
-fn g1_add_affine(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let o = RECORD * gid.x;
+fn g1_add_affine(@builtin(global_invocation_id) gid: vec3<u32>,
+                 @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = gid.x + gid.y * nwg.x * WG;
+    let o = RECORD * i;
     if o >= arrayLength(&inputs) {
         return;
     }
-    let q = Affine(load_input(o + 32u), load_input(o + 40u));
-    store_point(32u * gid.x, xyzz_add_affine(load_xyzz(o), q));
+    outputs_store_xyzz(32u * i, xyzz_add_affine(inputs_load_xyzz(o), inputs_load_affine(o + 32u)));
 }
 
 @compute @workgroup_size(64)
-fn g1_add(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let o = RECORD * gid.x;
+fn g1_add(@builtin(global_invocation_id) gid: vec3<u32>,
+          @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = gid.x + gid.y * nwg.x * WG;
+    let o = RECORD * i;
     if o >= arrayLength(&inputs) {
         return;
     }
-    store_point(32u * gid.x, xyzz_add(load_xyzz(o), load_xyzz(o + 48u)));
+    outputs_store_xyzz(32u * i, xyzz_add(inputs_load_xyzz(o), inputs_load_xyzz(o + 48u)));
 }

@@ -1,12 +1,12 @@
 // Montgomery arithmetic modulo one prime, written once for every field and limb width.
 // The composer replaces FIELD with the field's name (fq, fr) and prepends the constants
-// FIELD_P (the modulus), FIELD_INV (-P^-1 mod 2^limb), FIELD_ONE (R mod P) and FIELD_R2
-// (R^2 mod P), with R = 2^256, in the chosen limbs.
+// FIELD_P (the modulus), FIELD_INV (-P^-1 mod 2^limb) and FIELD_ONE (R mod P), with R = 2^256,
+// in the chosen limbs.
 //
 // Every function takes and returns fully reduced values (below P). Multiplication is CIOS
 // without the extra carry limb, valid because P's top limb is below LIMB_MASK / 2 - 1.
 
-// a - b over the limbs, with the borrow out in the last slot of the returned pair.
+// a - b over the limbs; the borrow out of the top limb goes to *borrow_out.
 fn FIELD_sub_raw(a: Limbs, b: Limbs, borrow_out: ptr<function, u32>) -> Limbs {
     var x = a;
     var y = b;
@@ -72,16 +72,6 @@ fn FIELD_is_zero(a: Limbs) -> bool {
     var acc = 0u;
     for (var i = 0u; i < NL; i++) {
         acc |= x[i];
-    }
-    return acc == 0u;
-}
-
-fn FIELD_eq(a: Limbs, b: Limbs) -> bool {
-    var x = a;
-    var y = b;
-    var acc = 0u;
-    for (var i = 0u; i < NL; i++) {
-        acc |= x[i] ^ y[i];
     }
     return acc == 0u;
 }

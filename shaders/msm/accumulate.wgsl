@@ -23,29 +23,6 @@ const WG: u32 = 64u;
 @group(0) @binding(4) var<storage, read> ends: array<u32>;
 @group(0) @binding(5) var<storage, read_write> buckets: array<u32>;
 
-fn load_fq(buf_offset: u32) -> Limbs {
-    var w: array<u32, 8>;
-    for (var k = 0u; k < 8u; k++) {
-        w[k] = bases[buf_offset + k];
-    }
-    return limbs_from_words(w);
-}
-
-fn load_bucket_coord(o: u32) -> Limbs {
-    var w: array<u32, 8>;
-    for (var k = 0u; k < 8u; k++) {
-        w[k] = buckets[o + k];
-    }
-    return limbs_from_words(w);
-}
-
-fn store_bucket_coord(o: u32, v: Limbs) {
-    var w = limbs_to_words(v);
-    for (var k = 0u; k < 8u; k++) {
-        buckets[o + k] = w[k];
-    }
-}
-
 @compute @workgroup_size(64)
 fn accumulate(@builtin(global_invocation_id) gid: vec3<u32>,
               @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -59,19 +36,15 @@ fn accumulate(@builtin(global_invocation_id) gid: vec3<u32>,
         return;
     }
     let o = 32u * b;
-    var acc = Xyzz(load_bucket_coord(o), load_bucket_coord(o + 8u),
-                   load_bucket_coord(o + 16u), load_bucket_coord(o + 24u));
+    var acc = buckets_load_xyzz(o);
     for (var s = start; s < end; s++) {
         let e = sorted[s];
         let i = e >> 1u;
-        var q = Affine(load_fq(16u * i), load_fq(16u * i + 8u));
+        var q = bases_load_affine(16u * i);
         if (e & 1u) == 1u {
             q = affine_neg(q);
         }
         acc = xyzz_add_affine(acc, q);
     }
-    store_bucket_coord(o, acc.x);
-    store_bucket_coord(o + 8u, acc.y);
-    store_bucket_coord(o + 16u, acc.zz);
-    store_bucket_coord(o + 24u, acc.zzz);
+    buckets_store_xyzz(o, acc);
 }

@@ -22,50 +22,6 @@ const WG: u32 = 64u;
 @group(0) @binding(2) var<storage, read_write> segment_sums: array<u32>;
 @group(0) @binding(3) var<storage, read_write> window_sums: array<u32>;
 
-fn load_point(o: u32) -> Xyzz {
-    var c: array<Limbs, 4>;
-    for (var j = 0u; j < 4u; j++) {
-        var w: array<u32, 8>;
-        for (var k = 0u; k < 8u; k++) {
-            w[k] = buckets[o + 8u * j + k];
-        }
-        c[j] = limbs_from_words(w);
-    }
-    return Xyzz(c[0], c[1], c[2], c[3]);
-}
-
-fn load_segment(o: u32) -> Xyzz {
-    var c: array<Limbs, 4>;
-    for (var j = 0u; j < 4u; j++) {
-        var w: array<u32, 8>;
-        for (var k = 0u; k < 8u; k++) {
-            w[k] = segment_sums[o + 8u * j + k];
-        }
-        c[j] = limbs_from_words(w);
-    }
-    return Xyzz(c[0], c[1], c[2], c[3]);
-}
-
-fn store_segment(o: u32, p: Xyzz) {
-    var c = array<Limbs, 4>(p.x, p.y, p.zz, p.zzz);
-    for (var j = 0u; j < 4u; j++) {
-        var w = limbs_to_words(c[j]);
-        for (var k = 0u; k < 8u; k++) {
-            segment_sums[o + 8u * j + k] = w[k];
-        }
-    }
-}
-
-fn store_window(o: u32, p: Xyzz) {
-    var c = array<Limbs, 4>(p.x, p.y, p.zz, p.zzz);
-    for (var j = 0u; j < 4u; j++) {
-        var w = limbs_to_words(c[j]);
-        for (var k = 0u; k < 8u; k++) {
-            window_sums[o + 8u * j + k] = w[k];
-        }
-    }
-}
-
 // One entry point and one addition site for both passes (see curve/g1.wgsl on code size).
 // Pass 0, one invocation per (window, segment): 2·seg_len steps of running sums, then
 // double-and-add steps for (lo - 1) · plain sum, then the final addition. Pass 1, one
@@ -103,12 +59,12 @@ fn reduce(@builtin(global_invocation_id) gid: vec3<u32>,
         var rhs: Xyzz;
         if windows_pass {
             lhs = total;
-            rhs = load_segment(32u * (t * params.segments + s));
+            rhs = segment_sums_load_xyzz(32u * (t * params.segments + s));
         } else if s < sums {
             if (s & 1u) == 0u {
                 // running += S_b, buckets from the top of the segment down
                 lhs = running;
-                rhs = load_point(32u * (first + params.seg_len - 1u - s / 2u));
+                rhs = buckets_load_xyzz(32u * (first + params.seg_len - 1u - s / 2u));
             } else {
                 lhs = total;
                 rhs = running;
@@ -137,8 +93,8 @@ fn reduce(@builtin(global_invocation_id) gid: vec3<u32>,
         }
     }
     if windows_pass {
-        store_window(32u * t, total);
+        window_sums_store_xyzz(32u * t, total);
     } else {
-        store_segment(32u * t, total);
+        segment_sums_store_xyzz(32u * t, total);
     }
 }

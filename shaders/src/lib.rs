@@ -24,9 +24,11 @@
 //! ## Fields
 //!
 //! The arithmetic is generic over the prime; a field is its modulus ([`Field::modulus`]), from
-//! which [`compose`] generates the constants (`P`, `-P^-1 mod 2^limb`, `R mod P`, `R^2 mod P`) in
+//! which [`compose`] generates the constants (`P`, `-P^-1 mod 2^limb`, `R mod P`) in
 //! the chosen limbs. So there is one WGSL file for Montgomery arithmetic rather than one per
-//! field: the two would differ only in four constants.
+//! field: the two would differ only in three constants. Storage access (`field/load.wgsl`,
+//! `field/store.wgsl`, `curve/load.wgsl`, `curve/store.wgsl`) is also written once and
+//! instantiated per buffer, so the storage layout lives in one place.
 
 use std::fmt;
 
@@ -35,7 +37,11 @@ const LIMBS16: &str = include_str!("../field/limbs16.wgsl");
 const MONTGOMERY: &str = include_str!("../field/montgomery.wgsl");
 const FIELD_OPS: &str = include_str!("../field/ops_kernel.wgsl");
 const G1: &str = include_str!("../curve/g1.wgsl");
+const FIELD_LOAD: &str = include_str!("../field/load.wgsl");
+const FIELD_STORE: &str = include_str!("../field/store.wgsl");
 const G1_OPS: &str = include_str!("../curve/ops_kernel.wgsl");
+const G1_LOAD: &str = include_str!("../curve/load.wgsl");
+const G1_STORE: &str = include_str!("../curve/store.wgsl");
 const MSM_DECOMPOSE: &str = include_str!("../msm/decompose.wgsl");
 const MSM_SCAN: &str = include_str!("../msm/scan.wgsl");
 const MSM_SCATTER: &str = include_str!("../msm/scatter.wgsl");
@@ -186,12 +192,52 @@ impl Kernel {
         }
     }
 
-    /// Whether the kernel does field arithmetic (and so depends on the limb width).
-    pub const fn uses_field(self) -> bool {
-        !matches!(
-            self,
-            Kernel::MsmDecompose | Kernel::MsmScan | Kernel::MsmScatter
-        )
+    /// The field the kernel computes in (none for the integer-only stages), whether it uses
+    /// G1, and the storage buffers holding its field elements and points: `compose` generates
+    /// each buffer's load functions (and store functions, where it is writable) from one
+    /// template, so the storage layout is written once.
+    fn parts(self) -> (Option<Field>, bool, &'static [(&'static str, Access)]) {
+        use Access::{Read, ReadWrite};
+        match self {
+            Kernel::MsmDecompose | Kernel::MsmScan | Kernel::MsmScatter => (None, false, &[]),
+            Kernel::MsmAccumulate => (
+                Some(Field::Fq),
+                true,
+                &[("bases", Read), ("buckets", ReadWrite)],
+            ),
+            Kernel::MsmReduce => (
+                Some(Field::Fq),
+                true,
+                &[
+                    ("buckets", Read),
+                    ("segment_sums", ReadWrite),
+                    ("window_sums", ReadWrite),
+                ],
+            ),
+            Kernel::FieldOps(field) => (
+                Some(field),
+                false,
+                &[("inputs", Read), ("outputs", ReadWrite)],
+            ),
+            Kernel::G1Ops => (
+                Some(Field::Fq),
+                true,
+                &[("inputs", Read), ("outputs", ReadWrite)],
+            ),
+        }
+    }
+
+    /// The kernel's own source (its bindings and entry points).
+    fn body(self) -> String {
+        match self {
+            Kernel::MsmDecompose => MSM_DECOMPOSE.to_owned(),
+            Kernel::MsmScan => MSM_SCAN.to_owned(),
+            Kernel::MsmScatter => MSM_SCATTER.to_owned(),
+            Kernel::MsmAccumulate => MSM_ACCUMULATE.to_owned(),
+            Kernel::MsmReduce => MSM_REDUCE.to_owned(),
+            Kernel::FieldOps(field) => instantiate(FIELD_OPS, field),
+            Kernel::G1Ops => G1_OPS.to_owned(),
+        }
     }
 
     /// A label for pipelines and errors.
@@ -200,39 +246,41 @@ impl Kernel {
     }
 }
 
-/// The WGSL source of `kernel` with `limbs`: the kernel prepended with what it uses.
+/// How a kernel may use one of its storage buffers.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Access {
+    Read,
+    ReadWrite,
+}
+
+/// The WGSL source of `kernel` with `limbs`: the limb primitives, the field, G1 and the buffers'
+/// load/store functions it uses, then the kernel.
 pub fn compose(kernel: Kernel, limbs: Limbs) -> String {
+    let (field, curve, buffers) = kernel.parts();
     let mut out = String::new();
-    let with_fields = |out: &mut String, fields: &[Field]| {
+    if let Some(field) = field {
         out.push_str(limbs.source());
-        for &field in fields {
-            out.push_str(&field_module(field, limbs));
-        }
-    };
-    match kernel {
-        Kernel::MsmDecompose => out.push_str(MSM_DECOMPOSE),
-        Kernel::MsmScan => out.push_str(MSM_SCAN),
-        Kernel::MsmScatter => out.push_str(MSM_SCATTER),
-        Kernel::MsmAccumulate => {
-            with_fields(&mut out, &[Field::Fq]);
+        out.push_str(&field_module(field, limbs));
+        if curve {
             out.push_str(G1);
-            out.push_str(MSM_ACCUMULATE);
         }
-        Kernel::MsmReduce => {
-            with_fields(&mut out, &[Field::Fq]);
-            out.push_str(G1);
-            out.push_str(MSM_REDUCE);
-        }
-        Kernel::FieldOps(field) => {
-            with_fields(&mut out, &[field]);
-            out.push_str(&instantiate(FIELD_OPS, field));
-        }
-        Kernel::G1Ops => {
-            with_fields(&mut out, &[Field::Fq]);
-            out.push_str(G1);
-            out.push_str(G1_OPS);
+        for &(buffer, access) in buffers {
+            let mut templates = vec![FIELD_LOAD];
+            if curve {
+                templates.push(G1_LOAD);
+            }
+            if access == Access::ReadWrite {
+                templates.push(FIELD_STORE);
+                if curve {
+                    templates.push(G1_STORE);
+                }
+            }
+            for template in templates {
+                out.push_str(&template.replace("BUF", buffer));
+            }
         }
     }
+    out.push_str(&kernel.body());
     out
 }
 
@@ -254,7 +302,6 @@ fn field_module(field: Field, limbs: Limbs) -> String {
     };
     constant("P", p);
     constant("ONE", pow2_mod(256, p));
-    constant("R2", pow2_mod(512, p));
     out.push_str(&format!(
         "const {upper}_INV: u32 = {:#x}u;\n",
         neg_inv_limb(p[0], limbs)
@@ -268,7 +315,7 @@ fn field_module(field: Field, limbs: Limbs) -> String {
 fn instantiate(template: &str, field: Field) -> String {
     let upper = field.name().to_uppercase();
     let mut s = template.to_owned();
-    for constant in ["P", "INV", "ONE", "R2"] {
+    for constant in ["P", "INV", "ONE"] {
         // Constants are the only FIELD_ names followed by an upper-case letter.
         s = s.replace(&format!("FIELD_{constant}"), &format!("{upper}_{constant}"));
     }
@@ -372,6 +419,7 @@ mod tests {
             for limbs in Limbs::ALL {
                 let src = compose(kernel, limbs);
                 assert!(!src.contains("FIELD_"), "{kernel:?} {limbs:?}");
+                assert!(!src.contains("BUF"), "{kernel:?} {limbs:?}");
                 for entry in kernel.entry_points() {
                     assert!(src.contains(&format!("fn {entry}(")), "{kernel:?} {entry}");
                 }

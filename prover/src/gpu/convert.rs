@@ -15,30 +15,33 @@ use halo2_proofs::{
 /// A field element's storage words.
 pub(crate) type Words = [u32; 8];
 
-/// `R = 2^256 mod q` and its inverse, for moving in and out of Montgomery form.
+/// `R = 2^256 mod p` of a field and its inverse, for moving in and out of the shaders'
+/// Montgomery form (`Fq` for curve points, `Fr` for the field kernels).
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct Montgomery {
-    r: Fq,
-    r_inv: Fq,
+pub(crate) struct Montgomery<F> {
+    r: F,
+    r_inv: F,
 }
 
-impl Montgomery {
+impl<F: PrimeField<Repr = [u8; 32]>> Montgomery<F> {
     pub(crate) fn new() -> Self {
-        let r = Fq::from(2).pow_vartime([256]);
-        let r_inv = r.invert().expect("2^256 is invertible mod q");
+        let r = F::from(2).pow_vartime([256]);
+        let r_inv = r.invert().expect("2^256 is invertible mod an odd prime");
         Montgomery { r, r_inv }
     }
 
     /// The storage words of `x` in Montgomery form.
-    pub(crate) fn encode(&self, x: &Fq) -> Words {
+    pub(crate) fn encode(&self, x: &F) -> Words {
         bytes_to_words((*x * self.r).to_repr())
     }
 
-    /// The element whose Montgomery form is `w`; `None` if `w` is not below `q`.
-    pub(crate) fn decode(&self, w: &Words) -> Option<Fq> {
-        Option::from(Fq::from_repr(words_to_bytes(w))).map(|m: Fq| m * self.r_inv)
+    /// The element whose Montgomery form is `w`; `None` if `w` is not below the modulus.
+    pub(crate) fn decode(&self, w: &Words) -> Option<F> {
+        Option::from(F::from_repr(words_to_bytes(w))).map(|m: F| m * self.r_inv)
     }
+}
 
+impl Montgomery<Fq> {
     /// An affine point's 16 words (x then y); the identity is all zeros, as in halo2curves.
     pub(crate) fn affine_words(&self, p: &G1Affine, out: &mut [u32]) {
         let coords = coordinates(p);
@@ -128,7 +131,7 @@ mod tests {
 
     #[test]
     fn montgomery_words_round_trip() {
-        let m = Montgomery::new();
+        let m = Montgomery::<Fq>::new();
         for x in [Fq::ZERO, Fq::ONE, -Fq::ONE, Fq::random(OsRng)] {
             assert_eq!(m.decode(&m.encode(&x)), Some(x));
         }
@@ -140,7 +143,7 @@ mod tests {
 
     #[test]
     fn xyzz_of_an_affine_point_is_that_point() {
-        let m = Montgomery::new();
+        let m = Montgomery::<Fq>::new();
         let p = G1::random(OsRng).to_affine();
         let mut w = [0u32; 32];
         m.affine_words(&p, &mut w[..16]);

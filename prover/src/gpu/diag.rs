@@ -8,9 +8,9 @@ use halo2_proofs::halo2curves::{
 use keel_shaders::{Field as ShaderField, Kernel, Limbs};
 
 use super::{
-    convert::{bytes_to_words, words_to_bytes, Montgomery},
+    convert::Montgomery,
     device::GpuContext,
-    dispatch::{dispatch, read_words, storage, storage_init, Pipelines},
+    dispatch::{encoder, read_words, storage, storage_init, Pipelines},
     error::GpuError,
 };
 
@@ -40,12 +40,10 @@ fn field_ops<F: PrimeField<Repr = [u8; 32]>>(
 ) -> Result<Vec<[F; 4]>, GpuError> {
     let kernel = Kernel::FieldOps(field);
     let pipelines = Pipelines::build(ctx, &[kernel], limbs)?;
-    let r = F::from(2).pow_vartime([256]);
-    let r_inv = r.invert().expect("2^256 is invertible");
-    let to = |x: &F| bytes_to_words((*x * r).to_repr());
+    let m = Montgomery::<F>::new();
     let input: Vec<u32> = pairs
         .iter()
-        .flat_map(|(a, b)| [to(a), to(b)])
+        .flat_map(|(a, b)| [m.encode(a), m.encode(b)])
         .flatten()
         .collect();
     let entry = kernel.entry_points()[0];
@@ -57,11 +55,10 @@ fn field_ops<F: PrimeField<Repr = [u8; 32]>>(
             let mut out = [F::ZERO; 4];
             for (j, o) in out.iter_mut().enumerate() {
                 let words = chunk[8 * j..8 * j + 8].try_into().expect("8 words");
-                let m: Option<F> = F::from_repr(words_to_bytes(&words)).into();
-                *o = m.ok_or(GpuError::BadResult {
+                *o = m.decode(&words).ok_or(GpuError::BadResult {
                     what: "field element",
-                    window: i,
-                })? * r_inv;
+                    at: i,
+                })?;
             }
             Ok(out)
         })
@@ -80,7 +77,7 @@ pub fn g1_ops(
 ) -> Result<Vec<[G1; 2]>, GpuError> {
     assert_eq!(cases.len(), zs.len(), "one pair of scalings per case");
     let pipelines = Pipelines::build(ctx, &[Kernel::G1Ops], limbs)?;
-    let m = Montgomery::new();
+    let m = Montgomery::<Fq>::new();
     let mut input = vec![0u32; 88 * cases.len()];
     for ((rec, (p, q)), (zp, zq)) in input.chunks_exact_mut(88).zip(cases).zip(zs) {
         m.xyzz_words(p, zp, &mut rec[..32]);
@@ -93,7 +90,7 @@ pub fn g1_ops(
         for (i, chunk) in words.chunks_exact(32).enumerate() {
             out[i][j] = m.xyzz_point(chunk).ok_or(GpuError::BadResult {
                 what: "point",
-                window: i,
+                at: i,
             })?;
         }
     }
@@ -108,24 +105,20 @@ fn run_kernel(
     records: u64,
     words_per_record: u64,
 ) -> Result<Vec<u32>, GpuError> {
-    // The diagnostic kernels index by gid.x alone: one dimension of dispatch.
-    if records > 65_535 * 64 {
-        return Err(GpuError::TooLarge {
-            what: "diagnostic records",
-            needed: records,
-            allowed: 65_535 * 64,
-        });
-    }
     let output_words = records * words_per_record;
     let output = ctx.scoped("diagnostic kernel", || {
         let input = storage_init(ctx, "diag input", input);
         let output = storage(ctx, "diag output", output_words * 4);
-        let bind = pipelines.bind(ctx, entry, &[(0, &input), (1, &output)]);
-        let mut encoder = ctx
-            .device()
-            .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some(entry) });
-        dispatch(&mut encoder, pipelines.get(entry), &bind, records, 64);
-        ctx.queue().submit([encoder.finish()]);
+        let mut enc = encoder(ctx, entry);
+        pipelines.dispatch(
+            ctx,
+            &mut enc,
+            entry,
+            &[(0, &input), (1, &output)],
+            records,
+            64,
+        );
+        ctx.queue().submit([enc.finish()]);
         output
     })?;
     let words = read_words(ctx, &output, "diagnostic readback")?;

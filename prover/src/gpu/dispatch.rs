@@ -67,19 +67,23 @@ impl Pipelines {
         Ok(Pipelines { by_entry })
     }
 
-    pub(crate) fn get(&self, entry: &str) -> &wgpu::ComputePipeline {
-        &self.by_entry[entry]
-    }
-
-    /// A bind group for `entry`'s group 0 from `(binding, buffer)` pairs: exactly the bindings
-    /// the entry point uses (its layout is derived from the shader).
-    pub(crate) fn bind(
+    /// Records a dispatch of `entry` over `items` invocations, in workgroups of `workgroup`,
+    /// with `buffers` as `(binding, buffer)` pairs: exactly the bindings the entry point uses
+    /// (its layout is derived from the shader).
+    pub(crate) fn dispatch(
         &self,
         ctx: &GpuContext,
+        encoder: &mut wgpu::CommandEncoder,
         entry: &str,
-        buffers: &[(u32, &wgpu::Buffer)],
-    ) -> wgpu::BindGroup {
-        let layout = self.get(entry).get_bind_group_layout(0);
+        buffers: Bindings<'_>,
+        items: u64,
+        workgroup: u32,
+    ) {
+        if items == 0 {
+            return;
+        }
+        let pipeline = &self.by_entry[entry];
+        let layout = pipeline.get_bind_group_layout(0);
         let entries: Vec<wgpu::BindGroupEntry<'_>> = buffers
             .iter()
             .map(|&(binding, buffer)| wgpu::BindGroupEntry {
@@ -87,11 +91,23 @@ impl Pipelines {
                 resource: buffer.as_entire_binding(),
             })
             .collect();
-        ctx.device().create_bind_group(&wgpu::BindGroupDescriptor {
+        let bind_group = ctx.device().create_bind_group(&wgpu::BindGroupDescriptor {
             label: Some(entry),
             layout: &layout,
             entries: &entries,
-        })
+        });
+        // Large counts spread over a second dimension: the kernels index by
+        // `gid.x + gid.y * num_workgroups.x * WG`.
+        let groups = items.div_ceil(u64::from(workgroup));
+        let x = groups.min(u64::from(MAX_GROUPS_PER_DIM)) as u32;
+        let y = groups.div_ceil(u64::from(x)) as u32;
+        let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+            label: Some(entry),
+            timestamp_writes: None,
+        });
+        pass.set_pipeline(pipeline);
+        pass.set_bind_group(0, &bind_group, &[]);
+        pass.dispatch_workgroups(x, y, 1);
     }
 }
 
@@ -137,28 +153,13 @@ pub(crate) fn uniform(ctx: &GpuContext, label: &str, words: &[u32]) -> wgpu::Buf
         })
 }
 
-/// Records a dispatch of `pipeline` over `items` invocations of `workgroup` each; large counts
-/// spread over a second dimension (the kernels index by `gid.x + gid.y * num_workgroups.x * WG`).
-pub(crate) fn dispatch(
-    encoder: &mut wgpu::CommandEncoder,
-    pipeline: &wgpu::ComputePipeline,
-    bind_group: &wgpu::BindGroup,
-    items: u64,
-    workgroup: u32,
-) {
-    if items == 0 {
-        return;
-    }
-    let groups = items.div_ceil(u64::from(workgroup));
-    let x = groups.min(u64::from(MAX_GROUPS_PER_DIM)) as u32;
-    let y = groups.div_ceil(u64::from(x)) as u32;
-    let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
-        label: None,
-        timestamp_writes: None,
-    });
-    pass.set_pipeline(pipeline);
-    pass.set_bind_group(0, bind_group, &[]);
-    pass.dispatch_workgroups(x, y, 1);
+/// A kernel's buffers as `(binding, buffer)` pairs.
+pub(crate) type Bindings<'a> = &'a [(u32, &'a wgpu::Buffer)];
+
+/// A command encoder labelled `label`.
+pub(crate) fn encoder(ctx: &GpuContext, label: &str) -> wgpu::CommandEncoder {
+    ctx.device()
+        .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some(label) })
 }
 
 /// Copies `src` back to the CPU as words.
@@ -174,11 +175,9 @@ pub(crate) fn read_words(
         usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
         mapped_at_creation: false,
     });
-    let mut encoder = ctx
-        .device()
-        .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some(stage) });
-    encoder.copy_buffer_to_buffer(src, 0, &staging, 0, size);
-    ctx.queue().submit([encoder.finish()]);
+    let mut enc = encoder(ctx, stage);
+    enc.copy_buffer_to_buffer(src, 0, &staging, 0, size);
+    ctx.queue().submit([enc.finish()]);
     let (tx, rx) = std::sync::mpsc::channel();
     staging.slice(..).map_async(wgpu::MapMode::Read, move |r| {
         let _ = tx.send(r);

@@ -63,12 +63,12 @@ pub enum GpuError {
         allowed: u64,
     },
     /// The GPU returned a value that is not a field element or curve point: a kernel bug.
-    #[error("the GPU returned an invalid {what} (window {window}); this is a kernel bug")]
+    #[error("the GPU returned an invalid {what} (at {at}); this is a kernel bug")]
     BadResult {
         /// What was invalid.
         what: &'static str,
-        /// Which window sum.
-        window: usize,
+        /// Which one: the window of an MSM's window sum, the record of a diagnostic kernel.
+        at: usize,
     },
 }
 

@@ -27,7 +27,7 @@ use std::sync::Arc;
 use halo2_proofs::{
     arithmetic::best_multiexp,
     halo2curves::{
-        bn256::{Fr, G1Affine, G1},
+        bn256::{Fq, Fr, G1Affine, G1},
         group::Group,
     },
 };
@@ -38,7 +38,7 @@ use tracing::debug;
 use super::{
     convert::{scalar_words, Montgomery},
     device::GpuContext,
-    dispatch::{dispatch, read_words, storage, storage_init, uniform, Pipelines},
+    dispatch::{encoder, read_words, storage, storage_init, uniform, Bindings, Pipelines},
     error::{GpuError, MsmError},
 };
 
@@ -170,7 +170,7 @@ pub struct GpuMsm {
     chunk_len: usize,
     n_bases: usize,
     window_bits: Option<u32>,
-    montgomery: Montgomery,
+    montgomery: Montgomery<Fq>,
 }
 
 impl std::fmt::Debug for GpuMsm {
@@ -290,59 +290,25 @@ impl GpuMsm {
                 });
             }
         }
-        let plan_words = [
-            plan.windows,
-            plan.buckets,
-            plan.segments,
-            plan.buckets / plan.segments,
-        ];
 
-        let (scalar_buf, keys, sorted, counts, offsets, cursor, block_sums, buckets, segs, wins) =
+        #[rustfmt::skip]
+        let (scalar_buf, keys, sorted, counts, max_count, offsets, cursor, block_sums, buckets, segs, wins) =
             ctx.scoped("allocating MSM buffers", || {
                 (
                     storage(ctx, "msm scalars", chunk * 32),
                     storage(ctx, "msm keys", windows * chunk * 4),
                     storage(ctx, "msm sorted", windows * chunk * 4),
                     storage(ctx, "msm counts", total_buckets * 4),
+                    storage(ctx, "msm max bucket", 4),
                     storage(ctx, "msm offsets", total_buckets * 4),
                     storage(ctx, "msm cursor", total_buckets * 4),
                     storage(ctx, "msm block sums", blocks * 4),
                     storage(ctx, "msm buckets", total_buckets * XYZZ_BYTES),
-                    storage(
-                        ctx,
-                        "msm segment sums",
-                        windows * u64::from(plan.segments) * XYZZ_BYTES,
-                    ),
+                    storage(ctx, "msm segment sums", windows * u64::from(plan.segments) * XYZZ_BYTES),
                     storage(ctx, "msm window sums", windows * XYZZ_BYTES),
                 )
             })?;
         let scan_params = uniform(ctx, "scan params", &[total_buckets as u32, blocks as u32]);
-        let max_count = storage(ctx, "msm max bucket", 4);
-        let scan_blocks = p.bind(
-            ctx,
-            "scan_blocks",
-            &[
-                (0, &scan_params),
-                (1, &counts),
-                (2, &offsets),
-                (3, &block_sums),
-            ],
-        );
-        let scan_block_sums = p.bind(
-            ctx,
-            "scan_block_sums",
-            &[(0, &scan_params), (3, &block_sums)],
-        );
-        let scan_add = p.bind(
-            ctx,
-            "scan_add",
-            &[
-                (0, &scan_params),
-                (2, &offsets),
-                (3, &block_sums),
-                (4, &cursor),
-            ],
-        );
 
         for (k, part) in scalars.chunks(self.chunk_len).enumerate() {
             let len = part.len() as u32;
@@ -356,122 +322,65 @@ impl GpuMsm {
                     &[len, plan.window_bits, plan.windows, plan.buckets],
                 );
                 let s_params = uniform(ctx, "scatter params", &[len, len * plan.windows]);
-                let decompose = p.bind(
-                    ctx,
-                    "decompose",
-                    &[
-                        (0, &d_params),
-                        (1, &scalar_buf),
-                        (2, &keys),
-                        (3, &counts),
-                        (4, &max_count),
-                    ],
-                );
-                let scatter = p.bind(
-                    ctx,
-                    "scatter",
-                    &[(0, &s_params), (1, &keys), (2, &cursor), (3, &sorted)],
-                );
-                let mut encoder =
-                    ctx.device()
-                        .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                            label: Some("msm chunk"),
-                        });
-                encoder.clear_buffer(&counts, 0, None);
-                encoder.clear_buffer(&max_count, 0, None);
-                dispatch(
-                    &mut encoder,
-                    p.get("decompose"),
-                    &decompose,
-                    u64::from(len),
-                    64,
-                );
-                dispatch(
-                    &mut encoder,
-                    p.get("scan_blocks"),
-                    &scan_blocks,
-                    total_buckets,
-                    256,
-                );
-                dispatch(
-                    &mut encoder,
-                    p.get("scan_block_sums"),
-                    &scan_block_sums,
-                    256,
-                    256,
-                );
-                dispatch(
-                    &mut encoder,
-                    p.get("scan_add"),
-                    &scan_add,
-                    total_buckets,
-                    256,
-                );
-                dispatch(
-                    &mut encoder,
-                    p.get("scatter"),
-                    &scatter,
-                    u64::from(len) * windows,
-                    256,
-                );
-                ctx.queue().submit([encoder.finish()]);
+                let mut enc = encoder(ctx, "msm chunk");
+                enc.clear_buffer(&counts, 0, None);
+                enc.clear_buffer(&max_count, 0, None);
+                let items = u64::from(len);
+                #[rustfmt::skip]
+                let steps: [(&str, Bindings<'_>, u64, u32); 5] = [
+                    ("decompose", &[(0, &d_params), (1, &scalar_buf), (2, &keys), (3, &counts), (4, &max_count)], items, 64),
+                    ("scan_blocks", &[(0, &scan_params), (1, &counts), (2, &offsets), (3, &block_sums)], total_buckets, 256),
+                    ("scan_block_sums", &[(0, &scan_params), (3, &block_sums)], 256, 256),
+                    ("scan_add", &[(0, &scan_params), (2, &offsets), (3, &block_sums), (4, &cursor)], total_buckets, 256),
+                    ("scatter", &[(0, &s_params), (1, &keys), (2, &cursor), (3, &sorted)], items * windows, 256),
+                ];
+                for (entry, buffers, items, workgroup) in steps {
+                    p.dispatch(ctx, &mut enc, entry, buffers, items, workgroup);
+                }
+                ctx.queue().submit([enc.finish()]);
             })?;
             // The largest bucket sets how many bounded accumulation passes this chunk needs.
             let largest = read_words(ctx, &max_count, "MSM bucket sizes")?[0];
             ctx.scoped("MSM accumulation", || {
-                let mut encoder =
-                    ctx.device()
-                        .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                            label: Some("msm accumulation"),
-                        });
+                let mut enc = encoder(ctx, "msm accumulation");
                 for first in (0..largest).step_by(PER_PASS as usize) {
                     let params = uniform(
                         ctx,
                         "accumulate params",
                         &[total_buckets as u32, first, PER_PASS],
                     );
-                    let accumulate = p.bind(
-                        ctx,
-                        "accumulate",
-                        &[
-                            (0, &params),
-                            (1, &self.base_chunks[k]),
-                            (2, &sorted),
-                            (3, &offsets),
-                            (4, &cursor),
-                            (5, &buckets),
-                        ],
-                    );
-                    dispatch(
-                        &mut encoder,
-                        p.get("accumulate"),
-                        &accumulate,
-                        total_buckets,
-                        64,
-                    );
+                    let buffers = [
+                        (0, &params),
+                        (1, &self.base_chunks[k]),
+                        (2, &sorted),
+                        (3, &offsets),
+                        (4, &cursor),
+                        (5, &buckets),
+                    ];
+                    p.dispatch(ctx, &mut enc, "accumulate", &buffers, total_buckets, 64);
                 }
-                ctx.queue().submit([encoder.finish()]);
+                ctx.queue().submit([enc.finish()]);
             })?;
         }
 
         ctx.scoped("MSM reduction", || {
-            let mut encoder =
-                ctx.device()
-                    .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                        label: Some("msm reduction"),
-                    });
+            let mut enc = encoder(ctx, "msm reduction");
             for (pass, items) in [(0u32, windows * u64::from(plan.segments)), (1, windows)] {
-                let mut words = plan_words.to_vec();
-                words.push(pass);
-                let params = uniform(ctx, "reduce params", &words);
-                let bind = p.bind(
+                let params = uniform(
                     ctx,
-                    "reduce",
-                    &[(0, &params), (1, &buckets), (2, &segs), (3, &wins)],
+                    "reduce params",
+                    &[
+                        plan.windows,
+                        plan.buckets,
+                        plan.segments,
+                        plan.buckets / plan.segments,
+                        pass,
+                    ],
                 );
-                dispatch(&mut encoder, p.get("reduce"), &bind, items, 64);
+                let buffers = [(0, &params), (1, &buckets), (2, &segs), (3, &wins)];
+                p.dispatch(ctx, &mut enc, "reduce", &buffers, items, 64);
             }
-            ctx.queue().submit([encoder.finish()]);
+            ctx.queue().submit([enc.finish()]);
         })?;
         let out = read_words(ctx, &wins, "MSM readback")?;
 
@@ -485,7 +394,7 @@ impl GpuMsm {
                 .xyzz_point(&out[32 * w..32 * w + 32])
                 .ok_or(GpuError::BadResult {
                     what: "window sum",
-                    window: w,
+                    at: w,
                 })?;
             acc += point;
         }
