@@ -6,6 +6,9 @@
 //! a software adapter (lavapipe), where the figures check the path end to end and say nothing
 //! about speed. Every size is checked for equality across the engines before it is timed.
 //!
+//! `KEEL_MSM_PEER=0` leaves msm-webgpu out; a peer that panics (msm-webgpu turns every wgpu
+//! error into a panic) is reported and left out for the rest of the run.
+//!
 //! Keel's figure includes the scalars' conversion and upload (bases are resident, as for a KZG
 //! SRS). `msm-webgpu`'s API opens the device, compiles its shaders and uploads the bases on
 //! every call, so its figure includes those too: that is the cost of using it as published.
@@ -124,7 +127,7 @@ fn msm(c: &mut Criterion) {
         Some(g) => eprintln!("GPU: {}", g.describe()),
         None => eprintln!("GPU: none found; only the CPU reference runs"),
     }
-    let run_peer = std::env::var("KEEL_MSM_PEER").map_or(true, |v| v != "0");
+    let mut run_peer = std::env::var("KEEL_MSM_PEER").map_or(true, |v| v != "0");
 
     let mut group = c.benchmark_group("msm");
     group.sample_size(10);
@@ -148,13 +151,24 @@ fn msm(c: &mut Criterion) {
         );
         if gpu.is_some() && run_peer {
             let inputs = peer::convert(bases, &scalars);
-            let got = peer::to_ours(peer::msm(&inputs));
-            if got == expected {
-                group.bench_with_input(BenchmarkId::new("msm-webgpu", &id), &inputs, |b, i| {
-                    b.iter(|| peer::msm(black_box(i)))
-                });
-            } else {
-                eprintln!("msm-webgpu at 2^{log}: WRONG RESULT on this adapter; not timed");
+            // msm-webgpu panics on any wgpu error (it has no error path): catch that, report it,
+            // and leave the peer out for the rest of the run rather than losing the whole run.
+            let got = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| peer::msm(&inputs)));
+            match got {
+                Ok(got) if peer::to_ours(got) == expected => {
+                    group.bench_with_input(BenchmarkId::new("msm-webgpu", &id), &inputs, |b, i| {
+                        b.iter(|| peer::msm(black_box(i)))
+                    });
+                }
+                Ok(_) => {
+                    eprintln!("msm-webgpu at 2^{log}: WRONG RESULT on this adapter; not timed")
+                }
+                Err(_) => {
+                    eprintln!(
+                        "msm-webgpu at 2^{log}: panicked on this adapter (see above); left out"
+                    );
+                    run_peer = false;
+                }
             }
         }
     }
