@@ -1,7 +1,15 @@
 //! # keel-prover
 //!
-//! The GPU runtime and its engines, and (with the batch-circuit issue) the halo2 batch circuit,
-//! key management and the proving service.
+//! The GPU runtime and its engines, the halo2 batch circuit, key management and the proving
+//! pipeline.
+//!
+//! ```text
+//!  BatchWitness (keel-state) ──▶ circuit::Shape (N ops, depth D, 2^k rows) ──▶ BatchProver::prove
+//!                                 keys: dev SRS or ceremony file; pk/vk cached  │ create_proof::<MsmKzg, Shplonk>
+//!                                                                              │   commitments ──▶ Msm engine
+//!  BatchProof { public inputs, proof } ◀────────────────────────────────────────┘   (GpuMsm | CpuMsm)
+//!        └──▶ BatchVerifier: halo2-axiom's VerifierSHPLONK on ParamsKZG, unchanged
+//! ```
 //!
 //! ```text
 //!  GpuPolicy (auto | require | off)
@@ -20,4 +28,13 @@
 //! Both engines implement [`gpu::Msm`], so callers (the KZG commitment wrapper) do not care
 //! which one they hold.
 
+pub mod circuit;
 pub mod gpu;
+pub mod keys;
+pub mod kzg;
+pub mod prove;
+
+pub use circuit::{CircuitError, PublicInputs, Shape};
+pub use keys::{BatchKeys, KeyError, KeySource, Srs};
+pub use kzg::{MsmKzg, MsmParams, Shplonk};
+pub use prove::{BatchProof, BatchProver, BatchVerifier, Progress, ProveError, Timings};

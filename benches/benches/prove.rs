@@ -1,0 +1,120 @@
+//! Batch proofs: circuit size per operation, proof time per batch on the CPU and on the GPU MSM
+//! path (same run, same keys), and each phase's share of the prover's time.
+//!
+//! `KEEL_PROVE_SHAPES` lists `capacity x depth @ k` shapes (default `1x3@16,2x8@17`).
+//! The GPU path runs where an adapter is found (`auto`); on a machine without one it says so.
+//! The development SRS is used: timings do not depend on the toxic waste.
+
+use std::{sync::Arc, time::Duration};
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
+use halo2_proofs::halo2curves::bn256::G1Affine;
+use keel_prover::{
+    gpu::{GpuContext, GpuMsm, GpuPolicy, Msm, MsmConfig},
+    keys::{kzg_params, BatchKeys, Srs},
+    kzg::{cpu_factory, EngineFactory, MsmParams},
+    BatchProver, Shape, Timings,
+};
+use keel_state::{
+    test_utils::{funded_state, key},
+    AccountIndex, BatchOp, BatchWitness, Epoch, SignedOp, Transfer,
+};
+
+fn shapes() -> Vec<Shape> {
+    let spec = std::env::var("KEEL_PROVE_SHAPES").unwrap_or_else(|_| "1x3@16,2x8@17".into());
+    spec.split(',')
+        .map(|s| {
+            let (nd, k) = s.split_once('@').expect("shape is NxD@k");
+            let (n, d) = nd.split_once('x').expect("shape is NxD@k");
+            Shape {
+                capacity: n.trim().parse().expect("capacity"),
+                depth: d.trim().parse().expect("depth"),
+                k: k.trim().parse().expect("k"),
+            }
+        })
+        .collect()
+}
+
+/// A full batch of transfers between funded accounts.
+fn witness(shape: &Shape) -> BatchWitness {
+    let accounts = 4u32.min(1 << shape.depth.min(31));
+    let mut s = funded_state(shape.depth, accounts, 1 << 40);
+    let ops = (0..shape.capacity as u64)
+        .map(|n| {
+            let from = (n % u64::from(accounts)) as u32;
+            let to = (from + 1) % accounts;
+            let nonce = n / u64::from(accounts);
+            let t = Transfer::sign(&key(from), AccountIndex(from), AccountIndex(to), 7, nonce);
+            BatchOp::L2(SignedOp::Transfer(t))
+        })
+        .collect();
+    s.execute_batch(Epoch(1), ops).expect("valid batch")
+}
+
+fn share(t: &Timings) -> String {
+    let total = t.total.as_secs_f64();
+    let pct = |d: Duration| 100.0 * d.as_secs_f64() / total;
+    format!(
+        "witness {:.1}% | commitments {:.1}% ({} MSMs) | FFT+quotient {:.1}% | opening {:.1}% | total {:.2} s",
+        pct(t.witness),
+        pct(t.commitments),
+        t.commits,
+        pct(t.fft_quotient),
+        pct(t.opening),
+        total
+    )
+}
+
+fn bench(c: &mut Criterion) {
+    let gpu = match GpuContext::acquire(GpuPolicy::Auto) {
+        Ok(Some(ctx)) => Some(ctx),
+        Ok(None) => None,
+        Err(e) => {
+            println!("no GPU path: {e}");
+            None
+        }
+    };
+    let mut group = c.benchmark_group("prove");
+    group.sample_size(10);
+    for shape in shapes() {
+        let stats = shape.statistics();
+        println!(
+            "shape N={} D={} k={}: {} advice cells ({} per op), {} lookup cells, {} advice columns, rows {}",
+            shape.capacity,
+            shape.depth,
+            shape.k,
+            stats.advice_cells,
+            stats.advice_cells / shape.capacity,
+            stats.lookup_cells,
+            stats.params.num_advice_per_phase[0],
+            1u64 << shape.k
+        );
+        let srs = kzg_params(&Srs::Dev, shape.k).expect("dev SRS");
+        let cpu = MsmParams::new(srs.clone(), cpu_factory());
+        let keys = BatchKeys::generate(&cpu, shape).expect("keys");
+        let w = witness(&shape);
+        let mut backends = vec![("cpu", BatchProver::new(cpu, keys))];
+        if let Some(ctx) = &gpu {
+            let ctx = ctx.clone();
+            let factory: EngineFactory = Arc::new(move |bases: &[G1Affine]| {
+                Arc::new(GpuMsm::new(ctx.clone(), bases, MsmConfig::default()).expect("GPU MSM"))
+                    as Arc<dyn Msm>
+            });
+            let keys = BatchKeys::generate(&MsmParams::new(srs.clone(), cpu_factory()), shape)
+                .expect("keys");
+            backends.push(("gpu", BatchProver::new(MsmParams::new(srs, factory), keys)));
+        }
+        for (name, prover) in &backends {
+            let (_, t) = prover.prove(&w, |_| {}).expect("proof");
+            println!("  {name} ({}): {}", prover.backend(), share(&t));
+            let id = BenchmarkId::new(*name, format!("N{}-D{}", shape.capacity, shape.depth));
+            group.bench_with_input(id, &w, |b, w| {
+                b.iter(|| prover.prove(w, |_| {}).expect("proof"))
+            });
+        }
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -1,0 +1,329 @@
+//! KZG commitments through an [`Msm`] engine, plugged into halo2-axiom's unmodified prover.
+//!
+//! halo2-axiom commits through its parameter type: `create_proof` calls
+//! [`ParamsProver::commit`] and [`Params::commit_lagrange`] for every advice, lookup,
+//! permutation and quotient polynomial. [`MsmParams`] wraps a `ParamsKZG<Bn256>` and sends
+//! those two calls to an engine held once per basis (the bases stay resident on the GPU). The
+//! rest — FFTs, the quotient, the SHPLONK opening — is halo2-axiom's own code: [`MsmKzg`] is a
+//! commitment scheme whose verifier side is plain `ParamsKZG`, and [`Shplonk`] is
+//! `ProverSHPLONK` on the inner parameters. A proof made this way verifies with
+//! `VerifierSHPLONK` and `KZGCommitmentScheme<Bn256>`, unchanged.
+//!
+//! ```text
+//!  create_proof::<MsmKzg, Shplonk, ..>(&MsmParams, ..)
+//!      ├─ commit / commit_lagrange ──▶ Msm engine (GpuMsm or CpuMsm)    timed, optionally audited
+//!      └─ multiopen ──▶ Shplonk ──▶ ProverSHPLONK(&ParamsKZG)            timed
+//! ```
+//!
+//! A GPU failure inside a proof cannot be returned through halo2's trait (it returns a point):
+//! the wrapper then commits on the CPU, counts the failure, and the prover reports it.
+
+use std::{
+    fmt, io,
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc,
+    },
+    time::Instant,
+};
+
+use halo2_base::halo2_proofs::{
+    arithmetic::g_to_lagrange,
+    halo2curves::{
+        bn256::{Bn256, Fr, G1Affine, G1},
+        group::prime::PrimeCurveAffine,
+    },
+    poly::{
+        commitment::{Blind, CommitmentScheme, Params, ParamsProver, Prover},
+        kzg::{
+            commitment::{KZGCommitmentScheme, ParamsKZG},
+            msm::MSMKZG,
+            multiopen::ProverSHPLONK,
+        },
+        Coeff, LagrangeCoeff, Polynomial, ProverQuery,
+    },
+    transcript::{EncodedChallenge, TranscriptWrite},
+};
+use rand_core::RngCore;
+
+use crate::gpu::{CpuMsm, Msm};
+
+/// Builds an engine over a basis (the CPU one, or a GPU one on a context).
+pub type EngineFactory = Arc<dyn Fn(&[G1Affine]) -> Arc<dyn Msm> + Send + Sync>;
+
+/// What the commitments of a run cost, shared by clones of the parameters.
+#[derive(Debug, Default)]
+pub struct CommitStats {
+    commits: AtomicU64,
+    commit_ns: AtomicU64,
+    opening_ns: AtomicU64,
+    fallbacks: AtomicU64,
+    audited: AtomicU64,
+    mismatches: AtomicU64,
+}
+
+/// A snapshot of [`CommitStats`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CommitReport {
+    /// Commitments made (`commit` and `commit_lagrange`).
+    pub commits: u64,
+    /// Time spent in them, in nanoseconds.
+    pub commit_ns: u64,
+    /// Time spent in the SHPLONK opening (its own MSMs included), in nanoseconds.
+    pub opening_ns: u64,
+    /// Commitments the engine failed and the CPU made instead.
+    pub fallbacks: u64,
+    /// Commitments compared with the CPU (audit mode).
+    pub audited: u64,
+    /// Audited commitments that differed from the CPU's.
+    pub mismatches: u64,
+}
+
+impl CommitStats {
+    /// The counters now.
+    pub fn report(&self) -> CommitReport {
+        let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        CommitReport {
+            commits: g(&self.commits),
+            commit_ns: g(&self.commit_ns),
+            opening_ns: g(&self.opening_ns),
+            fallbacks: g(&self.fallbacks),
+            audited: g(&self.audited),
+            mismatches: g(&self.mismatches),
+        }
+    }
+
+    /// Sets every counter to zero.
+    pub fn reset(&self) {
+        for a in [
+            &self.commits,
+            &self.commit_ns,
+            &self.opening_ns,
+            &self.fallbacks,
+            &self.audited,
+            &self.mismatches,
+        ] {
+            a.store(0, Ordering::Relaxed);
+        }
+    }
+}
+
+/// `ParamsKZG<Bn256>` whose commitments run on an [`Msm`] engine.
+#[derive(Clone)]
+pub struct MsmParams {
+    inner: ParamsKZG<Bn256>,
+    factory: EngineFactory,
+    g: Arc<dyn Msm>,
+    g_lagrange: Arc<dyn Msm>,
+    audit: bool,
+    stats: Arc<CommitStats>,
+}
+
+impl fmt::Debug for MsmParams {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MsmParams")
+            .field("k", &self.inner.k())
+            .field("engine", &self.g.describe())
+            .field("audit", &self.audit)
+            .finish()
+    }
+}
+
+/// The CPU engine factory (halo2curves' Pippenger, as `ParamsKZG` itself uses).
+pub fn cpu_factory() -> EngineFactory {
+    Arc::new(|bases: &[G1Affine]| Arc::new(CpuMsm::new(bases)) as Arc<dyn Msm>)
+}
+
+impl MsmParams {
+    /// Wraps `params`, building one engine for the monomial basis and one for the Lagrange
+    /// basis with `factory`.
+    pub fn new(params: ParamsKZG<Bn256>, factory: EngineFactory) -> Self {
+        let g = factory(params.get_g());
+        let lagrange = lagrange_basis(&params);
+        let g_lagrange = factory(&lagrange);
+        Self {
+            inner: params,
+            factory,
+            g,
+            g_lagrange,
+            audit: false,
+            stats: Arc::default(),
+        }
+    }
+
+    /// Compares every commitment with the CPU's (`ParamsKZG`'s own) and counts mismatches.
+    pub fn with_audit(mut self, audit: bool) -> Self {
+        self.audit = audit;
+        self
+    }
+
+    /// The wrapped parameters (what a verifier uses).
+    pub fn inner(&self) -> &ParamsKZG<Bn256> {
+        &self.inner
+    }
+
+    /// The engine's description.
+    pub fn engine(&self) -> String {
+        self.g.describe()
+    }
+
+    /// The counters of commitments made through these parameters (and their clones).
+    pub fn stats(&self) -> &CommitStats {
+        &self.stats
+    }
+
+    fn run(&self, engine: &dyn Msm, scalars: &[Fr], cpu: impl FnOnce() -> G1) -> G1 {
+        let start = Instant::now();
+        let result = engine.msm(scalars);
+        let elapsed = start.elapsed().as_nanos() as u64;
+        self.stats.commits.fetch_add(1, Ordering::Relaxed);
+        self.stats.commit_ns.fetch_add(elapsed, Ordering::Relaxed);
+        match result {
+            Ok(point) => {
+                if self.audit {
+                    self.stats.audited.fetch_add(1, Ordering::Relaxed);
+                    if point != cpu() {
+                        self.stats.mismatches.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                point
+            }
+            Err(e) => {
+                tracing::warn!(target: "keel::prover", error = %e, "MSM engine failed; committing on the CPU");
+                self.stats.fallbacks.fetch_add(1, Ordering::Relaxed);
+                cpu()
+            }
+        }
+    }
+}
+
+/// The Lagrange basis of `params` (the same inverse FFT `ParamsKZG` runs at setup).
+fn lagrange_basis(params: &ParamsKZG<Bn256>) -> Vec<G1Affine> {
+    let g: Vec<G1> = params
+        .get_g()
+        .iter()
+        .map(PrimeCurveAffine::to_curve)
+        .collect();
+    g_to_lagrange(g, params.k())
+}
+
+impl<'params> Params<'params, G1Affine> for MsmParams {
+    type MSM = MSMKZG<Bn256>;
+
+    fn k(&self) -> u32 {
+        self.inner.k()
+    }
+
+    fn n(&self) -> u64 {
+        self.inner.n()
+    }
+
+    fn downsize(&mut self, k: u32) {
+        self.inner.downsize(k);
+        self.g = (self.factory)(self.inner.get_g());
+        self.g_lagrange = (self.factory)(&lagrange_basis(&self.inner));
+    }
+
+    fn empty_msm(&'params self) -> MSMKZG<Bn256> {
+        MSMKZG::new()
+    }
+
+    fn commit_lagrange(&self, poly: &Polynomial<Fr, LagrangeCoeff>, r: Blind<Fr>) -> G1 {
+        self.run(&*self.g_lagrange, poly, || {
+            self.inner.commit_lagrange(poly, r)
+        })
+    }
+
+    fn write<W: io::Write>(&self, writer: &mut W) -> io::Result<()> {
+        self.inner.write(writer)
+    }
+
+    /// Reads `ParamsKZG` and commits on the CPU.
+    fn read<R: io::Read>(reader: &mut R) -> io::Result<Self> {
+        Ok(Self::new(ParamsKZG::read(reader)?, cpu_factory()))
+    }
+}
+
+impl<'params> ParamsProver<'params, G1Affine> for MsmParams {
+    type ParamsVerifier = ParamsKZG<Bn256>;
+
+    /// Fresh random parameters (halo2's contract for `new`), committing on the CPU.
+    fn new(k: u32) -> Self {
+        Self::new(
+            <ParamsKZG<Bn256> as ParamsProver<G1Affine>>::new(k),
+            cpu_factory(),
+        )
+    }
+
+    fn commit(&self, poly: &Polynomial<Fr, Coeff>, r: Blind<Fr>) -> G1 {
+        self.run(&*self.g, poly, || self.inner.commit(poly, r))
+    }
+
+    fn get_g(&self) -> &[G1Affine] {
+        self.inner.get_g()
+    }
+
+    fn verifier_params(&'params self) -> &'params ParamsKZG<Bn256> {
+        &self.inner
+    }
+}
+
+/// KZG on BN254 with commitments through [`MsmParams`]; verifies as `KZGCommitmentScheme`.
+#[derive(Debug)]
+pub struct MsmKzg;
+
+impl CommitmentScheme for MsmKzg {
+    type Scalar = Fr;
+    type Curve = G1Affine;
+    type ParamsProver = MsmParams;
+    type ParamsVerifier = ParamsKZG<Bn256>;
+
+    fn new_params(k: u32) -> MsmParams {
+        <MsmParams as ParamsProver<G1Affine>>::new(k)
+    }
+
+    fn read_params<R: io::Read>(reader: &mut R) -> io::Result<MsmParams> {
+        <MsmParams as Params<G1Affine>>::read(reader)
+    }
+}
+
+/// halo2-axiom's SHPLONK prover on the inner parameters, timed.
+#[derive(Debug)]
+pub struct Shplonk<'params> {
+    inner: ProverSHPLONK<'params, Bn256>,
+    stats: &'params CommitStats,
+}
+
+impl<'params> Prover<'params, MsmKzg> for Shplonk<'params> {
+    const QUERY_INSTANCE: bool = <ProverSHPLONK<'params, Bn256> as Prover<
+        'params,
+        KZGCommitmentScheme<Bn256>,
+    >>::QUERY_INSTANCE;
+
+    fn new(params: &'params MsmParams) -> Self {
+        Self {
+            inner: ProverSHPLONK::new(&params.inner),
+            stats: &params.stats,
+        }
+    }
+
+    fn create_proof<'com, E, T, R, I>(
+        &self,
+        rng: R,
+        transcript: &mut T,
+        queries: I,
+    ) -> io::Result<()>
+    where
+        E: EncodedChallenge<G1Affine>,
+        T: TranscriptWrite<G1Affine, E>,
+        I: IntoIterator<Item = ProverQuery<'com, G1Affine>> + Clone,
+        R: RngCore,
+    {
+        let start = Instant::now();
+        let result = self.inner.create_proof(rng, transcript, queries);
+        self.stats
+            .opening_ns
+            .fetch_add(start.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        result
+    }
+}

@@ -1,0 +1,142 @@
+//! Real proofs at test size: keys, proving on the CPU and through the GPU MSM engine (lavapipe
+//! here), verification with halo2-axiom's standard verifier, and the key cache.
+
+use std::sync::{Arc, OnceLock};
+
+use halo2_base::halo2_proofs::halo2curves::bn256::{Bn256, Fr, G1Affine};
+use halo2_base::halo2_proofs::poly::kzg::commitment::ParamsKZG;
+use keel_prover::{
+    gpu::{GpuMsm, Msm, MsmConfig},
+    keys::{kzg_params, BatchKeys, KeySource, Srs},
+    kzg::{cpu_factory, EngineFactory, MsmParams},
+    BatchProver, Progress, ProveError, PublicInputs, Shape,
+};
+use keel_state::{
+    test_utils::{deposit, funded_state, key},
+    AccountIndex, BatchOp, BatchWitness, Epoch, SignedOp, Transfer,
+};
+
+/// One operation at depth 3: the smallest batch circuit (about 2^16 rows).
+const SHAPE: Shape = Shape {
+    capacity: 1,
+    depth: 3,
+    k: 16,
+};
+
+fn srs() -> &'static ParamsKZG<Bn256> {
+    static SRS: OnceLock<ParamsKZG<Bn256>> = OnceLock::new();
+    SRS.get_or_init(|| kzg_params(&Srs::Dev, SHAPE.k).unwrap())
+}
+
+fn keys() -> BatchKeys {
+    let params = MsmParams::new(srs().clone(), cpu_factory());
+    BatchKeys::generate(&params, SHAPE).unwrap()
+}
+
+fn witness() -> BatchWitness {
+    let mut s = funded_state(SHAPE.depth, 2, 1_000);
+    s.apply(&deposit(2, 1)).unwrap();
+    let t = Transfer::sign(&key(0), AccountIndex(0), AccountIndex(1), 250, 0);
+    s.execute_batch(Epoch(1), vec![BatchOp::L2(SignedOp::Transfer(t))])
+        .unwrap()
+}
+
+#[test]
+fn a_cpu_proof_verifies_and_any_flipped_public_input_fails() {
+    let prover = BatchProver::new(MsmParams::new(srs().clone(), cpu_factory()), keys());
+    let w = witness();
+    let mut seen = Vec::new();
+    let (proof, timings) = prover.prove(&w, |p| seen.push(p)).unwrap();
+    assert_eq!(seen, [Progress::Witness, Progress::Proving, Progress::Done]);
+    assert!(timings.commits > 0 && timings.fallbacks == 0);
+    assert_eq!(proof.public, PublicInputs::of(&w.batch));
+    let verifier = prover.verifier();
+    verifier.verify(&proof).unwrap();
+
+    for i in 0..PublicInputs::LEN {
+        let mut bad = proof.clone();
+        let p = &mut bad.public;
+        match i {
+            0 => p.prev_root += Fr::one(),
+            1 => p.new_root += Fr::one(),
+            2 => p.batch_number += 1,
+            3 => p.data_commitment += Fr::one(),
+            4 => p.queue_before += Fr::one(),
+            _ => p.queue_after += Fr::one(),
+        }
+        assert!(
+            matches!(verifier.verify(&bad), Err(ProveError::Invalid(_))),
+            "public input {i} flipped still verifies"
+        );
+    }
+    let mut cut = proof.clone();
+    cut.proof.truncate(cut.proof.len() / 2);
+    assert!(verifier.verify(&cut).is_err());
+}
+
+#[test]
+fn a_gpu_path_proof_verifies_and_every_commitment_equals_the_cpu_one() {
+    let ctx = crate::gpu::ctx();
+    let factory: EngineFactory = Arc::new(move |bases: &[G1Affine]| {
+        Arc::new(GpuMsm::new(ctx.clone(), bases, MsmConfig::default()).unwrap()) as Arc<dyn Msm>
+    });
+    let params = MsmParams::new(srs().clone(), factory).with_audit(true);
+    assert!(params.engine().starts_with("GPU"), "{}", params.engine());
+    let prover = BatchProver::new(params, keys());
+    let (proof, timings) = prover.prove(&witness(), |_| {}).unwrap();
+    let report = prover.params().stats().report();
+    assert_eq!(report.fallbacks, 0, "the engine failed a commitment");
+    assert_eq!(
+        report.mismatches, 0,
+        "a GPU commitment differs from the CPU's"
+    );
+    assert_eq!(report.audited, timings.commits);
+    assert!(
+        report.audited > 5,
+        "only {} commitments audited",
+        report.audited
+    );
+    // the standard verifier, on plain ParamsKZG
+    prover.verifier().verify(&proof).unwrap();
+}
+
+#[test]
+fn a_header_that_its_operations_do_not_give_is_refused_before_proving() {
+    let prover = BatchProver::new(MsmParams::new(srs().clone(), cpu_factory()), keys());
+    let mut w = witness();
+    w.batch.new_root += Fr::one();
+    assert!(matches!(
+        prover.prove(&w, |_| {}),
+        Err(ProveError::HeaderMismatch { which: "new_root" })
+    ));
+}
+
+#[test]
+fn keys_are_cached_and_reloaded_and_a_stale_cache_is_regenerated() {
+    let dir = tempfile::tempdir().unwrap();
+    let params = MsmParams::new(srs().clone(), cpu_factory());
+    let (first, src) = BatchKeys::load_or_generate(dir.path(), srs(), &params, SHAPE).unwrap();
+    assert_eq!(src, KeySource::Generated);
+    let (again, src) = BatchKeys::load_or_generate(dir.path(), srs(), &params, SHAPE).unwrap();
+    assert_eq!(src, KeySource::Cached);
+    assert_eq!(
+        keel_prover::keys::vk_digest(first.vk()),
+        keel_prover::keys::vk_digest(again.vk())
+    );
+    // a proof made with the reloaded key verifies with the original verifying key
+    let prover = BatchProver::new(params.clone(), again);
+    let (proof, _) = prover.prove(&witness(), |_| {}).unwrap();
+    keel_prover::BatchVerifier::new(srs().clone(), first.vk().clone())
+        .verify(&proof)
+        .unwrap();
+    // a manifest that no longer matches (another layout) makes the cache regenerate
+    let manifest = dir.path().join("batch-N1-D3-k16.json");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    std::fs::write(
+        &manifest,
+        text.replacen("\"version\": 1", "\"version\": 0", 1),
+    )
+    .unwrap();
+    let (_, src) = BatchKeys::load_or_generate(dir.path(), srs(), &params, SHAPE).unwrap();
+    assert_eq!(src, KeySource::Generated);
+}
