@@ -5,19 +5,18 @@
 //! The GPU path runs where an adapter is found (`auto`); on a machine without one it says so.
 //! The development SRS is used: timings do not depend on the toxic waste.
 
-use std::{sync::Arc, time::Duration};
+use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
-use halo2_proofs::halo2curves::bn256::G1Affine;
 use keel_prover::{
-    gpu::{GpuContext, GpuMsm, GpuPolicy, Msm, MsmConfig},
+    gpu::{GpuContext, GpuPolicy, MsmConfig},
     keys::{kzg_params, BatchKeys, Srs},
-    kzg::{cpu_factory, EngineFactory, MsmParams},
+    kzg::{cpu_factory, gpu_factory, MsmParams},
     BatchProver, Shape, Timings,
 };
 use keel_state::{
-    test_utils::{funded_state, key},
-    AccountIndex, BatchOp, BatchWitness, Epoch, SignedOp, Transfer,
+    test_utils::{funded_state, transfer},
+    BatchWitness, Epoch,
 };
 
 fn shapes() -> Vec<Shape> {
@@ -44,8 +43,7 @@ fn witness(shape: &Shape) -> BatchWitness {
             let from = (n % u64::from(accounts)) as u32;
             let to = (from + 1) % accounts;
             let nonce = n / u64::from(accounts);
-            let t = Transfer::sign(&key(from), AccountIndex(from), AccountIndex(to), 7, nonce);
-            BatchOp::L2(SignedOp::Transfer(t))
+            transfer(from, to, 7, nonce)
         })
         .collect();
     s.execute_batch(Epoch(1), ops).expect("valid batch")
@@ -95,11 +93,7 @@ fn bench(c: &mut Criterion) {
         let w = witness(&shape);
         let mut backends = vec![("cpu", BatchProver::new(cpu, keys))];
         if let Some(ctx) = &gpu {
-            let ctx = ctx.clone();
-            let factory: EngineFactory = Arc::new(move |bases: &[G1Affine]| {
-                Arc::new(GpuMsm::new(ctx.clone(), bases, MsmConfig::default()).expect("GPU MSM"))
-                    as Arc<dyn Msm>
-            });
+            let factory = gpu_factory(ctx.clone(), MsmConfig::default());
             let keys = BatchKeys::generate(&MsmParams::new(srs.clone(), cpu_factory()), shape)
                 .expect("keys");
             backends.push(("gpu", BatchProver::new(MsmParams::new(srs, factory), keys)));

@@ -46,7 +46,7 @@ use halo2_base::halo2_proofs::{
 };
 use rand_core::RngCore;
 
-use crate::gpu::{CpuMsm, Msm};
+use crate::gpu::{CpuMsm, GpuContext, GpuError, GpuMsm, Msm, MsmConfig};
 
 /// Builds an engine over a basis (the CPU one, or a GPU one on a context).
 pub type EngineFactory = Arc<dyn Fn(&[G1Affine]) -> Arc<dyn Msm> + Send + Sync>;
@@ -132,6 +132,23 @@ impl fmt::Debug for MsmParams {
 /// The CPU engine factory (halo2curves' Pippenger, as `ParamsKZG` itself uses).
 pub fn cpu_factory() -> EngineFactory {
     Arc::new(|bases: &[G1Affine]| Arc::new(CpuMsm::new(bases)) as Arc<dyn Msm>)
+}
+
+/// A GPU engine factory on `ctx`. Kernels are compiled and bases uploaded when
+/// [`MsmParams::new`] calls it; that is where a device failure surfaces.
+pub fn gpu_factory(ctx: Arc<GpuContext>, config: MsmConfig) -> EngineFactory {
+    Arc::new(
+        move |bases: &[G1Affine]| match GpuMsm::new(ctx.clone(), bases, config) {
+            Ok(engine) => Arc::new(engine) as Arc<dyn Msm>,
+            Err(e) => gpu_unavailable(e, bases),
+        },
+    )
+}
+
+/// A basis the GPU could not take is committed on the CPU, and said so.
+fn gpu_unavailable(e: GpuError, bases: &[G1Affine]) -> Arc<dyn Msm> {
+    tracing::warn!(target: "keel::prover", error = %e, "GPU MSM unavailable for this basis; committing on the CPU");
+    Arc::new(CpuMsm::new(bases))
 }
 
 impl MsmParams {

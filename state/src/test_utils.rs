@@ -28,6 +28,28 @@ pub fn deposit(i: u32, amount: u64) -> BatchOp {
     }))
 }
 
+/// An L2 transfer signed with `from`'s deterministic key.
+pub fn transfer(from: u32, to: u32, amount: u64, nonce: u64) -> BatchOp {
+    BatchOp::L2(SignedOp::Transfer(Transfer::sign(
+        &key(from),
+        AccountIndex(from),
+        AccountIndex(to),
+        amount,
+        nonce,
+    )))
+}
+
+/// An L2 withdrawal to L1 address `0x0707…07`, signed with `from`'s deterministic key.
+pub fn withdraw(from: u32, amount: u64, nonce: u64) -> BatchOp {
+    BatchOp::L2(SignedOp::Withdraw(Withdraw::sign(
+        &key(from),
+        AccountIndex(from),
+        L1Address([7; 20]),
+        amount,
+        nonce,
+    )))
+}
+
 /// An in-memory state of `depth` with accounts `0..n` funded with `balance` each.
 pub fn funded_state(depth: u8, n: u32, balance: u64) -> State<MemStore> {
     let mut s = State::open(MemStore::new(), depth).expect("valid depth");

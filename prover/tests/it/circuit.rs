@@ -6,9 +6,9 @@
 
 use keel_prover::circuit::{CircuitError, PublicInputs, Shape};
 use keel_state::{
-    test_utils::{deposit, funded_state, key},
-    AccountIndex, BatchOp, BatchWitness, Deposit, Epoch, Fr, L1Address, MemStore, QueueEntry,
-    SignedOp, State, Transfer, Withdraw,
+    test_utils::{deposit, funded_state, key, transfer, withdraw},
+    AccountIndex, BatchOp, BatchWitness, Deposit, Epoch, Fr, MemStore, QueueEntry, SignedOp, State,
+    Transfer,
 };
 
 const DEPTH: u8 = 4;
@@ -21,26 +21,6 @@ fn shape() -> Shape {
         depth: DEPTH,
         k: 17,
     }
-}
-
-fn l2_transfer(from: u32, to: u32, amount: u64, nonce: u64) -> BatchOp {
-    BatchOp::L2(SignedOp::Transfer(Transfer::sign(
-        &key(from),
-        AccountIndex(from),
-        AccountIndex(to),
-        amount,
-        nonce,
-    )))
-}
-
-fn l2_withdraw(from: u32, amount: u64, nonce: u64) -> BatchOp {
-    BatchOp::L2(SignedOp::Withdraw(Withdraw::sign(
-        &key(from),
-        AccountIndex(from),
-        L1Address([0xab; 20]),
-        amount,
-        nonce,
-    )))
 }
 
 fn forced(op: BatchOp) -> BatchOp {
@@ -79,21 +59,13 @@ fn deposits_transfers_and_withdrawals_are_proven() {
     let mut s = funded_state(DEPTH, 3, FUNDS);
     let w = execute(
         &mut s,
-        vec![
-            deposit(5, 77),
-            l2_transfer(0, 1, 100, 0),
-            l2_withdraw(2, 50, 0),
-        ],
+        vec![deposit(5, 77), transfer(0, 1, 100, 0), withdraw(2, 50, 0)],
     );
     satisfied(&w).unwrap();
     // a second batch on the new state: a top-up, a self-transfer and a transfer to the new account
     let w = execute(
         &mut s,
-        vec![
-            deposit(5, 3),
-            l2_transfer(1, 1, 10, 0),
-            l2_transfer(0, 5, 1, 1),
-        ],
+        vec![deposit(5, 3), transfer(1, 1, 10, 0), transfer(0, 5, 1, 1)],
     );
     satisfied(&w).unwrap();
 }
@@ -101,7 +73,7 @@ fn deposits_transfers_and_withdrawals_are_proven() {
 #[test]
 fn padding_fills_a_short_batch_and_an_empty_one() {
     let mut s = funded_state(DEPTH, 2, FUNDS);
-    let w = execute(&mut s, vec![l2_transfer(0, 1, 5, 0)]);
+    let w = execute(&mut s, vec![transfer(0, 1, 5, 0)]);
     satisfied(&w).unwrap();
     let w = execute(&mut s, vec![]);
     satisfied(&w).unwrap();
@@ -119,11 +91,11 @@ fn rejected_queue_entries_are_consumed_without_effect() {
         &mut s,
         vec![
             // overdraft through the queue
-            forced(l2_transfer(0, 1, FUNDS + 1, 0)),
+            forced(transfer(0, 1, FUNDS + 1, 0)),
             // a deposit carrying another key than the account's
             BatchOp::L1(QueueEntry::Deposit(other_key)),
             // a valid forced withdrawal
-            forced(l2_withdraw(2, 9, 0)),
+            forced(withdraw(2, 9, 0)),
         ],
     );
     assert!(matches!(w.ops[0].outcome, keel_state::Outcome::Rejected(_)));
@@ -139,9 +111,9 @@ fn a_forced_entry_with_a_forged_signature_or_an_unknown_sender_is_rejected_not_s
         &mut s,
         vec![
             BatchOp::L1(QueueEntry::Forced(SignedOp::Transfer(forged))),
-            forced(l2_transfer(9, 0, 5, 0)),
+            forced(transfer(9, 0, 5, 0)),
             // recipient outside the tree
-            forced(l2_transfer(0, 1 << DEPTH, 5, 0)),
+            forced(transfer(0, 1 << DEPTH, 5, 0)),
         ],
     );
     assert!(w
@@ -154,7 +126,7 @@ fn a_forced_entry_with_a_forged_signature_or_an_unknown_sender_is_rejected_not_s
 #[test]
 fn a_forged_signature_is_refused() {
     let mut s = funded_state(DEPTH, 2, FUNDS);
-    let w = execute(&mut s, vec![l2_transfer(0, 1, 5, 0)]);
+    let w = execute(&mut s, vec![transfer(0, 1, 5, 0)]);
     let forged = Transfer::sign(&key(1), AccountIndex(0), AccountIndex(1), 5, 0);
     let w = tamper(w, 0, BatchOp::L2(SignedOp::Transfer(forged)));
     assert_refused(&w, &PublicInputs::of(&w.batch));
@@ -163,19 +135,19 @@ fn a_forged_signature_is_refused() {
 #[test]
 fn a_replayed_nonce_is_refused() {
     let mut s = funded_state(DEPTH, 2, FUNDS);
-    execute(&mut s, vec![l2_transfer(0, 1, 5, 0)]);
-    let w = execute(&mut s, vec![l2_transfer(0, 1, 5, 1)]);
+    execute(&mut s, vec![transfer(0, 1, 5, 0)]);
+    let w = execute(&mut s, vec![transfer(0, 1, 5, 1)]);
     // the first transfer again, validly signed, with its spent nonce
-    let w = tamper(w, 0, l2_transfer(0, 1, 5, 0));
+    let w = tamper(w, 0, transfer(0, 1, 5, 0));
     assert_refused(&w, &PublicInputs::of(&w.batch));
 }
 
 #[test]
 fn an_overdraft_is_refused() {
     let mut s = funded_state(DEPTH, 2, FUNDS);
-    let w = execute(&mut s, vec![l2_transfer(0, 1, FUNDS, 0)]);
+    let w = execute(&mut s, vec![transfer(0, 1, FUNDS, 0)]);
     satisfied(&w).unwrap();
-    let w = tamper(w, 0, l2_transfer(0, 1, FUNDS + 1, 0));
+    let w = tamper(w, 0, transfer(0, 1, FUNDS + 1, 0));
     assert_refused(&w, &PublicInputs::of(&w.batch));
 }
 
@@ -183,16 +155,16 @@ fn an_overdraft_is_refused() {
 fn an_overflow_is_refused() {
     let mut s = funded_state(DEPTH, 1, FUNDS);
     s.apply(&deposit(1, u64::MAX - 10)).unwrap();
-    let w = execute(&mut s, vec![l2_transfer(0, 1, 10, 0)]);
+    let w = execute(&mut s, vec![transfer(0, 1, 10, 0)]);
     satisfied(&w).unwrap();
-    let w = tamper(w, 0, l2_transfer(0, 1, 11, 0));
+    let w = tamper(w, 0, transfer(0, 1, 11, 0));
     assert_refused(&w, &PublicInputs::of(&w.batch));
 }
 
 #[test]
 fn a_wrong_new_root_is_refused() {
     let mut s = funded_state(DEPTH, 2, FUNDS);
-    let w = execute(&mut s, vec![l2_transfer(0, 1, 5, 0)]);
+    let w = execute(&mut s, vec![transfer(0, 1, 5, 0)]);
     let mut public = PublicInputs::of(&w.batch);
     public.new_root += Fr::one();
     assert_refused(&w, &public);
@@ -201,9 +173,9 @@ fn a_wrong_new_root_is_refused() {
 #[test]
 fn a_wrong_data_commitment_is_refused() {
     let mut s = funded_state(DEPTH, 2, FUNDS);
-    let w = execute(&mut s, vec![l2_transfer(0, 1, 5, 0)]);
+    let w = execute(&mut s, vec![transfer(0, 1, 5, 0)]);
     let mut public = PublicInputs::of(&w.batch);
-    public.data_commitment = keel_state::data_commitment(&[l2_transfer(0, 1, 6, 0)]);
+    public.data_commitment = keel_state::data_commitment(&[transfer(0, 1, 6, 0)]);
     assert_refused(&w, &public);
 }
 
@@ -234,7 +206,7 @@ fn a_skipped_queue_entry_is_refused() {
 #[test]
 fn witnesses_that_do_not_fit_the_circuit_are_refused_with_a_reason() {
     let mut s = funded_state(DEPTH, 2, FUNDS);
-    let w = execute(&mut s, (0..4).map(|n| l2_transfer(0, 1, 1, n)).collect());
+    let w = execute(&mut s, (0..4).map(|n| transfer(0, 1, 1, n)).collect());
     assert_eq!(
         shape().mock_prove(&w, &PublicInputs::of(&w.batch)),
         Err(CircuitError::Capacity {
@@ -243,7 +215,7 @@ fn witnesses_that_do_not_fit_the_circuit_are_refused_with_a_reason() {
         })
     );
     let mut deep = funded_state(DEPTH + 1, 2, FUNDS);
-    let w = execute(&mut deep, vec![l2_transfer(0, 1, 1, 0)]);
+    let w = execute(&mut deep, vec![transfer(0, 1, 1, 0)]);
     assert_eq!(
         shape().mock_prove(&w, &PublicInputs::of(&w.batch)),
         Err(CircuitError::Depth {

@@ -1,19 +1,19 @@
 //! Real proofs at test size: keys, proving on the CPU and through the GPU MSM engine (lavapipe
 //! here), verification with halo2-axiom's standard verifier, and the key cache.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 
-use halo2_base::halo2_proofs::halo2curves::bn256::{Bn256, Fr, G1Affine};
+use halo2_base::halo2_proofs::halo2curves::bn256::{Bn256, Fr};
 use halo2_base::halo2_proofs::poly::kzg::commitment::ParamsKZG;
 use keel_prover::{
-    gpu::{GpuMsm, Msm, MsmConfig},
+    gpu::MsmConfig,
     keys::{kzg_params, BatchKeys, KeySource, Srs},
-    kzg::{cpu_factory, EngineFactory, MsmParams},
+    kzg::{cpu_factory, gpu_factory, MsmParams},
     BatchProver, Progress, ProveError, PublicInputs, Shape,
 };
 use keel_state::{
-    test_utils::{deposit, funded_state, key},
-    AccountIndex, BatchOp, BatchWitness, Epoch, SignedOp, Transfer,
+    test_utils::{deposit, funded_state, transfer},
+    BatchWitness, Epoch,
 };
 
 /// One operation at depth 3: the smallest batch circuit (about 2^16 rows).
@@ -46,8 +46,7 @@ fn cpu_prover() -> &'static BatchProver {
 fn witness() -> BatchWitness {
     let mut s = funded_state(SHAPE.depth, 2, 1_000);
     s.apply(&deposit(2, 1)).unwrap();
-    let t = Transfer::sign(&key(0), AccountIndex(0), AccountIndex(1), 250, 0);
-    s.execute_batch(Epoch(1), vec![BatchOp::L2(SignedOp::Transfer(t))])
+    s.execute_batch(Epoch(1), vec![transfer(0, 1, 250, 0)])
         .unwrap()
 }
 
@@ -88,10 +87,8 @@ fn a_cpu_proof_verifies_and_any_flipped_public_input_fails() {
 #[ignore = "not yet run: about 15 commitments of 2^16 points on lavapipe; run with --ignored"]
 fn a_gpu_path_proof_verifies_and_every_commitment_equals_the_cpu_one() {
     let ctx = crate::gpu::ctx();
-    let factory: EngineFactory = Arc::new(move |bases: &[G1Affine]| {
-        Arc::new(GpuMsm::new(ctx.clone(), bases, MsmConfig::default()).unwrap()) as Arc<dyn Msm>
-    });
-    let params = MsmParams::new(srs().clone(), factory).with_audit(true);
+    let params =
+        MsmParams::new(srs().clone(), gpu_factory(ctx, MsmConfig::default())).with_audit(true);
     assert!(params.engine().starts_with("GPU"), "{}", params.engine());
     let prover = BatchProver::new(params, keys());
     let (proof, timings) = prover.prove(&witness(), |_| {}).unwrap();

@@ -1,32 +1,12 @@
 //! The STF, rule by rule: each refusal is typed and changes nothing; witnesses check out.
 
 use keel_state::{
-    test_utils::{deposit, funded_state, key},
-    AccountIndex, Batch, BatchError, BatchOp, Deposit, Epoch, Fr, L1Address, MemStore, Outcome,
-    QueueEntry, SignedOp, State, StfError, Transfer, Withdraw,
+    test_utils::{deposit, funded_state, key, transfer, withdraw},
+    AccountIndex, Batch, BatchError, BatchOp, Deposit, Epoch, Fr, MemStore, Outcome, QueueEntry,
+    SignedOp, State, StfError, Transfer,
 };
 
 const D: u8 = 6;
-
-fn transfer(from: u32, to: u32, amount: u64, nonce: u64) -> BatchOp {
-    BatchOp::L2(SignedOp::Transfer(Transfer::sign(
-        &key(from),
-        AccountIndex(from),
-        AccountIndex(to),
-        amount,
-        nonce,
-    )))
-}
-
-fn withdraw(from: u32, amount: u64, nonce: u64) -> BatchOp {
-    BatchOp::L2(SignedOp::Withdraw(Withdraw::sign(
-        &key(from),
-        AccountIndex(from),
-        L1Address([7; 20]),
-        amount,
-        nonce,
-    )))
-}
 
 fn snapshot(s: &State<MemStore>, n: u32) -> (Fr, Fr, Vec<Option<keel_state::Account>>) {
     let accounts = (0..n)
