@@ -139,7 +139,7 @@ pub enum KeySource {
 }
 
 /// The batch circuit's keys and its pinned layout.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct BatchKeys {
     /// The circuit shape.
     pub shape: Shape,

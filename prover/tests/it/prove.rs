@@ -28,10 +28,6 @@ fn srs() -> &'static ParamsKZG<Bn256> {
     SRS.get_or_init(|| kzg_params(&Srs::Dev, SHAPE.k).unwrap())
 }
 
-fn keys() -> BatchKeys {
-    BatchKeys::generate(cpu_params(), SHAPE).unwrap()
-}
-
 fn cpu_params() -> &'static MsmParams {
     static PARAMS: OnceLock<MsmParams> = OnceLock::new();
     PARAMS.get_or_init(|| MsmParams::new(srs().clone(), cpu_factory()))
@@ -40,7 +36,10 @@ fn cpu_params() -> &'static MsmParams {
 /// One CPU prover (one key generation) shared by the tests that need it.
 fn cpu_prover() -> &'static BatchProver {
     static PROVER: OnceLock<BatchProver> = OnceLock::new();
-    PROVER.get_or_init(|| BatchProver::new(cpu_params().clone(), keys()))
+    PROVER.get_or_init(|| {
+        let keys = BatchKeys::generate(cpu_params(), SHAPE).unwrap();
+        BatchProver::new(cpu_params().clone(), keys)
+    })
 }
 
 fn witness() -> BatchWitness {
@@ -84,13 +83,13 @@ fn a_cpu_proof_verifies_and_any_flipped_public_input_fails() {
 }
 
 #[test]
-#[ignore = "not yet run: about 15 commitments of 2^16 points on lavapipe; run with --ignored"]
 fn a_gpu_path_proof_verifies_and_every_commitment_equals_the_cpu_one() {
     let ctx = crate::gpu::ctx();
     let params =
         MsmParams::new(srs().clone(), gpu_factory(ctx, MsmConfig::default())).with_audit(true);
     assert!(params.engine().starts_with("GPU"), "{}", params.engine());
-    let prover = BatchProver::new(params, keys());
+    // the keys do not depend on the commitment backend: reuse the CPU prover's
+    let prover = BatchProver::new(params, cpu_prover().keys().clone());
     let (proof, timings) = prover.prove(&witness(), |_| {}).unwrap();
     let report = prover.params().stats().report();
     assert_eq!(report.fallbacks, 0, "the engine failed a commitment");
@@ -120,7 +119,6 @@ fn a_header_that_its_operations_do_not_give_is_refused_before_proving() {
 }
 
 #[test]
-#[ignore = "not yet run: two key generations and a proof (minutes on 2 cores); run with --ignored"]
 fn keys_are_cached_and_reloaded_and_a_stale_cache_is_regenerated() {
     let dir = tempfile::tempdir().unwrap();
     let params = cpu_params().clone();
