@@ -4,6 +4,8 @@
 //! `KEEL_PROVE_SHAPES` lists `capacity x depth @ k` shapes (default `1x3@16,2x8@17`).
 //! The GPU path runs where an adapter is found (`auto`); on a machine without one it says so.
 //! On a software adapter (lavapipe) it runs once, for correctness, and is not timed.
+//! `KEEL_GPU=off|auto|require` picks the GPU policy; `KEEL_PROVE_TIMED=0` makes one proof per
+//! shape and path (for the phase shares) and skips the criterion loops.
 //! The development SRS is used: timings do not depend on the toxic waste.
 
 use std::time::Duration;
@@ -64,8 +66,44 @@ fn share(t: &Timings) -> String {
     )
 }
 
+/// Where a slot's cells go: the layout alone (no proof) for a few depths, one and two slots.
+/// Cells per operation = cells(N=2) - cells(N=1); the slope over depth is the cost of one tree
+/// level (four Merkle paths per operation: two leaves, before and after).
+fn layout_sweep() {
+    let cells = |capacity, depth| {
+        Shape {
+            capacity,
+            depth,
+            k: 17,
+        }
+        .statistics()
+        .advice_cells
+    };
+    let depths = [3u8, 8, 16, 24];
+    let per_op: Vec<usize> = depths.iter().map(|&d| cells(2, d) - cells(1, d)).collect();
+    for (d, c) in depths.iter().zip(&per_op) {
+        println!("layout: depth {d:>2}: {c} advice cells per operation");
+    }
+    let levels = f64::from(depths[3] - depths[0]);
+    let per_level = (per_op[3] - per_op[0]) as f64 / levels;
+    let fixed = per_op[0] as f64 - per_level * f64::from(depths[0]);
+    println!(
+        "layout: per operation = {fixed:.0} (signature, range checks, hashes, queue) + {per_level:.0} per tree level; \
+         at depth 24 the tree is {:.0}% of an operation",
+        100.0 * per_level * 24.0 / per_op[3] as f64
+    );
+}
+
 fn bench(c: &mut Criterion) {
-    let gpu = match GpuContext::acquire(GpuPolicy::Auto) {
+    layout_sweep();
+    let policy = match std::env::var("KEEL_GPU").as_deref() {
+        Ok("off") => GpuPolicy::Off,
+        Ok("require") => GpuPolicy::Require,
+        _ => GpuPolicy::Auto,
+    };
+    // KEEL_PROVE_TIMED=0: one proof per shape and path (phase shares only), no criterion loop
+    let timed = std::env::var("KEEL_PROVE_TIMED").map_or(true, |v| v != "0");
+    let gpu = match GpuContext::acquire(policy) {
         Ok(Some(ctx)) => Some(ctx),
         Ok(None) => None,
         Err(e) => {
@@ -110,6 +148,9 @@ fn bench(c: &mut Criterion) {
                 .verify(&proof)
                 .expect("the proof verifies");
             println!("  {name} ({}): {}", prover.backend(), share(&t));
+            if !timed {
+                continue;
+            }
             if *name == "gpu" && software {
                 // lavapipe shares the CPU's cores: one run shows the path works, a
                 // criterion loop of minutes-long proofs would say nothing about GPUs
