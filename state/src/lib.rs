@@ -23,6 +23,7 @@
 //! | [`tree`] | the sparse Merkle tree: empty subtrees, paths, proofs |
 //! | [`store`] | the storage seam: in-memory and RocksDB stores, atomic change sets |
 //! | [`ops`], [`account`], [`batch`] | operations, accounts, batches; their encodings and hashes |
+//! | [`rules`] | the account rules alone (no tree): shared by the STF and the sequencer's admission |
 //! | [`stf`] | the state-transition function and its typed errors |
 //! | [`witness`] | what the circuit needs, with a self-check |
 //! | [`encoding`] | the canonical binary encoding's reader and errors |
@@ -36,6 +37,7 @@ pub mod field;
 pub mod ids;
 pub mod ops;
 pub mod poseidon;
+pub mod rules;
 pub mod signature;
 pub mod stf;
 pub mod store;
@@ -52,7 +54,7 @@ pub use field::Fr;
 pub use ids::{AccountIndex, BatchNumber, Epoch, L1Address};
 pub use ops::{BatchOp, Deposit, QueueEntry, SignedOp, Transfer, Withdraw};
 pub use signature::{PublicKey, SecretKey, Signature, SignatureError};
-pub use stf::{BatchError, OpenError, Pending, State, StfError};
+pub use stf::{BatchError, OpenError, Pending, PlannedBatch, State, StfError};
 pub use store::{MemStore, RocksStore, RocksStoreOptions, StateStore, StoreError};
 pub use tree::{MerkleProof, DEFAULT_DEPTH, MAX_DEPTH};
 pub use witness::{BatchWitness, LeafUpdate, OpWitness, Outcome};

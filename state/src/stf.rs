@@ -28,6 +28,7 @@ use crate::{
     field::Fr,
     ids::{AccountIndex, BatchNumber, Epoch},
     ops::{BatchOp, Deposit, QueueEntry, SignedOp},
+    rules::{self, check_index, SigCheck},
     signature::SignatureError,
     store::{ChangeSet, Meta, NodeKey, StateStore, StoreError, StoreResult},
     tree::{self, MerkleProof, NodeSource, MAX_DEPTH},
@@ -183,6 +184,20 @@ pub enum OpenError {
     Store(#[from] StoreError),
 }
 
+/// A batch executed but not yet committed ([`State::plan_batch`]).
+#[derive(Debug)]
+pub struct PlannedBatch {
+    witness: BatchWitness,
+    changes: ChangeSet,
+}
+
+impl PlannedBatch {
+    /// The batch and its witness, as they will be committed.
+    pub fn witness(&self) -> &BatchWitness {
+        &self.witness
+    }
+}
+
 /// The committed rollup state.
 #[derive(Debug)]
 pub struct State<S> {
@@ -299,6 +314,14 @@ impl<S: StateStore> State<S> {
         epoch: Epoch,
         ops: Vec<BatchOp>,
     ) -> Result<BatchWitness, BatchError> {
+        let planned = self.plan_batch(epoch, ops)?;
+        self.commit_batch(planned)
+    }
+
+    /// Executes `ops` as batch `last_batch + 1` without committing: the slow part (tree paths,
+    /// witness) needs only `&self`, so readers of the state are not held up while it runs.
+    /// [`State::commit_batch`] then writes it.
+    pub fn plan_batch(&self, epoch: Epoch, ops: Vec<BatchOp>) -> Result<PlannedBatch, BatchError> {
         let number = self
             .meta
             .batch
@@ -316,13 +339,37 @@ impl<S: StateStore> State<S> {
             queue_after,
             ops,
         };
-        self.commit(changes)?;
-        tracing::debug!(target: "keel::state", batch = %number, ops = batch.ops.len(), "batch executed");
-        Ok(BatchWitness {
-            depth: self.meta.depth,
-            batch,
-            ops: witnesses,
+        Ok(PlannedBatch {
+            witness: BatchWitness {
+                depth: self.meta.depth,
+                batch,
+                ops: witnesses,
+            },
+            changes,
         })
+    }
+
+    /// Commits a batch planned on this state. Refused (nothing written) if the state moved since
+    /// it was planned.
+    pub fn commit_batch(&mut self, planned: PlannedBatch) -> Result<BatchWitness, BatchError> {
+        let batch = &planned.witness.batch;
+        let last = self.meta.batch;
+        if last.next() != Some(batch.number) {
+            return Err(BatchError::Number {
+                last,
+                got: batch.number,
+            });
+        }
+        let actual = self.root()?;
+        if batch.prev_root != actual {
+            return Err(BatchError::PrevRoot {
+                claimed: batch.prev_root,
+                actual,
+            });
+        }
+        self.commit(planned.changes)?;
+        tracing::debug!(target: "keel::state", batch = %batch.number, ops = batch.ops.len(), "batch committed");
+        Ok(planned.witness)
     }
 
     /// Re-executes a batch produced elsewhere (a posted or streamed batch) and commits it only if
@@ -411,14 +458,6 @@ impl<S: StateStore> State<S> {
 impl<S: StateStore> NodeSource for State<S> {
     fn node(&self, key: NodeKey) -> StoreResult<Option<Fr>> {
         self.store.node(key)
-    }
-}
-
-fn check_index(index: AccountIndex, depth: u8) -> Result<(), StfError> {
-    if tree::index_fits(index, depth) {
-        Ok(())
-    } else {
-        Err(StfError::IndexOutOfRange { index, depth })
     }
 }
 
@@ -511,92 +550,27 @@ impl<S: StateStore> Pending<'_, S> {
         }
     }
 
-    fn existing(&self, index: AccountIndex) -> Result<Account, StfError> {
-        self.account(index)?.ok_or(StfError::UnknownAccount(index))
-    }
-
     fn apply_signed(&mut self, op: &SignedOp) -> Result<Vec<LeafUpdate>, StfError> {
-        let depth = self.base.meta.depth;
-        let from = op.from();
-        check_index(from, depth)?;
-        if let SignedOp::Transfer(t) = op {
-            check_index(t.to, depth)?;
-        }
-        let sender = self.existing(from)?;
-        op.verify(&sender.pk)
-            .map_err(|source| StfError::BadSignature {
-                account: from,
-                source,
-            })?;
-        if op.nonce() != sender.nonce {
-            return Err(StfError::BadNonce {
-                account: from,
-                expected: sender.nonce,
-                got: op.nonce(),
-            });
-        }
-        let nonce = sender
-            .nonce
-            .checked_add(1)
-            .ok_or(StfError::Overflow(from))?;
-        let amount = op.amount();
-        let recipient = match op {
-            SignedOp::Transfer(t) => Some((t.to, self.existing(t.to)?)),
-            SignedOp::Withdraw(_) => None,
-        };
-        let balance = sender
-            .balance
-            .checked_sub(amount)
-            .ok_or(StfError::InsufficientBalance {
-                account: from,
-                balance: sender.balance,
-                amount,
-            })?;
-        if let Some((to, r)) = recipient {
-            // a self-transfer is debited first, so it cannot overflow
-            if to != from && r.balance.checked_add(amount).is_none() {
-                return Err(StfError::Overflow(to));
-            }
-        }
-
-        // validated: now write
-        let debited = Account {
-            balance,
-            nonce,
-            ..sender
-        };
-        let mut leaves = vec![self.write(from, Some(sender), debited)?];
-        if let Some((to, r)) = recipient {
-            // a self-transfer credits the account just debited
-            let r = if to == from { debited } else { r };
-            let credited = Account {
-                balance: r.balance + amount,
-                ..r
-            };
-            leaves.push(self.write(to, Some(r), credited)?);
-        }
-        Ok(leaves)
+        let writes = rules::signed(
+            op,
+            self.base.meta.depth,
+            &|i| self.account(i),
+            SigCheck::Verify,
+        )?;
+        self.write_all(writes)
     }
 
     fn apply_deposit(&mut self, d: &Deposit) -> Result<Vec<LeafUpdate>, StfError> {
-        check_index(d.to, self.base.meta.depth)?;
-        let before = self.account(d.to)?;
-        let account = match before {
-            None => Account {
-                pk: d.pk,
-                balance: d.amount,
-                nonce: 0,
-            },
-            Some(a) if a.pk != d.pk => return Err(StfError::KeyMismatch(d.to)),
-            Some(a) => {
-                let balance = a
-                    .balance
-                    .checked_add(d.amount)
-                    .ok_or(StfError::Overflow(d.to))?;
-                Account { balance, ..a }
-            }
-        };
-        Ok(vec![self.write(d.to, before, account)?])
+        let w = rules::deposit(d, self.base.meta.depth, &|i| self.account(i))?;
+        self.write_all(vec![w])
+    }
+
+    /// Performs validated writes, in order.
+    fn write_all(&mut self, writes: Vec<rules::Write>) -> Result<Vec<LeafUpdate>, StfError> {
+        writes
+            .into_iter()
+            .map(|w| self.write(w.index, w.before, w.after))
+            .collect()
     }
 
     /// Leaf reads proving a rejected entry's accounts (those inside the tree).
