@@ -1,7 +1,42 @@
-//! # keel-sequencer
+//! # keel-sequencer: the primary sequencer
 //!
-//! Will own the primary sequencer: ingest API, mempool, ordering, batching, the write-ahead log,
-//! the batch stream, standby follow and take-over, and prover-task dispatch.
+//! Takes signed operations from citizens and L1 queue entries from the L1 follower, orders them
+//! first come first served, makes every acknowledged one durable, cuts them into batches, and
+//! streams the batches to provers and standby sequencers.
 //!
-//! Nothing is here yet: it arrives with the sequencer-lite issue. It will validate operations
-//! against a `keel_state::Pending` overlay and cut batches with `keel_state::State::execute_batch`.
+//! ```text
+//!  HTTP POST /v1/ops ─▶ api.rs ─▶ Sequencer::submit ─▶ admission.rs (keel_state::rules vs the
+//!  L1 follower ──────────────────▶ submit_l1 ─────────┘    accounts as admitted so far)
+//!                                                            │ seq, in order
+//!                                                            ▼
+//!                                   wal.rs group commit (RocksDB, fsync policy) ─▶ acknowledged
+//!                                                            │ durable
+//!                                                            ▼
+//!                  batcher: capacity | deadline ─▶ State::plan_batch (tree, witness)
+//!                  ─▶ log the batch (fsync) ─▶ State::commit_batch ─▶ subscribers:
+//!                       in process: Sequencer::subscribe (crossbeam, with witnesses)
+//!                       network:    GET /v1/stream?from=n (client.rs: BatchStream)
+//! ```
+//!
+//! | module | owns |
+//! |---|---|
+//! | [`config`] | settings and their defaults |
+//! | [`sequencer`] | the core: admission, group commit, batching, recovery, subscriptions |
+//! | [`wal`] | the write-ahead log's records |
+//! | [`api`] | the HTTP JSON API and the network batch stream |
+//! | [`client`] | the API's client |
+//! | [`error`] | typed refusals (reason code, HTTP status) and failures |
+
+pub(crate) mod admission;
+pub mod api;
+pub mod client;
+pub mod config;
+pub mod error;
+mod metrics;
+pub mod sequencer;
+pub mod wal;
+
+pub use client::{BatchStream, Client, ClientError};
+pub use config::{FsyncPolicy, SequencerConfig};
+pub use error::{SequencerError, SubmitError, WalError};
+pub use sequencer::{Level, OpStatus, Progress, Sequencer, Status, StreamItem};

@@ -1,0 +1,253 @@
+//! Sequencer ingest: accepted operations per second and acknowledgement latency, with the
+//! durable WAL (group commit, fsync) and signature checks, on this machine's cores.
+//!
+//! A load benchmark (not criterion: each run consumes signed operations and grows the state).
+//! Measured in one run, each on a fresh sequencer at depth 24 with `ACCOUNTS` funded accounts:
+//!
+//! 1. `keel/inproc/fsync`: `Sequencer::submit_blocking` from `THREADS` threads (the figure).
+//! 2. `keel/http/fsync`: the same through `POST /v1/ops` over loopback, `CONNS` concurrent
+//!    clients in this process (the client's CPU is on the same two cores).
+//! 3. peer `keel/inproc/no-fsync`: (1) with the log not fsync'd: the price of durability.
+//! 4. peer `stf-on-ack-path`: each operation through `State::execute_batch` on RocksDB before
+//!    its acknowledgement (what a sequencer without a separate admission path would do).
+//!
+//! Then the batcher's sustained rate: how fast the backlog left by (1) is cut, executed (tree,
+//! witness) and committed. `KEEL_INGEST_OPS` sets the operations per run (default 30,000).
+
+use std::{
+    sync::{
+        atomic::{AtomicUsize, Ordering},
+        Arc, Mutex,
+    },
+    time::{Duration, Instant},
+};
+
+use keel_sequencer::{api, Client, FsyncPolicy, Sequencer, SequencerConfig};
+use keel_state::{
+    test_utils, BatchOp, Epoch, RocksStore, RocksStoreOptions, SignedOp, State, DEFAULT_DEPTH,
+};
+
+const ACCOUNTS: u32 = 2048;
+const THREADS: usize = 8;
+const CONNS: usize = 32;
+
+fn ops_count() -> usize {
+    std::env::var("KEEL_INGEST_OPS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(30_000)
+}
+
+/// `n` signed transfers: account `i` sends to `i + 1`, nonces in order, accounts interleaved.
+fn signed(n: usize) -> Vec<SignedOp> {
+    let per = n.div_ceil(ACCOUNTS as usize);
+    let work: Vec<(u32, u64)> = (0..per as u64)
+        .flat_map(|nonce| (0..ACCOUNTS).map(move |a| (a, nonce)))
+        .take(n)
+        .collect();
+    let chunks: Vec<Vec<(u32, u64)>> = work
+        .chunks(n.div_ceil(2).max(1))
+        .map(<[_]>::to_vec)
+        .collect();
+    let handles: Vec<_> = chunks
+        .into_iter()
+        .map(|c| {
+            std::thread::spawn(move || {
+                c.into_iter()
+                    .map(
+                        |(a, nonce)| match test_utils::transfer(a, (a + 1) % ACCOUNTS, 1, nonce) {
+                            BatchOp::L2(s) => s,
+                            BatchOp::L1(_) => unreachable!(),
+                        },
+                    )
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    handles
+        .into_iter()
+        .flat_map(|h| h.join().unwrap())
+        .collect()
+}
+
+fn open(fsync: FsyncPolicy) -> (tempfile::TempDir, Sequencer) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = SequencerConfig::new(dir.path());
+    c.fsync = fsync;
+    c.max_pending = 1_000_000;
+    let seq = Sequencer::open(c).unwrap();
+    for i in 0..ACCOUNTS {
+        let BatchOp::L1(e) = test_utils::deposit(i, 1 << 40) else {
+            unreachable!()
+        };
+        seq.submit_l1_blocking(u64::from(i), e).unwrap();
+    }
+    (dir, seq)
+}
+
+struct Run {
+    ops: usize,
+    took: Duration,
+    latencies: Vec<Duration>,
+}
+
+impl Run {
+    fn report(&mut self, name: &str) -> f64 {
+        self.latencies.sort();
+        let q = |p: f64| self.latencies[((self.latencies.len() - 1) as f64 * p) as usize];
+        let rate = self.ops as f64 / self.took.as_secs_f64();
+        println!(
+            "{name:<24} {:>7} ops in {:>6.2} s: {:>8.0} op/s, ack latency p50 {:>7.2} ms, p99 {:>7.2} ms",
+            self.ops,
+            self.took.as_secs_f64(),
+            rate,
+            q(0.5).as_secs_f64() * 1e3,
+            q(0.99).as_secs_f64() * 1e3
+        );
+        rate
+    }
+}
+
+fn inproc(seq: &Sequencer, ops: &[SignedOp]) -> Run {
+    let next = AtomicUsize::new(0);
+    let latencies = Mutex::new(Vec::with_capacity(ops.len()));
+    let start = Instant::now();
+    std::thread::scope(|s| {
+        for _ in 0..THREADS {
+            s.spawn(|| {
+                let mut mine = Vec::new();
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(op) = ops.get(i) else { break };
+                    let t = Instant::now();
+                    seq.submit_blocking(*op).expect("accepted");
+                    mine.push(t.elapsed());
+                }
+                latencies.lock().unwrap().extend(mine);
+            });
+        }
+    });
+    Run {
+        ops: ops.len(),
+        took: start.elapsed(),
+        latencies: latencies.into_inner().unwrap(),
+    }
+}
+
+fn http(seq: &Sequencer, ops: &[SignedOp]) -> Run {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(api::serve(seq.clone(), listener));
+        let client = Client::new(format!("http://{addr}"));
+        let ops = Arc::new(ops.to_vec());
+        let next = Arc::new(AtomicUsize::new(0));
+        let start = Instant::now();
+        let tasks: Vec<_> = (0..CONNS)
+            .map(|_| {
+                let (client, ops, next) = (client.clone(), ops.clone(), next.clone());
+                tokio::spawn(async move {
+                    let mut mine = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(op) = ops.get(i) else { break };
+                        let t = Instant::now();
+                        client.submit(op).await.expect("accepted");
+                        mine.push(t.elapsed());
+                    }
+                    mine
+                })
+            })
+            .collect();
+        let mut latencies = Vec::new();
+        for t in tasks {
+            latencies.extend(t.await.unwrap());
+        }
+        Run {
+            ops: ops.len(),
+            took: start.elapsed(),
+            latencies,
+        }
+    })
+}
+
+/// The peer: every operation executed by the STF (tree, witness) and committed to RocksDB
+/// before it is acknowledged, one batch per operation.
+fn stf_on_ack_path(ops: &[SignedOp]) -> Run {
+    let dir = tempfile::tempdir().unwrap();
+    let store = RocksStore::open(dir.path(), RocksStoreOptions::default()).unwrap();
+    let mut state = State::open(store, DEFAULT_DEPTH).unwrap();
+    test_utils::fund(&mut state, ACCOUNTS, 1 << 40);
+    let mut latencies = Vec::with_capacity(ops.len());
+    let start = Instant::now();
+    for op in ops {
+        let t = Instant::now();
+        state
+            .execute_batch(Epoch(1), vec![BatchOp::L2(*op)])
+            .expect("valid");
+        latencies.push(t.elapsed());
+    }
+    Run {
+        ops: ops.len(),
+        took: start.elapsed(),
+        latencies,
+    }
+}
+
+/// Waits for the backlog to be cut and committed; returns the batcher's rate.
+fn drain(seq: &Sequencer, name: &str) {
+    let start = Instant::now();
+    let first = seq.status().unwrap();
+    let mut last = first.clone();
+    while last.waiting > 0 && start.elapsed() < Duration::from_secs(60) {
+        std::thread::sleep(Duration::from_millis(500));
+        last = seq.status().unwrap();
+    }
+    let done = first.waiting - last.waiting;
+    println!(
+        "{name:<24} batcher: {done} of {} waiting ops cut and committed in {:.1} s: {:.0} op/s ({} left)",
+        first.waiting,
+        start.elapsed().as_secs_f64(),
+        done as f64 / start.elapsed().as_secs_f64(),
+        last.waiting
+    );
+}
+
+fn main() {
+    // criterion passes its own flags; a plain `cargo bench` runs everything
+    if std::env::args().any(|a| a == "--list") {
+        return;
+    }
+    let n = ops_count();
+    println!(
+        "ingest: {n} signed transfers per run, {ACCOUNTS} accounts, depth {DEFAULT_DEPTH}, {} cores",
+        std::thread::available_parallelism().map_or(0, |p| p.get())
+    );
+    let ops = signed(n);
+
+    let (_d1, seq) = open(FsyncPolicy::Always);
+    let keel = inproc(&seq, &ops).report("keel/inproc/fsync");
+    drain(&seq, "keel/inproc/fsync");
+    seq.shutdown();
+
+    let (_d2, seq) = open(FsyncPolicy::Always);
+    http(&seq, &ops).report("keel/http/fsync");
+    seq.shutdown();
+
+    let (_d3, seq) = open(FsyncPolicy::Never);
+    let nosync = inproc(&seq, &ops).report("keel/inproc/no-fsync");
+    seq.shutdown();
+
+    let peer_ops = &ops[..n.min(2_000)];
+    let stf = stf_on_ack_path(peer_ops).report("stf-on-ack-path");
+    println!(
+        "ratios: keel/inproc/fsync vs stf-on-ack-path {:.1}x; vs no-fsync {:.2}",
+        keel / stf,
+        keel / nosync
+    );
+}

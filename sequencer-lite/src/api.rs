@@ -1,0 +1,270 @@
+//! The HTTP JSON API over the sequencer core.
+//!
+//! | route | what |
+//! |---|---|
+//! | `POST /v1/ops` | `{"op": hex, "wait"?: level, "timeout_ms"?: n}`: submit a signed operation (its canonical encoding in hex); `202` with `{"seq", "level", "batch"}` once it reaches `wait` (default `accepted`: in the log) |
+//! | `GET /v1/ops/{seq}` | an operation's level and batch |
+//! | `GET /v1/accounts/{index}` | an account as admitted so far |
+//! | `GET /v1/status` | epoch, depth, sequence numbers, waiting operations, last batch, root |
+//! | `GET /v1/stream?from=n` | the batch stream from batch `n`: frames of a 4-byte big-endian length and a batch's canonical encoding, live after the backlog; backpressure by TCP |
+//! | `GET /metrics` | Prometheus text |
+//!
+//! Every refusal is `{"error": reason, "message": text}` with a 4xx status for the client's fault
+//! ([`SubmitError::status`]), and changes nothing.
+
+use std::time::Duration;
+
+use axum::{
+    body::{Body, Bytes},
+    extract::{rejection::BytesRejection, DefaultBodyLimit, Path, Query, State},
+    http::{header, StatusCode},
+    response::{IntoResponse, Response},
+    routing::{get, post},
+    Json, Router,
+};
+use keel_state::{AccountIndex, BatchNumber, Decode, Encode, SignedOp, StfError};
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    error::SubmitError,
+    sequencer::{Level, OpStatus, Sequencer},
+};
+
+/// Default wait for a level above `accepted`.
+pub const DEFAULT_WAIT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// `POST /v1/ops` body.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubmitBody {
+    /// The signed operation's canonical encoding, hex.
+    pub op: String,
+    /// The level to wait for before answering.
+    #[serde(default)]
+    pub wait: Level,
+    /// How long to wait for it, in milliseconds.
+    #[serde(default)]
+    pub timeout_ms: Option<u64>,
+}
+
+/// An account as the API shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountView {
+    /// Index.
+    pub index: u32,
+    /// Public key, hex.
+    pub pk: String,
+    /// Balance.
+    pub balance: u64,
+    /// Next nonce.
+    pub nonce: u64,
+}
+
+/// A refusal's body.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// The stable reason code.
+    pub error: String,
+    /// A sentence for people.
+    pub message: String,
+}
+
+fn refuse(e: &SubmitError) -> Response {
+    let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST);
+    let body = ErrorBody {
+        error: e.reason().into(),
+        message: e.to_string(),
+    };
+    (status, Json(body)).into_response()
+}
+
+/// The router.
+pub fn router(seq: Sequencer) -> Router {
+    let limit = seq.config().max_body;
+    Router::new()
+        .route("/v1/ops", post(submit))
+        .route("/v1/ops/{seq}", get(op_status))
+        .route("/v1/accounts/{index}", get(account))
+        .route("/v1/status", get(status))
+        .route("/v1/stream", get(stream))
+        .route("/metrics", get(metrics))
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(seq)
+}
+
+/// Serves the API on `listener` until the future is dropped.
+pub async fn serve(seq: Sequencer, listener: tokio::net::TcpListener) -> std::io::Result<()> {
+    axum::serve(listener, router(seq)).await
+}
+
+async fn submit(State(s): State<Sequencer>, body: Result<Bytes, BytesRejection>) -> Response {
+    let (op, req) = match parse(s.config().max_body, body) {
+        Ok(p) => p,
+        Err(e) => {
+            // refused before admission, which counts everything it sees
+            s.inner.metrics.reject(e.reason());
+            return refuse(&e);
+        }
+    };
+    match wait(&s, op, &req).await {
+        Ok(st) => (StatusCode::ACCEPTED, Json(st)).into_response(),
+        Err(e) => refuse(&e),
+    }
+}
+
+fn parse(
+    limit: usize,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(SignedOp, SubmitBody), SubmitError> {
+    let body = body.map_err(|r| {
+        if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            SubmitError::TooLarge { limit }
+        } else {
+            SubmitError::BadRequest(r.body_text())
+        }
+    })?;
+    let req: SubmitBody =
+        serde_json::from_slice(&body).map_err(|e| SubmitError::BadRequest(e.to_string()))?;
+    let bytes = hex::decode(req.op.trim_start_matches("0x"))
+        .map_err(|e| SubmitError::BadHex(e.to_string()))?;
+    let op = SignedOp::decode(&bytes).map_err(|e| SubmitError::BadEncoding(e.to_string()))?;
+    Ok((op, req))
+}
+
+async fn wait(s: &Sequencer, op: SignedOp, req: &SubmitBody) -> Result<OpStatus, SubmitError> {
+    let seq = s.submit(op).await?;
+    if req.wait == Level::Accepted {
+        return Ok(s.op_status(seq).unwrap_or(OpStatus {
+            seq,
+            level: Level::Accepted,
+            batch: None,
+        }));
+    }
+    let timeout = req
+        .timeout_ms
+        .map_or(DEFAULT_WAIT_TIMEOUT, Duration::from_millis);
+    s.wait_for(seq, req.wait, timeout).await
+}
+
+async fn op_status(State(s): State<Sequencer>, Path(seq): Path<u64>) -> Response {
+    match s.op_status(seq) {
+        Some(st) => Json(st).into_response(),
+        None => (
+            StatusCode::NOT_FOUND,
+            Json(ErrorBody {
+                error: "unknown_op".into(),
+                message: format!("no operation {seq} was accepted"),
+            }),
+        )
+            .into_response(),
+    }
+}
+
+async fn account(State(s): State<Sequencer>, Path(index): Path<u32>) -> Response {
+    match s.account(AccountIndex(index)) {
+        Ok(Some(a)) => Json(AccountView {
+            index,
+            pk: hex::encode(a.pk.to_bytes()),
+            balance: a.balance,
+            nonce: a.nonce,
+        })
+        .into_response(),
+        Ok(None) => refuse(&SubmitError::Rule(StfError::UnknownAccount(AccountIndex(
+            index,
+        ))))
+        .into_response_with(StatusCode::NOT_FOUND),
+        Err(e) => refuse(&SubmitError::Rule(e)),
+    }
+}
+
+trait WithStatus {
+    fn into_response_with(self, status: StatusCode) -> Response;
+}
+
+impl WithStatus for Response {
+    fn into_response_with(mut self, status: StatusCode) -> Response {
+        *self.status_mut() = status;
+        self
+    }
+}
+
+async fn status(State(s): State<Sequencer>) -> Response {
+    match s.status() {
+        Ok(st) => Json(st).into_response(),
+        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, e.to_string()).into_response(),
+    }
+}
+
+async fn metrics(State(s): State<Sequencer>) -> Response {
+    let st = s.status().ok();
+    let g = |f: fn(&crate::Status) -> f64| st.as_ref().map_or(f64::NAN, f);
+    let text = s.inner.metrics.render(&[
+        (
+            "keel_sequencer_waiting",
+            "Accepted operations waiting for a batch.",
+            g(|s| s.waiting as f64),
+        ),
+        (
+            "keel_sequencer_last_batch",
+            "The last committed batch.",
+            g(|s| s.last_batch as f64),
+        ),
+        (
+            "keel_sequencer_next_seq",
+            "The next operation sequence number.",
+            g(|s| s.next_seq as f64),
+        ),
+        (
+            "keel_sequencer_halted",
+            "1 if the sequencer stopped accepting.",
+            g(|s| f64::from(u8::from(s.halted.is_some()))),
+        ),
+    ]);
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
+}
+
+/// `GET /v1/stream` query.
+#[derive(Clone, Copy, Debug, Deserialize)]
+struct StreamQuery {
+    #[serde(default)]
+    from: Option<u64>,
+}
+
+async fn stream(State(s): State<Sequencer>, Query(q): Query<StreamQuery>) -> Response {
+    let (tx, rx) =
+        tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(s.config().stream_buffer);
+    let mut next = q.from.unwrap_or(1).max(1);
+    tokio::spawn(async move {
+        let mut progress = s.progress();
+        loop {
+            let last = progress.borrow_and_update().last_batch.0;
+            while next <= last {
+                let batch = match s.batch(BatchNumber(next)) {
+                    Ok(Some(b)) => b,
+                    _ => return,
+                };
+                let enc = batch.encode();
+                let mut frame = Vec::with_capacity(4 + enc.len());
+                frame.extend_from_slice(&(enc.len() as u32).to_be_bytes());
+                frame.extend_from_slice(&enc);
+                // waits while the subscriber's buffer is full: backpressure on this task only
+                if tx.send(Ok(Bytes::from(frame))).await.is_err() {
+                    return;
+                }
+                next += 1;
+            }
+            tokio::select! {
+                r = progress.changed() => if r.is_err() { return },
+                () = tx.closed() => return,
+            }
+        }
+    });
+    let body = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    });
+    (
+        [(header::CONTENT_TYPE, "application/octet-stream")],
+        Body::from_stream(body),
+    )
+        .into_response()
+}

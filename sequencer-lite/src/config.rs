@@ -1,0 +1,89 @@
+//! The sequencer's settings, with defaults that run on a small machine.
+
+use std::{path::PathBuf, time::Duration};
+
+use keel_state::{Epoch, DEFAULT_DEPTH};
+
+/// Default operations per batch.
+pub const DEFAULT_BATCH_CAPACITY: usize = 64;
+/// Default longest wait before a partly full batch is cut.
+pub const DEFAULT_BATCH_DEADLINE: Duration = Duration::from_millis(500);
+/// Default most accepted operations waiting for a batch.
+pub const DEFAULT_MAX_PENDING: usize = 100_000;
+/// Default most operations one account may have waiting for a batch.
+pub const DEFAULT_MAX_PER_ACCOUNT: usize = 64;
+/// Default most operations in one group commit.
+pub const DEFAULT_GROUP_MAX: usize = 1024;
+/// Default largest request body, in bytes (an operation is under 300 bytes in hex).
+pub const DEFAULT_MAX_BODY: usize = 16 * 1024;
+/// Default batches a network subscriber may have in flight before the stream waits for it.
+pub const DEFAULT_STREAM_BUFFER: usize = 16;
+
+/// When the write-ahead log is fsync'd.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum FsyncPolicy {
+    /// Every group commit is fsync'd before its operations are acknowledged: an acknowledged
+    /// operation survives a power loss.
+    #[default]
+    Always,
+    /// Group commits reach the OS but are not fsync'd: an acknowledged operation survives a
+    /// process crash, not a power loss. Batches are always fsync'd.
+    Never,
+}
+
+impl std::str::FromStr for FsyncPolicy {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "always" => Ok(Self::Always),
+            "never" => Ok(Self::Never),
+            _ => Err(format!("fsync policy {s:?}: expected always or never")),
+        }
+    }
+}
+
+/// Everything a sequencer needs to start.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SequencerConfig {
+    /// Data directory: `state/` (the committed state) and `wal/` (the log) go under it.
+    pub dir: PathBuf,
+    /// Tree depth, fixed at genesis.
+    pub depth: u8,
+    /// The sequencer epoch stamped on batches.
+    pub epoch: Epoch,
+    /// Operations per batch (the circuit's capacity).
+    pub batch_capacity: usize,
+    /// Longest wait before a partly full batch is cut.
+    pub batch_deadline: Duration,
+    /// When the log is fsync'd.
+    pub fsync: FsyncPolicy,
+    /// Most accepted operations waiting for a batch; beyond it submissions get `mempool_full`.
+    pub max_pending: usize,
+    /// Most operations one account may have waiting; beyond it, `account_limit`.
+    pub max_per_account: usize,
+    /// Most operations in one group commit.
+    pub group_max: usize,
+    /// Largest request body.
+    pub max_body: usize,
+    /// Batches in flight to one network subscriber.
+    pub stream_buffer: usize,
+}
+
+impl SequencerConfig {
+    /// Defaults, with data under `dir`.
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        Self {
+            dir: dir.into(),
+            depth: DEFAULT_DEPTH,
+            epoch: Epoch(1),
+            batch_capacity: DEFAULT_BATCH_CAPACITY,
+            batch_deadline: DEFAULT_BATCH_DEADLINE,
+            fsync: FsyncPolicy::Always,
+            max_pending: DEFAULT_MAX_PENDING,
+            max_per_account: DEFAULT_MAX_PER_ACCOUNT,
+            group_max: DEFAULT_GROUP_MAX,
+            max_body: DEFAULT_MAX_BODY,
+            stream_buffer: DEFAULT_STREAM_BUFFER,
+        }
+    }
+}

@@ -1,0 +1,148 @@
+//! Errors: why a submission was refused (each a typed reason with an HTTP status), and why the
+//! sequencer could not start or had to stop.
+
+use keel_state::{BatchError, OpenError, StfError, StoreError};
+
+/// Why the log failed.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum WalError {
+    /// RocksDB failed.
+    #[error("write-ahead log: {0}")]
+    Backend(String),
+    /// A record is not what the sequencer wrote.
+    #[error("corrupt {0} in the write-ahead log")]
+    Corrupt(&'static str),
+}
+
+impl WalError {
+    pub(crate) fn backend(e: rocksdb::Error) -> Self {
+        Self::Backend(e.into_string())
+    }
+}
+
+/// Why the sequencer could not start, or stopped.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SequencerError {
+    /// The log failed.
+    #[error(transparent)]
+    Wal(#[from] WalError),
+    /// The state could not be opened.
+    #[error("state: {0}")]
+    Open(#[from] OpenError),
+    /// The state store failed.
+    #[error("state store: {0}")]
+    Store(#[from] StoreError),
+    /// A batch could not be executed or committed.
+    #[error("batch: {0}")]
+    Batch(#[from] BatchError),
+    /// The log and the state disagree.
+    #[error("recovery: {0}\nHelp: the data directory was changed outside the sequencer; restore it from a backup or rebuild the state from L1 data")]
+    Recovery(String),
+    /// An I/O error (the data directory, the listener).
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Why a submission was refused. Nothing was changed.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SubmitError {
+    /// The body is not the expected JSON.
+    #[error("malformed request: {0}")]
+    BadRequest(String),
+    /// The body is larger than the limit.
+    #[error("request body over {limit} bytes")]
+    TooLarge {
+        /// The limit.
+        limit: usize,
+    },
+    /// The operation is not valid hex.
+    #[error("operation is not hex: {0}")]
+    BadHex(String),
+    /// The bytes are not a signed operation's canonical encoding.
+    #[error("operation does not decode: {0}")]
+    BadEncoding(String),
+    /// The operation breaks a rule (the STF's reason).
+    #[error("{0}")]
+    Rule(StfError),
+    /// The account already has its limit of operations waiting for a batch.
+    #[error(
+        "account {account} already has {limit} operations waiting; retry after the next batch"
+    )]
+    AccountLimit {
+        /// The account.
+        account: u32,
+        /// The limit.
+        limit: usize,
+    },
+    /// The mempool is full.
+    #[error("{limit} operations are waiting; retry later")]
+    MempoolFull {
+        /// The limit.
+        limit: usize,
+    },
+    /// An L1 queue entry out of order.
+    #[error("L1 queue entry {got}, expected {expected}")]
+    QueueOrder {
+        /// The next index.
+        expected: u64,
+        /// The index given.
+        got: u64,
+    },
+    /// The requested durability level was not reached in time (the operation *was* accepted).
+    #[error("operation {seq} accepted but not {level} within the timeout")]
+    WaitTimeout {
+        /// The operation.
+        seq: u64,
+        /// The level waited for.
+        level: &'static str,
+    },
+    /// The sequencer has stopped accepting (a storage failure, or shutdown).
+    #[error("sequencer halted: {0}")]
+    Halted(String),
+}
+
+impl SubmitError {
+    /// The stable reason code clients match on.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::BadRequest(_) => "bad_request",
+            Self::TooLarge { .. } => "too_large",
+            Self::BadHex(_) => "bad_hex",
+            Self::BadEncoding(_) => "bad_encoding",
+            Self::Rule(e) => match e {
+                StfError::Malformed(_) => "bad_encoding",
+                StfError::IndexOutOfRange { .. } => "index_out_of_range",
+                StfError::UnknownAccount(_) => "unknown_account",
+                StfError::BadSignature { .. } => "bad_signature",
+                StfError::BadNonce { expected, got, .. } if got < expected => "stale_nonce",
+                StfError::BadNonce { .. } => "nonce_gap",
+                StfError::InsufficientBalance { .. } => "insufficient_balance",
+                StfError::Overflow(_) => "overflow",
+                StfError::KeyMismatch(_) => "key_mismatch",
+                _ => "store",
+            },
+            Self::AccountLimit { .. } => "account_limit",
+            Self::MempoolFull { .. } => "mempool_full",
+            Self::QueueOrder { .. } => "queue_order",
+            Self::WaitTimeout { .. } => "wait_timeout",
+            Self::Halted(_) => "halted",
+        }
+    }
+
+    /// The HTTP status: 4xx for the client's fault, 503/504 for the sequencer's state.
+    pub fn status(&self) -> u16 {
+        match self {
+            Self::BadRequest(_) | Self::BadHex(_) | Self::BadEncoding(_) => 400,
+            Self::TooLarge { .. } => 413,
+            Self::Rule(StfError::Store(_)) => 503,
+            Self::Rule(StfError::BadNonce { expected, got, .. }) if got < expected => 409,
+            Self::Rule(_) | Self::QueueOrder { .. } => 422,
+            Self::AccountLimit { .. } => 429,
+            Self::MempoolFull { .. } | Self::Halted(_) => 503,
+            Self::WaitTimeout { .. } => 504,
+        }
+    }
+}

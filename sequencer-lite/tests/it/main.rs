@@ -1,0 +1,7 @@
+//! Integration tests of the sequencer over loopback: crash recovery with a killed process, bad
+//! input, and the batch stream.
+
+mod bad_input;
+mod common;
+mod crash;
+mod stream;
