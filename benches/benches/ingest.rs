@@ -28,7 +28,7 @@ use keel_state::{
 };
 
 const ACCOUNTS: u32 = 2048;
-const THREADS: usize = 8;
+const THREADS: usize = 64;
 const CONNS: usize = 32;
 
 fn ops_count() -> usize {

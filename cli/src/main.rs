@@ -1,13 +1,16 @@
 //! `keel`: Keel's one binary. Thin: it parses arguments and calls the libraries.
 //!
-//! Subcommands arrive with the parts they drive (`devnet`, `sequencer`, `prover`, `committer`,
-//! `l1`, `exit`, `council`, `sla`, `bench`); today it inspects a state database.
+//! Subcommands arrive with the parts they drive (`devnet`, `prover`, `committer`, `l1`, `exit`,
+//! `council`, `sla`, `bench`); today it runs the primary sequencer and inspects a state
+//! database.
 
 use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use keel_state::{AccountIndex, RocksStore, RocksStoreOptions, State, DEFAULT_DEPTH};
+
+mod sequencer;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -22,6 +25,8 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Run the primary sequencer: the HTTP API, the write-ahead log, batching, the batch stream.
+    Sequencer(sequencer::SequencerArgs),
     /// Inspect an existing state database.
     #[command(subcommand)]
     State(StateCommand),
@@ -68,22 +73,20 @@ fn open(args: &StateArgs) -> anyhow::Result<State<RocksStore>> {
     Ok(State::open(store, args.depth)?)
 }
 
-fn hex_fr(x: &keel_state::Fr) -> String {
-    let mut b = keel_state::field::fr_to_bytes(x);
-    b.reverse();
-    format!("0x{}", hex::encode(b))
-}
-
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     keel_state::cpu::check().map_err(anyhow::Error::msg)?;
     match cli.command {
+        Command::Sequencer(args) => sequencer::run(args)?,
         Command::State(StateCommand::Info(args)) => {
             let s = open(&args)?;
             println!("depth       {}", s.depth());
-            println!("root        {}", hex_fr(&s.root()?));
+            println!("root        {}", keel_state::field::fr_to_hex(&s.root()?));
             println!("last batch  {}", s.last_batch());
-            println!("queue hash  {}", hex_fr(&s.queue_hash()));
+            println!(
+                "queue hash  {}",
+                keel_state::field::fr_to_hex(&s.queue_hash())
+            );
         }
         Command::State(StateCommand::Account { state, index }) => {
             let s = open(&state)?;
@@ -102,7 +105,7 @@ fn main() -> anyhow::Result<()> {
                 "  proof    {}",
                 hex::encode(keel_state::Encode::encode(&proof))
             );
-            println!("  root     {}", hex_fr(&s.root()?));
+            println!("  root     {}", keel_state::field::fr_to_hex(&s.root()?));
         }
     }
     Ok(())

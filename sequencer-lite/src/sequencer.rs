@@ -113,7 +113,7 @@ pub struct Status {
     pub waiting: usize,
     /// The last committed batch.
     pub last_batch: u64,
-    /// The committed state root (hex, little-endian canonical bytes).
+    /// The committed state root (`0x`, big-endian hex).
     pub root: String,
     /// The next L1 queue index expected.
     pub next_l1: u64,
@@ -456,7 +456,7 @@ impl Sequencer {
             durable_seq: self.inner.durable_seq.load(Ordering::Acquire),
             waiting: adm.uncommitted(),
             last_batch: state.last_batch().0,
-            root: hex_fr(&state.root()?),
+            root: keel_state::field::fr_to_hex(&state.root()?),
             next_l1: adm.next_l1,
             halted: adm.halted.clone(),
         })
@@ -531,11 +531,6 @@ impl Sequencer {
             let _ = t.join();
         }
     }
-}
-
-/// A field element as hex of its canonical little-endian bytes.
-pub fn hex_fr(f: &Fr) -> String {
-    hex::encode(keel_state::field::fr_to_bytes(f))
 }
 
 impl Inner {

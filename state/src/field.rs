@@ -14,6 +14,24 @@ pub fn fr_to_bytes(x: &Fr) -> [u8; FR_BYTES] {
     x.to_repr()
 }
 
+/// `x` as people read it: `0x` and the integer in big-endian hex (as the CLI and the APIs print
+/// roots and hashes).
+pub fn fr_to_hex(x: &Fr) -> String {
+    let mut b = fr_to_bytes(x);
+    b.reverse();
+    format!("0x{}", hex_digits(&b))
+}
+
+fn hex_digits(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(2 * bytes.len());
+    for b in bytes {
+        s.push(char::from(DIGITS[usize::from(b >> 4)]));
+        s.push(char::from(DIGITS[usize::from(b & 15)]));
+    }
+    s
+}
+
 /// Decodes a canonical encoding; `None` when the integer is not below the modulus.
 pub fn fr_from_bytes(bytes: &[u8; FR_BYTES]) -> Option<Fr> {
     Option::from(Fr::from_repr(*bytes))

@@ -43,7 +43,7 @@ fn child_sequencer_process() {
 
 fn start(dir: &Path) -> (Child, Client) {
     let _ = std::fs::remove_file(dir.join("port"));
-    let child = Command::new(std::env::current_exe().unwrap())
+    let mut child = Command::new(std::env::current_exe().unwrap())
         .args([
             "--ignored",
             "--exact",
@@ -60,6 +60,8 @@ fn start(dir: &Path) -> (Child, Client) {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
+    let _ = child.kill();
+    let _ = child.wait();
     panic!("the sequencer process did not start");
 }
 
@@ -140,7 +142,7 @@ async fn a_killed_sequencer_reopens_with_every_acknowledged_operation_exactly_on
     );
     assert_eq!(
         st.root,
-        keel_sequencer::sequencer::hex_fr(&replay.root().unwrap()),
+        keel_state::field::fr_to_hex(&replay.root().unwrap()),
         "the reopened root is not the replay's"
     );
 
