@@ -353,28 +353,15 @@ impl<S: StateStore> State<S> {
     /// it was planned.
     pub fn commit_batch(&mut self, planned: PlannedBatch) -> Result<BatchWitness, BatchError> {
         let batch = &planned.witness.batch;
-        let last = self.meta.batch;
-        if last.next() != Some(batch.number) {
-            return Err(BatchError::Number {
-                last,
-                got: batch.number,
-            });
-        }
-        let actual = self.root()?;
-        if batch.prev_root != actual {
-            return Err(BatchError::PrevRoot {
-                claimed: batch.prev_root,
-                actual,
-            });
-        }
+        self.check_start(batch)?;
         self.commit(planned.changes)?;
         tracing::debug!(target: "keel::state", batch = %batch.number, ops = batch.ops.len(), "batch committed");
         Ok(planned.witness)
     }
 
-    /// Re-executes a batch produced elsewhere (a posted or streamed batch) and commits it only if
-    /// its header is exactly what its operations give from this state.
-    pub fn apply_batch(&mut self, batch: &Batch) -> Result<BatchWitness, BatchError> {
+    /// Checks that `batch` starts where this state is: the next number, the current root and
+    /// queue hash.
+    fn check_start(&self, batch: &Batch) -> Result<(), BatchError> {
         let last = self.meta.batch;
         if last.next() != Some(batch.number) {
             return Err(BatchError::Number {
@@ -395,6 +382,13 @@ impl<S: StateStore> State<S> {
                 actual: self.meta.queue,
             });
         }
+        Ok(())
+    }
+
+    /// Re-executes a batch produced elsewhere (a posted or streamed batch) and commits it only if
+    /// its header is exactly what its operations give from this state.
+    pub fn apply_batch(&mut self, batch: &Batch) -> Result<BatchWitness, BatchError> {
+        self.check_start(batch)?;
         let (witnesses, changes, computed_root, computed_queue) =
             self.run(batch.number, &batch.ops)?;
         if computed_root != batch.new_root {

@@ -392,3 +392,18 @@ fn proofs_verify_against_the_root() {
     }
     assert!(s.proof(AccountIndex(64)).is_err());
 }
+
+#[test]
+fn a_planned_batch_commits_only_on_the_state_it_was_planned_on() {
+    let mut s = funded_state(4, 2, 100);
+    let a = s.plan_batch(Epoch(1), vec![transfer(0, 1, 5, 0)]).unwrap();
+    let b = s.plan_batch(Epoch(1), vec![transfer(1, 0, 5, 0)]).unwrap();
+    // planning changed nothing
+    assert_eq!(s.last_batch(), keel_state::BatchNumber(0));
+    let w = s.commit_batch(a).unwrap();
+    assert_eq!(s.root().unwrap(), w.batch.new_root);
+    let before = snapshot(&s, 2);
+    // `b` was planned on the state `a` moved on from: refused, nothing written
+    assert!(matches!(s.commit_batch(b), Err(BatchError::Number { .. })));
+    assert_eq!(snapshot(&s, 2), before);
+}
