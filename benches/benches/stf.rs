@@ -5,6 +5,7 @@
 //! | `stf/transfers/{mem,rocks}/d24` | signed transfers applied as one batch (signature check, nonce, two leaf updates at depth 24, witness), committed | — (throughput figure; the sequencer issue's target is 10,000 op/s) |
 //! | `stf/poseidon2/{keel,poseidon-primitives}` | one 2-to-1 Poseidon hash, the tree's unit of work | poseidon-primitives (Scroll's native Poseidon, same permutation) |
 //! | `stf/verify/{schnorr-grumpkin,ecdsa-secp256k1}` | one signature check | k256 ECDSA verify, what an EVM-style chain checks per transaction |
+//! | `stf/verify/schnorr-grumpkin-batch64` | 64 signature checks as one batch (per signature) | `stf/verify/schnorr-grumpkin`, one at a time |
 //! | `tree/update/d{16,24,32}` | one leaf update: read siblings, rehash the path | — |
 //!
 //! Run: `cargo bench -p keel-benches -- stf` (or `-- tree`).
@@ -161,6 +162,32 @@ fn bench_verify(c: &mut Criterion) {
     g.bench_function("schnorr-grumpkin", |b| {
         b.iter(|| pk.verify(std::hint::black_box(msg), &sig).unwrap())
     });
+    g.finish();
+
+    // 64 signatures checked together (challenges hashed, then one multi-scalar sum), per
+    // signature: what the sequencer's verifier stage does with a full group
+    let mut g = c.benchmark_group("stf/verify");
+    g.throughput(Throughput::Elements(64));
+    let items: Vec<_> = (0..64u64)
+        .map(|i| {
+            let sk = key(i as u32 + 1);
+            let msg = Fr::from(i);
+            (sk.public_key(), msg, sk.sign(msg))
+        })
+        .collect();
+    g.bench_function("schnorr-grumpkin-batch64", |b| {
+        b.iter(|| {
+            let p: Vec<_> = items
+                .iter()
+                .map(|(pk, msg, sig)| pk.prepare(std::hint::black_box(*msg), sig))
+                .collect();
+            assert!(keel_state::signature::verify_batch(&p));
+        })
+    });
+    g.finish();
+
+    let mut g = c.benchmark_group("stf/verify");
+    g.throughput(Throughput::Elements(1));
 
     use k256::ecdsa::{signature::Verifier, Signature as EcdsaSig, SigningKey};
     let ek = SigningKey::from_slice(&[7u8; 32]).unwrap();

@@ -53,7 +53,7 @@ pub use encoding::{Decode, DecodeError, Encode};
 pub use field::Fr;
 pub use ids::{AccountIndex, BatchNumber, Epoch, L1Address};
 pub use ops::{BatchOp, Deposit, QueueEntry, SignedOp, Transfer, Withdraw};
-pub use signature::{PublicKey, SecretKey, Signature, SignatureError};
+pub use signature::{PreparedSignature, PublicKey, SecretKey, Signature, SignatureError};
 pub use stf::{BatchError, OpenError, Pending, PlannedBatch, State, StfError};
 pub use store::{MemStore, RocksStore, RocksStoreOptions, StateStore, StoreError};
 pub use tree::{MerkleProof, DEFAULT_DEPTH, MAX_DEPTH};

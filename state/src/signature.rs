@@ -21,8 +21,9 @@ use std::fmt;
 
 use halo2_proofs::halo2curves::{
     ff::{Field, FromUniformBytes, PrimeField},
-    group::{prime::PrimeCurveAffine, Curve},
+    group::{prime::PrimeCurveAffine, Curve, Group},
     grumpkin::{Fr as Scalar, G1Affine, G1},
+    msm::msm_serial,
     CurveAffine,
 };
 use rand_core::{CryptoRng, RngCore};
@@ -190,15 +191,102 @@ impl PublicKey {
 
     /// Checks `sig` on `msg` under this key.
     pub fn verify(&self, msg: Fr, sig: &Signature) -> Result<(), SignatureError> {
-        let e = challenge(&sig.r, self, msg);
+        self.prepare(msg, sig).verify()
+    }
+
+    /// The hashing half of verification (the challenge, a Poseidon hash), leaving the curve
+    /// check to [`PreparedSignature::verify`] or, for many signatures at once, [`verify_batch`].
+    pub fn prepare(&self, msg: Fr, sig: &Signature) -> PreparedSignature {
+        PreparedSignature {
+            pk: self.0,
+            r: sig.r,
+            s: sig.s,
+            e: challenge(&sig.r, self, msg),
+        }
+    }
+}
+
+/// A signature with its challenge computed: what the curve check `s·G = R + e·pk` needs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PreparedSignature {
+    pk: G1Affine,
+    r: G1Affine,
+    s: Scalar,
+    e: Scalar,
+}
+
+impl PreparedSignature {
+    /// The curve check for this one signature.
+    pub fn verify(&self) -> Result<(), SignatureError> {
         // s·G − e·pk == R, in one variable-time chain (all values here are public)
-        let lhs = curve::generator_double_mul_vartime(&sig.s, &-e, &G1::from(self.0));
-        if lhs == G1::from(sig.r) {
+        let lhs = curve::generator_double_mul_vartime(&self.s, &-self.e, &G1::from(self.pk));
+        if lhs == G1::from(self.r) {
             Ok(())
         } else {
             Err(SignatureError::Invalid)
         }
     }
+}
+
+const BATCH_PERSONAL: &[u8] = b"keel/schnorr/zb";
+
+/// Checks many prepared signatures with one multi-scalar multiplication: `true` if every one
+/// verifies; `false` if at least one does not (then check them one by one to find which).
+///
+/// The check is `(Σ zᵢsᵢ)·G − Σ zᵢ·Rᵢ − Σ (zᵢeᵢ)·pkᵢ = 0` with 128-bit weights `zᵢ` drawn
+/// from BLAKE2b over every input. Grumpkin has prime order, so if some signature is invalid
+/// (its term `sᵢ·G − Rᵢ − eᵢ·pkᵢ ≠ 0`), the weighted sum vanishes for at most one value of
+/// that `zᵢ` given the others: a forger must find a 2^-128 event by grinding the hash. The
+/// empty batch is valid. Per signature this costs a share of a Pippenger sum instead of a
+/// double-scalar product (see `stf/verify` in BENCHMARKS.md).
+pub fn verify_batch(items: &[PreparedSignature]) -> bool {
+    match items {
+        [] => return true,
+        [one] => return one.verify().is_ok(),
+        _ => {}
+    }
+    let mut seed = blake2b_simd::Params::new()
+        .hash_length(64)
+        .personal(BATCH_PERSONAL)
+        .to_state();
+    for it in items {
+        seed.update(&point_to_bytes(&it.pk));
+        seed.update(&point_to_bytes(&it.r));
+        seed.update(&it.s.to_repr());
+        seed.update(&it.e.to_repr());
+    }
+    let seed = seed.finalize();
+    let n = items.len();
+    let mut z_r = Vec::with_capacity(n);
+    let mut r_bases = Vec::with_capacity(n);
+    let mut z_pk = Vec::with_capacity(n + 1);
+    let mut pk_bases = Vec::with_capacity(n + 1);
+    let mut s_sum = Scalar::ZERO;
+    for (i, it) in items.iter().enumerate() {
+        let h = blake2b_simd::Params::new()
+            .hash_length(16)
+            .personal(BATCH_PERSONAL)
+            .to_state()
+            .update(seed.as_bytes())
+            .update(&(i as u64).to_le_bytes())
+            .finalize();
+        let mut wide = [0u8; 32];
+        wide[..16].copy_from_slice(h.as_bytes());
+        let z = Scalar::from_repr(wide).expect("a 128-bit integer is a canonical scalar");
+        s_sum += z * it.s;
+        z_r.push(-z);
+        r_bases.push(it.r);
+        z_pk.push(-(z * it.e));
+        pk_bases.push(it.pk);
+    }
+    z_pk.push(s_sum);
+    pk_bases.push(G1Affine::generator());
+    // two sums: the R weights are 128-bit, so their sum needs half the windows
+    let mut acc_r = G1::identity();
+    msm_serial(&z_r, &r_bases, &mut acc_r);
+    let mut acc = G1::identity();
+    msm_serial(&z_pk, &pk_bases, &mut acc);
+    bool::from((acc + acc_r).is_identity())
 }
 
 /// A Schnorr signature `(R, s)`.

@@ -21,22 +21,32 @@ pub fn key(i: u32) -> SecretKey {
 
 /// A deposit creating (or topping up) account `i` with its deterministic key.
 pub fn deposit(i: u32, amount: u64) -> BatchOp {
-    BatchOp::L1(QueueEntry::Deposit(Deposit {
+    BatchOp::L1(deposit_entry(i, amount))
+}
+
+/// [`deposit`] as the L1 queue entry itself.
+pub fn deposit_entry(i: u32, amount: u64) -> QueueEntry {
+    QueueEntry::Deposit(Deposit {
         to: AccountIndex(i),
         pk: key(i).public_key(),
         amount,
-    }))
+    })
 }
 
 /// An L2 transfer signed with `from`'s deterministic key.
 pub fn transfer(from: u32, to: u32, amount: u64, nonce: u64) -> BatchOp {
-    BatchOp::L2(SignedOp::Transfer(Transfer::sign(
+    BatchOp::L2(signed_transfer(from, to, amount, nonce))
+}
+
+/// [`transfer`] as the signed operation itself.
+pub fn signed_transfer(from: u32, to: u32, amount: u64, nonce: u64) -> SignedOp {
+    SignedOp::Transfer(Transfer::sign(
         &key(from),
         AccountIndex(from),
         AccountIndex(to),
         amount,
         nonce,
-    )))
+    ))
 }
 
 /// An L2 withdrawal to L1 address `0x0707…07`, signed with `from`'s deterministic key.

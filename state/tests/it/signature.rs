@@ -157,3 +157,109 @@ fn zero_or_non_canonical_secret_key_is_refused() {
     assert!(SecretKey::from_bytes(&[0u8; 32]).is_err());
     assert!(SecretKey::from_bytes(&[0xff; 32]).is_err());
 }
+
+mod batch {
+    use super::*;
+    use halo2_base::halo2_proofs::halo2curves::{ff::PrimeField, grumpkin::Fr as Scalar};
+    use keel_state::{signature::verify_batch, PreparedSignature};
+    use proptest::prelude::*;
+
+    /// `n` valid signatures; keys repeat (every third uses key 0) and one message is signed
+    /// twice by the same key, so equal points meet in the sum's buckets.
+    fn valid(n: usize) -> Vec<(PublicKey, Fr, Signature)> {
+        (0..n)
+            .map(|i| {
+                let k = if i % 3 == 0 { sk(0) } else { sk(i as u8) };
+                let msg = Fr::from(if i == 1 { 0 } else { i as u64 });
+                let sig = k.sign(msg);
+                (k.public_key(), msg, sig)
+            })
+            .collect()
+    }
+
+    fn prepared(items: &[(PublicKey, Fr, Signature)]) -> Vec<PreparedSignature> {
+        items
+            .iter()
+            .map(|(pk, msg, sig)| pk.prepare(*msg, sig))
+            .collect()
+    }
+
+    fn with_s(sig: &Signature, f: impl Fn(Scalar) -> Scalar) -> Signature {
+        let mut bytes = sig.to_bytes();
+        let s = Scalar::from_repr(sig.s_bytes()).unwrap();
+        bytes[64..].copy_from_slice(&f(s).to_repr());
+        Signature::from_bytes(&bytes).unwrap()
+    }
+
+    #[test]
+    fn a_batch_of_valid_signatures_verifies_at_every_size() {
+        for n in [0, 1, 2, 3, 17, 64] {
+            assert!(verify_batch(&prepared(&valid(n))), "n = {n}");
+        }
+    }
+
+    /// Each kind of forgery, at each position of a batch of 16, makes the batch fail, and the
+    /// one-by-one check then names exactly that signature.
+    #[test]
+    fn one_forgery_anywhere_fails_the_batch() {
+        let good = valid(16);
+        let other = sk(200);
+        for i in 0..good.len() {
+            let (pk, msg, sig) = good[i];
+            let forgeries: [(&str, (PublicKey, Fr, Signature)); 4] = [
+                ("other message", (pk, msg + Fr::ONE, sig)),
+                ("other key", (other.public_key(), msg, sig)),
+                ("s + 1", (pk, msg, with_s(&sig, |s| s + Scalar::ONE))),
+                ("R of another signature", {
+                    let mut b = sig.to_bytes();
+                    b[..64].copy_from_slice(&other.sign(msg).to_bytes()[..64]);
+                    (pk, msg, Signature::from_bytes(&b).unwrap())
+                }),
+            ];
+            for (what, forged) in forgeries {
+                let mut items = good.clone();
+                items[i] = forged;
+                let p = prepared(&items);
+                assert!(!verify_batch(&p), "{what} at {i} passed the batch");
+                let bad: Vec<usize> = (0..p.len()).filter(|&j| p[j].verify().is_err()).collect();
+                assert_eq!(bad, vec![i], "{what}");
+            }
+        }
+    }
+
+    /// Two forgeries whose errors cancel (`s + 1` in one, `s − 1` in the other) pass an
+    /// unweighted sum; the random weights catch them.
+    #[test]
+    fn forgeries_that_cancel_in_a_plain_sum_fail_the_batch() {
+        let mut items = valid(8);
+        items[2].2 = with_s(&items[2].2, |s| s + Scalar::ONE);
+        items[5].2 = with_s(&items[5].2, |s| s - Scalar::ONE);
+        assert!(!verify_batch(&prepared(&items)));
+        // the same two, alone: still caught
+        assert!(!verify_batch(&prepared(&[items[2], items[5]])));
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(24))]
+
+        /// The batch check agrees with checking each signature: valid iff all are.
+        #[test]
+        fn batch_agrees_with_one_by_one(
+            spec in proptest::collection::vec((0u8..6, 0u64..4, prop::bool::weighted(0.15)), 0..24)
+        ) {
+            let items: Vec<_> = spec
+                .iter()
+                .map(|&(k, m, forge)| {
+                    let key = sk(k);
+                    let sig = key.sign(Fr::from(m));
+                    let msg = if forge { Fr::from(m + 100) } else { Fr::from(m) };
+                    (key.public_key(), msg, sig)
+                })
+                .collect();
+            let p = prepared(&items);
+            let one_by_one = p.iter().all(|s| s.verify().is_ok());
+            prop_assert_eq!(verify_batch(&p), one_by_one);
+            prop_assert_eq!(one_by_one, spec.iter().all(|s| !s.2));
+        }
+    }
+}
