@@ -8,11 +8,14 @@
 //! 2. `keel/http/fsync`: the same through `POST /v1/ops` over loopback, `CONNS` concurrent
 //!    clients in this process (the client's CPU is on the same two cores).
 //! 3. peer `keel/inproc/no-fsync`: (1) with the log not fsync'd: the price of durability.
-//! 4. peer `stf-on-ack-path`: each operation through `State::execute_batch` on RocksDB before
+//! 4. peer `keel/inproc/fsync/one-by-one`: (1) with `verify_group_max = 1`, each signature's
+//!    curve check on its own (what the sequencer did before the verifier stage batched them).
+//! 5. peer `stf-on-ack-path`: each operation through `State::execute_batch` on RocksDB before
 //!    its acknowledgement (what a sequencer without a separate admission path would do).
 //!
 //! Then the batcher's sustained rate: how fast the backlog left by (1) is cut, executed (tree,
-//! witness) and committed. `KEEL_INGEST_OPS` sets the operations per run (default 30,000).
+//! witness) and committed. `KEEL_INGEST_OPS` sets the operations per run (default 30,000);
+//! `KEEL_INGEST_ONLY=keel/inproc,stf` runs only the runs whose names start so.
 
 use std::{
     sync::{
@@ -28,8 +31,16 @@ use keel_state::{
 };
 
 const ACCOUNTS: u32 = 2048;
+/// Default submitting threads (`KEEL_INGEST_THREADS`).
 const THREADS: usize = 64;
 const CONNS: usize = 32;
+
+fn threads() -> usize {
+    std::env::var("KEEL_INGEST_THREADS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(THREADS)
+}
 
 fn ops_count() -> usize {
     std::env::var("KEEL_INGEST_OPS")
@@ -54,12 +65,7 @@ fn signed(n: usize) -> Vec<SignedOp> {
         .map(|c| {
             std::thread::spawn(move || {
                 c.into_iter()
-                    .map(
-                        |(a, nonce)| match test_utils::transfer(a, (a + 1) % ACCOUNTS, 1, nonce) {
-                            BatchOp::L2(s) => s,
-                            BatchOp::L1(_) => unreachable!(),
-                        },
-                    )
+                    .map(|(a, nonce)| test_utils::signed_transfer(a, (a + 1) % ACCOUNTS, 1, nonce))
                     .collect::<Vec<_>>()
             })
         })
@@ -70,17 +76,16 @@ fn signed(n: usize) -> Vec<SignedOp> {
         .collect()
 }
 
-fn open(fsync: FsyncPolicy) -> (tempfile::TempDir, Sequencer) {
+/// A fresh sequencer with default settings, changed by `tweak`, and `ACCOUNTS` funded accounts.
+fn open(tweak: impl FnOnce(&mut SequencerConfig)) -> (tempfile::TempDir, Sequencer) {
     let dir = tempfile::tempdir().unwrap();
     let mut c = SequencerConfig::new(dir.path());
-    c.fsync = fsync;
     c.max_pending = 1_000_000;
+    tweak(&mut c);
     let seq = Sequencer::open(c).unwrap();
     for i in 0..ACCOUNTS {
-        let BatchOp::L1(e) = test_utils::deposit(i, 1 << 40) else {
-            unreachable!()
-        };
-        seq.submit_l1_blocking(u64::from(i), e).unwrap();
+        seq.submit_l1_blocking(u64::from(i), test_utils::deposit_entry(i, 1 << 40))
+            .unwrap();
     }
     (dir, seq)
 }
@@ -113,18 +118,21 @@ fn inproc(seq: &Sequencer, ops: &[SignedOp]) -> Run {
     let latencies = Mutex::new(Vec::with_capacity(ops.len()));
     let start = Instant::now();
     std::thread::scope(|s| {
-        for _ in 0..THREADS {
-            s.spawn(|| {
-                let mut mine = Vec::new();
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(op) = ops.get(i) else { break };
-                    let t = Instant::now();
-                    seq.submit_blocking(*op).expect("accepted");
-                    mine.push(t.elapsed());
-                }
-                latencies.lock().unwrap().extend(mine);
-            });
+        for _ in 0..threads() {
+            let submitter = std::thread::Builder::new().name("submitter".into());
+            submitter
+                .spawn_scoped(s, || {
+                    let mut mine = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(op) = ops.get(i) else { break };
+                        let t = Instant::now();
+                        seq.submit_blocking(*op).expect("accepted");
+                        mine.push(t.elapsed());
+                    }
+                    latencies.lock().unwrap().extend(mine);
+                })
+                .unwrap();
         }
     });
     Run {
@@ -218,6 +226,54 @@ fn drain(seq: &Sequencer, name: &str) {
     );
 }
 
+/// How the run's work grouped: mean group-commit size and write time, mean signature group.
+fn stages(seq: &Sequencer) {
+    let text = seq.metrics_text();
+    let get = |name: &str| -> f64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or(f64::NAN)
+    };
+    let groups = get("keel_sequencer_wal_groups_total");
+    let vgroups = get("keel_sequencer_verify_groups_total");
+    println!(
+        "{:<24} log: {groups:.0} group commits of {:.1} ops, {:.2} ms each; signatures: {vgroups:.0} groups of {:.1}, {:.0} µs a signature",
+        "",
+        get("keel_sequencer_wal_ops_total") / groups,
+        get("keel_sequencer_wal_write_seconds_total") / groups * 1e3,
+        get("keel_sequencer_verify_signatures_total") / vgroups,
+        get("keel_sequencer_verify_seconds_total") / get("keel_sequencer_verify_signatures_total")
+            * 1e6,
+    );
+}
+
+/// `KEEL_INGEST_ONLY=a,b`: run only the runs whose names start with one of these.
+fn wanted(name: &str) -> bool {
+    std::env::var("KEEL_INGEST_ONLY").map_or(true, |only| {
+        only.split(',').any(|p| name.starts_with(p.trim()))
+    })
+}
+
+/// Runs `name` on a fresh sequencer set up by `tweak`; its rate, if it was wanted.
+fn run(
+    name: &str,
+    tweak: impl FnOnce(&mut SequencerConfig),
+    body: impl FnOnce(&Sequencer) -> Run,
+    drain_after: bool,
+) -> Option<f64> {
+    if !wanted(name) {
+        return None;
+    }
+    let (_dir, seq) = open(tweak);
+    let rate = body(&seq).report(name);
+    stages(&seq);
+    if drain_after {
+        drain(&seq, name);
+    }
+    seq.shutdown();
+    Some(rate)
+}
+
 fn main() {
     // criterion passes its own flags; a plain `cargo bench` runs everything
     if std::env::args().any(|a| a == "--list") {
@@ -225,29 +281,37 @@ fn main() {
     }
     let n = ops_count();
     println!(
-        "ingest: {n} signed transfers per run, {ACCOUNTS} accounts, depth {DEFAULT_DEPTH}, {} cores",
+        "ingest: {n} signed transfers per run, {ACCOUNTS} accounts, depth {DEFAULT_DEPTH}, {} submitting threads, {} cores",
+        threads(),
         std::thread::available_parallelism().map_or(0, |p| p.get())
     );
     let ops = signed(n);
+    let ops = &ops[..];
 
-    let (_d1, seq) = open(FsyncPolicy::Always);
-    let keel = inproc(&seq, &ops).report("keel/inproc/fsync");
-    drain(&seq, "keel/inproc/fsync");
-    seq.shutdown();
-
-    let (_d2, seq) = open(FsyncPolicy::Always);
-    http(&seq, &ops).report("keel/http/fsync");
-    seq.shutdown();
-
-    let (_d3, seq) = open(FsyncPolicy::Never);
-    let nosync = inproc(&seq, &ops).report("keel/inproc/no-fsync");
-    seq.shutdown();
-
-    let peer_ops = &ops[..n.min(2_000)];
-    let stf = stf_on_ack_path(peer_ops).report("stf-on-ack-path");
-    println!(
-        "ratios: keel/inproc/fsync vs stf-on-ack-path {:.1}x; vs no-fsync {:.2}",
-        keel / stf,
-        keel / nosync
+    let keel = run("keel/inproc/fsync", |_| (), |s| inproc(s, ops), true);
+    run("keel/http/fsync", |_| (), |s| http(s, ops), false);
+    let nosync = run(
+        "keel/inproc/no-fsync",
+        |c| c.fsync = FsyncPolicy::Never,
+        |s| inproc(s, ops),
+        false,
     );
+    // signatures checked one at a time, as before the verifier stage
+    let one_by_one = run(
+        "keel/inproc/fsync/one-by-one",
+        |c| c.verify_group_max = 1,
+        |s| inproc(s, ops),
+        false,
+    );
+    let stf = wanted("stf-on-ack-path")
+        .then(|| stf_on_ack_path(&ops[..n.min(2_000)]).report("stf-on-ack-path"));
+
+    let ratio = |peer: Option<f64>, what: &str| {
+        if let (Some(k), Some(p)) = (keel, peer) {
+            println!("ratio: keel/inproc/fsync vs {what}: {:.2}x", k / p);
+        }
+    };
+    ratio(stf, "stf-on-ack-path");
+    ratio(nosync, "no-fsync");
+    ratio(one_by_one, "one-by-one signatures");
 }

@@ -7,7 +7,7 @@ use clap::Args;
 use keel_sequencer::{
     config::{
         DEFAULT_BATCH_CAPACITY, DEFAULT_BATCH_DEADLINE, DEFAULT_MAX_BODY, DEFAULT_MAX_PENDING,
-        DEFAULT_MAX_PER_ACCOUNT,
+        DEFAULT_MAX_PER_ACCOUNT, DEFAULT_VERIFY_GROUP_MAX,
     },
     FsyncPolicy, Sequencer, SequencerConfig,
 };
@@ -51,6 +51,9 @@ pub(crate) struct SequencerArgs {
     /// Largest request body, in bytes.
     #[arg(long = "sequencer.max-body", default_value_t = DEFAULT_MAX_BODY)]
     pub(crate) max_body: usize,
+    /// Most signatures checked together in one multi-scalar sum (1: each on its own).
+    #[arg(long = "sequencer.verify-group-max", default_value_t = DEFAULT_VERIFY_GROUP_MAX)]
+    pub(crate) verify_group_max: usize,
 }
 
 impl SequencerArgs {
@@ -64,6 +67,7 @@ impl SequencerArgs {
         c.max_pending = self.max_pending;
         c.max_per_account = self.max_per_account;
         c.max_body = self.max_body;
+        c.verify_group_max = self.verify_group_max;
         c
     }
 }

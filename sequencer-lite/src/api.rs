@@ -169,22 +169,14 @@ async fn account(State(s): State<Sequencer>, Path(index): Path<u32>) -> Response
             nonce: a.nonce,
         })
         .into_response(),
-        Ok(None) => refuse(&SubmitError::Rule(StfError::UnknownAccount(AccountIndex(
-            index,
-        ))))
-        .into_response_with(StatusCode::NOT_FOUND),
+        Ok(None) => {
+            let mut r = refuse(&SubmitError::Rule(StfError::UnknownAccount(AccountIndex(
+                index,
+            ))));
+            *r.status_mut() = StatusCode::NOT_FOUND;
+            r
+        }
         Err(e) => refuse(&SubmitError::Rule(e)),
-    }
-}
-
-trait WithStatus {
-    fn into_response_with(self, status: StatusCode) -> Response;
-}
-
-impl WithStatus for Response {
-    fn into_response_with(mut self, status: StatusCode) -> Response {
-        *self.status_mut() = status;
-        self
     }
 }
 
@@ -196,30 +188,7 @@ async fn status(State(s): State<Sequencer>) -> Response {
 }
 
 async fn metrics(State(s): State<Sequencer>) -> Response {
-    let st = s.status().ok();
-    let g = |f: fn(&crate::Status) -> f64| st.as_ref().map_or(f64::NAN, f);
-    let text = s.inner.metrics.render(&[
-        (
-            "keel_sequencer_waiting",
-            "Accepted operations waiting for a batch.",
-            g(|s| s.waiting as f64),
-        ),
-        (
-            "keel_sequencer_last_batch",
-            "The last committed batch.",
-            g(|s| s.last_batch as f64),
-        ),
-        (
-            "keel_sequencer_next_seq",
-            "The next operation sequence number.",
-            g(|s| s.next_seq as f64),
-        ),
-        (
-            "keel_sequencer_halted",
-            "1 if the sequencer stopped accepting.",
-            g(|s| f64::from(u8::from(s.halted.is_some()))),
-        ),
-    ]);
+    let text = s.metrics_text();
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }
 

@@ -66,6 +66,10 @@ impl Client {
         }
     }
 
+    async fn get<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
+        json(self.http.get(format!("{}{path}", self.base)).send().await?).await
+    }
+
     /// The API's base address.
     pub fn base(&self) -> &str {
         &self.base
@@ -99,35 +103,17 @@ impl Client {
 
     /// Where operation `seq` stands.
     pub async fn op(&self, seq: u64) -> Result<OpStatus, ClientError> {
-        json(
-            self.http
-                .get(format!("{}/v1/ops/{seq}", self.base))
-                .send()
-                .await?,
-        )
-        .await
+        self.get(&format!("/v1/ops/{seq}")).await
     }
 
     /// An account as admitted so far.
     pub async fn account(&self, index: u32) -> Result<AccountView, ClientError> {
-        json(
-            self.http
-                .get(format!("{}/v1/accounts/{index}", self.base))
-                .send()
-                .await?,
-        )
-        .await
+        self.get(&format!("/v1/accounts/{index}")).await
     }
 
     /// The sequencer's summary.
     pub async fn status(&self) -> Result<Status, ClientError> {
-        json(
-            self.http
-                .get(format!("{}/v1/status", self.base))
-                .send()
-                .await?,
-        )
-        .await
+        self.get("/v1/status").await
     }
 
     /// The batch stream from batch `from`.

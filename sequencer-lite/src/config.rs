@@ -14,6 +14,8 @@ pub const DEFAULT_MAX_PENDING: usize = 100_000;
 pub const DEFAULT_MAX_PER_ACCOUNT: usize = 64;
 /// Default most operations in one group commit.
 pub const DEFAULT_GROUP_MAX: usize = 1024;
+/// Default most signatures checked together by the verifier stage.
+pub const DEFAULT_VERIFY_GROUP_MAX: usize = 256;
 /// Default largest request body, in bytes (an operation is under 300 bytes in hex).
 pub const DEFAULT_MAX_BODY: usize = 16 * 1024;
 /// Default batches a network subscriber may have in flight before the stream waits for it.
@@ -63,6 +65,8 @@ pub struct SequencerConfig {
     pub max_per_account: usize,
     /// Most operations in one group commit.
     pub group_max: usize,
+    /// Most signatures the verifier stage checks as one batch (1: each on its own).
+    pub verify_group_max: usize,
     /// Largest request body.
     pub max_body: usize,
     /// Batches in flight to one network subscriber.
@@ -82,6 +86,7 @@ impl SequencerConfig {
             max_pending: DEFAULT_MAX_PENDING,
             max_per_account: DEFAULT_MAX_PER_ACCOUNT,
             group_max: DEFAULT_GROUP_MAX,
+            verify_group_max: DEFAULT_VERIFY_GROUP_MAX,
             max_body: DEFAULT_MAX_BODY,
             stream_buffer: DEFAULT_STREAM_BUFFER,
         }

@@ -2,13 +2,18 @@
 //! in-process batch stream. The HTTP API ([`crate::api`]) is a thin layer over it.
 //!
 //! ```text
-//!  submit ─▶ pre-verify signature ─▶ lock: rules vs view, seq, view += writes ─▶ WAL writer ─▶ ack
-//!            (outside the lock,        (admission.rs)                            (group commit,
-//!             on the caller's core)                                                fsync policy)
+//!  submit ─▶ hash message, challenge ─▶ verifier ─▶ lock: rules vs view, seq ─▶ WAL writer ─▶ ack
+//!            (caller's core,             (group      (admission.rs)              (group commit,
+//!             outside any lock)           check)                                  fsync policy)
 //!                                   batcher: cut durable ops (capacity | deadline)
 //!                                   ─▶ plan (tree, witness; state read lock) ─▶ log batch (fsync)
 //!                                   ─▶ commit state ─▶ trim view ─▶ subscribers
 //! ```
+//!
+//! The verifier thread checks the signatures queued since its last check as one batch
+//! ([`keel_state::signature::verify_batch`]: one multi-scalar sum instead of a double-scalar
+//! product each). If a group fails, each of its submitters checks its own signature, so one
+//! forged signature costs the others no more than checking alone.
 //!
 //! Crash safety: an operation is acknowledged only after its group is in the log; a batch is
 //! logged (with its operations, dropping their `a` records) before its state is committed. On
@@ -28,8 +33,9 @@ use std::{
 
 use crossbeam_channel::{Receiver, Sender};
 use keel_state::{
-    Account, AccountIndex, Batch, BatchNumber, BatchOp, BatchWitness, Fr, PublicKey, QueueEntry,
-    RocksStore, RocksStoreOptions, SignedOp, State, StfError,
+    signature::verify_batch, Account, AccountIndex, Batch, BatchNumber, BatchOp, BatchWitness, Fr,
+    PreparedSignature, PublicKey, QueueEntry, RocksStore, RocksStoreOptions, SignedOp, State,
+    StfError,
 };
 use serde::{Deserialize, Serialize};
 use tokio::sync::{oneshot, watch};
@@ -136,6 +142,13 @@ struct WalMsg {
     done: oneshot::Sender<Result<(), String>>,
 }
 
+/// A signature for the verifier thread. The answer: `Some(valid)` when it is known, `None`
+/// when the group failed and the submitter must check its own signature.
+struct VerifyJob {
+    sig: PreparedSignature,
+    done: oneshot::Sender<Option<bool>>,
+}
+
 pub(crate) struct Inner {
     pub(crate) config: SequencerConfig,
     state: RwLock<State<RocksStore>>,
@@ -144,6 +157,7 @@ pub(crate) struct Inner {
     /// Woken when operations become durable, when a batch commits, and at shutdown.
     wake: Condvar,
     wal_tx: Mutex<Option<Sender<WalMsg>>>,
+    verify_tx: Mutex<Option<Sender<VerifyJob>>>,
     durable_seq: AtomicU64,
     pub(crate) progress: watch::Sender<Progress>,
     witnesses: Mutex<VecDeque<BatchWitness>>,
@@ -168,6 +182,11 @@ impl std::fmt::Debug for Sequencer {
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// `pk` if the signature is valid: the verifier's answer when it has one, else checked here.
+fn checked(pk: PublicKey, sig: &PreparedSignature, group: Option<bool>) -> Option<PublicKey> {
+    group.unwrap_or_else(|| sig.verify().is_ok()).then_some(pk)
 }
 
 impl Sequencer {
@@ -237,6 +256,7 @@ impl Sequencer {
         tracing::info!(target: "keel::sequencer", batch = %last_batch, waiting = recovered_ops, next_seq = adm.next_seq, "sequencer opened");
 
         let (wal_tx, wal_rx) = crossbeam_channel::unbounded();
+        let (verify_tx, verify_rx) = crossbeam_channel::unbounded();
         let (progress, _) = watch::channel(Progress {
             durable_seq: durable,
             last_batch,
@@ -249,6 +269,7 @@ impl Sequencer {
             adm: Mutex::new(adm),
             wake: Condvar::new(),
             wal_tx: Mutex::new(Some(wal_tx)),
+            verify_tx: Mutex::new(Some(verify_tx)),
             durable_seq: AtomicU64::new(durable),
             progress,
             witnesses: Mutex::new(VecDeque::new()),
@@ -262,13 +283,19 @@ impl Sequencer {
                 .name("keel-wal".into())
                 .spawn(move || inner.write_loop(wal_rx))?
         };
+        let verifier = {
+            let inner = inner.clone();
+            std::thread::Builder::new()
+                .name("keel-verify".into())
+                .spawn(move || inner.verify_loop(verify_rx))?
+        };
         let batcher = {
             let inner = inner.clone();
             std::thread::Builder::new()
                 .name("keel-batcher".into())
                 .spawn(move || inner.batch_loop())?
         };
-        lock(&inner.threads).extend([writer, batcher]);
+        lock(&inner.threads).extend([writer, verifier, batcher]);
         Ok(Self { inner })
     }
 
@@ -279,14 +306,28 @@ impl Sequencer {
 
     /// Admits a signed operation and returns once it is in the log (per the fsync policy).
     pub async fn submit(&self, op: SignedOp) -> Result<u64, SubmitError> {
-        let verified = self.pre_verify(&op);
+        let verified = match self.prepare(&op) {
+            Some((pk, sig)) => {
+                let group = match self.queue_check(sig) {
+                    Some(rx) => rx.await.ok().flatten(),
+                    None => None,
+                };
+                checked(pk, &sig, group)
+            }
+            None => None,
+        };
         let (seq, done) = self.admit(BatchOp::L2(op), None, verified)?;
         self.inner.durable(seq, done.await)
     }
 
     /// [`Sequencer::submit`] for callers outside an async runtime.
     pub fn submit_blocking(&self, op: SignedOp) -> Result<u64, SubmitError> {
-        let verified = self.pre_verify(&op);
+        let verified = self.prepare(&op).and_then(|(pk, sig)| {
+            let group = self
+                .queue_check(sig)
+                .and_then(|rx| rx.blocking_recv().ok().flatten());
+            checked(pk, &sig, group)
+        });
         let (seq, done) = self.admit(BatchOp::L2(op), None, verified)?;
         self.inner.durable(seq, done.blocking_recv())
     }
@@ -305,6 +346,35 @@ impl Sequencer {
         }
         let (seq, done) = self.admit(BatchOp::L1(entry), Some(index), None)?;
         self.inner.durable(seq, done.blocking_recv()).map(Some)
+    }
+
+    /// The Prometheus text exposition that `GET /metrics` serves: counters, then gauges from
+    /// [`Sequencer::status`] (`NaN` if the state cannot be read).
+    pub fn metrics_text(&self) -> String {
+        let st = self.status().ok();
+        let g = |f: fn(&Status) -> f64| st.as_ref().map_or(f64::NAN, f);
+        self.inner.metrics.render(&[
+            (
+                "keel_sequencer_waiting",
+                "Accepted operations waiting for a batch.",
+                g(|s| s.waiting as f64),
+            ),
+            (
+                "keel_sequencer_last_batch",
+                "The last committed batch.",
+                g(|s| s.last_batch as f64),
+            ),
+            (
+                "keel_sequencer_next_seq",
+                "The next operation sequence number.",
+                g(|s| s.next_seq as f64),
+            ),
+            (
+                "keel_sequencer_halted",
+                "1 if the sequencer stopped accepting.",
+                g(|s| f64::from(u8::from(s.halted.is_some()))),
+            ),
+        ])
     }
 
     /// Waits until operation `seq` reaches `level`, for at most `timeout`.
@@ -335,12 +405,21 @@ impl Sequencer {
             }))
     }
 
-    /// The key an operation's signature verifies under, checked outside the lock (keys never
-    /// change once an account exists). `None` if it does not verify or the account is unknown:
-    /// the rules then report why.
-    fn pre_verify(&self, op: &SignedOp) -> Option<PublicKey> {
+    /// The sender's key and the signature with its challenge hashed, outside any lock (keys
+    /// never change once an account exists). `None` if the account is unknown: the rules then
+    /// report it.
+    fn prepare(&self, op: &SignedOp) -> Option<(PublicKey, PreparedSignature)> {
         let pk = self.account(op.from()).ok()??.pk;
-        op.verify(&pk).ok().map(|()| pk)
+        Some((pk, pk.prepare(op.message(), op.signature())))
+    }
+
+    /// Queues the curve check for the verifier thread (`None` once it has stopped).
+    fn queue_check(&self, sig: PreparedSignature) -> Option<oneshot::Receiver<Option<bool>>> {
+        let (done, rx) = oneshot::channel();
+        lock(&self.inner.verify_tx)
+            .as_ref()
+            .and_then(|tx| tx.send(VerifyJob { sig, done }).ok())
+            .map(|()| rx)
     }
 
     fn admit(
@@ -524,6 +603,7 @@ impl Sequencer {
             .halted
             .get_or_insert_with(|| "shut down".into());
         lock(&inner.wal_tx).take();
+        lock(&inner.verify_tx).take();
         inner.shutdown.store(true, Ordering::Release);
         inner.wake.notify_all();
         let threads = std::mem::take(&mut *lock(&inner.threads));
@@ -582,6 +662,25 @@ impl Inner {
                         let _ = m.done.send(Err(why.clone()));
                     }
                 }
+            }
+        }
+    }
+
+    /// Checks every signature queued since the last check as one batch and answers each
+    /// submitter: valid, invalid (a group of one), or "check your own" (a failed group).
+    fn verify_loop(&self, rx: Receiver<VerifyJob>) {
+        let max = self.config.verify_group_max.max(1);
+        while let Ok(first) = rx.recv() {
+            let mut group = vec![first];
+            group.extend(rx.try_iter().take(max - 1));
+            let sigs: Vec<PreparedSignature> = group.iter().map(|j| j.sig).collect();
+            let start = Instant::now();
+            let valid = verify_batch(&sigs);
+            self.metrics
+                .verify_group(sigs.len(), valid, start.elapsed());
+            let answer = (valid || sigs.len() == 1).then_some(valid);
+            for j in group {
+                let _ = j.done.send(answer);
             }
         }
     }
@@ -704,13 +803,6 @@ mod tests {
         c
     }
 
-    fn signed(op: BatchOp) -> SignedOp {
-        match op {
-            BatchOp::L2(s) => s,
-            BatchOp::L1(_) => unreachable!(),
-        }
-    }
-
     fn settle(seq: &Sequencer) -> Status {
         for _ in 0..500 {
             let s = seq.status().unwrap();
@@ -725,12 +817,10 @@ mod tests {
     fn funded(dir: &std::path::Path) -> Status {
         let seq = Sequencer::open(config(dir)).unwrap();
         for i in 0..2 {
-            let BatchOp::L1(e) = test_utils::deposit(i, 100) else {
-                unreachable!()
-            };
-            seq.submit_l1_blocking(u64::from(i), e).unwrap();
+            seq.submit_l1_blocking(u64::from(i), test_utils::deposit_entry(i, 100))
+                .unwrap();
         }
-        seq.submit_blocking(signed(test_utils::transfer(0, 1, 10, 0)))
+        seq.submit_blocking(test_utils::signed_transfer(0, 1, 10, 0))
             .unwrap();
         let st = settle(&seq);
         seq.shutdown();
@@ -762,7 +852,7 @@ mod tests {
         assert_eq!((a1.balance, a1.nonce), (105, 1));
         // and the next operation of that account follows it
         let seq_no = seq
-            .submit_blocking(signed(test_utils::transfer(1, 0, 5, 1)))
+            .submit_blocking(test_utils::signed_transfer(1, 0, 5, 1))
             .unwrap();
         assert_eq!(seq_no, before.next_seq + 1);
         seq.shutdown();

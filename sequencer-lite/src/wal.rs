@@ -131,36 +131,42 @@ impl Wal {
         decode_batch(&v).map(Some)
     }
 
+    /// Calls `f(number, value)` for every record with `tag`, in key order.
+    fn scan(
+        &self,
+        tag: u8,
+        mut f: impl FnMut(u64, &[u8]) -> Result<(), WalError>,
+    ) -> Result<(), WalError> {
+        for item in self
+            .db
+            .iterator(IteratorMode::From(&[tag], Direction::Forward))
+        {
+            let (k, v) = item.map_err(WalError::backend)?;
+            if k.first() != Some(&tag) {
+                break;
+            }
+            f(number(&k)?, &v)?;
+        }
+        Ok(())
+    }
+
     /// Reads everything recovery needs.
     pub(crate) fn recover(&self) -> Result<Recovered, WalError> {
         let mut r = Recovered::default();
-        for item in self
-            .db
-            .iterator(IteratorMode::From(&[BATCH], Direction::Forward))
-        {
-            let (k, v) = item.map_err(WalError::backend)?;
-            if k.first() != Some(&BATCH) {
-                break;
-            }
-            let n = number(&k)?;
+        self.scan(BATCH, |n, v| {
             let last_seq = u64::from_be_bytes(
                 v.get(..8)
                     .and_then(|s| s.try_into().ok())
                     .ok_or(WalError::Corrupt("batch record"))?,
             );
             r.batches.push((last_seq, BatchNumber(n)));
-        }
-        for item in self
-            .db
-            .iterator(IteratorMode::From(&[OP], Direction::Forward))
-        {
-            let (k, v) = item.map_err(WalError::backend)?;
-            if k.first() != Some(&OP) {
-                break;
-            }
-            let op = BatchOp::decode(&v).map_err(|_| WalError::Corrupt("operation record"))?;
-            r.ops.push((number(&k)?, op));
-        }
+            Ok(())
+        })?;
+        self.scan(OP, |seq, v| {
+            let op = BatchOp::decode(v).map_err(|_| WalError::Corrupt("operation record"))?;
+            r.ops.push((seq, op));
+            Ok(())
+        })?;
         if let Some(v) = self.db.get(QUEUE).map_err(WalError::backend)? {
             let b: [u8; 8] = v
                 .as_slice()

@@ -3,7 +3,7 @@
 use std::{path::Path, time::Duration};
 
 use keel_sequencer::{api, Client, Sequencer, SequencerConfig};
-use keel_state::{test_utils, BatchOp, QueueEntry, SignedOp};
+use keel_state::test_utils;
 
 pub(crate) const DEPTH: u8 = 8;
 pub(crate) const FUNDS: u64 = 1_000_000;
@@ -20,29 +20,12 @@ pub(crate) fn config(dir: &Path) -> SequencerConfig {
 /// Sequences deposits funding accounts `0..n` (already-sequenced ones are skipped).
 pub(crate) fn fund(seq: &Sequencer, n: u32) {
     for i in 0..n {
-        let BatchOp::L1(entry) = test_utils::deposit(i, FUNDS) else {
-            unreachable!()
-        };
-        seq.submit_l1_blocking(u64::from(i), entry).unwrap();
+        seq.submit_l1_blocking(u64::from(i), test_utils::deposit_entry(i, FUNDS))
+            .unwrap();
     }
 }
 
-/// A transfer as a signed operation.
-pub(crate) fn transfer(from: u32, to: u32, amount: u64, nonce: u64) -> SignedOp {
-    match test_utils::transfer(from, to, amount, nonce) {
-        BatchOp::L2(s) => s,
-        BatchOp::L1(_) => unreachable!(),
-    }
-}
-
-/// A deposit entry for account `i`.
-#[allow(dead_code)]
-pub(crate) fn deposit(i: u32, amount: u64) -> QueueEntry {
-    match test_utils::deposit(i, amount) {
-        BatchOp::L1(e) => e,
-        BatchOp::L2(_) => unreachable!(),
-    }
-}
+pub(crate) use test_utils::signed_transfer as transfer;
 
 /// Serves `seq` on a loopback port; returns the client.
 pub(crate) async fn serve(seq: Sequencer) -> Client {
