@@ -35,18 +35,20 @@ const ACCOUNTS: u32 = 2048;
 const THREADS: usize = 64;
 const CONNS: usize = 32;
 
-fn threads() -> usize {
-    std::env::var("KEEL_INGEST_THREADS")
+/// The number in environment variable `name`, or `default`.
+fn env_or(name: &str, default: usize) -> usize {
+    std::env::var(name)
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(THREADS)
+        .unwrap_or(default)
+}
+
+fn threads() -> usize {
+    env_or("KEEL_INGEST_THREADS", THREADS)
 }
 
 fn ops_count() -> usize {
-    std::env::var("KEEL_INGEST_OPS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(30_000)
+    env_or("KEEL_INGEST_OPS", 30_000)
 }
 
 /// `n` signed transfers: account `i` sends to `i + 1`, nonces in order, accounts interleaved.

@@ -33,7 +33,6 @@ async fn a_forgery_in_a_group_is_refused_alone_and_the_others_are_accepted() {
         .await
         .unwrap();
     let client = serve(seq.clone()).await;
-    let metrics_url = format!("{}/metrics", client.base());
 
     let mut rounds = 0u64;
     let mut failed = 0.0;
@@ -78,13 +77,7 @@ async fn a_forgery_in_a_group_is_refused_alone_and_the_others_are_accepted() {
             }
         }
         rounds += 1;
-        let text = reqwest::get(&metrics_url)
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        failed = failed_groups(&text);
+        failed = failed_groups(&seq.metrics_text());
     }
     assert!(
         failed > 0.0,
