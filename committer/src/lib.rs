@@ -1,8 +1,51 @@
-//! # keel-committer
+//! # keel-committer: where the rollup settles
 //!
-//! Will own the settlement-layer trait, the embedded L1 and its rollup rules (proof check,
-//! checkpoints, forced-inclusion queue, sequencer lease and epochs, exit mode, council), the
-//! committer service and the exit tool.
+//! The rules that make a failed sequencer survivable live here, on the L1 side:
 //!
-//! Nothing is here yet: it arrives with the committer issue. The batch it settles and the queue
-//! hash it checks are defined by `keel_state::Batch` and `keel_state::QueueEntry::chain`.
+//! ```text
+//!  sequencer ──L1Tx::SubmitBatch{data, proof}──▶ SettlementLayer ◀── citizens: Deposit, Force,
+//!  standby   ──L1Tx::ClaimLease────────────────▶  (EmbeddedL1:        ActivateExitMode, Exit
+//!                                                   rules + RocksDB)
+//! ```
+//!
+//! | module | owns |
+//! |---|---|
+//! | [`settlement`] | the [`SettlementLayer`] trait (what a rollup contract offers), its views, receipts and typed [`Rejection`]s |
+//! | [`embedded`] | [`EmbeddedL1`]: the default L1, a single-node chain persisted in RocksDB, and its rules |
+//! | [`tx`] | signed L1 transactions ([`L1Tx`], [`Call`]) with replay protection |
+//! | [`genesis`] | what a deployment fixes at its start |
+//! | [`sla`] | the published deadlines |
+//!
+//! ## The rules the embedded L1 enforces
+//!
+//! - **A batch** is accepted only from the lease holder, carrying the current epoch, numbered
+//!   next, starting from the last proven root and the consumed-queue hash, consuming exactly the
+//!   next queue entries in order, with data that matches its commitment and a proof that verifies
+//!   (verifying key pinned at genesis) for the public inputs that data implies. The L1 derives
+//!   the public inputs from the posted data; it never takes them on trust.
+//! - **The forced-inclusion queue**: anyone enqueues a deposit (the L1 assigns the account index)
+//!   or a signed transfer. Once the oldest unserved entry is older than the forced-inclusion
+//!   deadline, or no batch was proven for the proof deadline, anyone may activate exit mode.
+//! - **Exit mode**: batches, deposits and claims stop; each account exits once, by its owner, with
+//!   a Merkle proof against the last proven root, and is paid from the rollup's escrow.
+//!   Withdrawals in proven batches are paid when the batch is accepted.
+//! - **The sequencer lease**: a registered sequencer may claim it (epoch + 1) once the holder has
+//!   settled nothing for the failover timeout.
+//!
+//! Forced *withdrawals* are refused at the queue for now: whether one succeeded on L2 is not a
+//! public input of the batch proof, so the L1 could not know whether to pay it.
+
+pub mod embedded;
+pub mod genesis;
+pub mod settlement;
+pub mod sla;
+pub mod tx;
+
+pub use embedded::{BlockProducer, EmbeddedL1, OpenError};
+pub use genesis::Genesis;
+pub use settlement::{
+    Checkpoint, Event, ExitMode, ExitReason, Head, L1Error, Lease, PostedBatch, QueuedEntry,
+    Receipt, Rejection, RollupView, SettlementLayer,
+};
+pub use sla::Deadlines;
+pub use tx::{address_of, Call, L1Tx};

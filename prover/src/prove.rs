@@ -212,6 +212,12 @@ impl BatchVerifier {
         Self { params, vk }
     }
 
+    /// The verifying key's transcript digest ([`crate::keys::vk_digest`]): what a chain pins at
+    /// genesis.
+    pub fn vk_digest(&self) -> String {
+        crate::keys::vk_digest(&self.vk)
+    }
+
     /// Whether `proof` proves its public inputs.
     pub fn verify(&self, proof: &BatchProof) -> Result<(), ProveError> {
         let instances: Vec<Fr> = proof.public.to_vec();

@@ -1,0 +1,138 @@
+//! What a deployment fixes at its start: the chain id, the clock's origin, the tree depth, the
+//! deadlines, the registered sequencers and the L1 balances. The verifying key is fixed with it
+//! ([`crate::EmbeddedL1::open`] records its digest and refuses another one later).
+
+use keel_state::{
+    encoding::{DecodeResult, Reader},
+    tree::MAX_DEPTH,
+    Decode, DecodeError, Encode, L1Address, PublicKey,
+};
+
+use crate::{sla::Deadlines, tx::decode_pk};
+
+/// Encoding version of [`Genesis`].
+const GENESIS_VERSION: u8 = 1;
+
+/// A deployment's genesis.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Genesis {
+    /// Signed by every transaction, so none replays on another deployment.
+    pub chain_id: u64,
+    /// The L1 clock at genesis, milliseconds since the Unix epoch.
+    pub time_ms: u64,
+    /// The rollup's state tree depth.
+    pub depth: u8,
+    /// The deadlines.
+    pub deadlines: Deadlines,
+    /// Registered sequencers in take-over order; the first holds the lease in epoch 1.
+    pub sequencers: Vec<PublicKey>,
+    /// Initial L1 balances.
+    pub allocations: Vec<(L1Address, u64)>,
+}
+
+impl Genesis {
+    /// Why this genesis cannot start a chain, if it cannot.
+    pub fn check(&self) -> Result<(), String> {
+        if self.depth == 0 || self.depth > MAX_DEPTH {
+            return Err(format!("depth {} is outside 1..={MAX_DEPTH}", self.depth));
+        }
+        if self.sequencers.is_empty() {
+            return Err("at least one sequencer must be registered".into());
+        }
+        let total = self
+            .allocations
+            .iter()
+            .try_fold(0u64, |t, (_, a)| t.checked_add(*a));
+        if total.is_none() {
+            return Err("the allocations sum past u64::MAX".into());
+        }
+        Ok(())
+    }
+}
+
+impl Encode for Genesis {
+    fn encode_to(&self, out: &mut Vec<u8>) {
+        out.push(GENESIS_VERSION);
+        out.extend_from_slice(&self.chain_id.to_be_bytes());
+        out.extend_from_slice(&self.time_ms.to_be_bytes());
+        out.push(self.depth);
+        self.deadlines.encode_to(out);
+        out.extend_from_slice(&(self.sequencers.len() as u32).to_be_bytes());
+        for pk in &self.sequencers {
+            out.extend_from_slice(&pk.to_bytes());
+        }
+        out.extend_from_slice(&(self.allocations.len() as u32).to_be_bytes());
+        for (addr, amount) in &self.allocations {
+            out.extend_from_slice(&addr.0);
+            out.extend_from_slice(&amount.to_be_bytes());
+        }
+    }
+}
+
+impl Decode for Genesis {
+    fn decode_from(r: &mut Reader<'_>) -> DecodeResult<Self> {
+        let version = r.u8()?;
+        if version != GENESIS_VERSION {
+            return Err(DecodeError::UnknownVersion(version));
+        }
+        let chain_id = r.u64()?;
+        let time_ms = r.u64()?;
+        let depth = r.u8()?;
+        let deadlines = Deadlines::decode_from(r)?;
+        let n = r.u32()? as usize;
+        let mut sequencers = Vec::with_capacity(n.min(r.remaining() / 64));
+        for _ in 0..n {
+            sequencers.push(decode_pk(r)?);
+        }
+        let n = r.u32()? as usize;
+        let mut allocations = Vec::with_capacity(n.min(r.remaining() / 28));
+        for _ in 0..n {
+            allocations.push((L1Address(r.array()?), r.u64()?));
+        }
+        Ok(Self {
+            chain_id,
+            time_ms,
+            depth,
+            deadlines,
+            sequencers,
+            allocations,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use keel_state::test_utils::key;
+
+    use super::*;
+
+    fn genesis() -> Genesis {
+        Genesis {
+            chain_id: 9,
+            time_ms: 1,
+            depth: 24,
+            deadlines: Deadlines::default(),
+            sequencers: vec![key(0).public_key(), key(1).public_key()],
+            allocations: vec![(L1Address([1; 20]), 5), (L1Address([2; 20]), 6)],
+        }
+    }
+
+    #[test]
+    fn genesis_round_trips_and_is_checked() {
+        let g = genesis();
+        assert_eq!(Genesis::decode(&g.encode()).unwrap(), g);
+        assert_eq!(g.check(), Ok(()));
+        let mut bad = g.clone();
+        bad.depth = 0;
+        assert!(bad.check().is_err());
+        let mut bad = g.clone();
+        bad.depth = MAX_DEPTH + 1;
+        assert!(bad.check().is_err());
+        let mut bad = g.clone();
+        bad.allocations.push((L1Address([3; 20]), u64::MAX));
+        assert!(bad.check().is_err());
+        let mut bad = g;
+        bad.sequencers.clear();
+        assert!(bad.check().is_err());
+    }
+}

@@ -1,0 +1,342 @@
+//! What a rollup contract offers, as a trait: the seam between Keel's services and whichever L1
+//! settles the rollup.
+//!
+//! [`crate::EmbeddedL1`] is the default implementation; an EVM L1 can be added behind the same
+//! trait without touching its callers (the committer, the standby, the exit tool). The trait is
+//! synchronous: the embedded L1 answers in-process, and a networked L1 blocks its caller (async
+//! callers use `spawn_blocking`).
+
+use std::fmt;
+
+use keel_state::{AccountIndex, BatchNumber, Epoch, Fr, L1Address, PublicKey, QueueEntry};
+
+use crate::{sla::Deadlines, tx::L1Tx};
+
+/// The L1 chain's head.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Head {
+    /// Height of the last sealed block (genesis is 0).
+    pub height: u64,
+    /// Its timestamp, milliseconds since the Unix epoch: the L1's clock.
+    pub time_ms: u64,
+}
+
+/// The last proven state of the rollup.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Checkpoint {
+    /// The last proven batch (0 before the first).
+    pub batch: BatchNumber,
+    /// Its post-state root (the genesis root before the first batch).
+    pub root: Fr,
+    /// Running hash of the queue entries consumed so far.
+    pub queue_hash: Fr,
+    /// Queue entries consumed so far.
+    pub queue_consumed: u64,
+    /// When it was proven (the genesis time before the first batch).
+    pub proven_at_ms: u64,
+}
+
+/// Who may sequence, since when.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Lease {
+    /// The current epoch; batches must carry it.
+    pub epoch: Epoch,
+    /// The lease holder.
+    pub sequencer: PublicKey,
+    /// When the lease began.
+    pub since_ms: u64,
+    /// When the holder last settled a batch in this epoch (`since_ms` before the first).
+    pub last_batch_ms: u64,
+}
+
+/// Why exit mode was activated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExitReason {
+    /// The oldest queue entry was unserved past the forced-inclusion deadline.
+    ForcedInclusion,
+    /// No batch was proven within the proof deadline.
+    ProofDeadline,
+}
+
+impl fmt::Display for ExitReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::ForcedInclusion => "forced-inclusion deadline passed",
+            Self::ProofDeadline => "proof deadline passed",
+        })
+    }
+}
+
+/// Exit mode, once active (it never ends).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ExitMode {
+    /// Why.
+    pub reason: ExitReason,
+    /// When.
+    pub since_ms: u64,
+}
+
+/// The rollup contract's state at a glance.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RollupView {
+    /// The chain head.
+    pub head: Head,
+    /// The deployment's deadlines.
+    pub deadlines: Deadlines,
+    /// The state tree's depth.
+    pub depth: u8,
+    /// The last proven state.
+    pub checkpoint: Checkpoint,
+    /// The sequencer lease.
+    pub lease: Lease,
+    /// Registered sequencers, in take-over order.
+    pub sequencers: Vec<PublicKey>,
+    /// Queue entries ever enqueued (consumed ones included).
+    pub queue_len: u64,
+    /// Exit mode, if active.
+    pub exit_mode: Option<ExitMode>,
+}
+
+/// An entry of the forced-inclusion queue.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct QueuedEntry {
+    /// Position in the queue (the first entry is 0).
+    pub position: u64,
+    /// The entry.
+    pub entry: QueueEntry,
+    /// When it was enqueued.
+    pub enqueued_at_ms: u64,
+    /// The queue's running hash after it.
+    pub hash_after: Fr,
+}
+
+/// A settled batch: its data and proof as posted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PostedBatch {
+    /// Its number.
+    pub number: BatchNumber,
+    /// `keel_state::Batch` encoding.
+    pub data: Vec<u8>,
+    /// The proof.
+    pub proof: Vec<u8>,
+    /// The block that included it.
+    pub height: u64,
+}
+
+/// What an executed transaction did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// A batch was proven and recorded.
+    BatchProven {
+        /// Its number.
+        number: BatchNumber,
+        /// Its post-state root.
+        root: Fr,
+    },
+    /// A withdrawal of a proven batch was paid.
+    WithdrawalPaid {
+        /// Paid to.
+        recipient: L1Address,
+        /// Amount.
+        amount: u64,
+    },
+    /// An entry joined the forced-inclusion queue.
+    Enqueued {
+        /// Its position.
+        position: u64,
+        /// For a deposit, the account index the L1 assigned.
+        account: Option<AccountIndex>,
+    },
+    /// Exit mode is active.
+    ExitModeActivated(ExitReason),
+    /// The lease passed to a new holder.
+    LeaseClaimed {
+        /// The new epoch.
+        epoch: Epoch,
+        /// The new holder.
+        sequencer: PublicKey,
+    },
+    /// An account exited.
+    Exited {
+        /// The account.
+        account: AccountIndex,
+        /// Paid to.
+        recipient: L1Address,
+        /// Amount.
+        amount: u64,
+    },
+}
+
+/// An executed transaction.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Receipt {
+    /// The block that includes it (sealed at the next block time).
+    pub height: u64,
+    /// What it did.
+    pub events: Vec<Event>,
+}
+
+/// Why the L1 refused a transaction: one variant per rule. A refused transaction changes nothing
+/// (not even the signer's nonce).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Rejection {
+    /// The transaction bytes do not decode.
+    #[error("malformed transaction: {0}")]
+    Malformed(String),
+    /// The signature is not the signer's over this transaction on this chain.
+    #[error("bad signature")]
+    BadSignature,
+    /// The nonce is not the signer's next one.
+    #[error("nonce {got} is not the signer's next nonce {expected}")]
+    BadNonce {
+        /// The next nonce.
+        expected: u64,
+        /// The transaction's.
+        got: u64,
+    },
+    /// Exit mode is active: batches, deposits, forced entries and lease claims have stopped.
+    #[error("exit mode is active")]
+    ExitModeActive,
+    /// The batch data does not decode.
+    #[error("batch data does not decode: {0}")]
+    BadData(String),
+    /// The batch's operations do not match its data commitment.
+    #[error("batch data does not match its data commitment")]
+    DataMismatch,
+    /// The batch carries another epoch than the current one.
+    #[error("batch epoch {got} is not the current epoch {current}")]
+    StaleEpoch {
+        /// The current epoch.
+        current: Epoch,
+        /// The batch's.
+        got: Epoch,
+    },
+    /// The signer does not hold the sequencer lease.
+    #[error("the signer does not hold the sequencer lease")]
+    NotLeaseHolder,
+    /// The batch is not the next one.
+    #[error("batch {got} is not the next batch {expected}")]
+    WrongBatchNumber {
+        /// The next batch number.
+        expected: BatchNumber,
+        /// The batch's.
+        got: BatchNumber,
+    },
+    /// The batch does not start from the last proven root.
+    #[error("the batch's prev_root is not the last proven root")]
+    WrongPrevRoot,
+    /// The batch's queue hash before is not the L1's consumed-queue hash.
+    #[error("the batch's queue_before is not the L1's consumed-queue hash")]
+    WrongQueueStart,
+    /// The batch consumes a queue entry out of order (or one that was never queued).
+    #[error("queue entry at position {position} is not the next unconsumed entry")]
+    QueueOrder {
+        /// The first position that differs.
+        position: u64,
+    },
+    /// The batch's queue hash after does not follow from the entries it consumed.
+    #[error("the batch's queue_after does not follow from the entries it consumes")]
+    WrongQueueEnd,
+    /// The proof does not verify for the public inputs the data implies.
+    #[error("invalid proof: {0}")]
+    InvalidProof(String),
+    /// A deposit or payout of zero.
+    #[error("amount must be positive")]
+    ZeroAmount,
+    /// The signer's L1 balance is too small.
+    #[error("L1 balance {balance} is below {needed}")]
+    InsufficientBalance {
+        /// The balance.
+        balance: u64,
+        /// What the call needs.
+        needed: u64,
+    },
+    /// The state tree has no free index for a new account.
+    #[error("the state tree is full")]
+    TreeFull,
+    /// Forced withdrawals cannot be paid yet (see the crate docs); queuing one would burn funds.
+    #[error("forced withdrawals are not supported; withdraw through the sequencer or exit")]
+    ForcedWithdrawal,
+    /// No deadline has passed, so exit mode cannot be activated.
+    #[error("no deadline has passed: the forced-inclusion deadline ends at {queue_due_ms:?} ms, the proof deadline at {proof_due_ms} ms")]
+    ExitModeNotDue {
+        /// When the oldest unserved entry becomes overdue, if any is queued.
+        queue_due_ms: Option<u64>,
+        /// When the proof deadline passes.
+        proof_due_ms: u64,
+    },
+    /// Exits are allowed only in exit mode.
+    #[error("exits are allowed only in exit mode")]
+    NotInExitMode,
+    /// This account has already exited.
+    #[error("account {0} has already exited")]
+    AlreadyExited(AccountIndex),
+    /// Only the account's owner may exit it.
+    #[error("only the account's owner may exit it")]
+    NotAccountOwner,
+    /// The Merkle proof does not show the account at the last proven root.
+    #[error("the Merkle proof does not match the last proven root")]
+    WrongMerkleProof,
+    /// The signer is not a registered sequencer.
+    #[error("the signer is not a registered sequencer")]
+    NotRegistered,
+    /// The signer already holds the lease.
+    #[error("the signer already holds the lease")]
+    AlreadyLeaseHolder,
+    /// The lease holder is not yet silent for the failover timeout.
+    #[error("the lease holder is live; the lease can be claimed from {claimable_at_ms} ms")]
+    LeaseNotExpired {
+        /// When it can be claimed if the holder stays silent.
+        claimable_at_ms: u64,
+    },
+}
+
+/// An L1 call's failure.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum L1Error {
+    /// The L1 executed the rules and refused.
+    #[error("refused by the L1: {0}")]
+    Rejected(#[from] Rejection),
+    /// The L1's store failed; nothing was applied.
+    #[error("L1 store: {0}")]
+    Store(String),
+    /// The L1's stored state does not decode or is inconsistent.
+    #[error("L1 store is corrupt: {0}")]
+    Corrupt(String),
+}
+
+impl L1Error {
+    /// The rule that refused, if it was a refusal.
+    pub fn rejection(&self) -> Option<&Rejection> {
+        match self {
+            Self::Rejected(r) => Some(r),
+            _ => None,
+        }
+    }
+}
+
+/// A rollup contract.
+pub trait SettlementLayer: Send + Sync {
+    /// The chain id that transactions sign.
+    fn chain_id(&self) -> u64;
+    /// The chain head.
+    fn head(&self) -> Result<Head, L1Error>;
+    /// The rollup contract's state.
+    fn rollup(&self) -> Result<RollupView, L1Error>;
+    /// The next nonce of an L1 address.
+    fn nonce(&self, address: &L1Address) -> Result<u64, L1Error>;
+    /// The L1 balance of an address.
+    fn balance(&self, address: &L1Address) -> Result<u64, L1Error>;
+    /// Executes a transaction, or refuses it and changes nothing.
+    fn submit(&self, tx: &L1Tx) -> Result<Receipt, L1Error>;
+    /// Up to `max` queue entries from `position` on.
+    fn queue(&self, position: u64, max: usize) -> Result<Vec<QueuedEntry>, L1Error>;
+    /// A settled batch's data and proof.
+    fn batch(&self, number: BatchNumber) -> Result<Option<PostedBatch>, L1Error>;
+    /// The account index the L1 assigned to a key, if any.
+    fn account_index(&self, pk: &PublicKey) -> Result<Option<AccountIndex>, L1Error>;
+    /// Whether an account has exited.
+    fn exited(&self, account: AccountIndex) -> Result<bool, L1Error>;
+}

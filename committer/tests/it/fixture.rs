@@ -1,0 +1,163 @@
+//! A small rollup history proven once per test binary: three batches over two deposits and a
+//! withdrawal, with what an exit needs afterwards.
+
+use std::{path::Path, sync::OnceLock, time::Duration};
+
+use keel_committer::{
+    address_of, Call, Deadlines, EmbeddedL1, Genesis, L1Error, L1Tx, Receipt, SettlementLayer,
+};
+use keel_prover::{
+    keys::{kzg_params, BatchKeys, Srs},
+    kzg::{cpu_factory, MsmParams},
+    BatchProver, BatchVerifier, Shape,
+};
+use keel_state::{
+    test_utils::{deposit_entry, key, withdraw},
+    Account, AccountIndex, Batch, BatchOp, Encode, Epoch, MemStore, MerkleProof, SecretKey, State,
+};
+
+/// One operation per batch at depth 3: the smallest batch circuit.
+pub(crate) const SHAPE: Shape = Shape {
+    capacity: 1,
+    depth: 3,
+    k: 16,
+};
+pub(crate) const CHAIN: u64 = 7;
+pub(crate) const T0: u64 = 1_700_000_000_000;
+pub(crate) const DEADLINES: Deadlines = Deadlines {
+    block_time: Duration::from_secs(1),
+    failover_timeout: Duration::from_secs(10),
+    forced_inclusion: Duration::from_secs(60),
+    proof: Duration::from_secs(600),
+};
+/// Deposited into accounts 0 and 1.
+pub(crate) const DEPOSITS: [u64; 2] = [1_000, 500];
+/// Withdrawn from account 0 in batch 3.
+pub(crate) const WITHDRAWN: u64 = 100;
+
+pub(crate) fn funder() -> SecretKey {
+    SecretKey::from_seed(&[0xF0; 32])
+}
+pub(crate) fn primary() -> SecretKey {
+    SecretKey::from_seed(&[0xA0; 32])
+}
+pub(crate) fn standby() -> SecretKey {
+    SecretKey::from_seed(&[0xB0; 32])
+}
+
+pub(crate) fn genesis() -> Genesis {
+    Genesis {
+        chain_id: CHAIN,
+        time_ms: T0,
+        depth: SHAPE.depth,
+        deadlines: DEADLINES,
+        sequencers: vec![primary().public_key(), standby().public_key()],
+        allocations: vec![(address_of(&funder().public_key()), 1_000_000)],
+    }
+}
+
+/// A posted batch: its data and its proof.
+pub(crate) struct Posted {
+    pub batch: Batch,
+    pub data: Vec<u8>,
+    pub proof: Vec<u8>,
+}
+
+pub(crate) struct Fixture {
+    pub verifier: BatchVerifier,
+    /// Batch 1: deposit to account 0; batch 2: deposit to account 1; batch 3: account 0
+    /// withdraws [`WITHDRAWN`].
+    pub batches: Vec<Posted>,
+    /// Accounts 0 and 1 after batch 3, with their proofs against its root.
+    pub accounts: Vec<(Account, MerkleProof)>,
+}
+
+pub(crate) fn fixture() -> &'static Fixture {
+    static F: OnceLock<Fixture> = OnceLock::new();
+    F.get_or_init(|| {
+        let params = MsmParams::new(kzg_params(&Srs::Dev, SHAPE.k).unwrap(), cpu_factory());
+        let keys = BatchKeys::generate(&params, SHAPE).unwrap();
+        let prover = BatchProver::new(params, keys);
+        let mut state = State::open(MemStore::new(), SHAPE.depth).unwrap();
+        let ops = [
+            BatchOp::L1(deposit_entry(0, DEPOSITS[0])),
+            BatchOp::L1(deposit_entry(1, DEPOSITS[1])),
+            withdraw(0, WITHDRAWN, 0),
+        ];
+        let batches = ops
+            .into_iter()
+            .map(|op| {
+                let w = state.execute_batch(Epoch(1), vec![op]).unwrap();
+                let (proof, _) = prover.prove(&w, |_| {}).unwrap();
+                Posted {
+                    data: w.batch.encode(),
+                    batch: w.batch,
+                    proof: proof.proof,
+                }
+            })
+            .collect();
+        let accounts = (0..2)
+            .map(|i| {
+                let a = state.account(AccountIndex(i)).unwrap().unwrap();
+                (a, state.proof(AccountIndex(i)).unwrap())
+            })
+            .collect();
+        Fixture {
+            verifier: prover.verifier(),
+            batches,
+            accounts,
+        }
+    })
+}
+
+pub(crate) fn open(dir: &Path) -> EmbeddedL1 {
+    EmbeddedL1::open(dir, &genesis(), fixture().verifier.clone()).unwrap()
+}
+
+/// Signs `call` with `sk`'s next nonce and submits it.
+pub(crate) fn send(l1: &EmbeddedL1, sk: &SecretKey, call: Call) -> Result<Receipt, L1Error> {
+    let nonce = l1.nonce(&address_of(&sk.public_key())).unwrap();
+    l1.submit(&L1Tx::sign(sk, CHAIN, nonce, call))
+}
+
+/// The two deposits of the fixture, queued by the funder.
+pub(crate) fn queue_deposits(l1: &EmbeddedL1) {
+    for (i, amount) in DEPOSITS.into_iter().enumerate() {
+        let pk = key(i as u32).public_key();
+        send(l1, &funder(), Call::Deposit { pk, amount }).unwrap();
+    }
+}
+
+/// Batch `n` (1-based) of the fixture, as its call.
+pub(crate) fn submit(n: usize) -> Call {
+    let p = &fixture().batches[n - 1];
+    Call::SubmitBatch {
+        data: p.data.clone(),
+        proof: p.proof.clone(),
+    }
+}
+
+/// A batch call whose data is `batch` re-encoded, with batch `n`'s proof.
+pub(crate) fn submit_edited(n: usize, edit: impl FnOnce(&mut Batch)) -> Call {
+    let p = &fixture().batches[n - 1];
+    let mut b = p.batch.clone();
+    edit(&mut b);
+    Call::SubmitBatch {
+        data: b.encode(),
+        proof: p.proof.clone(),
+    }
+}
+
+/// The rule that refused `r`.
+pub(crate) fn refusal<T: std::fmt::Debug>(r: Result<T, L1Error>) -> keel_committer::Rejection {
+    match r {
+        Err(L1Error::Rejected(why)) => why,
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+/// Seals a block `after` past the current head.
+pub(crate) fn wait(l1: &EmbeddedL1, after: Duration) {
+    let now = l1.head().unwrap().time_ms;
+    l1.seal_block(now + after.as_millis() as u64).unwrap();
+}

@@ -1,0 +1,6 @@
+//! keel-committer integration tests: every rule of the embedded L1, each shown to refuse, over
+//! real proofs at test size (one operation, depth 3).
+
+mod fixture;
+mod rules;
+mod store;
