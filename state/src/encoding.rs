@@ -150,6 +150,11 @@ impl<'a> Reader<'a> {
         Ok(self.array::<1>()?[0])
     }
 
+    /// A big-endian `u16`.
+    pub fn u16(&mut self) -> DecodeResult<u16> {
+        Ok(u16::from_be_bytes(self.array()?))
+    }
+
     /// A big-endian `u32`.
     pub fn u32(&mut self) -> DecodeResult<u32> {
         Ok(u32::from_be_bytes(self.array()?))

@@ -20,6 +20,7 @@
 //! |---|---|
 //! | [`poseidon`] | the one Poseidon spec, shared with halo2-base's circuit gadget |
 //! | [`signature`] | Schnorr over Grumpkin: keys, deterministic signing, verification, encodings |
+//! | [`frost`] | FROST threshold signing whose signatures verify as ordinary [`signature`]s (the council) |
 //! | [`tree`] | the sparse Merkle tree: empty subtrees, paths, proofs |
 //! | [`store`] | the storage seam: in-memory and RocksDB stores, atomic change sets |
 //! | [`ops`], [`account`], [`batch`] | operations, accounts, batches; their encodings and hashes |
@@ -34,6 +35,7 @@ pub mod cpu;
 mod curve;
 pub mod encoding;
 pub mod field;
+pub mod frost;
 pub mod ids;
 pub mod ops;
 pub mod poseidon;

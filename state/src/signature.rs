@@ -30,6 +30,7 @@ use rand_core::{CryptoRng, RngCore};
 
 use crate::{
     curve,
+    encoding::{Decode, DecodeError, DecodeResult, Encode, Reader},
     field::{fr_from_bytes, fr_to_bytes, Fr},
     poseidon,
 };
@@ -127,7 +128,7 @@ impl SecretKey {
 
 /// A non-zero scalar from `BLAKE2b-512(personal; parts ‖ ctr)` reduced mod q, with `ctr` counting
 /// up from 0 in the (2^-254) case that the reduction gives zero.
-fn hash_to_scalar(personal: &[u8], parts: &[&[u8]]) -> Scalar {
+pub(crate) fn hash_to_scalar(personal: &[u8], parts: &[&[u8]]) -> Scalar {
     for ctr in 0u8..=u8::MAX {
         let mut state = blake2b_simd::Params::new()
             .hash_length(64)
@@ -164,6 +165,15 @@ impl fmt::Debug for PublicKey {
 }
 
 impl PublicKey {
+    /// A key from a point, refusing the identity (the only invalid point a group operation can
+    /// give).
+    pub(crate) fn from_point(p: G1Affine) -> Result<Self, SignatureError> {
+        if bool::from(p.is_identity()) {
+            return Err(SignatureError::Identity);
+        }
+        Ok(Self(p))
+    }
+
     /// The affine point.
     pub fn point(&self) -> G1Affine {
         self.0
@@ -203,6 +213,19 @@ impl PublicKey {
             s: sig.s,
             e: challenge(&sig.r, self, msg),
         }
+    }
+}
+
+impl Encode for PublicKey {
+    fn encode_to(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.to_bytes());
+    }
+}
+
+impl Decode for PublicKey {
+    fn decode_from(r: &mut Reader<'_>) -> DecodeResult<Self> {
+        let at = r.position();
+        Self::from_bytes(&r.array()?).map_err(|source| DecodeError::BadPoint { at, source })
     }
 }
 
@@ -303,6 +326,11 @@ impl fmt::Debug for Signature {
 }
 
 impl Signature {
+    /// `(R, s)` as they are; for threshold signing, which computes them in parts.
+    pub(crate) fn from_parts(r: G1Affine, s: Scalar) -> Self {
+        Self { r, s }
+    }
+
     /// The commitment `R`.
     pub fn r(&self) -> G1Affine {
         self.r
@@ -332,7 +360,7 @@ impl Signature {
 }
 
 /// `e = Poseidon(R.x, R.y, pk.x, pk.y, msg)`, as a Grumpkin scalar.
-fn challenge(r: &G1Affine, pk: &PublicKey, msg: Fr) -> Scalar {
+pub(crate) fn challenge(r: &G1Affine, pk: &PublicKey, msg: Fr) -> Scalar {
     let (px, py) = pk.xy();
     let e = poseidon::hash(&[r.x, r.y, px, py, msg]);
     // r < q: every canonical Fr encoding is a canonical Fq encoding of the same integer.
@@ -348,14 +376,14 @@ fn checked_point(x: Fr, y: Fr) -> Result<G1Affine, SignatureError> {
     Ok(p)
 }
 
-fn point_to_bytes(p: &G1Affine) -> [u8; 64] {
+pub(crate) fn point_to_bytes(p: &G1Affine) -> [u8; 64] {
     let mut out = [0u8; 64];
     out[..32].copy_from_slice(&fr_to_bytes(&p.x));
     out[32..].copy_from_slice(&fr_to_bytes(&p.y));
     out
 }
 
-fn point_from_bytes(bytes: &[u8; 64]) -> Result<G1Affine, SignatureError> {
+pub(crate) fn point_from_bytes(bytes: &[u8; 64]) -> Result<G1Affine, SignatureError> {
     let x = fr_from_bytes(bytes[..32].try_into().expect("32 bytes"))
         .ok_or(SignatureError::NonCanonicalCoordinate)?;
     let y = fr_from_bytes(bytes[32..].try_into().expect("32 bytes"))
