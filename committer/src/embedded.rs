@@ -39,7 +39,7 @@ use keel_state::{
     field::fr_to_bytes,
     tree::{self, index_fits},
     AccountIndex, Batch, BatchNumber, BatchOp, Decode, DecodeError, Encode, Epoch, Fr, L1Address,
-    PublicKey, QueueEntry, SignedOp,
+    PublicKey, QueueEntry, Signature, SignedOp,
 };
 use rocksdb::{Options, WriteBatch, WriteOptions, DB};
 
@@ -50,7 +50,7 @@ use crate::{
         Receipt, Rejection, RollupView, SettlementLayer,
     },
     sla::ms,
-    tx::{decode_pk, Call, L1Tx},
+    tx::{decode_pk, Call, CouncilAction, L1Tx},
 };
 
 /// Why an embedded L1 could not open.
@@ -86,6 +86,7 @@ struct Meta {
     /// Funds held by the rollup contract: deposits in, withdrawals and exits out.
     escrow: u64,
     exit_mode: Option<ExitMode>,
+    council_sequence: u64,
 }
 
 const META_VERSION: u8 = 1;
@@ -115,10 +116,12 @@ impl Encode for Meta {
                 out.push(match m.reason {
                     ExitReason::ForcedInclusion => 1,
                     ExitReason::ProofDeadline => 2,
+                    ExitReason::Council => 3,
                 });
                 u64s(out, &[m.since_ms]);
             }
         }
+        u64s(out, &[self.council_sequence]);
         out.extend_from_slice(&(self.sequencers.len() as u32).to_be_bytes());
         for pk in &self.sequencers {
             out.extend_from_slice(&pk.to_bytes());
@@ -156,16 +159,17 @@ impl Decode for Meta {
         let at = r.position();
         let exit_mode = match r.u8()? {
             0 => None,
-            tag @ (1 | 2) => Some(ExitMode {
-                reason: if tag == 1 {
-                    ExitReason::ForcedInclusion
-                } else {
-                    ExitReason::ProofDeadline
+            tag @ 1..=3 => Some(ExitMode {
+                reason: match tag {
+                    1 => ExitReason::ForcedInclusion,
+                    2 => ExitReason::ProofDeadline,
+                    _ => ExitReason::Council,
                 },
                 since_ms: r.u64()?,
             }),
             tag => return Err(DecodeError::UnknownTag { tag, at }),
         };
+        let council_sequence = r.u64()?;
         let n = r.u32()? as usize;
         let mut sequencers = Vec::with_capacity(n.min(r.remaining() / 64));
         for _ in 0..n {
@@ -181,6 +185,7 @@ impl Decode for Meta {
             next_index,
             escrow,
             exit_mode,
+            council_sequence,
         })
     }
 }
@@ -336,6 +341,7 @@ impl EmbeddedL1 {
                     next_index: 0,
                     escrow: 0,
                     exit_mode: None,
+                    council_sequence: 0,
                 };
                 let mut w = WriteBatch::default();
                 let mut alloc: HashMap<L1Address, u64> = HashMap::new();
@@ -462,6 +468,11 @@ impl EmbeddedL1 {
             }
             Call::ActivateExitMode => self.activate_exit_mode(&mut t)?,
             Call::ClaimLease => self.claim_lease(&mut t, &tx.signer)?,
+            Call::Council {
+                action,
+                sequence,
+                signature,
+            } => self.council(&mut t, action, *sequence, signature)?,
             Call::Exit {
                 account,
                 proof,
@@ -728,6 +739,64 @@ impl EmbeddedL1 {
         Ok(())
     }
 
+    fn council(
+        &self,
+        t: &mut Tx<'_>,
+        action: &CouncilAction,
+        sequence: u64,
+        signature: &Signature,
+    ) -> Result<(), L1Error> {
+        let expected = t.meta.council_sequence;
+        if sequence != expected {
+            return Err(Rejection::CouncilReplay {
+                expected,
+                got: sequence,
+            }
+            .into());
+        }
+        let msg = action.message(self.genesis.chain_id, sequence);
+        if self.genesis.council.key.verify(msg, signature).is_err() {
+            return Err(Rejection::BadCouncilSignature.into());
+        }
+        if t.meta.exit_mode.is_some() {
+            return Err(Rejection::ExitModeActive.into());
+        }
+        let now = t.meta.head.time_ms;
+        match action {
+            CouncilAction::ActivateExitMode => {
+                t.meta.exit_mode = Some(ExitMode {
+                    reason: ExitReason::Council,
+                    since_ms: now,
+                });
+                t.events.push(Event::ExitModeActivated(ExitReason::Council));
+                tracing::warn!(target: "keel::l1", "exit mode activated by the council");
+            }
+            CouncilAction::RotateSequencers(set) => {
+                let Some(first) = set.first() else {
+                    return Err(Rejection::EmptySequencerSet.into());
+                };
+                t.meta.sequencers = set.clone();
+                t.events.push(Event::SequencersRotated { count: set.len() });
+                if !set.contains(&t.meta.lease.sequencer) {
+                    let epoch = Epoch(t.meta.lease.epoch.0 + 1);
+                    t.meta.lease = Lease {
+                        epoch,
+                        sequencer: *first,
+                        since_ms: now,
+                        last_batch_ms: now,
+                    };
+                    t.events.push(Event::LeaseClaimed {
+                        epoch,
+                        sequencer: *first,
+                    });
+                }
+                tracing::warn!(target: "keel::l1", sequencers = set.len(), "sequencer set rotated by the council");
+            }
+        }
+        t.meta.council_sequence += 1;
+        Ok(())
+    }
+
     fn queued(&self, position: u64) -> Result<Option<QueuedEntry>, L1Error> {
         let Some(v) = self
             .db
@@ -776,6 +845,7 @@ impl SettlementLayer for EmbeddedL1 {
             sequencers: m.sequencers.clone(),
             queue_len: m.queue_len,
             exit_mode: m.exit_mode,
+            council_sequence: m.council_sequence,
         })
     }
 
@@ -910,6 +980,7 @@ mod tests {
             next_index: 4,
             escrow: 1234,
             exit_mode: None,
+            council_sequence: 6,
         };
         for exit_mode in [
             None,
@@ -920,6 +991,10 @@ mod tests {
             Some(ExitMode {
                 reason: ExitReason::ProofDeadline,
                 since_ms: 42,
+            }),
+            Some(ExitMode {
+                reason: ExitReason::Council,
+                since_ms: 43,
             }),
         ] {
             m.exit_mode = exit_mode;

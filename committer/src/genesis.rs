@@ -4,11 +4,15 @@
 
 use keel_state::{
     encoding::{DecodeResult, Reader},
+    frost::GroupKey,
     tree::MAX_DEPTH,
     Decode, DecodeError, Encode, L1Address, PublicKey,
 };
 
-use crate::{sla::Deadlines, tx::decode_pk};
+use crate::{
+    sla::Deadlines,
+    tx::{decode_pk, MAX_SEQUENCERS},
+};
 
 /// Encoding version of [`Genesis`].
 const GENESIS_VERSION: u8 = 1;
@@ -28,6 +32,9 @@ pub struct Genesis {
     pub sequencers: Vec<PublicKey>,
     /// Initial L1 balances.
     pub allocations: Vec<(L1Address, u64)>,
+    /// The council's threshold key: its signatures may rotate the sequencers or activate exit
+    /// mode, nothing else.
+    pub council: GroupKey,
 }
 
 impl Genesis {
@@ -35,6 +42,9 @@ impl Genesis {
     pub fn check(&self) -> Result<(), String> {
         if self.depth == 0 || self.depth > MAX_DEPTH {
             return Err(format!("depth {} is outside 1..={MAX_DEPTH}", self.depth));
+        }
+        if self.sequencers.len() > MAX_SEQUENCERS {
+            return Err(format!("at most {MAX_SEQUENCERS} sequencers"));
         }
         if self.sequencers.is_empty() {
             return Err("at least one sequencer must be registered".into());
@@ -66,6 +76,7 @@ impl Encode for Genesis {
             out.extend_from_slice(&addr.0);
             out.extend_from_slice(&amount.to_be_bytes());
         }
+        self.council.encode_to(out);
     }
 }
 
@@ -89,6 +100,7 @@ impl Decode for Genesis {
         for _ in 0..n {
             allocations.push((L1Address(r.array()?), r.u64()?));
         }
+        let council = GroupKey::decode_from(r)?;
         Ok(Self {
             chain_id,
             time_ms,
@@ -96,6 +108,7 @@ impl Decode for Genesis {
             deadlines,
             sequencers,
             allocations,
+            council,
         })
     }
 }
@@ -103,6 +116,7 @@ impl Decode for Genesis {
 #[cfg(test)]
 mod tests {
     use keel_state::test_utils::key;
+    use rand_chacha::{rand_core::SeedableRng, ChaCha20Rng};
 
     use super::*;
 
@@ -114,6 +128,9 @@ mod tests {
             deadlines: Deadlines::default(),
             sequencers: vec![key(0).public_key(), key(1).public_key()],
             allocations: vec![(L1Address([1; 20]), 5), (L1Address([2; 20]), 6)],
+            council: keel_state::frost::keygen(2, 3, ChaCha20Rng::seed_from_u64(1))
+                .unwrap()
+                .0,
         }
     }
 

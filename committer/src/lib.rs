@@ -31,6 +31,10 @@
 //!   Withdrawals in proven batches are paid when the batch is accepted.
 //! - **The sequencer lease**: a registered sequencer may claim it (epoch + 1) once the holder has
 //!   settled nothing for the failover timeout.
+//! - **The council**: a t-of-n FROST key (`keel_state::frost`, default 6-of-8) whose signature,
+//!   numbered against replay, may rotate the sequencer set or activate exit mode. No call lets it
+//!   post a batch, change a root or move a balance; a sequencer it installs is bound by every
+//!   batch rule above.
 //!
 //! Forced *withdrawals* are refused at the queue for now: whether one succeeded on L2 is not a
 //! public input of the batch proof, so the L1 could not know whether to pay it.
@@ -48,4 +52,4 @@ pub use settlement::{
     Receipt, Rejection, RollupView, SettlementLayer,
 };
 pub use sla::Deadlines;
-pub use tx::{address_of, Call, L1Tx};
+pub use tx::{address_of, Call, CouncilAction, L1Tx};

@@ -56,6 +56,8 @@ pub enum ExitReason {
     ForcedInclusion,
     /// No batch was proven within the proof deadline.
     ProofDeadline,
+    /// The council decided it.
+    Council,
 }
 
 impl fmt::Display for ExitReason {
@@ -63,6 +65,7 @@ impl fmt::Display for ExitReason {
         f.write_str(match self {
             Self::ForcedInclusion => "forced-inclusion deadline passed",
             Self::ProofDeadline => "proof deadline passed",
+            Self::Council => "the council decided",
         })
     }
 }
@@ -95,6 +98,8 @@ pub struct RollupView {
     pub queue_len: u64,
     /// Exit mode, if active.
     pub exit_mode: Option<ExitMode>,
+    /// The council's next action number.
+    pub council_sequence: u64,
 }
 
 /// An entry of the forced-inclusion queue.
@@ -155,6 +160,11 @@ pub enum Event {
         epoch: Epoch,
         /// The new holder.
         sequencer: PublicKey,
+    },
+    /// The council replaced the registered sequencers.
+    SequencersRotated {
+        /// How many are registered now.
+        count: usize,
     },
     /// An account exited.
     Exited {
@@ -278,6 +288,21 @@ pub enum Rejection {
     /// The Merkle proof does not show the account at the last proven root.
     #[error("the Merkle proof does not match the last proven root")]
     WrongMerkleProof,
+    /// The council signature does not verify under the council's key (for example, fewer than
+    /// the threshold signed).
+    #[error("the council signature does not verify under the council key")]
+    BadCouncilSignature,
+    /// The council action's sequence number is not the next one: a replay, or one skipped.
+    #[error("council action {got} is not the next one, {expected}")]
+    CouncilReplay {
+        /// The next sequence number.
+        expected: u64,
+        /// The action's.
+        got: u64,
+    },
+    /// A sequencer set must not be empty.
+    #[error("the sequencer set must not be empty")]
+    EmptySequencerSet,
     /// The signer is not a registered sequencer.
     #[error("the signer is not a registered sequencer")]
     NotRegistered,

@@ -49,6 +49,16 @@ pub enum Call {
     ActivateExitMode,
     /// Claim the sequencer lease (the signer must be a registered sequencer).
     ClaimLease,
+    /// A council action, authorised by the council's threshold signature (whoever relays it
+    /// signs the transaction itself).
+    Council {
+        /// What the council decided.
+        action: CouncilAction,
+        /// The council's next action number: each is accepted once, in order.
+        sequence: u64,
+        /// FROST signature of the council's group key over [`CouncilAction::message`].
+        signature: Signature,
+    },
     /// In exit mode: pay out the signer's rollup account, proven against the last proven root.
     Exit {
         /// The account as the last proven state holds it; `pk` must be the signer.
@@ -60,12 +70,78 @@ pub enum Call {
     },
 }
 
+/// What the council may do, and nothing else: it cannot post a batch, change a root or move a
+/// balance.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CouncilAction {
+    /// Replace the registered sequencers. If the lease holder is not in the new set, the lease
+    /// passes to the set's first member in the next epoch.
+    RotateSequencers(Vec<PublicKey>),
+    /// Activate exit mode at once.
+    ActivateExitMode,
+}
+
+/// The most sequencers a set may register.
+pub const MAX_SEQUENCERS: usize = 64;
+
+const ACTION_ROTATE: u8 = 1;
+const ACTION_EXIT_MODE: u8 = 2;
+
+impl CouncilAction {
+    /// The message the council signs: `BLAKE2b-512("keel/council/v1" ‖ chain_id ‖ sequence ‖
+    /// action)` reduced into `Fr`. The sequence number makes each signature usable once.
+    pub fn message(&self, chain_id: u64, sequence: u64) -> Fr {
+        let mut h = blake2b_simd::Params::new().hash_length(64).to_state();
+        h.update(b"keel/council/v1");
+        h.update(&chain_id.to_be_bytes());
+        h.update(&sequence.to_be_bytes());
+        h.update(&self.encode());
+        Fr::from_uniform_bytes(h.finalize().as_array())
+    }
+}
+
+impl Encode for CouncilAction {
+    fn encode_to(&self, out: &mut Vec<u8>) {
+        match self {
+            Self::RotateSequencers(set) => {
+                out.push(ACTION_ROTATE);
+                out.push(set.len() as u8);
+                for pk in set {
+                    out.extend_from_slice(&pk.to_bytes());
+                }
+            }
+            Self::ActivateExitMode => out.push(ACTION_EXIT_MODE),
+        }
+    }
+}
+
+impl Decode for CouncilAction {
+    fn decode_from(r: &mut Reader<'_>) -> DecodeResult<Self> {
+        let at = r.position();
+        Ok(match r.u8()? {
+            ACTION_ROTATE => {
+                let n = r.u8()?;
+                if usize::from(n) > MAX_SEQUENCERS {
+                    return Err(DecodeError::TooLong {
+                        count: n.into(),
+                        max: MAX_SEQUENCERS as u64,
+                    });
+                }
+                Self::RotateSequencers((0..n).map(|_| decode_pk(r)).collect::<DecodeResult<_>>()?)
+            }
+            ACTION_EXIT_MODE => Self::ActivateExitMode,
+            tag => return Err(DecodeError::UnknownTag { tag, at }),
+        })
+    }
+}
+
 const CALL_SUBMIT: u8 = 1;
 const CALL_DEPOSIT: u8 = 2;
 const CALL_FORCE: u8 = 3;
 const CALL_EXIT_MODE: u8 = 4;
 const CALL_CLAIM: u8 = 5;
 const CALL_EXIT: u8 = 6;
+const CALL_COUNCIL: u8 = 7;
 
 /// The most bytes of batch data or proof a transaction may carry.
 pub const MAX_BLOB_BYTES: usize = 64 << 20;
@@ -80,6 +156,7 @@ impl Call {
             Self::ActivateExitMode => "activate_exit_mode",
             Self::ClaimLease => "claim_lease",
             Self::Exit { .. } => "exit",
+            Self::Council { .. } => "council",
         }
     }
 }
@@ -132,6 +209,16 @@ impl Encode for Call {
             }
             Self::ActivateExitMode => out.push(CALL_EXIT_MODE),
             Self::ClaimLease => out.push(CALL_CLAIM),
+            Self::Council {
+                action,
+                sequence,
+                signature,
+            } => {
+                out.push(CALL_COUNCIL);
+                action.encode_to(out);
+                out.extend_from_slice(&sequence.to_be_bytes());
+                out.extend_from_slice(&signature.to_bytes());
+            }
             Self::Exit {
                 account,
                 proof,
@@ -161,6 +248,11 @@ impl Decode for Call {
             CALL_FORCE => Self::Force(SignedOp::decode_from(r)?),
             CALL_EXIT_MODE => Self::ActivateExitMode,
             CALL_CLAIM => Self::ClaimLease,
+            CALL_COUNCIL => Self::Council {
+                action: CouncilAction::decode_from(r)?,
+                sequence: r.u64()?,
+                signature: decode_sig(r)?,
+            },
             CALL_EXIT => Self::Exit {
                 account: Account::decode_from(r)?,
                 proof: MerkleProof::decode_from(r)?,
@@ -279,6 +371,16 @@ mod tests {
             Call::Force(signed_transfer(0, 1, amount, 3)),
             Call::ActivateExitMode,
             Call::ClaimLease,
+            Call::Council {
+                action: CouncilAction::RotateSequencers(vec![pk, key(2).public_key()]),
+                sequence: amount,
+                signature: key(3).sign(Fr::one()),
+            },
+            Call::Council {
+                action: CouncilAction::ActivateExitMode,
+                sequence: amount,
+                signature: key(3).sign(Fr::from(amount)),
+            },
             Call::Exit {
                 account: Account {
                     pk,

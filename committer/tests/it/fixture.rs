@@ -3,6 +3,7 @@
 
 use std::{path::Path, sync::OnceLock, time::Duration};
 
+use halo2_proofs::halo2curves::ff::PrimeField;
 use keel_committer::{
     address_of, Call, Deadlines, EmbeddedL1, Genesis, L1Error, L1Tx, Receipt, SettlementLayer,
 };
@@ -12,9 +13,12 @@ use keel_prover::{
     BatchProver, BatchVerifier, Shape,
 };
 use keel_state::{
+    frost::{self, GroupKey, KeyShare},
     test_utils::{deposit_entry, key, withdraw},
-    Account, AccountIndex, Batch, BatchOp, Encode, Epoch, MemStore, MerkleProof, SecretKey, State,
+    Account, AccountIndex, Batch, BatchOp, Decode, Encode, Epoch, Fr, MemStore, MerkleProof,
+    SecretKey, Signature, State,
 };
+use rand_chacha::{rand_core::SeedableRng, ChaCha20Rng};
 
 /// One operation per batch at depth 3: the smallest batch circuit.
 pub(crate) const SHAPE: Shape = Shape {
@@ -45,6 +49,38 @@ pub(crate) fn standby() -> SecretKey {
     SecretKey::from_seed(&[0xB0; 32])
 }
 
+/// The council: a 6-of-8 key dealt once per test binary.
+pub(crate) fn council() -> &'static (GroupKey, Vec<KeyShare>) {
+    static C: OnceLock<(GroupKey, Vec<KeyShare>)> = OnceLock::new();
+    C.get_or_init(|| frost::keygen(6, 8, ChaCha20Rng::seed_from_u64(68)).unwrap())
+}
+
+/// Both FROST rounds by the council members `ids` over `group` (the real one, or a lie).
+pub(crate) fn council_sign(group: &GroupKey, ids: &[u16], msg: Fr) -> Signature {
+    let mut rng = ChaCha20Rng::seed_from_u64(msg.to_repr()[0].into());
+    let shares: Vec<KeyShare> = council()
+        .1
+        .iter()
+        .map(|s| {
+            // each member's share, carrying the group description the aggregator hands out
+            let mut b = s.encode();
+            b.truncate(2 + 32);
+            b.extend_from_slice(&group.encode());
+            KeyShare::decode(&b).unwrap()
+        })
+        .collect();
+    let (nonces, commitments): (Vec<_>, Vec<_>) = ids
+        .iter()
+        .map(|&i| frost::commit(&shares[usize::from(i) - 1], &mut rng))
+        .unzip();
+    let z: Vec<_> = ids
+        .iter()
+        .zip(nonces)
+        .map(|(&i, n)| frost::sign(&shares[usize::from(i) - 1], n, &commitments, msg).unwrap())
+        .collect();
+    frost::aggregate(group, &commitments, &z, msg).unwrap()
+}
+
 pub(crate) fn genesis() -> Genesis {
     Genesis {
         chain_id: CHAIN,
@@ -53,6 +89,7 @@ pub(crate) fn genesis() -> Genesis {
         deadlines: DEADLINES,
         sequencers: vec![primary().public_key(), standby().public_key()],
         allocations: vec![(address_of(&funder().public_key()), 1_000_000)],
+        council: council().0.clone(),
     }
 }
 
