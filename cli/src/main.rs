@@ -1,7 +1,7 @@
 //! `keel`: Keel's one binary. Thin: it parses arguments and calls the libraries.
 //!
 //! Subcommands arrive with the parts they drive (`devnet`, `prover`, `committer`, `l1`, `exit`,
-//! `council`, `sla`, `bench`); today it runs the primary sequencer and inspects a state
+//! `council`, `bench`); today it runs the primary sequencer, prints the SLA and inspects a state
 //! database.
 
 use std::path::PathBuf;
@@ -11,6 +11,7 @@ use clap::{Args, Parser, Subcommand};
 use keel_state::{AccountIndex, RocksStore, RocksStoreOptions, State, DEFAULT_DEPTH};
 
 mod sequencer;
+mod sla;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -27,6 +28,8 @@ struct Cli {
 enum Command {
     /// Run the primary sequencer: the HTTP API, the write-ahead log, batching, the batch stream.
     Sequencer(sequencer::SequencerArgs),
+    /// Print the deployment's recovery window: failover, forced inclusion, exit mode.
+    Sla(sla::SlaArgs),
     /// Inspect an existing state database.
     #[command(subcommand)]
     State(StateCommand),
@@ -78,6 +81,7 @@ fn main() -> anyhow::Result<()> {
     keel_state::cpu::check().map_err(anyhow::Error::msg)?;
     match cli.command {
         Command::Sequencer(args) => sequencer::run(args)?,
+        Command::Sla(args) => sla::run(args)?,
         Command::State(StateCommand::Info(args)) => {
             let s = open(&args)?;
             println!("depth       {}", s.depth());

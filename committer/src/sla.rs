@@ -6,6 +6,7 @@
 //! | [`FAILOVER_TIMEOUT`] | 30 s | a lease holder silent this long may be replaced by a registered standby |
 //! | [`FORCED_INCLUSION_DEADLINE`] | 30 min | an L1 queue entry unserved this long lets anyone activate exit mode |
 //! | [`PROOF_DEADLINE`] | 2 h | no batch proven for this long lets anyone activate exit mode |
+//! | [`COUNCIL_THRESHOLD`] of [`COUNCIL_MEMBERS`] | 6 of 8 | council signatures that may rotate the sequencers or activate exit mode at once |
 //!
 //! The L1 measures every deadline on its own clock: the timestamp of its last sealed block.
 
@@ -21,6 +22,11 @@ pub const FAILOVER_TIMEOUT: Duration = Duration::from_secs(30);
 pub const FORCED_INCLUSION_DEADLINE: Duration = Duration::from_secs(30 * 60);
 /// Default time without a proven batch after which anyone may activate exit mode.
 pub const PROOF_DEADLINE: Duration = Duration::from_secs(2 * 60 * 60);
+
+/// Default council threshold `t` (signatures needed).
+pub const COUNCIL_THRESHOLD: u16 = 6;
+/// Default council size `n`.
+pub const COUNCIL_MEMBERS: u16 = 8;
 
 /// The deadlines of one deployment, fixed at genesis.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

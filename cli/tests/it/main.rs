@@ -97,3 +97,23 @@ fn bad_inputs_are_refused_without_touching_anything() {
 fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
+
+#[test]
+fn sla_prints_the_recovery_window_and_refuses_an_impossible_council() {
+    let (ok, out, _) = keel(&["sla"]);
+    assert!(ok);
+    assert!(
+        out.contains("a standby takes over within") && out.contains("32 s"),
+        "{out}"
+    );
+    assert!(out.contains("30 min") && out.contains("6 of 8"), "{out}");
+    let (ok, out, _) = keel(&["sla", "--json", "--l1.failover-timeout-s", "5"]);
+    assert!(ok);
+    assert!(out.contains("\"failover_s\":7"), "{out}");
+    let (ok, _, err) = keel(&["sla", "--council.threshold", "9"]);
+    assert!(!ok);
+    assert!(
+        err.contains("threshold 9 must be between 1 and the council size 8"),
+        "{err}"
+    );
+}
