@@ -50,7 +50,7 @@ use crate::{
         Receipt, Rejection, RollupView, SettlementLayer,
     },
     sla::ms,
-    tx::{decode_pk, Call, CouncilAction, L1Tx},
+    tx::{Call, CouncilAction, L1Tx},
 };
 
 /// Why an embedded L1 could not open.
@@ -148,7 +148,7 @@ impl Decode for Meta {
         };
         let lease = Lease {
             epoch: Epoch(r.u64()?),
-            sequencer: decode_pk(r)?,
+            sequencer: PublicKey::decode_from(r)?,
             since_ms: r.u64()?,
             last_batch_ms: r.u64()?,
         };
@@ -173,7 +173,7 @@ impl Decode for Meta {
         let n = r.u32()? as usize;
         let mut sequencers = Vec::with_capacity(n.min(r.remaining() / 64));
         for _ in 0..n {
-            sequencers.push(decode_pk(r)?);
+            sequencers.push(PublicKey::decode_from(r)?);
         }
         Ok(Self {
             head,
@@ -249,6 +249,23 @@ impl Tx<'_> {
             )
         })?;
         self.credit(to, amount)
+    }
+
+    /// The lease passes to `to` in the next epoch, from now.
+    fn hand_lease(&mut self, to: PublicKey) {
+        let now = self.meta.head.time_ms;
+        let epoch = Epoch(self.meta.lease.epoch.0 + 1);
+        self.meta.lease = Lease {
+            epoch,
+            sequencer: to,
+            since_ms: now,
+            last_batch_ms: now,
+        };
+        self.events.push(Event::LeaseClaimed {
+            epoch,
+            sequencer: to,
+        });
+        tracing::warn!(target: "keel::l1", epoch = epoch.0, "sequencer lease handed over");
     }
 
     fn enqueue(&mut self, entry: QueueEntry) -> u64 {
@@ -724,18 +741,7 @@ impl EmbeddedL1 {
         if now < claimable_at_ms {
             return Err(Rejection::LeaseNotExpired { claimable_at_ms }.into());
         }
-        let epoch = Epoch(m.lease.epoch.0 + 1);
-        t.meta.lease = Lease {
-            epoch,
-            sequencer: *signer,
-            since_ms: now,
-            last_batch_ms: now,
-        };
-        t.events.push(Event::LeaseClaimed {
-            epoch,
-            sequencer: *signer,
-        });
-        tracing::warn!(target: "keel::l1", epoch = epoch.0, "sequencer lease claimed");
+        t.hand_lease(*signer);
         Ok(())
     }
 
@@ -778,17 +784,7 @@ impl EmbeddedL1 {
                 t.meta.sequencers = set.clone();
                 t.events.push(Event::SequencersRotated { count: set.len() });
                 if !set.contains(&t.meta.lease.sequencer) {
-                    let epoch = Epoch(t.meta.lease.epoch.0 + 1);
-                    t.meta.lease = Lease {
-                        epoch,
-                        sequencer: *first,
-                        since_ms: now,
-                        last_batch_ms: now,
-                    };
-                    t.events.push(Event::LeaseClaimed {
-                        epoch,
-                        sequencer: *first,
-                    });
+                    t.hand_lease(*first);
                 }
                 tracing::warn!(target: "keel::l1", sequencers = set.len(), "sequencer set rotated by the council");
             }

@@ -9,10 +9,7 @@ use keel_state::{
     Decode, DecodeError, Encode, L1Address, PublicKey,
 };
 
-use crate::{
-    sla::Deadlines,
-    tx::{decode_pk, MAX_SEQUENCERS},
-};
+use crate::{sla::Deadlines, tx::MAX_SEQUENCERS};
 
 /// Encoding version of [`Genesis`].
 const GENESIS_VERSION: u8 = 1;
@@ -93,7 +90,7 @@ impl Decode for Genesis {
         let n = r.u32()? as usize;
         let mut sequencers = Vec::with_capacity(n.min(r.remaining() / 64));
         for _ in 0..n {
-            sequencers.push(decode_pk(r)?);
+            sequencers.push(PublicKey::decode_from(r)?);
         }
         let n = r.u32()? as usize;
         let mut allocations = Vec::with_capacity(n.min(r.remaining() / 28));

@@ -15,7 +15,6 @@
 use halo2_proofs::halo2curves::ff::FromUniformBytes;
 use keel_state::{
     encoding::{DecodeResult, Reader},
-    signature::PUBLIC_KEY_BYTES,
     Account, Decode, DecodeError, Encode, Fr, L1Address, MerkleProof, PublicKey, SecretKey,
     Signature, SignedOp,
 };
@@ -127,7 +126,11 @@ impl Decode for CouncilAction {
                         max: MAX_SEQUENCERS as u64,
                     });
                 }
-                Self::RotateSequencers((0..n).map(|_| decode_pk(r)).collect::<DecodeResult<_>>()?)
+                Self::RotateSequencers(
+                    (0..n)
+                        .map(|_| PublicKey::decode_from(r))
+                        .collect::<DecodeResult<_>>()?,
+                )
             }
             ACTION_EXIT_MODE => Self::ActivateExitMode,
             tag => return Err(DecodeError::UnknownTag { tag, at }),
@@ -176,12 +179,6 @@ fn blob(r: &mut Reader<'_>) -> DecodeResult<Vec<u8>> {
         });
     }
     Ok(r.bytes(len as usize)?.to_vec())
-}
-
-pub(crate) fn decode_pk(r: &mut Reader<'_>) -> DecodeResult<PublicKey> {
-    let at = r.position();
-    let b = r.array::<PUBLIC_KEY_BYTES>()?;
-    PublicKey::from_bytes(&b).map_err(|source| DecodeError::BadPoint { at, source })
 }
 
 fn decode_sig(r: &mut Reader<'_>) -> DecodeResult<Signature> {
@@ -242,7 +239,7 @@ impl Decode for Call {
                 proof: blob(r)?,
             },
             CALL_DEPOSIT => Self::Deposit {
-                pk: decode_pk(r)?,
+                pk: PublicKey::decode_from(r)?,
                 amount: r.u64()?,
             },
             CALL_FORCE => Self::Force(SignedOp::decode_from(r)?),
@@ -329,7 +326,7 @@ impl Decode for L1Tx {
             return Err(DecodeError::UnknownVersion(version));
         }
         Ok(Self {
-            signer: decode_pk(r)?,
+            signer: PublicKey::decode_from(r)?,
             nonce: r.u64()?,
             call: Call::decode_from(r)?,
             signature: decode_sig(r)?,
