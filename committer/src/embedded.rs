@@ -38,8 +38,8 @@ use keel_state::{
     encoding::{DecodeResult, Reader},
     field::fr_to_bytes,
     tree::{self, index_fits},
-    AccountIndex, Batch, BatchNumber, BatchOp, Decode, DecodeError, Encode, Epoch, Fr, L1Address,
-    PublicKey, QueueEntry, Signature, SignedOp,
+    Account, AccountIndex, Batch, BatchNumber, BatchOp, Decode, DecodeError, Encode, Epoch, Fr,
+    L1Address, MerkleProof, PublicKey, QueueEntry, Signature, SignedOp,
 };
 use rocksdb::{Options, WriteBatch, WriteOptions, DB};
 
@@ -50,7 +50,7 @@ use crate::{
         Receipt, Rejection, RollupView, SettlementLayer,
     },
     sla::ms,
-    tx::{Call, CouncilAction, L1Tx},
+    tx::{keys, put_keys, Call, CouncilAction, L1Tx},
 };
 
 /// Why an embedded L1 could not open.
@@ -122,10 +122,7 @@ impl Encode for Meta {
             }
         }
         u64s(out, &[self.council_sequence]);
-        out.extend_from_slice(&(self.sequencers.len() as u32).to_be_bytes());
-        for pk in &self.sequencers {
-            out.extend_from_slice(&pk.to_bytes());
-        }
+        put_keys(out, &self.sequencers);
     }
 }
 
@@ -170,11 +167,7 @@ impl Decode for Meta {
             tag => return Err(DecodeError::UnknownTag { tag, at }),
         };
         let council_sequence = r.u64()?;
-        let n = r.u32()? as usize;
-        let mut sequencers = Vec::with_capacity(n.min(r.remaining() / 64));
-        for _ in 0..n {
-            sequencers.push(PublicKey::decode_from(r)?);
-        }
+        let sequencers = keys(r)?;
         Ok(Self {
             head,
             checkpoint,
@@ -249,6 +242,14 @@ impl Tx<'_> {
             )
         })?;
         self.credit(to, amount)
+    }
+
+    /// Refuses every call that stops in exit mode.
+    fn running(&self) -> Result<(), L1Error> {
+        match self.meta.exit_mode {
+            Some(_) => Err(Rejection::ExitModeActive.into()),
+            None => Ok(()),
+        }
     }
 
     /// The lease passes to `to` in the next epoch, from now.
@@ -399,7 +400,7 @@ impl EmbeddedL1 {
 
     fn read_u64(&self, prefix: u8, id: &[u8]) -> Result<u64, L1Error> {
         match self.db.get(key(prefix, id)).map_err(store_err)? {
-            Some(v) => u64_of(&v, "ledger"),
+            Some(v) => u64_of(&v, if prefix == b'n' { "nonce" } else { "balance" }),
             None => Ok(0),
         }
     }
@@ -471,9 +472,7 @@ impl EmbeddedL1 {
             Call::SubmitBatch { data, proof } => self.submit_batch(&mut t, tx, data, proof)?,
             Call::Deposit { pk, amount } => self.deposit(&mut t, sender, pk, *amount)?,
             Call::Force(op) => {
-                if t.meta.exit_mode.is_some() {
-                    return Err(Rejection::ExitModeActive.into());
-                }
+                t.running()?;
                 if matches!(op, SignedOp::Withdraw(_)) {
                     return Err(Rejection::ForcedWithdrawal.into());
                 }
@@ -494,38 +493,7 @@ impl EmbeddedL1 {
                 account,
                 proof,
                 recipient,
-            } => {
-                let m = &t.meta;
-                if m.exit_mode.is_none() {
-                    return Err(Rejection::NotInExitMode.into());
-                }
-                if account.pk != tx.signer {
-                    return Err(Rejection::NotAccountOwner.into());
-                }
-                let index = proof.index;
-                if self
-                    .db
-                    .get(key(b'x', &index.0.to_be_bytes()))
-                    .map_err(store_err)?
-                    .is_some()
-                {
-                    return Err(Rejection::AlreadyExited(index).into());
-                }
-                if proof.siblings.len() != usize::from(self.genesis.depth)
-                    || !proof.verify(account.leaf(), m.checkpoint.root)
-                {
-                    return Err(Rejection::WrongMerkleProof.into());
-                }
-                t.pay_out(*recipient, account.balance)?;
-                let mut v = recipient.0.to_vec();
-                v.extend_from_slice(&account.balance.to_be_bytes());
-                t.writes.put(key(b'x', &index.0.to_be_bytes()), v);
-                t.events.push(Event::Exited {
-                    account: index,
-                    recipient: *recipient,
-                    amount: account.balance,
-                });
-            }
+            } => self.exit(&mut t, &tx.signer, account, proof, *recipient)?,
         }
         let Tx {
             meta,
@@ -549,10 +517,8 @@ impl EmbeddedL1 {
         data: &[u8],
         proof: &[u8],
     ) -> Result<(), L1Error> {
+        t.running()?;
         let m = &t.meta;
-        if m.exit_mode.is_some() {
-            return Err(Rejection::ExitModeActive.into());
-        }
         let batch = match Batch::decode(data) {
             Ok(b) => b,
             Err(DecodeError::DataCommitmentMismatch) => return Err(Rejection::DataMismatch.into()),
@@ -646,9 +612,7 @@ impl EmbeddedL1 {
         pk: &PublicKey,
         amount: u64,
     ) -> Result<(), L1Error> {
-        if t.meta.exit_mode.is_some() {
-            return Err(Rejection::ExitModeActive.into());
-        }
+        t.running()?;
         if amount == 0 {
             return Err(Rejection::ZeroAmount.into());
         }
@@ -690,11 +654,44 @@ impl EmbeddedL1 {
         Ok(())
     }
 
-    fn activate_exit_mode(&self, t: &mut Tx<'_>) -> Result<(), L1Error> {
-        let m = &t.meta;
-        if m.exit_mode.is_some() {
-            return Err(Rejection::ExitModeActive.into());
+    fn exit(
+        &self,
+        t: &mut Tx<'_>,
+        signer: &PublicKey,
+        account: &Account,
+        proof: &MerkleProof,
+        recipient: L1Address,
+    ) -> Result<(), L1Error> {
+        if t.meta.exit_mode.is_none() {
+            return Err(Rejection::NotInExitMode.into());
         }
+        if account.pk != *signer {
+            return Err(Rejection::NotAccountOwner.into());
+        }
+        let index = proof.index;
+        if self.exited(index)? {
+            return Err(Rejection::AlreadyExited(index).into());
+        }
+        if proof.siblings.len() != usize::from(self.genesis.depth)
+            || !proof.verify(account.leaf(), t.meta.checkpoint.root)
+        {
+            return Err(Rejection::WrongMerkleProof.into());
+        }
+        t.pay_out(recipient, account.balance)?;
+        let mut v = recipient.0.to_vec();
+        v.extend_from_slice(&account.balance.to_be_bytes());
+        t.writes.put(key(b'x', &index.0.to_be_bytes()), v);
+        t.events.push(Event::Exited {
+            account: index,
+            recipient,
+            amount: account.balance,
+        });
+        Ok(())
+    }
+
+    fn activate_exit_mode(&self, t: &mut Tx<'_>) -> Result<(), L1Error> {
+        t.running()?;
+        let m = &t.meta;
         let d = &self.genesis.deadlines;
         let now = m.head.time_ms;
         let queue_due_ms = self
@@ -722,10 +719,8 @@ impl EmbeddedL1 {
     }
 
     fn claim_lease(&self, t: &mut Tx<'_>, signer: &PublicKey) -> Result<(), L1Error> {
+        t.running()?;
         let m = &t.meta;
-        if m.exit_mode.is_some() {
-            return Err(Rejection::ExitModeActive.into());
-        }
         if !m.sequencers.contains(signer) {
             return Err(Rejection::NotRegistered.into());
         }
@@ -764,9 +759,7 @@ impl EmbeddedL1 {
         if self.genesis.council.key.verify(msg, signature).is_err() {
             return Err(Rejection::BadCouncilSignature.into());
         }
-        if t.meta.exit_mode.is_some() {
-            return Err(Rejection::ExitModeActive.into());
-        }
+        t.running()?;
         let now = t.meta.head.time_ms;
         match action {
             CouncilAction::ActivateExitMode => {

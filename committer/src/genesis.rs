@@ -9,7 +9,10 @@ use keel_state::{
     Decode, DecodeError, Encode, L1Address, PublicKey,
 };
 
-use crate::{sla::Deadlines, tx::MAX_SEQUENCERS};
+use crate::{
+    sla::Deadlines,
+    tx::{keys, put_keys, MAX_SEQUENCERS},
+};
 
 /// Encoding version of [`Genesis`].
 const GENESIS_VERSION: u8 = 1;
@@ -64,10 +67,7 @@ impl Encode for Genesis {
         out.extend_from_slice(&self.time_ms.to_be_bytes());
         out.push(self.depth);
         self.deadlines.encode_to(out);
-        out.extend_from_slice(&(self.sequencers.len() as u32).to_be_bytes());
-        for pk in &self.sequencers {
-            out.extend_from_slice(&pk.to_bytes());
-        }
+        put_keys(out, &self.sequencers);
         out.extend_from_slice(&(self.allocations.len() as u32).to_be_bytes());
         for (addr, amount) in &self.allocations {
             out.extend_from_slice(&addr.0);
@@ -87,11 +87,7 @@ impl Decode for Genesis {
         let time_ms = r.u64()?;
         let depth = r.u8()?;
         let deadlines = Deadlines::decode_from(r)?;
-        let n = r.u32()? as usize;
-        let mut sequencers = Vec::with_capacity(n.min(r.remaining() / 64));
-        for _ in 0..n {
-            sequencers.push(PublicKey::decode_from(r)?);
-        }
+        let sequencers = keys(r)?;
         let n = r.u32()? as usize;
         let mut allocations = Vec::with_capacity(n.min(r.remaining() / 28));
         for _ in 0..n {

@@ -15,6 +15,7 @@
 use halo2_proofs::halo2curves::ff::FromUniformBytes;
 use keel_state::{
     encoding::{DecodeResult, Reader},
+    signature::PUBLIC_KEY_BYTES,
     Account, Decode, DecodeError, Encode, Fr, L1Address, MerkleProof, PublicKey, SecretKey,
     Signature, SignedOp,
 };
@@ -164,6 +165,24 @@ impl Call {
     }
 }
 
+/// A key list as genesis and the chain's metadata store it: `count(4) ‖ keys`.
+pub(crate) fn put_keys(out: &mut Vec<u8>, keys: &[PublicKey]) {
+    out.extend_from_slice(&(keys.len() as u32).to_be_bytes());
+    for pk in keys {
+        pk.encode_to(out);
+    }
+}
+
+/// Reads what [`put_keys`] wrote, allocating no more than the input could hold.
+pub(crate) fn keys(r: &mut Reader<'_>) -> DecodeResult<Vec<PublicKey>> {
+    let n = r.u32()? as usize;
+    let mut keys = Vec::with_capacity(n.min(r.remaining() / PUBLIC_KEY_BYTES));
+    for _ in 0..n {
+        keys.push(PublicKey::decode_from(r)?);
+    }
+    Ok(keys)
+}
+
 fn put_blob(out: &mut Vec<u8>, b: &[u8]) {
     let len = u32::try_from(b.len()).expect("blobs are bounded by MAX_BLOB_BYTES");
     out.extend_from_slice(&len.to_be_bytes());
@@ -179,12 +198,6 @@ fn blob(r: &mut Reader<'_>) -> DecodeResult<Vec<u8>> {
         });
     }
     Ok(r.bytes(len as usize)?.to_vec())
-}
-
-fn decode_sig(r: &mut Reader<'_>) -> DecodeResult<Signature> {
-    let at = r.position();
-    let b = r.array()?;
-    Signature::from_bytes(&b).map_err(|source| DecodeError::BadPoint { at, source })
 }
 
 impl Encode for Call {
@@ -248,7 +261,7 @@ impl Decode for Call {
             CALL_COUNCIL => Self::Council {
                 action: CouncilAction::decode_from(r)?,
                 sequence: r.u64()?,
-                signature: decode_sig(r)?,
+                signature: Signature::decode_from(r)?,
             },
             CALL_EXIT => Self::Exit {
                 account: Account::decode_from(r)?,
@@ -329,7 +342,7 @@ impl Decode for L1Tx {
             signer: PublicKey::decode_from(r)?,
             nonce: r.u64()?,
             call: Call::decode_from(r)?,
-            signature: decode_sig(r)?,
+            signature: Signature::decode_from(r)?,
         })
     }
 }

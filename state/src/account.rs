@@ -1,7 +1,7 @@
 //! Accounts and their leaves.
 
 use crate::{
-    encoding::{Decode, DecodeError, DecodeResult, Encode, Reader},
+    encoding::{Decode, DecodeResult, Encode, Reader},
     field::Fr,
     poseidon,
     signature::{PublicKey, PUBLIC_KEY_BYTES},
@@ -44,17 +44,11 @@ impl Encode for Account {
 
 impl Decode for Account {
     fn decode_from(r: &mut Reader<'_>) -> DecodeResult<Self> {
-        let pk = decode_pk(r)?;
+        let pk = PublicKey::decode_from(r)?;
         Ok(Self {
             pk,
             balance: r.u64()?,
             nonce: r.u64()?,
         })
     }
-}
-
-pub(crate) fn decode_pk(r: &mut Reader<'_>) -> DecodeResult<PublicKey> {
-    let at = r.position();
-    let b = r.array::<PUBLIC_KEY_BYTES>()?;
-    PublicKey::from_bytes(&b).map_err(|source| DecodeError::BadPoint { at, source })
 }

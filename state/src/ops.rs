@@ -19,12 +19,11 @@
 //! big-endian; keys and signatures as in [`crate::signature`]).
 
 use crate::{
-    account::decode_pk,
     encoding::{Decode, DecodeError, DecodeResult, Encode, Reader},
     field::{fr_from_address, split_u256, Fr},
     ids::{AccountIndex, L1Address},
     poseidon,
-    signature::{PublicKey, SecretKey, Signature, SIGNATURE_BYTES},
+    signature::{PublicKey, SecretKey, Signature},
 };
 
 const KIND_DEPOSIT: u64 = 1;
@@ -309,12 +308,6 @@ impl Encode for BatchOp {
     }
 }
 
-fn decode_sig(r: &mut Reader<'_>) -> DecodeResult<Signature> {
-    let at = r.position();
-    let b = r.array::<SIGNATURE_BYTES>()?;
-    Signature::from_bytes(&b).map_err(|source| DecodeError::BadPoint { at, source })
-}
-
 impl Decode for BatchOp {
     fn decode_from(r: &mut Reader<'_>) -> DecodeResult<Self> {
         let at = r.position();
@@ -327,7 +320,7 @@ impl Decode for BatchOp {
                     to: AccountIndex(r.u32()?),
                     amount: r.u64()?,
                     nonce: r.u64()?,
-                    signature: decode_sig(r)?,
+                    signature: Signature::decode_from(r)?,
                 })
             } else {
                 SignedOp::Withdraw(Withdraw {
@@ -335,14 +328,14 @@ impl Decode for BatchOp {
                     recipient: L1Address(r.array()?),
                     amount: r.u64()?,
                     nonce: r.u64()?,
-                    signature: decode_sig(r)?,
+                    signature: Signature::decode_from(r)?,
                 })
             })
         };
         match tag {
             TAG_DEPOSIT => Ok(Self::L1(QueueEntry::Deposit(Deposit {
                 to: AccountIndex(r.u32()?),
-                pk: decode_pk(r)?,
+                pk: PublicKey::decode_from(r)?,
                 amount: r.u64()?,
             }))),
             TAG_TRANSFER | TAG_WITHDRAW => Ok(Self::L2(signed(r, tag)?)),

@@ -229,6 +229,19 @@ impl Decode for PublicKey {
     }
 }
 
+impl Encode for Signature {
+    fn encode_to(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.to_bytes());
+    }
+}
+
+impl Decode for Signature {
+    fn decode_from(r: &mut Reader<'_>) -> DecodeResult<Self> {
+        let at = r.position();
+        Self::from_bytes(&r.array()?).map_err(|source| DecodeError::BadPoint { at, source })
+    }
+}
+
 /// A signature with its challenge computed: what the curve check `s·G = R + e·pk` needs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PreparedSignature {

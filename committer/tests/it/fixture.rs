@@ -188,7 +188,7 @@ pub(crate) fn submit_edited(n: usize, edit: impl FnOnce(&mut Batch)) -> Call {
 /// The rule that refused `r`.
 pub(crate) fn refusal<T: std::fmt::Debug>(r: Result<T, L1Error>) -> keel_committer::Rejection {
     match r {
-        Err(L1Error::Rejected(why)) => why,
+        Err(e) if e.rejection().is_some() => e.rejection().cloned().expect("checked"),
         other => panic!("expected a refusal, got {other:?}"),
     }
 }
