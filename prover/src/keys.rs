@@ -68,6 +68,9 @@ pub enum KeyError {
     /// halo2 refused to generate keys.
     #[error("key generation failed: {0}")]
     Keygen(String),
+    /// A verifier file does not decode.
+    #[error("not a Keel verifier file: {0}")]
+    BadVerifier(String),
 }
 
 /// Where KZG parameters come from.
@@ -262,6 +265,59 @@ impl BatchKeys {
             pk,
         }))
     }
+}
+
+/// First bytes of a verifier file.
+const VERIFIER_MAGIC: &[u8; 8] = b"keel-vf1";
+
+impl BatchKeys {
+    /// The verifier as bytes: what a node that only checks proofs (an L1) needs, without the
+    /// proving key. `magic ‖ len ‖ layout (JSON) ‖ len ‖ KZG parameters ‖ verifying key`, the
+    /// points in halo2's raw format. [`crate::BatchVerifier::from_bytes`] reads it back.
+    pub fn verifier_bytes(&self, srs: &ParamsKZG<Bn256>) -> Vec<u8> {
+        let config = serde_json::to_vec(&self.config).expect("the layout serialises");
+        let mut params = Vec::new();
+        srs.write_custom(&mut params, SerdeFormat::RawBytes)
+            .expect("writing to a Vec cannot fail");
+        let mut out = VERIFIER_MAGIC.to_vec();
+        for part in [&config, &params] {
+            out.extend_from_slice(&(part.len() as u64).to_be_bytes());
+            out.extend_from_slice(part);
+        }
+        out.extend_from_slice(&self.vk().to_bytes(SerdeFormat::RawBytes));
+        out
+    }
+}
+
+/// Reads what [`BatchKeys::verifier_bytes`] wrote.
+pub(crate) fn read_verifier(
+    bytes: &[u8],
+) -> Result<(ParamsKZG<Bn256>, VerifyingKey<G1Affine>), KeyError> {
+    let bad = |what: &str| KeyError::BadVerifier(what.to_string());
+    let rest = bytes
+        .strip_prefix(VERIFIER_MAGIC)
+        .ok_or_else(|| bad("wrong magic"))?;
+    let part = |rest: &mut &[u8]| -> Result<Vec<u8>, KeyError> {
+        let (len, tail) = rest.split_at_checked(8).ok_or_else(|| bad("cut short"))?;
+        let len = u64::from_be_bytes(len.try_into().expect("8 bytes"));
+        let len = usize::try_from(len).map_err(|_| bad("length overflows"))?;
+        let (p, tail) = tail.split_at_checked(len).ok_or_else(|| bad("cut short"))?;
+        *rest = tail;
+        Ok(p.to_vec())
+    };
+    let mut rest = rest;
+    let config: BaseCircuitParams = serde_json::from_slice(&part(&mut rest)?)
+        .map_err(|e| KeyError::BadVerifier(format!("layout: {e}")))?;
+    let params = part(&mut rest)?;
+    let params = ParamsKZG::<Bn256>::read_custom(&mut params.as_slice(), SerdeFormat::RawBytes)
+        .map_err(|e| KeyError::BadVerifier(format!("KZG parameters: {e}")))?;
+    let vk = VerifyingKey::<G1Affine>::from_bytes::<BaseCircuitBuilder<Fr>>(
+        rest,
+        SerdeFormat::RawBytes,
+        config,
+    )
+    .map_err(|e| KeyError::BadVerifier(format!("verifying key: {e}")))?;
+    Ok((params, vk))
 }
 
 /// The verifying key's transcript digest, hex.

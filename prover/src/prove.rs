@@ -212,6 +212,12 @@ impl BatchVerifier {
         Self { params, vk }
     }
 
+    /// A verifier from the bytes [`crate::BatchKeys::verifier_bytes`] wrote.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, crate::KeyError> {
+        let (params, vk) = crate::keys::read_verifier(bytes)?;
+        Ok(Self { params, vk })
+    }
+
     /// The verifying key's transcript digest ([`crate::keys::vk_digest`]): what a chain pins at
     /// genesis.
     pub fn vk_digest(&self) -> String {

@@ -9,7 +9,7 @@ use keel_prover::{
     gpu::MsmConfig,
     keys::{kzg_params, BatchKeys, KeySource, Srs},
     kzg::{cpu_factory, gpu_factory, MsmParams},
-    BatchProver, Progress, ProveError, PublicInputs, Shape,
+    BatchProver, BatchVerifier, KeyError, Progress, ProveError, PublicInputs, Shape,
 };
 use keel_state::{
     test_utils::{deposit, funded_state, transfer},
@@ -80,6 +80,19 @@ fn a_cpu_proof_verifies_and_any_flipped_public_input_fails() {
     let mut cut = proof.clone();
     cut.proof.truncate(cut.proof.len() / 2);
     assert!(verifier.verify(&cut).is_err());
+
+    // the verifier file: a node that only checks proofs loads it without the proving key
+    let file = prover.keys().verifier_bytes(srs());
+    let loaded = BatchVerifier::from_bytes(&file).unwrap();
+    assert_eq!(loaded.vk_digest(), verifier.vk_digest());
+    loaded.verify(&proof).unwrap();
+    assert!(loaded.verify(&cut).is_err());
+    for bad in [&file[..file.len() / 2], &file[1..], &[][..]] {
+        assert!(matches!(
+            BatchVerifier::from_bytes(bad),
+            Err(KeyError::BadVerifier(_))
+        ));
+    }
 }
 
 #[test]
