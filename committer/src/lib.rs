@@ -14,6 +14,9 @@
 //! | [`embedded`] | [`EmbeddedL1`]: the default L1, a single-node chain persisted in RocksDB, and its rules |
 //! | [`tx`] | signed L1 transactions ([`L1Tx`], [`Call`]) with replay protection |
 //! | [`genesis`] | what a deployment fixes at its start |
+//! | [`committer`] | the [`Committer`] service: proven batches in any order, posted in order, exactly once |
+//! | [`follower`] | the [`QueueFollower`]: the L1's forced-inclusion queue, handed to the sequencer in order |
+//! | [`reconstruct`] | the state rebuilt from L1 data alone, and the exit built from it |
 //! | [`sla`] | the published deadlines |
 //!
 //! ## The rules the embedded L1 enforces
@@ -39,14 +42,20 @@
 //! Forced *withdrawals* are refused at the queue for now: whether one succeeded on L2 is not a
 //! public input of the batch proof, so the L1 could not know whether to pay it.
 
+pub mod committer;
 pub mod embedded;
+pub mod follower;
 pub mod genesis;
+pub mod reconstruct;
 pub mod settlement;
 pub mod sla;
 pub mod tx;
 
+pub use committer::{Committer, CommitterConfig, CommitterError, CommitterStatus, Offered};
 pub use embedded::{BlockProducer, EmbeddedL1, OpenError};
+pub use follower::QueueFollower;
 pub use genesis::Genesis;
+pub use reconstruct::{ReconstructError, Replayed};
 pub use settlement::{
     Checkpoint, Event, ExitMode, ExitReason, Head, L1Error, Lease, PostedBatch, QueuedEntry,
     Receipt, Rejection, RollupView, SettlementLayer,

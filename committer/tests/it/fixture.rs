@@ -1,7 +1,11 @@
 //! A small rollup history proven once per test binary: three batches over two deposits and a
 //! withdrawal, with what an exit needs afterwards.
 
-use std::{path::Path, sync::OnceLock, time::Duration};
+use std::{
+    path::{Path, PathBuf},
+    sync::OnceLock,
+    time::Duration,
+};
 
 use halo2_proofs::halo2curves::ff::PrimeField;
 use keel_committer::{
@@ -102,6 +106,10 @@ pub(crate) struct Posted {
 
 pub(crate) struct Fixture {
     pub verifier: BatchVerifier,
+    /// The prover, for tests that prove batches of their own.
+    pub prover: BatchProver,
+    /// The verifier file (a child process loads the verifier from it).
+    pub verifier_file: PathBuf,
     /// Batch 1: deposit to account 0; batch 2: deposit to account 1; batch 3: account 0
     /// withdraws [`WITHDRAWN`].
     pub batches: Vec<Posted>,
@@ -112,8 +120,14 @@ pub(crate) struct Fixture {
 pub(crate) fn fixture() -> &'static Fixture {
     static F: OnceLock<Fixture> = OnceLock::new();
     F.get_or_init(|| {
-        let params = MsmParams::new(kzg_params(&Srs::Dev, SHAPE.k).unwrap(), cpu_factory());
-        let keys = BatchKeys::generate(&params, SHAPE).unwrap();
+        // cargo's scratch space for integration tests: child processes load the keys from it,
+        // and a later run reuses them (they are checked against the SRS and shape on load)
+        let keys_dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("committer-keys");
+        let srs = kzg_params(&Srs::Dev, SHAPE.k).unwrap();
+        let params = MsmParams::new(srs.clone(), cpu_factory());
+        let (keys, _) = BatchKeys::load_or_generate(&keys_dir, &srs, &params, SHAPE).unwrap();
+        let verifier_file = keys_dir.join("batch-N1-D3-k16.verifier");
+        std::fs::write(&verifier_file, keys.verifier_bytes(&srs)).unwrap();
         let prover = BatchProver::new(params, keys);
         let mut state = State::open(MemStore::new(), SHAPE.depth).unwrap();
         let ops = [
@@ -141,10 +155,17 @@ pub(crate) fn fixture() -> &'static Fixture {
             .collect();
         Fixture {
             verifier: prover.verifier(),
+            prover,
+            verifier_file,
             batches,
             accounts,
         }
     })
+}
+
+/// The verifier, loaded from its file as a separate process does.
+pub(crate) fn load_verifier(file: &Path) -> BatchVerifier {
+    BatchVerifier::from_bytes(&std::fs::read(file).unwrap()).unwrap()
 }
 
 pub(crate) fn open(dir: &Path) -> EmbeddedL1 {

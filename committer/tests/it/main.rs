@@ -2,6 +2,9 @@
 //! real proofs at test size (one operation, depth 3).
 
 mod council;
+mod crash;
+mod e2e;
 mod fixture;
 mod rules;
+mod service;
 mod store;
