@@ -1,8 +1,8 @@
 //! `keel`: Keel's one binary. Thin: it parses arguments and calls the libraries.
 //!
 //! Subcommands arrive with the parts they drive (`devnet`, `prover`, `committer`, `l1`, `exit`,
-//! `council`, `bench`); today it runs the primary sequencer, prints the SLA and inspects a state
-//! database.
+//! `bench`); today it runs the primary sequencer, prints the SLA, runs the council's
+//! signing rounds and inspects a state database.
 
 use std::path::PathBuf;
 
@@ -10,6 +10,7 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use keel_state::{AccountIndex, RocksStore, RocksStoreOptions, State, DEFAULT_DEPTH};
 
+mod council;
 mod sequencer;
 mod sla;
 
@@ -30,6 +31,9 @@ enum Command {
     Sequencer(sequencer::SequencerArgs),
     /// Print the deployment's recovery window: failover, forced inclusion, exit mode.
     Sla(sla::SlaArgs),
+    /// The council's threshold key: deal it, and sign an action in two rounds.
+    #[command(subcommand)]
+    Council(council::CouncilCommand),
     /// Inspect an existing state database.
     #[command(subcommand)]
     State(StateCommand),
@@ -82,6 +86,7 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Sequencer(args) => sequencer::run(args)?,
         Command::Sla(args) => sla::run(args)?,
+        Command::Council(cmd) => council::run(cmd)?,
         Command::State(StateCommand::Info(args)) => {
             let s = open(&args)?;
             println!("depth       {}", s.depth());

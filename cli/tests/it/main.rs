@@ -117,3 +117,125 @@ fn sla_prints_the_recovery_window_and_refuses_an_impossible_council() {
         "{err}"
     );
 }
+
+#[test]
+fn the_council_deals_a_key_and_signs_an_action_in_two_rounds() {
+    use keel_committer::CouncilAction;
+    use keel_state::{frost::GroupKey, Decode, Signature};
+
+    let dir = tempfile::tempdir().unwrap();
+    let d = |f: &str| dir.path().join(f).to_str().unwrap().to_owned();
+    let (ok, out, err) = keel(&[
+        "council",
+        "keygen",
+        "--threshold",
+        "3",
+        "--members",
+        "4",
+        "--out",
+        &d(""),
+    ]);
+    assert!(ok, "{err}");
+    assert!(out.contains("3-of-4"), "{out}");
+    let (ok, _, err) = keel(&[
+        "council",
+        "keygen",
+        "--threshold",
+        "3",
+        "--members",
+        "4",
+        "--out",
+        &d(""),
+    ]);
+    assert!(
+        !ok && err.contains("must not exist"),
+        "a dealt key is never overwritten: {err}"
+    );
+
+    let (ok, out, err) = keel(&[
+        "council",
+        "message",
+        "--chain-id",
+        "7",
+        "--sequence",
+        "0",
+        "--exit-mode",
+    ]);
+    assert!(ok, "{err}");
+    let msg = out.trim().to_owned();
+    assert_eq!(
+        msg,
+        keel_state::field::fr_to_hex(&CouncilAction::ActivateExitMode.message(7, 0))
+    );
+
+    let signers = [1, 2, 4];
+    let commitments: Vec<String> = signers
+        .iter()
+        .map(|i| {
+            let (ok, out, err) = keel(&[
+                "council",
+                "commit",
+                "--share",
+                &d(&format!("member-{i}.share")),
+                "--nonces",
+                &d(&format!("nonces-{i}")),
+            ]);
+            assert!(ok, "{err}");
+            out.trim().to_owned()
+        })
+        .collect();
+    let sign = |i: u16, set: &[String]| {
+        let share = d(&format!("member-{i}.share"));
+        let nonces = d(&format!("nonces-{i}"));
+        let mut args = vec![
+            "council",
+            "sign",
+            "--share",
+            &share,
+            "--nonces",
+            &nonces,
+            "--message",
+            &msg,
+        ];
+        for c in set {
+            args.extend(["--commitment", c.as_str()]);
+        }
+        keel(&args)
+    };
+    let responses: Vec<String> = signers
+        .iter()
+        .map(|&i| {
+            let (ok, out, err) = sign(i, &commitments);
+            assert!(ok, "{err}");
+            out.trim().to_owned()
+        })
+        .collect();
+    let (ok, _, err) = sign(1, &commitments);
+    assert!(
+        !ok && err.contains("nonces"),
+        "used nonces cannot sign again: {err}"
+    );
+
+    let aggregate = |cs: &[String], zs: &[String]| {
+        let group = d("group.key");
+        let mut args = vec!["council", "aggregate", "--group", &group, "--message", &msg];
+        for c in cs {
+            args.extend(["--commitment", c.as_str()]);
+        }
+        for z in zs {
+            args.extend(["--response", z.as_str()]);
+        }
+        keel(&args)
+    };
+    let (ok, out, err) = aggregate(&commitments, &responses);
+    assert!(ok, "{err}");
+    let sig = Signature::decode(&hex::decode(out.trim()).unwrap()).unwrap();
+    let group =
+        GroupKey::decode(&hex::decode(std::fs::read_to_string(d("group.key")).unwrap()).unwrap())
+            .unwrap();
+    let m = CouncilAction::ActivateExitMode.message(7, 0);
+    group.key.verify(m, &sig).unwrap();
+    // two of a 3-of-4 council do not make a signature
+    let (ok, _, err) = aggregate(&commitments[..2], &responses[..2]);
+    assert!(!ok, "t - 1 responses aggregated: {err}");
+}
