@@ -1,8 +1,8 @@
 //! `keel`: Keel's one binary. Thin: it parses arguments and calls the libraries.
 //!
-//! Subcommands arrive with the parts they drive (`devnet`, `prover`, `committer`, `l1`, `exit`,
-//! `bench`); today it runs the primary sequencer, prints the SLA, runs the council's
-//! signing rounds and inspects a state database.
+//! Subcommands arrive with the parts they drive (`devnet`, `prover`, `committer`, `l1`, `bench`);
+//! today it runs the primary sequencer, prints the SLA, runs the council's signing rounds, exits
+//! an account from L1 data and inspects a state database.
 
 use std::path::PathBuf;
 
@@ -11,6 +11,7 @@ use clap::{Args, Parser, Subcommand};
 use keel_state::{AccountIndex, RocksStore, RocksStoreOptions, State, DEFAULT_DEPTH};
 
 mod council;
+mod exit;
 mod sequencer;
 mod sla;
 
@@ -31,6 +32,8 @@ enum Command {
     Sequencer(sequencer::SequencerArgs),
     /// Print the deployment's recovery window: failover, forced inclusion, exit mode.
     Sla(sla::SlaArgs),
+    /// Exit an account from L1 data alone (in exit mode): rebuild the state, prove, submit.
+    Exit(exit::ExitArgs),
     /// The council's threshold key: deal it, and sign an action in two rounds.
     #[command(subcommand)]
     Council(council::CouncilCommand),
@@ -87,6 +90,7 @@ fn main() -> anyhow::Result<()> {
         Command::Sequencer(args) => sequencer::run(args)?,
         Command::Sla(args) => sla::run(args)?,
         Command::Council(cmd) => council::run(cmd)?,
+        Command::Exit(args) => exit::run(args)?,
         Command::State(StateCommand::Info(args)) => {
             let s = open(&args)?;
             println!("depth       {}", s.depth());

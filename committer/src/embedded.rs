@@ -388,6 +388,19 @@ impl EmbeddedL1 {
         })
     }
 
+    /// Opens the chain already in `path` with the genesis it stores; the verifier must still be
+    /// the one pinned at genesis. A directory without a chain is refused, never created.
+    pub fn open_existing(path: &Path, verifier: BatchVerifier) -> Result<Self, OpenError> {
+        let genesis = {
+            let db = DB::open_for_read_only(&Options::default(), path, false).map_err(store_err)?;
+            let stored = db.get(b"genesis").map_err(store_err)?.ok_or_else(|| {
+                OpenError::BadGenesis(format!("{} holds no chain", path.display()))
+            })?;
+            Genesis::decode_from(&mut Reader::new(&stored)).map_err(|e| corrupt("genesis", e))?
+        };
+        Self::open(path, &genesis, verifier)
+    }
+
     /// The genesis.
     pub fn genesis(&self) -> &Genesis {
         &self.genesis

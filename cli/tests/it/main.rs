@@ -239,3 +239,30 @@ fn the_council_deals_a_key_and_signs_an_action_in_two_rounds() {
     let (ok, _, err) = aggregate(&commitments[..2], &responses[..2]);
     assert!(!ok, "t - 1 responses aggregated: {err}");
 }
+
+#[test]
+fn exit_refuses_bad_input_before_touching_a_chain() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = |f: &str| dir.path().join(f).to_str().unwrap().to_owned();
+    std::fs::write(d("key"), "zz").unwrap();
+    std::fs::write(d("good-key"), "01".repeat(32)).unwrap();
+    std::fs::write(d("verifier"), b"not a verifier").unwrap();
+    let exit = |key: &str, verifier: &str| {
+        keel(&[
+            "exit",
+            "--l1.dir",
+            &d("l1"),
+            "--l1.verifier",
+            verifier,
+            "--key-file",
+            key,
+        ])
+    };
+    let (ok, _, err) = exit(&d("key"), &d("verifier"));
+    assert!(!ok && err.contains("64 hex digits"), "{err}");
+    let (ok, _, err) = exit(&d("good-key"), &d("missing"));
+    assert!(!ok && err.contains("reading"), "{err}");
+    let (ok, _, err) = exit(&d("good-key"), &d("verifier"));
+    assert!(!ok && err.contains("not a Keel verifier file"), "{err}");
+    assert!(!dir.path().join("l1").exists(), "no chain is created");
+}
