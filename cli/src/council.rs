@@ -120,6 +120,11 @@ fn decode_hex<T: Decode>(text: &str, what: &str) -> anyhow::Result<T> {
     decode(&bytes, what)
 }
 
+/// Every item of a list given on the command line, decoded.
+fn decode_all<T: Decode>(items: &[String], what: &str) -> anyhow::Result<Vec<T>> {
+    items.iter().map(|x| decode_hex(x, what)).collect()
+}
+
 /// Writes `text` to a new file; an existing file is never overwritten.
 fn write_new(path: &Path, text: &str) -> anyhow::Result<()> {
     let mut f = OpenOptions::new()
@@ -145,12 +150,10 @@ fn parse_message(text: &str) -> anyhow::Result<Fr> {
 fn action(args: &MessageArgs) -> anyhow::Result<CouncilAction> {
     match (args.exit_mode, args.rotate.is_empty()) {
         (true, _) => Ok(CouncilAction::ActivateExitMode),
-        (false, false) => Ok(CouncilAction::RotateSequencers(
-            args.rotate
-                .iter()
-                .map(|k| decode_hex::<PublicKey>(k, "a sequencer key"))
-                .collect::<anyhow::Result<_>>()?,
-        )),
+        (false, false) => Ok(CouncilAction::RotateSequencers(decode_all::<PublicKey>(
+            &args.rotate,
+            "a sequencer key",
+        )?)),
         (false, true) => bail!("name an action: --exit-mode or --rotate KEY,KEY,..."),
     }
 }
@@ -194,10 +197,7 @@ pub(crate) fn run(cmd: CouncilCommand) -> anyhow::Result<()> {
             let share: KeyShare = decode(&read_hex(&share)?, "the share file")?;
             let n: SigningNonces = decode(&read_hex(&nonces)?, "the nonces file")?;
             let msg = parse_message(&message)?;
-            let commitments: Vec<Commitment> = commitments
-                .iter()
-                .map(|c| decode_hex(c, "a commitment"))
-                .collect::<anyhow::Result<_>>()?;
+            let commitments: Vec<Commitment> = decode_all(&commitments, "a commitment")?;
             // the nonces are gone before a response exists: they can never sign twice
             fs::remove_file(&nonces)
                 .with_context(|| format!("removing the used nonces {}", nonces.display()))?;
@@ -212,14 +212,8 @@ pub(crate) fn run(cmd: CouncilCommand) -> anyhow::Result<()> {
         } => {
             let group: GroupKey = decode(&read_hex(&group)?, "the group key file")?;
             let msg = parse_message(&message)?;
-            let commitments: Vec<Commitment> = commitments
-                .iter()
-                .map(|c| decode_hex(c, "a commitment"))
-                .collect::<anyhow::Result<_>>()?;
-            let responses: Vec<SignatureShare> = responses
-                .iter()
-                .map(|z| decode_hex(z, "a response"))
-                .collect::<anyhow::Result<_>>()?;
+            let commitments: Vec<Commitment> = decode_all(&commitments, "a commitment")?;
+            let responses: Vec<SignatureShare> = decode_all(&responses, "a response")?;
             let sig = frost::aggregate(&group, &commitments, &responses, msg)?;
             ensure!(
                 group.key.verify(msg, &sig).is_ok(),

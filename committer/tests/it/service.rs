@@ -121,6 +121,14 @@ fn quick(dir: &std::path::Path) -> CommitterConfig {
     c
 }
 
+/// A committer for the primary with its store under `dir`, hearing nothing.
+fn start(
+    dir: &std::path::Path,
+    l1: Arc<dyn SettlementLayer>,
+) -> Result<Committer, keel_committer::CommitterError> {
+    Committer::open(quick(&dir.join("c")), l1, primary(), Box::new(|_| {}))
+}
+
 fn offer(c: &Committer, n: usize) -> Offered {
     let p = &fixture().batches[n - 1];
     c.offer(p.data.clone(), p.proof.clone()).unwrap()
@@ -181,21 +189,9 @@ fn a_committer_restarted_after_its_post_landed_neither_skips_nor_double_posts() 
     let link = Link::new(l1.clone());
     link.down.store(true, Ordering::Relaxed);
     // the L1 is unreachable: the committer cannot even open
-    assert!(Committer::open(
-        quick(&dir.path().join("c")),
-        link.clone(),
-        primary(),
-        Box::new(|_| {})
-    )
-    .is_err());
+    assert!(start(dir.path(), link.clone()).is_err());
     link.down.store(false, Ordering::Relaxed);
-    let c = Committer::open(
-        quick(&dir.path().join("c")),
-        link.clone(),
-        primary(),
-        Box::new(|_| {}),
-    )
-    .unwrap();
+    let c = start(dir.path(), link.clone()).unwrap();
     link.down.store(true, Ordering::Relaxed);
     for n in [1, 2, 3] {
         assert_eq!(offer(&c, n), Offered::Held);
@@ -209,13 +205,7 @@ fn a_committer_restarted_after_its_post_landed_neither_skips_nor_double_posts() 
     // batch 1 reaches the L1 (as if the last post landed just before the crash)
     send(&l1, &primary(), submit(1)).unwrap();
     link.down.store(false, Ordering::Relaxed);
-    let c = Committer::open(
-        quick(&dir.path().join("c")),
-        link,
-        primary(),
-        Box::new(|_| {}),
-    )
-    .unwrap();
+    let c = start(dir.path(), link).unwrap();
     assert_eq!(c.status().held.len(), 3, "held batches survive a restart");
     let s = c.wait_included(BatchNumber(3), WAIT);
     assert_eq!(s.included, BatchNumber(3), "{s:?}");
@@ -230,13 +220,7 @@ fn a_committer_whose_batch_number_was_settled_by_another_halts() {
     let l1 = Arc::new(open(&dir.path().join("l1")));
     queue_deposits(&l1);
     let link = Link::new(l1.clone());
-    let c = Committer::open(
-        quick(&dir.path().join("c")),
-        link.clone(),
-        primary(),
-        Box::new(|_| {}),
-    )
-    .unwrap();
+    let c = start(dir.path(), link.clone()).unwrap();
     link.down.store(true, Ordering::Relaxed);
     // a batch 1 of its own: same number, other epoch
     let mut mine = fixture().batches[0].batch.clone();
@@ -260,13 +244,7 @@ fn a_batch_the_l1_refuses_halts_the_committer_and_stays_held() {
     let dir = TempDir::new().unwrap();
     let l1 = Arc::new(open(&dir.path().join("l1")));
     queue_deposits(&l1);
-    let c = Committer::open(
-        quick(&dir.path().join("c")),
-        l1.clone(),
-        primary(),
-        Box::new(|_| {}),
-    )
-    .unwrap();
+    let c = start(dir.path(), l1.clone()).unwrap();
     // batch 1's data with batch 2's proof
     c.offer(
         fixture().batches[0].data.clone(),
