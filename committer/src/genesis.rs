@@ -18,7 +18,8 @@ use crate::{
 const GENESIS_VERSION: u8 = 1;
 
 /// A deployment's genesis.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Genesis {
     /// Signed by every transaction, so none replays on another deployment.
     pub chain_id: u64,
@@ -27,13 +28,17 @@ pub struct Genesis {
     /// The rollup's state tree depth.
     pub depth: u8,
     /// The deadlines.
+    #[serde(default)]
     pub deadlines: Deadlines,
     /// Registered sequencers in take-over order; the first holds the lease in epoch 1.
+    #[serde(with = "crate::rpc::wire::encoded_vec")]
     pub sequencers: Vec<PublicKey>,
     /// Initial L1 balances.
+    #[serde(with = "crate::rpc::wire::allocations")]
     pub allocations: Vec<(L1Address, u64)>,
     /// The council's threshold key: its signatures may rotate the sequencers or activate exit
     /// mode, nothing else.
+    #[serde(with = "crate::rpc::wire::encoded")]
     pub council: GroupKey,
 }
 

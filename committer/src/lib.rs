@@ -17,6 +17,7 @@
 //! | [`committer`] | the [`Committer`] service: proven batches in any order, posted in order, exactly once |
 //! | [`follower`] | the [`QueueFollower`]: the L1's forced-inclusion queue, handed to the sequencer in order |
 //! | [`reconstruct`] | the state rebuilt from L1 data alone, and the exit built from it |
+//! | [`rpc`] | the L1's JSON-RPC API (what `keel l1` serves) and [`RpcL1`], its client as a [`SettlementLayer`] |
 //! | [`sla`] | the published deadlines |
 //!
 //! ## The rules the embedded L1 enforces
@@ -47,6 +48,7 @@ pub mod embedded;
 pub mod follower;
 pub mod genesis;
 pub mod reconstruct;
+pub mod rpc;
 pub mod settlement;
 pub mod sla;
 pub mod tx;
@@ -56,6 +58,7 @@ pub use embedded::{BlockProducer, EmbeddedL1, OpenError};
 pub use follower::QueueFollower;
 pub use genesis::Genesis;
 pub use reconstruct::{ReconstructError, Replayed};
+pub use rpc::RpcL1;
 pub use settlement::{
     Checkpoint, Event, ExitMode, ExitReason, Head, L1Error, Lease, PostedBatch, QueuedEntry,
     Receipt, Rejection, RollupView, SettlementLayer,

@@ -8,12 +8,14 @@
 
 use std::fmt;
 
+use serde::{Deserialize, Serialize};
+
 use keel_state::{AccountIndex, BatchNumber, Epoch, Fr, L1Address, PublicKey, QueueEntry};
 
-use crate::{sla::Deadlines, tx::L1Tx};
+use crate::{rpc::wire, sla::Deadlines, tx::L1Tx};
 
 /// The L1 chain's head.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Head {
     /// Height of the last sealed block (genesis is 0).
     pub height: u64,
@@ -22,13 +24,16 @@ pub struct Head {
 }
 
 /// The last proven state of the rollup.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Checkpoint {
     /// The last proven batch (0 before the first).
+    #[serde(with = "wire::batch_number")]
     pub batch: BatchNumber,
     /// Its post-state root (the genesis root before the first batch).
+    #[serde(with = "wire::fr")]
     pub root: Fr,
     /// Running hash of the queue entries consumed so far.
+    #[serde(with = "wire::fr")]
     pub queue_hash: Fr,
     /// Queue entries consumed so far.
     pub queue_consumed: u64,
@@ -37,11 +42,13 @@ pub struct Checkpoint {
 }
 
 /// Who may sequence, since when.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Lease {
     /// The current epoch; batches must carry it.
+    #[serde(with = "wire::epoch")]
     pub epoch: Epoch,
     /// The lease holder.
+    #[serde(with = "wire::encoded")]
     pub sequencer: PublicKey,
     /// When the lease began.
     pub since_ms: u64,
@@ -50,7 +57,8 @@ pub struct Lease {
 }
 
 /// Why exit mode was activated.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum ExitReason {
     /// The oldest queue entry was unserved past the forced-inclusion deadline.
     ForcedInclusion,
@@ -71,7 +79,7 @@ impl fmt::Display for ExitReason {
 }
 
 /// Exit mode, once active (it never ends).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExitMode {
     /// Why.
     pub reason: ExitReason,
@@ -80,7 +88,7 @@ pub struct ExitMode {
 }
 
 /// The rollup contract's state at a glance.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RollupView {
     /// The chain head.
     pub head: Head,
@@ -93,6 +101,7 @@ pub struct RollupView {
     /// The sequencer lease.
     pub lease: Lease,
     /// Registered sequencers, in take-over order.
+    #[serde(with = "wire::encoded_vec")]
     pub sequencers: Vec<PublicKey>,
     /// Queue entries ever enqueued (consumed ones included).
     pub queue_len: u64,
@@ -103,44 +112,53 @@ pub struct RollupView {
 }
 
 /// An entry of the forced-inclusion queue.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct QueuedEntry {
     /// Position in the queue (the first entry is 0).
     pub position: u64,
     /// The entry.
+    #[serde(with = "wire::encoded")]
     pub entry: QueueEntry,
     /// When it was enqueued.
     pub enqueued_at_ms: u64,
     /// The queue's running hash after it.
+    #[serde(with = "wire::fr")]
     pub hash_after: Fr,
 }
 
 /// A settled batch: its data and proof as posted.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PostedBatch {
     /// Its number.
+    #[serde(with = "wire::batch_number")]
     pub number: BatchNumber,
     /// `keel_state::Batch` encoding.
+    #[serde(with = "wire::bytes")]
     pub data: Vec<u8>,
     /// The proof.
+    #[serde(with = "wire::bytes")]
     pub proof: Vec<u8>,
     /// The block that included it.
     pub height: u64,
 }
 
 /// What an executed transaction did.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "event", content = "detail", rename_all = "snake_case")]
 pub enum Event {
     /// A batch was proven and recorded.
     BatchProven {
         /// Its number.
+        #[serde(with = "wire::batch_number")]
         number: BatchNumber,
         /// Its post-state root.
+        #[serde(with = "wire::fr")]
         root: Fr,
     },
     /// A withdrawal of a proven batch was paid.
     WithdrawalPaid {
         /// Paid to.
+        #[serde(with = "wire::address")]
         recipient: L1Address,
         /// Amount.
         amount: u64,
@@ -150,6 +168,7 @@ pub enum Event {
         /// Its position.
         position: u64,
         /// For a deposit, the account index the L1 assigned.
+        #[serde(with = "wire::opt_account")]
         account: Option<AccountIndex>,
     },
     /// Exit mode is active.
@@ -157,8 +176,10 @@ pub enum Event {
     /// The lease passed to a new holder.
     LeaseClaimed {
         /// The new epoch.
+        #[serde(with = "wire::epoch")]
         epoch: Epoch,
         /// The new holder.
+        #[serde(with = "wire::encoded")]
         sequencer: PublicKey,
     },
     /// The council replaced the registered sequencers.
@@ -169,8 +190,10 @@ pub enum Event {
     /// An account exited.
     Exited {
         /// The account.
+        #[serde(with = "wire::account")]
         account: AccountIndex,
         /// Paid to.
+        #[serde(with = "wire::address")]
         recipient: L1Address,
         /// Amount.
         amount: u64,
@@ -178,7 +201,7 @@ pub enum Event {
 }
 
 /// An executed transaction.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Receipt {
     /// The block that includes it (sealed at the next block time).
     pub height: u64,
@@ -188,7 +211,8 @@ pub struct Receipt {
 
 /// Why the L1 refused a transaction: one variant per rule. A refused transaction changes nothing
 /// (not even the signer's nonce).
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+#[serde(tag = "rule", content = "detail", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Rejection {
     /// The transaction bytes do not decode.
@@ -218,8 +242,10 @@ pub enum Rejection {
     #[error("batch epoch {got} is not the current epoch {current}")]
     StaleEpoch {
         /// The current epoch.
+        #[serde(with = "wire::epoch")]
         current: Epoch,
         /// The batch's.
+        #[serde(with = "wire::epoch")]
         got: Epoch,
     },
     /// The signer does not hold the sequencer lease.
@@ -229,8 +255,10 @@ pub enum Rejection {
     #[error("batch {got} is not the next batch {expected}")]
     WrongBatchNumber {
         /// The next batch number.
+        #[serde(with = "wire::batch_number")]
         expected: BatchNumber,
         /// The batch's.
+        #[serde(with = "wire::batch_number")]
         got: BatchNumber,
     },
     /// The batch does not start from the last proven root.
@@ -281,6 +309,7 @@ pub enum Rejection {
     NotInExitMode,
     /// This account has already exited.
     #[error("account {0} has already exited")]
+    #[serde(with = "wire::account")]
     AlreadyExited(AccountIndex),
     /// Only the account's owner may exit it.
     #[error("only the account's owner may exit it")]
@@ -330,6 +359,10 @@ pub enum L1Error {
     /// The L1's stored state does not decode or is inconsistent.
     #[error("L1 store is corrupt: {0}")]
     Corrupt(String),
+    /// The L1 could not be reached, or its answer was not one this client understands; the call
+    /// may or may not have been executed (read the L1 again before repeating a transaction).
+    #[error("L1 unavailable: {0}")]
+    Unavailable(String),
 }
 
 impl L1Error {

@@ -29,15 +29,20 @@ pub const COUNCIL_THRESHOLD: u16 = 6;
 pub const COUNCIL_MEMBERS: u16 = 8;
 
 /// The deadlines of one deployment, fixed at genesis.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct Deadlines {
     /// See [`BLOCK_TIME`].
+    #[serde(rename = "block_time_ms", with = "crate::rpc::wire::millis")]
     pub block_time: Duration,
     /// See [`FAILOVER_TIMEOUT`].
+    #[serde(rename = "failover_timeout_ms", with = "crate::rpc::wire::millis")]
     pub failover_timeout: Duration,
     /// See [`FORCED_INCLUSION_DEADLINE`].
+    #[serde(rename = "forced_inclusion_ms", with = "crate::rpc::wire::millis")]
     pub forced_inclusion: Duration,
     /// See [`PROOF_DEADLINE`].
+    #[serde(rename = "proof_ms", with = "crate::rpc::wire::millis")]
     pub proof: Duration,
 }
 

@@ -5,6 +5,7 @@ mod council;
 mod crash;
 mod e2e;
 mod fixture;
+mod rpc;
 mod rules;
 mod service;
 mod store;

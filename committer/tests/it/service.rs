@@ -113,7 +113,7 @@ impl Drop for Sealer {
     }
 }
 
-fn quick(dir: &std::path::Path) -> CommitterConfig {
+pub(crate) fn quick(dir: &std::path::Path) -> CommitterConfig {
     let mut c = CommitterConfig::new(dir);
     c.retry_min = Duration::from_millis(10);
     c.retry_max = Duration::from_millis(50);
@@ -129,7 +129,7 @@ fn start(
     Committer::open(quick(&dir.join("c")), l1, primary(), Box::new(|_| {}))
 }
 
-fn offer(c: &Committer, n: usize) -> Offered {
+pub(crate) fn offer(c: &Committer, n: usize) -> Offered {
     let p = &fixture().batches[n - 1];
     c.offer(p.data.clone(), p.proof.clone()).unwrap()
 }

@@ -1,0 +1,161 @@
+//! [`RpcL1`]: the L1 in another process, as a [`SettlementLayer`].
+
+use std::{
+    sync::atomic::{AtomicU64, Ordering},
+    time::Duration,
+};
+
+use keel_state::{AccountIndex, BatchNumber, Encode, L1Address, PublicKey};
+use serde::{de::DeserializeOwned, Deserialize};
+use serde_json::{json, Value};
+
+use super::{server::RpcError, wire, CORRUPT, REJECTED, STORE};
+use crate::{
+    settlement::{
+        Head, L1Error, PostedBatch, QueuedEntry, Receipt, Rejection, RollupView, SettlementLayer,
+    },
+    tx::L1Tx,
+};
+
+/// How long a call may take before the client gives up (a submitted batch's proof is verified
+/// before the answer).
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A client of `keel l1`'s JSON-RPC API.
+///
+/// Calls block the calling thread: call it from plain threads (as the committer and the
+/// follower do) or from `spawn_blocking`, never from inside an async task. A call that fails in
+/// transport is [`L1Error::Unavailable`]; a transaction whose answer was lost may still have
+/// executed, so callers read the L1 again before repeating it (the committer does).
+#[derive(Debug)]
+pub struct RpcL1 {
+    url: String,
+    http: reqwest::blocking::Client,
+    chain_id: u64,
+    next_id: AtomicU64,
+}
+
+#[derive(Deserialize)]
+struct Response {
+    #[serde(default)]
+    result: Option<Value>,
+    #[serde(default)]
+    error: Option<RpcError>,
+}
+
+fn unavailable(e: impl std::fmt::Display) -> L1Error {
+    L1Error::Unavailable(e.to_string())
+}
+
+impl RpcL1 {
+    /// Connects to the API at `url` (`http://host:port`) with [`DEFAULT_TIMEOUT`], and reads the
+    /// chain id.
+    pub fn connect(url: &str) -> Result<Self, L1Error> {
+        Self::connect_with(url, DEFAULT_TIMEOUT)
+    }
+
+    /// Connects with a per-call `timeout`.
+    pub fn connect_with(url: &str, timeout: Duration) -> Result<Self, L1Error> {
+        let http = reqwest::blocking::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout.min(Duration::from_secs(5)))
+            .build()
+            .map_err(unavailable)?;
+        let mut l1 = Self {
+            url: url.trim_end_matches('/').to_owned(),
+            http,
+            chain_id: 0,
+            next_id: AtomicU64::new(1),
+        };
+        l1.chain_id = l1.call("keel_chainId", Value::Null)?;
+        Ok(l1)
+    }
+
+    /// The API's address.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    fn call<T: DeserializeOwned>(&self, method: &str, params: Value) -> Result<T, L1Error> {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let body = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
+        let response = self
+            .http
+            .post(&self.url)
+            .json(&body)
+            .send()
+            .map_err(|e| unavailable(format!("{method}: {e}")))?;
+        let status = response.status();
+        if !status.is_success() {
+            let text = response.text().unwrap_or_default();
+            return Err(unavailable(format!("{method}: HTTP {status}: {text}")));
+        }
+        let r: Response = response
+            .json()
+            .map_err(|e| unavailable(format!("{method}: not a JSON-RPC response: {e}")))?;
+        match (r.result, r.error) {
+            (_, Some(e)) => Err(match e.code {
+                REJECTED => match e.data.map(serde_json::from_value::<Rejection>) {
+                    Some(Ok(rejection)) => L1Error::Rejected(rejection),
+                    _ => unavailable(format!(
+                        "{method}: a rejection this client cannot read: {}",
+                        e.message
+                    )),
+                },
+                STORE => L1Error::Store(e.message),
+                CORRUPT => L1Error::Corrupt(e.message),
+                code => unavailable(format!("{method}: error {code}: {}", e.message)),
+            }),
+            (Some(v), None) => serde_json::from_value(v)
+                .map_err(|e| unavailable(format!("{method}: unexpected result: {e}"))),
+            (None, None) => serde_json::from_value(Value::Null)
+                .map_err(|_| unavailable(format!("{method}: the response has no result"))),
+        }
+    }
+}
+
+impl SettlementLayer for RpcL1 {
+    fn chain_id(&self) -> u64 {
+        self.chain_id
+    }
+
+    fn head(&self) -> Result<Head, L1Error> {
+        self.call("keel_head", Value::Null)
+    }
+
+    fn rollup(&self) -> Result<RollupView, L1Error> {
+        self.call("keel_rollup", Value::Null)
+    }
+
+    fn nonce(&self, address: &L1Address) -> Result<u64, L1Error> {
+        self.call("keel_nonce", json!({"address": wire::to_hex(&address.0)}))
+    }
+
+    fn balance(&self, address: &L1Address) -> Result<u64, L1Error> {
+        self.call("keel_balance", json!({"address": wire::to_hex(&address.0)}))
+    }
+
+    fn submit(&self, tx: &L1Tx) -> Result<Receipt, L1Error> {
+        self.call("keel_submit", json!({"tx": wire::to_hex(&tx.encode())}))
+    }
+
+    fn queue(&self, position: u64, max: usize) -> Result<Vec<QueuedEntry>, L1Error> {
+        self.call("keel_queue", json!({"position": position, "max": max}))
+    }
+
+    fn batch(&self, number: BatchNumber) -> Result<Option<PostedBatch>, L1Error> {
+        self.call("keel_batch", json!({"number": number.0}))
+    }
+
+    fn account_index(&self, pk: &PublicKey) -> Result<Option<AccountIndex>, L1Error> {
+        let index: Option<u32> = self.call(
+            "keel_accountIndex",
+            json!({"pk": wire::to_hex(&pk.encode())}),
+        )?;
+        Ok(index.map(AccountIndex))
+    }
+
+    fn exited(&self, account: AccountIndex) -> Result<bool, L1Error> {
+        self.call("keel_exited", json!({"account": account.0}))
+    }
+}
