@@ -8,19 +8,24 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Args;
-use keel_committer::{reconstruct, EmbeddedL1};
+use keel_committer::{reconstruct, EmbeddedL1, RpcL1, SettlementLayer};
 use keel_prover::BatchVerifier;
 use keel_state::{L1Address, MemStore, SecretKey};
 
 /// Which chain, whose account, paid to whom.
 #[derive(Args, Debug)]
+#[command(group(clap::ArgGroup::new("chain").required(true).args(["l1_rpc", "l1_dir"])))]
 pub(crate) struct ExitArgs {
-    /// The embedded L1's data directory (the chain must not be open in another process).
-    #[arg(long = "l1.dir")]
-    l1_dir: PathBuf,
-    /// The verifier file the chain pinned at genesis.
+    /// The L1's JSON-RPC API (`keel l1`), e.g. http://127.0.0.1:8545.
+    #[arg(long = "l1.rpc")]
+    l1_rpc: Option<String>,
+    /// Or: the embedded L1's data directory, opened here (the chain must not be open in
+    /// another process).
+    #[arg(long = "l1.dir", requires = "verifier")]
+    l1_dir: Option<PathBuf>,
+    /// With --l1.dir: the verifier file the chain pinned at genesis.
     #[arg(long = "l1.verifier")]
-    verifier: PathBuf,
+    verifier: Option<PathBuf>,
     /// A file holding the account owner's secret key (64 hex digits).
     #[arg(long = "key-file")]
     key_file: PathBuf,
@@ -48,21 +53,26 @@ pub(crate) fn run(args: ExitArgs) -> anyhow::Result<()> {
                 .context("the recipient must be 40 hex digits")
         })
         .transpose()?;
-    let verifier = std::fs::read(&args.verifier)
-        .with_context(|| format!("reading {}", args.verifier.display()))?;
-    let verifier = BatchVerifier::from_bytes(&verifier)?;
-    anyhow::ensure!(
-        args.l1_dir.is_dir(),
-        "no chain at {}",
-        args.l1_dir.display()
-    );
-    let l1 = EmbeddedL1::open_existing(&args.l1_dir, verifier).with_context(|| {
-        format!(
-            "opening the chain at {} (is it open in another process?)",
-            args.l1_dir.display()
-        )
-    })?;
-    let replayed = reconstruct::replay(&l1, MemStore::new(), |n, of| {
+    let l1: Box<dyn SettlementLayer> = match (&args.l1_rpc, &args.l1_dir, &args.verifier) {
+        (Some(url), _, _) => {
+            Box::new(RpcL1::connect(url).with_context(|| format!("connecting to the L1 at {url}"))?)
+        }
+        (None, Some(dir), Some(verifier)) => {
+            let verifier = std::fs::read(verifier)
+                .with_context(|| format!("reading {}", verifier.display()))?;
+            let verifier = BatchVerifier::from_bytes(&verifier)?;
+            anyhow::ensure!(dir.is_dir(), "no chain at {}", dir.display());
+            Box::new(EmbeddedL1::open_existing(dir, verifier).with_context(|| {
+                format!(
+                    "opening the chain at {} (is it open in another process? then use --l1.rpc)",
+                    dir.display()
+                )
+            })?)
+        }
+        _ => anyhow::bail!("pass --l1.rpc URL, or --l1.dir DIR with --l1.verifier FILE"),
+    };
+    let l1 = l1.as_ref();
+    let replayed = reconstruct::replay(l1, MemStore::new(), |n, of| {
         eprintln!("replayed batch {n} of {of}");
     })?;
     eprintln!(
@@ -70,7 +80,7 @@ pub(crate) fn run(args: ExitArgs) -> anyhow::Result<()> {
         replayed.checkpoint.batch,
         keel_state::field::fr_to_hex(&replayed.checkpoint.root)
     );
-    let x = reconstruct::exit(&l1, &replayed, &owner, recipient)?;
+    let x = reconstruct::exit(l1, &replayed, &owner, recipient)?;
     println!(
         "account {} exited: {} paid to 0x{} (block {})",
         x.account,

@@ -1,8 +1,8 @@
 //! `keel`: Keel's one binary. Thin: it parses arguments and calls the libraries.
 //!
-//! Subcommands arrive with the parts they drive (`devnet`, `prover`, `committer`, `l1`, `bench`);
-//! today it runs the primary sequencer, prints the SLA, runs the council's signing rounds, exits
-//! an account from L1 data and inspects a state database.
+//! Subcommands arrive with the parts they drive (`devnet`, `committer`, `bench`); today it runs
+//! the primary sequencer and the embedded L1, generates the prover's keys, prints the SLA, runs
+//! the council's signing rounds, exits an account from L1 data and inspects a state database.
 
 use std::path::PathBuf;
 
@@ -12,6 +12,8 @@ use keel_state::{AccountIndex, RocksStore, RocksStoreOptions, State, DEFAULT_DEP
 
 mod council;
 mod exit;
+mod l1;
+mod prover;
 mod sequencer;
 mod sla;
 
@@ -30,6 +32,11 @@ struct Cli {
 enum Command {
     /// Run the primary sequencer: the HTTP API, the write-ahead log, batching, the batch stream.
     Sequencer(sequencer::SequencerArgs),
+    /// Run the embedded L1 as its own process: the chain, its blocks, and its JSON-RPC API.
+    L1(l1::L1Args),
+    /// The batch prover's keys: generate them and write the verifier file an L1 pins.
+    #[command(subcommand)]
+    Prover(prover::ProverCommand),
     /// Print the deployment's recovery window: failover, forced inclusion, exit mode.
     Sla(sla::SlaArgs),
     /// Exit an account from L1 data alone (in exit mode): rebuild the state, prove, submit.
@@ -83,11 +90,23 @@ fn open(args: &StateArgs) -> anyhow::Result<State<RocksStore>> {
     Ok(State::open(store, args.depth)?)
 }
 
+/// Completes on ctrl-c (SIGINT) or SIGTERM.
+pub(crate) async fn stop_signal() -> anyhow::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).context("listening for SIGTERM")?;
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => r.context("listening for ctrl-c"),
+        _ = term.recv() => Ok(()),
+    }
+}
+
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     keel_state::cpu::check().map_err(anyhow::Error::msg)?;
     match cli.command {
         Command::Sequencer(args) => sequencer::run(args)?,
+        Command::L1(args) => l1::run(args)?,
+        Command::Prover(cmd) => prover::run(cmd)?,
         Command::Sla(args) => sla::run(args)?,
         Command::Council(cmd) => council::run(cmd)?,
         Command::Exit(args) => exit::run(args)?,

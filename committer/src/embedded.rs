@@ -391,14 +391,24 @@ impl EmbeddedL1 {
     /// Opens the chain already in `path` with the genesis it stores; the verifier must still be
     /// the one pinned at genesis. A directory without a chain is refused, never created.
     pub fn open_existing(path: &Path, verifier: BatchVerifier) -> Result<Self, OpenError> {
-        let genesis = {
-            let db = DB::open_for_read_only(&Options::default(), path, false).map_err(store_err)?;
-            let stored = db.get(b"genesis").map_err(store_err)?.ok_or_else(|| {
-                OpenError::BadGenesis(format!("{} holds no chain", path.display()))
-            })?;
-            Genesis::decode_from(&mut Reader::new(&stored)).map_err(|e| corrupt("genesis", e))?
-        };
+        let genesis = Self::stored_genesis(path)?
+            .ok_or_else(|| OpenError::BadGenesis(format!("{} holds no chain", path.display())))?;
         Self::open(path, &genesis, verifier)
+    }
+
+    /// The genesis of the chain in `path`, or `None` if there is no chain there. Reads only: it
+    /// creates nothing, and works while the chain is open elsewhere.
+    pub fn stored_genesis(path: &Path) -> Result<Option<Genesis>, OpenError> {
+        if !path.join("CURRENT").is_file() {
+            return Ok(None);
+        }
+        let db = DB::open_for_read_only(&Options::default(), path, false).map_err(store_err)?;
+        let Some(stored) = db.get(b"genesis").map_err(store_err)? else {
+            return Ok(None);
+        };
+        let g =
+            Genesis::decode_from(&mut Reader::new(&stored)).map_err(|e| corrupt("genesis", e))?;
+        Ok(Some(g))
     }
 
     /// The genesis.

@@ -110,6 +110,50 @@ pub fn kzg_params(srs: &Srs, k: u32) -> Result<ParamsKZG<Bn256>, KeyError> {
     }
 }
 
+/// [`kzg_params`], keeping the development SRS in the directory `cache` so that it is computed
+/// once per machine: setting it up at k = 16 takes over a minute on two cores, reading it back
+/// well under a second. A cache file that does not check out (its checksum, its size) is
+/// recomputed; a failure to write the cache only costs the next caller the setup. Parameter
+/// files ([`Srs::File`]) are read as they are.
+pub fn kzg_params_cached(srs: &Srs, k: u32, cache: &Path) -> Result<ParamsKZG<Bn256>, KeyError> {
+    if *srs != Srs::Dev {
+        return kzg_params(srs, k);
+    }
+    let path = cache.join(format!("dev-srs-k{k}.params"));
+    if let Ok(bytes) = fs::read(&path) {
+        if let Some(params) = read_summed(&bytes).filter(|p| p.k() == k) {
+            tracing::warn!(target: "keel::prover", k, "using the INSECURE development SRS (cached): anyone can forge proofs against it");
+            return Ok(params);
+        }
+        tracing::warn!(target: "keel::prover", path = %path.display(), "cached development SRS does not check out; recomputing");
+    }
+    let params = kzg_params(srs, k)?;
+    let mut bytes = Vec::new();
+    params
+        .write_custom(&mut bytes, SerdeFormat::RawBytes)
+        .expect("writing to a Vec cannot fail");
+    let sum = checksum(&bytes);
+    bytes.extend_from_slice(&sum);
+    if let Err(e) = fs::create_dir_all(cache).and_then(|()| write_atomic(&path, &bytes)) {
+        tracing::warn!(target: "keel::prover", path = %path.display(), error = %e, "could not cache the development SRS");
+    }
+    Ok(params)
+}
+
+fn checksum(bytes: &[u8]) -> [u8; 32] {
+    let h = blake2b_simd::Params::new().hash_length(32).hash(bytes);
+    h.as_bytes().try_into().expect("32 bytes")
+}
+
+/// Parameters followed by their checksum, as [`kzg_params_cached`] writes them.
+fn read_summed(bytes: &[u8]) -> Option<ParamsKZG<Bn256>> {
+    let (body, sum) = bytes.split_at_checked(bytes.len().checked_sub(32)?)?;
+    if checksum(body) != sum {
+        return None;
+    }
+    ParamsKZG::<Bn256>::read_custom(&mut &body[..], SerdeFormat::RawBytes).ok()
+}
+
 /// A short digest identifying a parameter set (its first bases and `s·G2`).
 pub fn srs_digest(params: &ParamsKZG<Bn256>) -> String {
     let mut h = blake2b_simd::Params::new().hash_length(16).to_state();
@@ -326,7 +370,8 @@ pub fn vk_digest(vk: &VerifyingKey<G1Affine>) -> String {
 }
 
 fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let tmp = path.with_extension("tmp");
+    // one scratch name per process, so two processes filling the same cache never interleave
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
     fs::write(&tmp, bytes)?;
     fs::rename(tmp, path)
 }

@@ -2,9 +2,11 @@
 
 use std::process::Command;
 
+mod l1;
+
 use keel_state::{test_utils::fund, AccountIndex, RocksStore, RocksStoreOptions, State};
 
-fn keel(args: &[&str]) -> (bool, String, String) {
+pub(crate) fn keel(args: &[&str]) -> (bool, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_keel"))
         .args(args)
         .output()
@@ -265,4 +267,16 @@ fn exit_refuses_bad_input_before_touching_a_chain() {
     let (ok, _, err) = exit(&d("good-key"), &d("verifier"));
     assert!(!ok && err.contains("not a Keel verifier file"), "{err}");
     assert!(!dir.path().join("l1").exists(), "no chain is created");
+    let (ok, _, err) = keel(&["exit", "--key-file", &d("good-key")]);
+    assert!(
+        !ok && err.contains("--l1.rpc"),
+        "a chain is required: {err}"
+    );
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let url = format!("http://{closed}");
+    let (ok, _, err) = keel(&["exit", "--l1.rpc", &url, "--key-file", &d("good-key")]);
+    assert!(!ok && err.contains("connecting to the L1"), "{err}");
 }

@@ -12,7 +12,7 @@ use keel_committer::{
     address_of, Call, Deadlines, EmbeddedL1, Genesis, L1Error, L1Tx, Receipt, SettlementLayer,
 };
 use keel_prover::{
-    keys::{kzg_params, BatchKeys, Srs},
+    keys::{kzg_params_cached, BatchKeys, Srs},
     kzg::{cpu_factory, MsmParams},
     BatchProver, BatchVerifier, Shape,
 };
@@ -106,8 +106,6 @@ pub(crate) struct Posted {
 
 pub(crate) struct Fixture {
     pub verifier: BatchVerifier,
-    /// The prover, for tests that prove batches of their own.
-    pub prover: BatchProver,
     /// The verifier file (a child process loads the verifier from it).
     pub verifier_file: PathBuf,
     /// Batch 1: deposit to account 0; batch 2: deposit to account 1; batch 3: account 0
@@ -122,8 +120,8 @@ pub(crate) fn fixture() -> &'static Fixture {
     F.get_or_init(|| {
         // cargo's scratch space for integration tests: child processes load the keys from it,
         // and a later run reuses them (they are checked against the SRS and shape on load)
-        let keys_dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("committer-keys");
-        let srs = kzg_params(&Srs::Dev, SHAPE.k).unwrap();
+        let keys_dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("keel-keys");
+        let srs = kzg_params_cached(&Srs::Dev, SHAPE.k, &keys_dir).unwrap();
         let params = MsmParams::new(srs.clone(), cpu_factory());
         let (keys, _) = BatchKeys::load_or_generate(&keys_dir, &srs, &params, SHAPE).unwrap();
         let verifier_file = keys_dir.join("batch-N1-D3-k16.verifier");
@@ -155,7 +153,6 @@ pub(crate) fn fixture() -> &'static Fixture {
             .collect();
         Fixture {
             verifier: prover.verifier(),
-            prover,
             verifier_file,
             batches,
             accounts,

@@ -3,7 +3,6 @@
 
 mod council;
 mod crash;
-mod e2e;
 mod fixture;
 mod rpc;
 mod rules;

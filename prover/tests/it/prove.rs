@@ -7,7 +7,7 @@ use halo2_base::halo2_proofs::halo2curves::bn256::{Bn256, Fr};
 use halo2_base::halo2_proofs::poly::kzg::commitment::ParamsKZG;
 use keel_prover::{
     gpu::MsmConfig,
-    keys::{kzg_params, BatchKeys, KeySource, Srs},
+    keys::{kzg_params, kzg_params_cached, BatchKeys, KeySource, Srs},
     kzg::{cpu_factory, gpu_factory, MsmParams},
     BatchProver, BatchVerifier, KeyError, Progress, ProveError, PublicInputs, Shape,
 };
@@ -25,7 +25,9 @@ const SHAPE: Shape = Shape {
 
 fn srs() -> &'static ParamsKZG<Bn256> {
     static SRS: OnceLock<ParamsKZG<Bn256>> = OnceLock::new();
-    SRS.get_or_init(|| kzg_params(&Srs::Dev, SHAPE.k).unwrap())
+    // the development SRS is set up once per machine and shared with the other crates' tests
+    let cache = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("keel-keys");
+    SRS.get_or_init(|| kzg_params_cached(&Srs::Dev, SHAPE.k, &cache).unwrap())
 }
 
 fn cpu_params() -> &'static MsmParams {
@@ -159,4 +161,47 @@ fn keys_are_cached_and_reloaded_and_a_stale_cache_is_regenerated() {
     .unwrap();
     let (_, src) = BatchKeys::load_or_generate(dir.path(), srs(), &params, SHAPE).unwrap();
     assert_eq!(src, KeySource::Generated);
+}
+
+#[test]
+fn the_cached_dev_srs_is_the_dev_srs_and_a_damaged_cache_is_recomputed() {
+    use halo2_base::halo2_proofs::SerdeFormat;
+    let raw = |p: &ParamsKZG<Bn256>| {
+        let mut b = Vec::new();
+        p.write_custom(&mut b, SerdeFormat::RawBytes).unwrap();
+        b
+    };
+    let k = 6;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("dev-srs-k6.params");
+    let fresh = raw(&kzg_params(&Srs::Dev, k).unwrap());
+    assert_eq!(
+        raw(&kzg_params_cached(&Srs::Dev, k, dir.path()).unwrap()),
+        fresh
+    );
+    let written = std::fs::read(&file).unwrap();
+    assert_eq!(
+        raw(&kzg_params_cached(&Srs::Dev, k, dir.path()).unwrap()),
+        fresh
+    );
+    // one flipped bit, a cut file, a file for another k: each is recomputed and rewritten
+    let mut flipped = written.clone();
+    flipped[written.len() / 2] ^= 1;
+    kzg_params_cached(&Srs::Dev, k - 1, dir.path()).unwrap();
+    let other_k = std::fs::read(dir.path().join("dev-srs-k5.params")).unwrap();
+    for bad in [flipped, written[..100].to_vec(), other_k] {
+        std::fs::write(&file, bad).unwrap();
+        assert_eq!(
+            raw(&kzg_params_cached(&Srs::Dev, k, dir.path()).unwrap()),
+            fresh
+        );
+        assert_eq!(std::fs::read(&file).unwrap(), written);
+    }
+    // a directory that cannot be written only costs the cache
+    let blocked = dir.path().join("a-file");
+    std::fs::write(&blocked, b"x").unwrap();
+    assert_eq!(
+        raw(&kzg_params_cached(&Srs::Dev, k, &blocked).unwrap()),
+        fresh
+    );
 }

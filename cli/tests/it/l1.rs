@@ -1,0 +1,378 @@
+//! `keel l1` as its own process, and the end to end path through it: the sequencer fed by the
+//! queue follower, a prover proving the streamed witnesses, and the committer posting the
+//! proofs, all talking to the L1 over its JSON-RPC API; then a forced entry left unserved past
+//! its deadline, exit mode activated by an account with no L1 funds, and every account leaving
+//! through `keel exit --l1.rpc`, with payouts equal to the L2 total supply.
+
+use std::{
+    io::{BufRead, BufReader},
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc, OnceLock,
+    },
+    thread,
+    time::{Duration, Instant},
+};
+
+use keel_committer::{
+    address_of, Call, Committer, CommitterConfig, Event, ExitReason, L1Error, L1Tx, QueueFollower,
+    Receipt, Rejection, RpcL1, SettlementLayer,
+};
+use keel_prover::{
+    keys::{kzg_params_cached, BatchKeys, Srs},
+    kzg::{cpu_factory, MsmParams},
+    BatchProver, Shape,
+};
+use keel_sequencer::{Sequencer, SequencerConfig};
+use keel_state::{
+    test_utils::{key, signed_transfer},
+    BatchNumber, Encode, SecretKey,
+};
+use serde_json::json;
+use tempfile::TempDir;
+
+use crate::keel;
+
+/// One operation per batch at depth 3: the smallest batch circuit (the committer's tests use it
+/// too, and share the cached keys and development SRS in `target/tmp/keel-keys`).
+const SHAPE: Shape = Shape {
+    capacity: 1,
+    depth: 3,
+    k: 16,
+};
+const CHAIN: u64 = 7;
+/// Short enough to wait out on the wall clock.
+const FORCED_INCLUSION_MS: u64 = 3_000;
+/// Deposits into accounts 0, 1, 2.
+const FUNDED: [u64; 3] = [1_000, 500, 250];
+
+fn funder() -> SecretKey {
+    SecretKey::from_seed(&[0xF0; 32])
+}
+fn primary() -> SecretKey {
+    SecretKey::from_seed(&[0xA0; 32])
+}
+
+fn keys_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("keel-keys")
+}
+
+/// `keel prover keygen` for [`SHAPE`] (cached across runs), once per test binary; returns the
+/// verifier file.
+fn verifier_file() -> PathBuf {
+    static FILE: OnceLock<PathBuf> = OnceLock::new();
+    FILE.get_or_init(|| {
+        let dir = keys_dir();
+        let (ok, out, err) = keel(&[
+            "prover",
+            "keygen",
+            "--prover.keys-dir",
+            dir.to_str().unwrap(),
+            "--prover.capacity",
+            "1",
+            "--prover.depth",
+            "3",
+            "--prover.k",
+            "16",
+        ]);
+        assert!(ok, "{err}");
+        PathBuf::from(out.trim())
+    })
+    .clone()
+}
+
+fn hex(b: &[u8]) -> String {
+    format!("0x{}", ::hex::encode(b))
+}
+
+fn write_genesis(path: &Path, chain_id: u64) {
+    let council = keel_state::frost::keygen(2, 3, rand_core::OsRng).unwrap().0;
+    let g = json!({
+        "chain_id": chain_id,
+        "depth": SHAPE.depth,
+        "deadlines": {"block_time_ms": 100, "forced_inclusion_ms": FORCED_INCLUSION_MS},
+        "sequencers": [hex(&primary().public_key().encode())],
+        "allocations": [{"address": hex(&address_of(&funder().public_key()).0), "amount": 1_000_000}],
+        "council": hex(&council.encode()),
+    });
+    std::fs::write(path, g.to_string()).unwrap();
+}
+
+/// A running `keel l1`, stopped (SIGTERM) when dropped.
+struct L1Process {
+    child: Child,
+    url: String,
+}
+
+impl L1Process {
+    fn start(dir: &Path, verifier: &Path, genesis: Option<&Path>) -> Result<Self, String> {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_keel"));
+        cmd.args(["l1", "--l1.listen", "127.0.0.1:0", "--l1.dir"])
+            .arg(dir)
+            .arg("--l1.verifier")
+            .arg(verifier);
+        if let Some(g) = genesis {
+            cmd.arg("--l1.genesis").arg(g);
+        }
+        let mut child = cmd.stderr(Stdio::piped()).spawn().unwrap();
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let mut seen = String::new();
+        for line in lines.by_ref() {
+            let line = line.unwrap();
+            if let Some(url) = line.split("API on ").nth(1) {
+                let url = url.trim().to_owned();
+                // keep draining its log so it never blocks on a full pipe
+                thread::spawn(move || lines.for_each(drop));
+                return Ok(Self { child, url });
+            }
+            seen.push_str(&line);
+            seen.push('\n');
+        }
+        let status = child.wait().unwrap();
+        Err(format!("keel l1 exited ({status}): {seen}"))
+    }
+
+    fn stop(mut self) {
+        self.terminate();
+    }
+
+    fn terminate(&mut self) {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let status = self.child.wait().unwrap();
+        assert!(status.success(), "keel l1 stopped with {status}");
+    }
+}
+
+impl Drop for L1Process {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+fn send(l1: &RpcL1, sk: &SecretKey, call: Call) -> Result<Receipt, L1Error> {
+    let nonce = l1.nonce(&address_of(&sk.public_key()))?;
+    l1.submit(&L1Tx::sign(sk, l1.chain_id(), nonce, call))
+}
+
+fn until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(start.elapsed() < timeout, "timed out waiting for {what}");
+        thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn keel_l1_creates_a_chain_serves_it_and_reopens_it_and_refuses_another() {
+    let verifier = verifier_file();
+    let dir = TempDir::new().unwrap();
+    let chain = dir.path().join("l1");
+    let genesis = dir.path().join("genesis.json");
+    write_genesis(&genesis, CHAIN);
+
+    let e = L1Process::start(&chain, &verifier, None).err().unwrap();
+    assert!(
+        e.contains("no chain in") && e.contains("--l1.genesis"),
+        "{e}"
+    );
+    assert!(!chain.exists(), "nothing is created without a genesis");
+
+    let l1 = L1Process::start(&chain, &verifier, Some(&genesis)).unwrap();
+    let remote = RpcL1::connect(&l1.url).unwrap();
+    assert_eq!(remote.chain_id(), CHAIN);
+    let pk = key(0).public_key();
+    send(&remote, &funder(), Call::Deposit { pk, amount: 5 }).unwrap();
+    // its block producer runs: the head moves on its own
+    let h = remote.head().unwrap().height;
+    until("a block", Duration::from_secs(10), || {
+        remote.head().unwrap().height > h
+    });
+    let view = remote.rollup().unwrap();
+    assert_eq!((view.queue_len, view.depth), (1, SHAPE.depth));
+    drop(remote);
+    l1.stop();
+
+    // reopened, with or without its genesis file, it is the same chain
+    for g in [None, Some(genesis.as_path())] {
+        let l1 = L1Process::start(&chain, &verifier, g).unwrap();
+        let remote = RpcL1::connect(&l1.url).unwrap();
+        let again = remote.rollup().unwrap();
+        assert_eq!((again.queue_len, again.checkpoint), (1, view.checkpoint));
+        assert!(again.head.height >= view.head.height);
+        assert_eq!(remote.queue(0, 8).unwrap().len(), 1);
+        drop(remote);
+        l1.stop();
+    }
+
+    // another genesis, a broken one, and a file that is not a verifier are refused
+    let other = dir.path().join("other.json");
+    write_genesis(&other, CHAIN + 1);
+    let e = L1Process::start(&chain, &verifier, Some(&other))
+        .err()
+        .unwrap();
+    assert!(e.contains("holds another chain"), "{e}");
+    std::fs::write(&other, r#"{"chain_id": 1, "depth": 0}"#).unwrap();
+    let e = L1Process::start(&dir.path().join("new"), &verifier, Some(&other))
+        .err()
+        .unwrap();
+    assert!(e.contains("is not a genesis"), "{e}");
+    let e = L1Process::start(&chain, &genesis, None).err().unwrap();
+    assert!(e.contains("is not a verifier file"), "{e}");
+}
+
+#[test]
+fn batches_committed_over_rpc_then_every_account_exits_through_keel_exit() {
+    let verifier = verifier_file();
+    let srs = kzg_params_cached(&Srs::Dev, SHAPE.k, &keys_dir()).unwrap();
+    let params = MsmParams::new(srs.clone(), cpu_factory());
+    let (keys, _) = BatchKeys::load_or_generate(&keys_dir(), &srs, &params, SHAPE).unwrap();
+    let prover = Arc::new(BatchProver::new(params, keys));
+
+    let dir = TempDir::new().unwrap();
+    let genesis = dir.path().join("genesis.json");
+    write_genesis(&genesis, CHAIN);
+    let l1_process = L1Process::start(&dir.path().join("l1"), &verifier, Some(&genesis)).unwrap();
+    let url = l1_process.url.clone();
+    let l1 = Arc::new(RpcL1::connect(&url).unwrap());
+
+    let mut config = SequencerConfig::new(dir.path().join("sequencer"));
+    config.depth = SHAPE.depth;
+    config.batch_capacity = SHAPE.capacity;
+    config.batch_deadline = Duration::from_millis(50);
+    let seq = Sequencer::open(config).unwrap();
+
+    let s = seq.clone();
+    let committer = Arc::new(
+        Committer::open(
+            CommitterConfig::new(dir.path().join("committer")),
+            l1.clone(),
+            primary(),
+            Box::new(move |n| {
+                s.mark_posted(n);
+                s.mark_proven(n);
+            }),
+        )
+        .unwrap(),
+    );
+
+    // the local prover: witnesses from the stream, proofs to the committer
+    let stop = Arc::new(AtomicBool::new(false));
+    let stream = seq.subscribe(BatchNumber(1), 8).unwrap();
+    let proving = {
+        let (committer, stop, prover) = (committer.clone(), stop.clone(), prover.clone());
+        thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                let Ok(item) = stream.recv_timeout(Duration::from_millis(50)) else {
+                    continue;
+                };
+                let w = item.witness.expect("a recent batch carries its witness");
+                let (proof, _) = prover.prove(&w, |_| {}).unwrap();
+                committer.offer(item.batch.encode(), proof.proof).unwrap();
+            }
+        })
+    };
+
+    let s = seq.clone();
+    let follower = QueueFollower::spawn(
+        l1.clone(),
+        seq.status().unwrap().next_l1,
+        Duration::from_millis(50),
+        move |position, entry| {
+            s.submit_l1_blocking(position, entry)
+                .map(drop)
+                .map_err(|e| e.to_string())
+        },
+    )
+    .unwrap();
+
+    // citizens deposit on the L1; one of them pays another on L2
+    for (i, amount) in FUNDED.into_iter().enumerate() {
+        let pk = key(i as u32).public_key();
+        send(&l1, &funder(), Call::Deposit { pk, amount }).unwrap();
+    }
+    until("the deposits' batches", Duration::from_secs(60), || {
+        seq.status().unwrap().last_batch >= 3
+    });
+    seq.submit_blocking(signed_transfer(0, 2, 300, 0)).unwrap();
+
+    let s = committer.wait_included(BatchNumber(4), Duration::from_secs(600));
+    assert_eq!((s.included, &s.halted), (BatchNumber(4), &None), "{s:?}");
+    assert_eq!(seq.progress().borrow().proven, BatchNumber(4));
+    let view = l1.rollup().unwrap();
+    assert_eq!(view.checkpoint.batch, BatchNumber(4));
+    assert_eq!(view.checkpoint.root, seq.root().unwrap());
+
+    // the sequencer stops serving the queue; account 1 forces a transfer that is never served
+    drop(follower);
+    stop.store(true, Ordering::Relaxed);
+    proving.join().unwrap();
+    send(&l1, &key(1), Call::Force(signed_transfer(1, 0, 100, 0))).unwrap();
+
+    // an ordinary account, with no L1 funds, activates exit mode once the deadline has passed
+    let citizen = SecretKey::from_seed(&[0xC1; 32]);
+    assert_eq!(l1.balance(&address_of(&citizen.public_key())).unwrap(), 0);
+    let early = send(&l1, &citizen, Call::ActivateExitMode).unwrap_err();
+    assert!(
+        matches!(early.rejection(), Some(Rejection::ExitModeNotDue { .. })),
+        "{early}"
+    );
+    let mut activated = None;
+    until(
+        "the forced-inclusion deadline",
+        Duration::from_secs(30),
+        || {
+            activated = send(&l1, &citizen, Call::ActivateExitMode).ok();
+            activated.is_some()
+        },
+    );
+    assert_eq!(
+        activated.unwrap().events,
+        [Event::ExitModeActivated(ExitReason::ForcedInclusion)]
+    );
+
+    // every account leaves through `keel exit`, from L1 data alone
+    let supply: u64 = FUNDED.iter().sum();
+    let mut paid = 0;
+    for i in 0..3u32 {
+        let key_file = dir.path().join(format!("key-{i}"));
+        std::fs::write(&key_file, ::hex::encode(key(i).to_bytes())).unwrap();
+        let (ok, out, err) = keel(&[
+            "exit",
+            "--l1.rpc",
+            &url,
+            "--key-file",
+            key_file.to_str().unwrap(),
+        ]);
+        assert!(ok, "{err}");
+        assert!(err.contains("state rebuilt from L1 data: batch 4"), "{err}");
+        let amount: u64 = out
+            .split(" exited: ")
+            .nth(1)
+            .and_then(|r| r.split(' ').next())
+            .and_then(|a| a.parse().ok())
+            .unwrap_or_else(|| panic!("{out}"));
+        let recipient = address_of(&key(i).public_key());
+        assert_eq!(l1.balance(&recipient).unwrap(), amount, "account {i}");
+        paid += amount;
+    }
+    assert_eq!(paid, supply, "the L1 payouts sum to the L2 total supply");
+    let key_file = dir.path().join("key-0");
+    let (ok, _, err) = keel(&[
+        "exit",
+        "--l1.rpc",
+        &url,
+        "--key-file",
+        key_file.to_str().unwrap(),
+    ]);
+    assert!(!ok && err.contains("already exited"), "{err}");
+
+    seq.shutdown();
+    drop(l1);
+    l1_process.stop();
+}
