@@ -2,7 +2,8 @@
 //!
 //! Subcommands arrive with the parts they drive (`devnet`, `committer`, `bench`); today it runs
 //! the primary sequencer and the embedded L1, generates the prover's keys, prints the SLA, runs
-//! the council's signing rounds, exits an account from L1 data and inspects a state database.
+//! the council's signing rounds, rebuilds the state and exits an account from L1 data, and
+//! inspects a state database.
 
 use std::path::PathBuf;
 
@@ -14,6 +15,7 @@ mod council;
 mod exit;
 mod l1;
 mod prover;
+mod reconstruct;
 mod sequencer;
 mod sla;
 
@@ -41,6 +43,8 @@ enum Command {
     Sla(sla::SlaArgs),
     /// Exit an account from L1 data alone (in exit mode): rebuild the state, prove, submit.
     Exit(exit::ExitArgs),
+    /// Rebuild the state from genesis with L1 data alone and check it reaches the proven root.
+    Reconstruct(reconstruct::ReconstructArgs),
     /// The council's threshold key: deal it, and sign an action in two rounds.
     #[command(subcommand)]
     Council(council::CouncilCommand),
@@ -110,6 +114,7 @@ fn main() -> anyhow::Result<()> {
         Command::Sla(args) => sla::run(args)?,
         Command::Council(cmd) => council::run(cmd)?,
         Command::Exit(args) => exit::run(args)?,
+        Command::Reconstruct(args) => reconstruct::run(args)?,
         Command::State(StateCommand::Info(args)) => {
             let s = open(&args)?;
             println!("depth       {}", s.depth());

@@ -517,6 +517,7 @@ impl EmbeddedL1 {
                 proof,
                 recipient,
             } => self.exit(&mut t, &tx.signer, account, proof, *recipient)?,
+            Call::Reclaim { position } => self.reclaim(&mut t, *position)?,
         }
         let Tx {
             meta,
@@ -670,9 +671,50 @@ impl EmbeddedL1 {
             pk: *pk,
             amount,
         }));
+        // who paid, so the deposit can be refunded if exit mode comes before a batch consumes it
+        t.writes.put(key(b'f', &position.to_be_bytes()), sender.0);
         t.events.push(Event::Enqueued {
             position,
             account: Some(to),
+        });
+        Ok(())
+    }
+
+    /// Refunds an unconsumed deposit in exit mode: its funds are in the escrow but in no proven
+    /// state, so no exit can pay them.
+    fn reclaim(&self, t: &mut Tx<'_>, position: u64) -> Result<(), L1Error> {
+        if t.meta.exit_mode.is_none() {
+            return Err(Rejection::NotInExitMode.into());
+        }
+        let not = || L1Error::from(Rejection::NotReclaimable { position });
+        if position < t.meta.checkpoint.queue_consumed {
+            return Err(not());
+        }
+        let Some(QueuedEntry {
+            entry: QueueEntry::Deposit(deposit),
+            ..
+        }) = self.queued(position)?
+        else {
+            return Err(not());
+        };
+        let id = position.to_be_bytes();
+        let depositor = match self.db.get(key(b'f', &id)).map_err(store_err)? {
+            Some(v) => L1Address(
+                v.as_slice()
+                    .try_into()
+                    .map_err(|_| corrupt("depositor", "not 20 bytes"))?,
+            ),
+            None => return Err(not()),
+        };
+        if self.db.get(key(b'c', &id)).map_err(store_err)?.is_some() {
+            return Err(Rejection::AlreadyReclaimed { position }.into());
+        }
+        t.pay_out(depositor, deposit.amount)?;
+        t.writes.put(key(b'c', &id), []);
+        t.events.push(Event::Reclaimed {
+            position,
+            recipient: depositor,
+            amount: deposit.amount,
         });
         Ok(())
     }

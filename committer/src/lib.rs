@@ -32,7 +32,9 @@
 //!   deadline, or no batch was proven for the proof deadline, anyone may activate exit mode.
 //! - **Exit mode**: batches, deposits and claims stop; each account exits once, by its owner, with
 //!   a Merkle proof against the last proven root, and is paid from the rollup's escrow.
-//!   Withdrawals in proven batches are paid when the batch is accepted.
+//!   Withdrawals in proven batches are paid when the batch is accepted. A deposit still queued
+//!   (no proven batch consumed it) is refunded to the L1 address that paid it (`Reclaim`), so
+//!   the escrow pays out in full.
 //! - **The sequencer lease**: a registered sequencer may claim it (epoch + 1) once the holder has
 //!   settled nothing for the failover timeout.
 //! - **The council**: a t-of-n FROST key (`keel_state::frost`, default 6-of-8) whose signature,

@@ -187,6 +187,16 @@ pub enum Event {
         /// How many are registered now.
         count: usize,
     },
+    /// In exit mode, a deposit no proven batch consumed was refunded to its depositor.
+    Reclaimed {
+        /// The deposit's queue position.
+        position: u64,
+        /// The depositor, paid.
+        #[serde(with = "wire::address")]
+        recipient: L1Address,
+        /// Amount.
+        amount: u64,
+    },
     /// An account exited.
     Exited {
         /// The account.
@@ -304,13 +314,26 @@ pub enum Rejection {
         /// When the proof deadline passes.
         proof_due_ms: u64,
     },
-    /// Exits are allowed only in exit mode.
-    #[error("exits are allowed only in exit mode")]
+    /// Exits and reclaims are allowed only in exit mode.
+    #[error("exits and reclaims are allowed only in exit mode")]
     NotInExitMode,
     /// This account has already exited.
     #[error("account {0} has already exited")]
     #[serde(with = "wire::account")]
     AlreadyExited(AccountIndex),
+    /// The queue position holds no deposit that can be refunded: none is there, it is a forced
+    /// operation, or a proven batch consumed it (its funds leave by the account's exit).
+    #[error("queue position {position} holds no unconsumed deposit to reclaim")]
+    NotReclaimable {
+        /// The position.
+        position: u64,
+    },
+    /// The deposit was already refunded.
+    #[error("the deposit at queue position {position} was already reclaimed")]
+    AlreadyReclaimed {
+        /// The position.
+        position: u64,
+    },
     /// Only the account's owner may exit it.
     #[error("only the account's owner may exit it")]
     NotAccountOwner,

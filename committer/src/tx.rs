@@ -68,6 +68,12 @@ pub enum Call {
         /// Who is paid on the L1.
         recipient: L1Address,
     },
+    /// In exit mode: refund a deposit that no proven batch consumed to the L1 address that paid
+    /// it (anyone may call; the refund goes to the depositor).
+    Reclaim {
+        /// The deposit's queue position.
+        position: u64,
+    },
 }
 
 /// What the council may do, and nothing else: it cannot post a batch, change a root or move a
@@ -146,6 +152,7 @@ const CALL_EXIT_MODE: u8 = 4;
 const CALL_CLAIM: u8 = 5;
 const CALL_EXIT: u8 = 6;
 const CALL_COUNCIL: u8 = 7;
+const CALL_RECLAIM: u8 = 8;
 
 /// The most bytes of batch data or proof a transaction may carry.
 pub const MAX_BLOB_BYTES: usize = 64 << 20;
@@ -161,6 +168,7 @@ impl Call {
             Self::ClaimLease => "claim_lease",
             Self::Exit { .. } => "exit",
             Self::Council { .. } => "council",
+            Self::Reclaim { .. } => "reclaim",
         }
     }
 }
@@ -239,6 +247,10 @@ impl Encode for Call {
                 proof.encode_to(out);
                 out.extend_from_slice(&recipient.0);
             }
+            Self::Reclaim { position } => {
+                out.push(CALL_RECLAIM);
+                out.extend_from_slice(&position.to_be_bytes());
+            }
         }
     }
 }
@@ -268,6 +280,7 @@ impl Decode for Call {
                 proof: MerkleProof::decode_from(r)?,
                 recipient: L1Address(r.array()?),
             },
+            CALL_RECLAIM => Self::Reclaim { position: r.u64()? },
             tag => return Err(DecodeError::UnknownTag { tag, at }),
         })
     }
@@ -403,6 +416,7 @@ mod tests {
                 },
                 recipient: L1Address([3; 20]),
             },
+            Call::Reclaim { position: amount },
         ]
     }
 

@@ -125,6 +125,8 @@ mod tests {
                 proof_due_ms: 6,
             },
             NotInExitMode,
+            NotReclaimable { position: 3 },
+            AlreadyReclaimed { position: 4 },
             AlreadyExited(AccountIndex(7)),
             NotAccountOwner,
             WrongMerkleProof,
@@ -192,6 +194,11 @@ mod tests {
                     sequencer: pk,
                 },
                 Event::SequencersRotated { count: 3 },
+                Event::Reclaimed {
+                    position: 2,
+                    recipient: L1Address([5; 20]),
+                    amount: 8,
+                },
                 Event::Exited {
                     account: AccountIndex(0),
                     recipient: L1Address([6; 20]),

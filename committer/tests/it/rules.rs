@@ -4,7 +4,8 @@
 use keel_committer::{address_of, Call, Event, ExitReason, L1Tx, Rejection, SettlementLayer};
 use keel_state::{
     test_utils::{deposit_entry, key, signed_transfer},
-    AccountIndex, BatchNumber, BatchOp, Epoch, Fr, L1Address, MemStore, SignedOp, State, Withdraw,
+    AccountIndex, BatchNumber, BatchOp, Epoch, Fr, L1Address, MemStore, SecretKey, SignedOp, State,
+    Withdraw,
 };
 use tempfile::TempDir;
 
@@ -540,5 +541,80 @@ fn deposits_need_funds_and_forced_withdrawals_are_refused() {
     assert_eq!(
         l1.balance(&address_of(&funder().public_key())).unwrap(),
         funds - 1 - u64::from(leaves)
+    );
+}
+
+#[test]
+fn a_deposit_no_proven_batch_consumed_is_refunded_to_its_depositor_once_in_exit_mode() {
+    // batches 1 and 2 consume the fixture's two deposits; a third deposit waits in the queue
+    let (_d, l1) = chain(2);
+    // whoever asks for the refund (here an address with no funds), it goes to the depositor
+    let late = SecretKey::from_seed(&[0xF1; 32]);
+    let late_address = address_of(&late.public_key());
+    let before = l1.balance(&address_of(&funder().public_key())).unwrap();
+    let r = send(
+        &l1,
+        &funder(),
+        Call::Deposit {
+            pk: key(2).public_key(),
+            amount: 40,
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        r.events,
+        [Event::Enqueued {
+            position: 2,
+            account: Some(AccountIndex(2))
+        }]
+    );
+
+    // not outside exit mode
+    let reclaim = |position| Call::Reclaim { position };
+    assert_eq!(
+        refusal(send(&l1, &late, reclaim(2))),
+        Rejection::NotInExitMode
+    );
+    wait(&l1, DEADLINES.forced_inclusion);
+    send(&l1, &late, Call::ActivateExitMode).unwrap();
+
+    // a consumed deposit (its funds leave by the account's exit) and an empty position are not
+    // refundable
+    assert_eq!(
+        refusal(send(&l1, &late, reclaim(0))),
+        Rejection::NotReclaimable { position: 0 }
+    );
+    assert_eq!(
+        refusal(send(&l1, &late, reclaim(3))),
+        Rejection::NotReclaimable { position: 3 }
+    );
+    let r = send(&l1, &late, reclaim(2)).unwrap();
+    let funder_address = address_of(&funder().public_key());
+    assert_eq!(
+        r.events,
+        [Event::Reclaimed {
+            position: 2,
+            recipient: funder_address,
+            amount: 40
+        }]
+    );
+    assert_eq!(l1.balance(&funder_address).unwrap(), before);
+    assert_eq!(l1.balance(&late_address).unwrap(), 0);
+    assert_eq!(
+        refusal(send(&l1, &late, reclaim(2))),
+        Rejection::AlreadyReclaimed { position: 2 }
+    );
+    assert_eq!(l1.balance(&funder_address).unwrap(), before);
+}
+
+#[test]
+fn a_forced_operation_is_not_refundable() {
+    let (_d, l1) = chain(2);
+    send(&l1, &key(1), Call::Force(signed_transfer(1, 0, 5, 0))).unwrap();
+    wait(&l1, DEADLINES.forced_inclusion);
+    send(&l1, &key(1), Call::ActivateExitMode).unwrap();
+    assert_eq!(
+        refusal(send(&l1, &key(1), Call::Reclaim { position: 2 })),
+        Rejection::NotReclaimable { position: 2 }
     );
 }

@@ -25,9 +25,8 @@ const SHAPE: Shape = Shape {
 
 fn srs() -> &'static ParamsKZG<Bn256> {
     static SRS: OnceLock<ParamsKZG<Bn256>> = OnceLock::new();
-    // the development SRS is set up once per machine and shared with the other crates' tests
-    let cache = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("keel-keys");
-    SRS.get_or_init(|| kzg_params_cached(&Srs::Dev, SHAPE.k, &cache).unwrap())
+    // set up once per machine and shared with the other crates' tests
+    SRS.get_or_init(|| kzg_params_cached(&Srs::Dev, SHAPE.k, &shared_keys()).unwrap())
 }
 
 fn cpu_params() -> &'static MsmParams {
@@ -35,11 +34,18 @@ fn cpu_params() -> &'static MsmParams {
     PARAMS.get_or_init(|| MsmParams::new(srs().clone(), cpu_factory()))
 }
 
-/// One CPU prover (one key generation) shared by the tests that need it.
+/// Where every crate's tests share the development SRS and the keys of this shape.
+fn shared_keys() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("keel-keys")
+}
+
+/// One CPU prover shared by the tests that need it (its keys from the shared cache, generated
+/// there by whichever test binary needs them first).
 fn cpu_prover() -> &'static BatchProver {
     static PROVER: OnceLock<BatchProver> = OnceLock::new();
     PROVER.get_or_init(|| {
-        let keys = BatchKeys::generate(cpu_params(), SHAPE).unwrap();
+        let (keys, _) =
+            BatchKeys::load_or_generate(&shared_keys(), srs(), cpu_params(), SHAPE).unwrap();
         BatchProver::new(cpu_params().clone(), keys)
     })
 }
@@ -137,8 +143,12 @@ fn a_header_that_its_operations_do_not_give_is_refused_before_proving() {
 fn keys_are_cached_and_reloaded_and_a_stale_cache_is_regenerated() {
     let dir = tempfile::tempdir().unwrap();
     let params = cpu_params().clone();
-    let (first, src) = BatchKeys::load_or_generate(dir.path(), srs(), &params, SHAPE).unwrap();
-    assert_eq!(src, KeySource::Generated);
+    let first = cpu_prover().keys();
+    // a copy of the shared cache (one key generation is enough for this test binary)
+    for ext in ["pk", "json"] {
+        let name = format!("batch-N1-D3-k16.{ext}");
+        std::fs::copy(shared_keys().join(&name), dir.path().join(&name)).unwrap();
+    }
     let (again, src) = BatchKeys::load_or_generate(dir.path(), srs(), &params, SHAPE).unwrap();
     assert_eq!(src, KeySource::Cached);
     assert_eq!(
@@ -151,7 +161,8 @@ fn keys_are_cached_and_reloaded_and_a_stale_cache_is_regenerated() {
     keel_prover::BatchVerifier::new(srs().clone(), first.vk().clone())
         .verify(&proof)
         .unwrap();
-    // a manifest that no longer matches (another layout) makes the cache regenerate
+    // a manifest that no longer matches (another layout) makes the cache regenerate, and the
+    // regenerated key is cached again
     let manifest = dir.path().join("batch-N1-D3-k16.json");
     let text = std::fs::read_to_string(&manifest).unwrap();
     std::fs::write(
@@ -159,8 +170,16 @@ fn keys_are_cached_and_reloaded_and_a_stale_cache_is_regenerated() {
         text.replacen("\"version\": 1", "\"version\": 0", 1),
     )
     .unwrap();
-    let (_, src) = BatchKeys::load_or_generate(dir.path(), srs(), &params, SHAPE).unwrap();
+    let (regenerated, src) =
+        BatchKeys::load_or_generate(dir.path(), srs(), &params, SHAPE).unwrap();
     assert_eq!(src, KeySource::Generated);
+    assert_eq!(
+        keel_prover::keys::vk_digest(regenerated.vk()),
+        keel_prover::keys::vk_digest(first.vk()),
+        "key generation is deterministic"
+    );
+    let (_, src) = BatchKeys::load_or_generate(dir.path(), srs(), &params, SHAPE).unwrap();
+    assert_eq!(src, KeySource::Cached);
 }
 
 #[test]
