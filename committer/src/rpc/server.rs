@@ -13,8 +13,10 @@ use keel_state::{AccountIndex, BatchNumber, Decode, L1Address, PublicKey};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::{wire, CORRUPT, INTERNAL_ERROR, INVALID_PARAMS, INVALID_REQUEST, METHOD_NOT_FOUND};
-use super::{PARSE_ERROR, REJECTED, STORE};
+use super::{
+    wire, CORRUPT, INTERNAL_ERROR, INVALID_PARAMS, INVALID_REQUEST, METHOD_NOT_FOUND, PARSE_ERROR,
+    REJECTED, STORE,
+};
 use crate::{
     settlement::{L1Error, Rejection, SettlementLayer},
     tx::L1Tx,
@@ -126,7 +128,10 @@ fn to_value<T: Serialize>(v: T) -> Result<Value, RpcError> {
 /// Runs one method against `l1`: what the server does for each request, without the transport.
 pub fn call(l1: &dyn SettlementLayer, method: &str, p: Value) -> Result<Value, RpcError> {
     match method {
-        "keel_chainId" => no_params(&p).and_then(|()| to_value(l1.chain_id())),
+        "keel_chainId" => {
+            no_params(&p)?;
+            to_value(l1.chain_id())
+        }
         "keel_head" => {
             no_params(&p)?;
             to_value(l1.head()?)
