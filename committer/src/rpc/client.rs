@@ -37,8 +37,9 @@ pub struct RpcL1 {
 
 #[derive(Deserialize)]
 struct Response {
+    /// `null` (or absent) for a method that found nothing.
     #[serde(default)]
-    result: Option<Value>,
+    result: Value,
     #[serde(default)]
     error: Option<RpcError>,
 }
@@ -106,10 +107,8 @@ impl RpcL1 {
                 CORRUPT => L1Error::Corrupt(e.message),
                 code => unavailable(format!("{method}: error {code}: {}", e.message)),
             }),
-            (Some(v), None) => serde_json::from_value(v)
+            (v, None) => serde_json::from_value(v)
                 .map_err(|e| unavailable(format!("{method}: unexpected result: {e}"))),
-            (None, None) => serde_json::from_value(Value::Null)
-                .map_err(|_| unavailable(format!("{method}: the response has no result"))),
         }
     }
 }

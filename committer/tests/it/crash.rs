@@ -48,7 +48,7 @@ fn child_l1_and_committer_process() {
     let queued = l1.rollup().unwrap().queue_len as usize;
     for (i, amount) in DEPOSITS.into_iter().enumerate().skip(queued) {
         let pk = key(i as u32).public_key();
-        send(&l1, &funder(), Call::Deposit { pk, amount }).unwrap();
+        send(l1.as_ref(), &funder(), Call::Deposit { pk, amount }).unwrap();
     }
     for n in 1..=3 {
         let data = std::fs::read(dir.join(format!("{n}.data"))).unwrap();

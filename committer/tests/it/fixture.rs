@@ -169,10 +169,15 @@ pub(crate) fn open(dir: &Path) -> EmbeddedL1 {
     EmbeddedL1::open(dir, &genesis(), fixture().verifier.clone()).unwrap()
 }
 
-/// Signs `call` with `sk`'s next nonce and submits it.
-pub(crate) fn send(l1: &EmbeddedL1, sk: &SecretKey, call: Call) -> Result<Receipt, L1Error> {
-    let nonce = l1.nonce(&address_of(&sk.public_key())).unwrap();
-    l1.submit(&L1Tx::sign(sk, CHAIN, nonce, call))
+/// Signs `call` with `sk`'s next nonce, read from `l1`, and submits it there (in process or
+/// over JSON-RPC).
+pub(crate) fn send(
+    l1: &dyn SettlementLayer,
+    sk: &SecretKey,
+    call: Call,
+) -> Result<Receipt, L1Error> {
+    let nonce = l1.nonce(&address_of(&sk.public_key()))?;
+    l1.submit(&L1Tx::sign(sk, l1.chain_id(), nonce, call))
 }
 
 /// The two deposits of the fixture, queued by the funder.

@@ -26,16 +26,6 @@ fn serve(l1: &Arc<EmbeddedL1>) -> RpcServer {
     RpcServer::spawn(l1.clone(), loopback()).unwrap()
 }
 
-/// Signs `call` with `sk`'s next nonce, read over `l1`, and submits it there.
-fn send_via(
-    l1: &dyn SettlementLayer,
-    sk: &keel_state::SecretKey,
-    call: Call,
-) -> Result<keel_committer::Receipt, L1Error> {
-    let nonce = l1.nonce(&address_of(&sk.public_key()))?;
-    l1.submit(&L1Tx::sign(sk, l1.chain_id(), nonce, call))
-}
-
 #[test]
 fn every_method_answers_over_the_network_as_the_l1_in_process() {
     let dir = TempDir::new().unwrap();
@@ -47,10 +37,10 @@ fn every_method_answers_over_the_network_as_the_l1_in_process() {
     // deposits and a batch submitted over the network execute on the L1
     for (i, amount) in DEPOSITS.into_iter().enumerate() {
         let pk = key(i as u32).public_key();
-        let r = send_via(&remote, &funder(), Call::Deposit { pk, amount }).unwrap();
+        let r = send(&remote, &funder(), Call::Deposit { pk, amount }).unwrap();
         assert_eq!(r.height, l1.head().unwrap().height + 1);
     }
-    let r = send_via(&remote, &primary(), submit(1)).unwrap();
+    let r = send(&remote, &primary(), submit(1)).unwrap();
     assert_eq!(r.events.len(), 1, "{r:?}");
     l1.seal_block(T0 + 5_000).unwrap();
 
@@ -96,7 +86,7 @@ fn a_refusal_keeps_its_rule_across_the_wire_and_changes_nothing() {
             got: 5
         }
     );
-    let skipped = send_via(&remote, &primary(), submit(2));
+    let skipped = send(&remote, &primary(), submit(2));
     assert_eq!(
         refusal(skipped),
         Rejection::WrongBatchNumber {
@@ -105,8 +95,8 @@ fn a_refusal_keeps_its_rule_across_the_wire_and_changes_nothing() {
         }
     );
     assert_eq!(
-        refusal(send_via(&remote, &key(3), Call::ActivateExitMode)),
-        refusal(send_via(l1.as_ref(), &key(3), Call::ActivateExitMode))
+        refusal(send(&remote, &key(3), Call::ActivateExitMode)),
+        refusal(send(l1.as_ref(), &key(3), Call::ActivateExitMode))
     );
     let other_chain = L1Tx::sign(&primary(), CHAIN + 1, 0, submit(1));
     assert_eq!(

@@ -203,7 +203,7 @@ fn a_committer_restarted_after_its_post_landed_neither_skips_nor_double_posts() 
     drop(c);
 
     // batch 1 reaches the L1 (as if the last post landed just before the crash)
-    send(&l1, &primary(), submit(1)).unwrap();
+    send(l1.as_ref(), &primary(), submit(1)).unwrap();
     link.down.store(false, Ordering::Relaxed);
     let c = start(dir.path(), link).unwrap();
     assert_eq!(c.status().held.len(), 3, "held batches survive a restart");
@@ -228,7 +228,7 @@ fn a_committer_whose_batch_number_was_settled_by_another_halts() {
     c.offer(mine.encode(), fixture().batches[0].proof.clone())
         .unwrap();
     // the L1 settles another batch 1
-    send(&l1, &primary(), submit(1)).unwrap();
+    send(l1.as_ref(), &primary(), submit(1)).unwrap();
     offer(&c, 2);
     link.down.store(false, Ordering::Relaxed);
     let s = c.wait_included(BatchNumber(2), WAIT);
