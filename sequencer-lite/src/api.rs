@@ -7,6 +7,7 @@
 //! | `GET /v1/accounts/{index}` | an account as admitted so far |
 //! | `GET /v1/status` | epoch, depth, sequence numbers, waiting operations, last batch, root |
 //! | `GET /v1/stream?from=n` | the batch stream from batch `n`: frames of a 4-byte big-endian length and a batch's canonical encoding, live after the backlog; backpressure by TCP |
+//! | `POST /v1/replicated` | `{"batch": n, "root": hex}`: a standby holds batch `n` with that post-state root (checked against the log); its operations reach `replicated` |
 //! | `GET /metrics` | Prometheus text |
 //!
 //! Every refusal is `{"error": reason, "message": text}` with a 4xx status for the client's fault
@@ -69,7 +70,7 @@ pub struct ErrorBody {
     pub message: String,
 }
 
-fn refuse(e: &SubmitError) -> Response {
+pub(crate) fn refuse(e: &SubmitError) -> Response {
     let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST);
     let body = ErrorBody {
         error: e.reason().into(),
@@ -87,6 +88,7 @@ pub fn router(seq: Sequencer) -> Router {
         .route("/v1/accounts/{index}", get(account))
         .route("/v1/status", get(status))
         .route("/v1/stream", get(stream))
+        .route("/v1/replicated", post(replicated))
         .route("/metrics", get(metrics))
         .layer(DefaultBodyLimit::max(limit))
         .with_state(seq)
@@ -190,6 +192,58 @@ async fn status(State(s): State<Sequencer>) -> Response {
 async fn metrics(State(s): State<Sequencer>) -> Response {
     let text = s.metrics_text();
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
+}
+
+/// `POST /v1/replicated` body: a standby's acknowledgement.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReplicatedBody {
+    /// The batch the standby holds (and every batch before it).
+    pub batch: u64,
+    /// Its post-state root as the standby computed it (`0x`, big-endian hex).
+    pub root: String,
+}
+
+fn error(status: StatusCode, error: &str, message: String) -> Response {
+    let body = ErrorBody {
+        error: error.into(),
+        message,
+    };
+    (status, Json(body)).into_response()
+}
+
+/// A standby's acknowledgement counts only for a batch this sequencer logged, with the root it
+/// logged: a standby that computed another root has not replicated it.
+async fn replicated(State(s): State<Sequencer>, body: Result<Bytes, BytesRejection>) -> Response {
+    let req: ReplicatedBody = match body
+        .map_err(|r| r.body_text())
+        .and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string()))
+    {
+        Ok(r) => r,
+        Err(e) => return error(StatusCode::BAD_REQUEST, "bad_request", e),
+    };
+    match s.batch(BatchNumber(req.batch)) {
+        Ok(Some(b)) if keel_state::field::fr_to_hex(&b.new_root) == req.root => {
+            s.mark_replicated(b.number);
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Ok(Some(b)) => error(
+            StatusCode::CONFLICT,
+            "root_mismatch",
+            format!(
+                "batch {} has root {}, not {}",
+                req.batch,
+                keel_state::field::fr_to_hex(&b.new_root),
+                req.root
+            ),
+        ),
+        Ok(None) => error(
+            StatusCode::NOT_FOUND,
+            "unknown_batch",
+            format!("no batch {} was logged here", req.batch),
+        ),
+        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, "store", e.to_string()),
+    }
 }
 
 /// `GET /v1/stream` query.

@@ -1,13 +1,19 @@
 //! A client for the sequencer's HTTP API: what wallets, load generators, remote provers and
 //! standby sequencers use.
 
-use std::time::Duration;
+use std::{
+    sync::{
+        atomic::{AtomicUsize, Ordering},
+        Arc,
+    },
+    time::Duration,
+};
 
 use bytes::{Buf, BytesMut};
 use keel_state::{Batch, Decode, Encode, SignedOp};
 
 use crate::{
-    api::{AccountView, ErrorBody, SubmitBody},
+    api::{AccountView, ErrorBody, ReplicatedBody, SubmitBody},
     sequencer::{Level, OpStatus, Status},
 };
 
@@ -33,10 +39,19 @@ pub enum ClientError {
     Frame(String),
 }
 
-/// A sequencer API client.
+/// How long a connection attempt may take before the client moves on.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long a request may take (beyond any wait it asks for) before the client moves on.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A sequencer API client. Given a list of endpoints ([`Client::with_endpoints`]), it fails
+/// over: a request that cannot reach an endpoint, or that an endpoint refuses with `503` (a
+/// standby's `not_primary`, a halted sequencer), goes to the next one, and the client stays with
+/// the endpoint that answered.
 #[derive(Clone, Debug)]
 pub struct Client {
-    base: String,
+    endpoints: Arc<[String]>,
+    current: Arc<AtomicUsize>,
     http: reqwest::Client,
 }
 
@@ -60,19 +75,90 @@ async fn json<T: serde::de::DeserializeOwned>(r: reqwest::Response) -> Result<T,
 impl Client {
     /// A client for the API at `base` (`http://host:port`).
     pub fn new(base: impl Into<String>) -> Self {
+        Self::with_endpoints([base.into()])
+    }
+
+    /// A client that fails over along `endpoints` (at least one), starting with the first.
+    pub fn with_endpoints(endpoints: impl IntoIterator<Item = String>) -> Self {
+        let endpoints: Arc<[String]> = endpoints
+            .into_iter()
+            .map(|e| e.trim_end_matches('/').to_owned())
+            .collect();
+        assert!(!endpoints.is_empty(), "a client needs an endpoint");
         Self {
-            base: base.into().trim_end_matches('/').to_owned(),
-            http: reqwest::Client::new(),
+            endpoints,
+            current: Arc::new(AtomicUsize::new(0)),
+            http: reqwest::Client::builder()
+                .connect_timeout(CONNECT_TIMEOUT)
+                .build()
+                .expect("a TLS-less HTTP client builds"),
         }
     }
 
-    async fn get<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
-        json(self.http.get(format!("{}{path}", self.base)).send().await?).await
+    /// Sends the request `make` builds for each endpoint in turn, from the current one, until
+    /// one answers with anything but a transport failure or a `503`.
+    async fn call<T: serde::de::DeserializeOwned>(
+        &self,
+        make: impl Fn(&str) -> reqwest::RequestBuilder,
+    ) -> Result<T, ClientError> {
+        let n = self.endpoints.len();
+        let start = self.current.load(Ordering::Relaxed);
+        let mut last = None;
+        for i in 0..n {
+            let at = (start + i) % n;
+            let result = match make(&self.endpoints[at]).send().await {
+                Ok(r) => json(r).await,
+                Err(e) => Err(e.into()),
+            };
+            match result {
+                Err(e @ (ClientError::Http(_) | ClientError::Refused { status: 503, .. }))
+                    if i + 1 < n =>
+                {
+                    last = Some(e);
+                }
+                r => {
+                    if r.is_ok() {
+                        self.current.store(at, Ordering::Relaxed);
+                    }
+                    return r;
+                }
+            }
+        }
+        Err(last.expect("at least one endpoint was tried"))
     }
 
-    /// The API's base address.
+    async fn get<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
+        self.call(|base| {
+            self.http
+                .get(format!("{base}{path}"))
+                .timeout(REQUEST_TIMEOUT)
+        })
+        .await
+    }
+
+    /// The endpoint the client is using.
     pub fn base(&self) -> &str {
-        &self.base
+        &self.endpoints[self.current.load(Ordering::Relaxed) % self.endpoints.len()]
+    }
+
+    /// A standby's acknowledgement: it holds batch `batch`, whose post-state root it computed
+    /// as `root`.
+    pub async fn replicated(&self, batch: u64, root: &str) -> Result<(), ClientError> {
+        let body = ReplicatedBody {
+            batch,
+            root: root.to_owned(),
+        };
+        let r = self
+            .http
+            .post(format!("{}/v1/replicated", self.base()))
+            .json(&body)
+            .timeout(REQUEST_TIMEOUT)
+            .send()
+            .await?;
+        if r.status().is_success() {
+            return Ok(());
+        }
+        Err(json::<()>(r).await.expect_err("a failed status"))
     }
 
     /// Submits `op` and waits for `level` (at most `timeout` beyond acceptance).
@@ -87,13 +173,14 @@ impl Client {
             wait: level,
             timeout_ms: timeout.map(|t| t.as_millis() as u64),
         };
-        let r = self
-            .http
-            .post(format!("{}/v1/ops", self.base))
-            .json(&body)
-            .send()
-            .await?;
-        json(r).await
+        let limit = REQUEST_TIMEOUT + timeout.unwrap_or(crate::api::DEFAULT_WAIT_TIMEOUT);
+        self.call(|base| {
+            self.http
+                .post(format!("{base}/v1/ops"))
+                .json(&body)
+                .timeout(limit)
+        })
+        .await
     }
 
     /// Submits `op`; returns once it is in the sequencer's log.
@@ -120,7 +207,7 @@ impl Client {
     pub async fn stream(&self, from: u64) -> Result<BatchStream, ClientError> {
         let r = self
             .http
-            .get(format!("{}/v1/stream?from={from}", self.base))
+            .get(format!("{}/v1/stream?from={from}", self.base()))
             .send()
             .await?;
         if !r.status().is_success() {

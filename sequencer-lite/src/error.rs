@@ -102,6 +102,10 @@ pub enum SubmitError {
     /// The sequencer has stopped accepting (a storage failure, or shutdown).
     #[error("sequencer halted: {0}")]
     Halted(String),
+    /// This sequencer is a standby: submit to the primary (a client with an endpoint list moves
+    /// on to the next one).
+    #[error("this sequencer is a standby (following {0}); submit to the primary")]
+    NotPrimary(String),
 }
 
 impl SubmitError {
@@ -129,6 +133,7 @@ impl SubmitError {
             Self::QueueOrder { .. } => "queue_order",
             Self::WaitTimeout { .. } => "wait_timeout",
             Self::Halted(_) => "halted",
+            Self::NotPrimary(_) => "not_primary",
         }
     }
 
@@ -141,7 +146,7 @@ impl SubmitError {
             Self::Rule(StfError::BadNonce { expected, got, .. }) if got < expected => 409,
             Self::Rule(_) | Self::QueueOrder { .. } => 422,
             Self::AccountLimit { .. } => 429,
-            Self::MempoolFull { .. } | Self::Halted(_) => 503,
+            Self::MempoolFull { .. } | Self::Halted(_) | Self::NotPrimary(_) => 503,
             Self::WaitTimeout { .. } => 504,
         }
     }

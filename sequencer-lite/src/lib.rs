@@ -1,4 +1,4 @@
-//! # keel-sequencer: the primary sequencer
+//! # keel-sequencer: the primary sequencer and its standby replica
 //!
 //! Takes signed operations from citizens and L1 queue entries from the L1 follower, orders them
 //! first come first served, makes every acknowledged one durable, cuts them into batches, and
@@ -24,7 +24,8 @@
 //! | [`sequencer`] | the core: admission, group commit, batching, recovery, subscriptions |
 //! | [`wal`] | the write-ahead log's records |
 //! | [`api`] | the HTTP JSON API and the network batch stream |
-//! | [`client`] | the API's client |
+//! | [`client`] | the API's client, with fail-over along a list of endpoints |
+//! | [`replica`] | a standby's replica: the stream checked with our own STF, acknowledged, durable |
 //! | [`error`] | typed refusals (reason code, HTTP status) and failures |
 
 pub(crate) mod admission;
@@ -33,10 +34,12 @@ pub mod client;
 pub mod config;
 pub mod error;
 mod metrics;
+pub mod replica;
 pub mod sequencer;
 pub mod wal;
 
 pub use client::{BatchStream, Client, ClientError};
 pub use config::{FsyncPolicy, SequencerConfig};
 pub use error::{SequencerError, SubmitError, WalError};
+pub use replica::{Applied, Replica, ReplicaError, ReplicaStatus};
 pub use sequencer::{Level, OpStatus, Progress, Sequencer, Status, StreamItem};

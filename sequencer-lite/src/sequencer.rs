@@ -189,45 +189,55 @@ fn checked(pk: PublicKey, sig: &PreparedSignature, group: Option<bool>) -> Optio
     group.unwrap_or_else(|| sig.verify().is_ok()).then_some(pk)
 }
 
+/// Opens the state and the log in `config.dir` and brings the state up to the log: batches
+/// logged but not committed (a crash between the two writes) are re-executed and checked against
+/// their logged headers. Shared by the primary and the standby's replica, which keep the same
+/// layout.
+pub(crate) fn recover(
+    config: &SequencerConfig,
+) -> Result<(State<RocksStore>, Wal, crate::wal::Recovered), SequencerError> {
+    std::fs::create_dir_all(&config.dir)?;
+    let store = RocksStore::open(config.dir.join("state"), RocksStoreOptions::default())?;
+    let mut state = State::open(store, config.depth)?;
+    let wal = Wal::open(&config.dir.join("wal"), config.fsync)?;
+    let rec = wal.recover()?;
+
+    let logged_last = rec.batches.last().map_or(BatchNumber(0), |b| b.1);
+    for (i, (_, n)) in rec.batches.iter().enumerate() {
+        if n.0 != i as u64 + 1 {
+            return Err(SequencerError::Recovery(format!(
+                "logged batches jump to {n} after {i}"
+            )));
+        }
+    }
+    if state.last_batch() > logged_last {
+        return Err(SequencerError::Recovery(format!(
+            "the state is at batch {} but the log ends at batch {logged_last}",
+            state.last_batch()
+        )));
+    }
+    let committed_last = state.last_batch();
+    for (_, n) in rec.batches.iter().filter(|b| b.1 > committed_last) {
+        let logged = wal
+            .batch(*n)?
+            .ok_or_else(|| SequencerError::Recovery(format!("batch {n} vanished")))?;
+        let planned = state.plan_batch(logged.batch.epoch, logged.batch.ops.clone())?;
+        if planned.witness().batch != logged.batch {
+            return Err(SequencerError::Recovery(format!(
+                "re-executing logged batch {n} gives another header"
+            )));
+        }
+        state.commit_batch(planned)?;
+        tracing::info!(target: "keel::sequencer", batch = %n, "recovered a logged batch");
+    }
+    Ok((state, wal, rec))
+}
+
 impl Sequencer {
     /// Opens the sequencer in `config.dir`, recovering from its log, and starts the writer and
     /// batcher threads.
     pub fn open(config: SequencerConfig) -> Result<Self, SequencerError> {
-        std::fs::create_dir_all(&config.dir)?;
-        let store = RocksStore::open(config.dir.join("state"), RocksStoreOptions::default())?;
-        let mut state = State::open(store, config.depth)?;
-        let wal = Wal::open(&config.dir.join("wal"), config.fsync)?;
-        let rec = wal.recover()?;
-
-        // batches logged but not committed (a crash between the two writes)
-        let logged_last = rec.batches.last().map_or(BatchNumber(0), |b| b.1);
-        for (i, (_, n)) in rec.batches.iter().enumerate() {
-            if n.0 != i as u64 + 1 {
-                return Err(SequencerError::Recovery(format!(
-                    "logged batches jump to {n} after {i}"
-                )));
-            }
-        }
-        if state.last_batch() > logged_last {
-            return Err(SequencerError::Recovery(format!(
-                "the state is at batch {} but the log ends at batch {logged_last}",
-                state.last_batch()
-            )));
-        }
-        let committed_last = state.last_batch();
-        for (_, n) in rec.batches.iter().filter(|b| b.1 > committed_last) {
-            let logged = wal
-                .batch(*n)?
-                .ok_or_else(|| SequencerError::Recovery(format!("batch {n} vanished")))?;
-            let planned = state.plan_batch(logged.batch.epoch, logged.batch.ops.clone())?;
-            if planned.witness().batch != logged.batch {
-                return Err(SequencerError::Recovery(format!(
-                    "re-executing logged batch {n} gives another header"
-                )));
-            }
-            state.commit_batch(planned)?;
-            tracing::info!(target: "keel::sequencer", batch = %n, "recovered a logged batch");
-        }
+        let (state, wal, rec) = recover(&config)?;
 
         let mut adm = Admission {
             next_seq: rec
@@ -734,7 +744,7 @@ impl Inner {
             state.plan_batch(self.config.epoch, ops)?
         };
         let batch = &planned.witness().batch;
-        self.wal.log_batch(first, last, batch)?;
+        self.wal.log_batch(first, last, batch, None)?;
         let witness = self
             .state
             .write()
@@ -842,7 +852,7 @@ mod tests {
                 .plan_batch(c.epoch, vec![test_utils::transfer(1, 0, 5, 0)])
                 .unwrap();
             let s = before.next_seq;
-            wal.log_batch(s, s, &planned.witness().batch).unwrap();
+            wal.log_batch(s, s, &planned.witness().batch, None).unwrap();
         }
         let seq = Sequencer::open(config(dir.path())).unwrap();
         let st = seq.status().unwrap();

@@ -108,18 +108,23 @@ impl Wal {
     }
 
     /// Logs a batch covering operations `first_seq..=last_seq` and drops their `a` records, in
-    /// one write that is always fsync'd: the state is committed only after it.
+    /// one write that is always fsync'd: the state is committed only after it. A replica, which
+    /// logs no `a` records, passes the next L1 queue index after the batch as `next_l1`.
     pub(crate) fn log_batch(
         &self,
         first_seq: u64,
         last_seq: u64,
         batch: &Batch,
+        next_l1: Option<u64>,
     ) -> Result<(), WalError> {
         let mut value = last_seq.to_be_bytes().to_vec();
         batch.encode_to(&mut value);
         let mut wb = WriteBatch::default();
         wb.put(key(BATCH, batch.number.0), value);
         wb.delete_range(key(OP, first_seq), key(OP, last_seq + 1));
+        if let Some(i) = next_l1 {
+            wb.put(QUEUE, i.to_be_bytes());
+        }
         self.write(wb, true)
     }
 
@@ -222,7 +227,7 @@ mod tests {
         let w = s
             .execute_batch(Epoch(1), ops[..3].iter().map(|o| o.op).collect())
             .unwrap();
-        wal.log_batch(1, 3, &w.batch).unwrap();
+        wal.log_batch(1, 3, &w.batch, None).unwrap();
         drop(wal);
         let wal = Wal::open(dir.path(), FsyncPolicy::Always).unwrap();
         let r = wal.recover().unwrap();

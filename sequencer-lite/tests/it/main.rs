@@ -1,9 +1,10 @@
 //! Integration tests of the sequencer over loopback: crash recovery with a killed process, bad
-//! input, and the batch stream.
+//! input, the batch stream, and the standby's replica.
 
 mod admission;
 mod bad_input;
 mod common;
 mod crash;
+mod standby;
 mod stream;
 mod verify;
