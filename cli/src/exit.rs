@@ -10,7 +10,7 @@ use anyhow::Context;
 use clap::Args;
 use keel_committer::{reconstruct, EmbeddedL1, RpcL1, SettlementLayer};
 use keel_prover::BatchVerifier;
-use keel_state::{L1Address, MemStore, SecretKey};
+use keel_state::{L1Address, MemStore};
 
 /// Which chain, whose account, paid to whom.
 #[derive(Args, Debug)]
@@ -35,13 +35,7 @@ pub(crate) struct ExitArgs {
 }
 
 pub(crate) fn run(args: ExitArgs) -> anyhow::Result<()> {
-    let text = std::fs::read_to_string(&args.key_file)
-        .with_context(|| format!("reading {}", args.key_file.display()))?;
-    let seed: [u8; 32] = hex::decode(text.trim())
-        .ok()
-        .and_then(|b| b.try_into().ok())
-        .context("the key file must hold 64 hex digits")?;
-    let owner = SecretKey::from_bytes(&seed).map_err(|e| anyhow::anyhow!("the key: {e}"))?;
+    let owner = crate::read_key(&args.key_file)?;
     let recipient = args
         .recipient
         .as_deref()

@@ -14,6 +14,7 @@ use keel_state::{AccountIndex, RocksStore, RocksStoreOptions, State, DEFAULT_DEP
 mod council;
 mod exit;
 mod l1;
+mod node;
 mod prover;
 mod reconstruct;
 mod sequencer;
@@ -32,7 +33,9 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Run the primary sequencer: the HTTP API, the write-ahead log, batching, the batch stream.
+    /// Run a sequencer: the HTTP API, the write-ahead log, batching, the batch stream; with
+    /// --l1.rpc, a node that proves and posts as the primary and follows and takes over as a
+    /// standby.
     Sequencer(sequencer::SequencerArgs),
     /// Run the embedded L1 as its own process: the chain, its blocks, and its JSON-RPC API.
     L1(l1::L1Args),
@@ -92,6 +95,17 @@ fn open(args: &StateArgs) -> anyhow::Result<State<RocksStore>> {
         args.dir.display()
     );
     Ok(State::open(store, args.depth)?)
+}
+
+/// Reads a secret key file: 64 hex digits.
+pub(crate) fn read_key(path: &std::path::Path) -> anyhow::Result<keel_state::SecretKey> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let seed: [u8; 32] = hex::decode(text.trim())
+        .ok()
+        .and_then(|b| b.try_into().ok())
+        .context("the key file must hold 64 hex digits")?;
+    keel_state::SecretKey::from_bytes(&seed).map_err(|e| anyhow::anyhow!("the key: {e}"))
 }
 
 /// Completes on ctrl-c (SIGINT) or SIGTERM.

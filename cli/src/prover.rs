@@ -47,6 +47,14 @@ pub(crate) struct KeygenArgs {
     srs: String,
 }
 
+/// `--prover.srs`: `dev` or a file.
+pub(crate) fn srs(arg: &str) -> Srs {
+    match arg {
+        "dev" => Srs::Dev,
+        file => Srs::File(file.into()),
+    }
+}
+
 pub(crate) fn run(cmd: ProverCommand) -> anyhow::Result<()> {
     let ProverCommand::Keygen(args) = cmd;
     anyhow::ensure!(args.capacity >= 1, "the capacity must be at least 1");
@@ -56,10 +64,7 @@ pub(crate) fn run(cmd: ProverCommand) -> anyhow::Result<()> {
         keel_state::MAX_DEPTH
     );
     anyhow::ensure!((10..=26).contains(&args.k), "k must be in 10..=26");
-    let srs = match args.srs.as_str() {
-        "dev" => Srs::Dev,
-        file => Srs::File(file.into()),
-    };
+    let srs = srs(&args.srs);
     let shape = Shape {
         capacity: args.capacity,
         depth: args.depth,

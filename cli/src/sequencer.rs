@@ -1,4 +1,6 @@
-//! `keel sequencer`: flags → [`SequencerConfig`], then the library runs it.
+//! `keel sequencer`: flags → [`SequencerConfig`], then the library runs it. Without `--l1.rpc`
+//! it is a bare sequencer (the API, the log, batching, the stream); with it, a node that is the
+//! primary while it holds the L1's lease and a hot standby otherwise ([`crate::node`]).
 
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
@@ -18,9 +20,50 @@ pub(crate) const DEFAULT_DIR: &str = "keel-data/sequencer";
 /// Default API address (loopback: expose it deliberately).
 pub(crate) const DEFAULT_LISTEN: &str = "127.0.0.1:7545";
 
+/// Default wait between standbys' take-over slots, in milliseconds.
+pub(crate) const DEFAULT_TAKEOVER_BACKOFF_MS: u64 = 2_000;
+
+/// The role a node starts in; the L1's lease decides the role it keeps.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Role {
+    /// Sequence: expected to hold the L1's lease.
+    Primary,
+    /// Follow a primary's batch stream, and take over when its lease lapses.
+    Standby,
+}
+
 /// The sequencer's flags.
 #[derive(Args, Debug, Clone, PartialEq, Eq)]
 pub(crate) struct SequencerArgs {
+    /// The role to start in (`standby` needs --l1.rpc). With an L1, the lease decides: a primary
+    /// that lost it rejoins as a standby, a standby that claimed it becomes the primary.
+    #[arg(long, value_enum, default_value = "primary")]
+    pub(crate) role: Role,
+    /// The L1's JSON-RPC API (`keel l1`). With it the node posts proven batches, serves the L1
+    /// queue, heartbeats, follows and takes over; without it, it only sequences.
+    #[arg(long = "l1.rpc")]
+    pub(crate) l1_rpc: Option<String>,
+    /// With --l1.rpc: a file holding this sequencer's L1 key (64 hex digits), registered at
+    /// genesis.
+    #[arg(long = "sequencer.key-file", requires = "l1_rpc")]
+    pub(crate) key_file: Option<PathBuf>,
+    /// The other sequencers' APIs, in the order a standby tries to follow them (comma-separated).
+    #[arg(long = "sequencer.peers", value_delimiter = ',')]
+    pub(crate) peers: Vec<String>,
+    /// Wait between standbys' take-over slots, in milliseconds (the second in line waits this
+    /// much longer than the first).
+    #[arg(long = "sequencer.takeover-backoff-ms", default_value_t = DEFAULT_TAKEOVER_BACKOFF_MS)]
+    pub(crate) takeover_backoff_ms: u64,
+    /// With --l1.rpc: the prover's key directory (keys for this batch capacity and the
+    /// rollup's depth are generated there if missing: minutes).
+    #[arg(long = "prover.keys-dir", default_value = crate::prover::DEFAULT_KEYS_DIR)]
+    pub(crate) keys_dir: PathBuf,
+    /// log2 of the batch circuit's rows.
+    #[arg(long = "prover.k", default_value_t = crate::prover::DEFAULT_K)]
+    pub(crate) k: u32,
+    /// KZG parameters: `dev` (INSECURE: devnets and tests only) or a file in halo2's raw format.
+    #[arg(long = "prover.srs", default_value = "dev")]
+    pub(crate) srs: String,
     /// Data directory (the state and the write-ahead log).
     #[arg(long = "sequencer.dir", default_value = DEFAULT_DIR)]
     pub(crate) dir: PathBuf,
@@ -74,6 +117,28 @@ impl SequencerArgs {
 
 pub(crate) fn run(args: SequencerArgs) -> anyhow::Result<()> {
     let config = args.config();
+    if let Some(url) = &args.l1_rpc {
+        let key_file = args
+            .key_file
+            .as_ref()
+            .context("--l1.rpc needs --sequencer.key-file (the sequencer's registered L1 key)")?;
+        return crate::node::run(crate::node::NodeOptions {
+            config,
+            listen: args.listen,
+            l1_url: url.clone(),
+            key: crate::read_key(key_file)?,
+            peers: args.peers.clone(),
+            backoff: Duration::from_millis(args.takeover_backoff_ms),
+            standby_first: args.role == Role::Standby,
+            keys_dir: args.keys_dir.clone(),
+            srs: crate::prover::srs(&args.srs),
+            k: args.k,
+        });
+    }
+    anyhow::ensure!(
+        args.role == Role::Primary,
+        "--role standby follows a primary and the L1: pass --l1.rpc"
+    );
     let seq = Sequencer::open(config.clone())
         .with_context(|| format!("opening the sequencer in {}", config.dir.display()))?;
     let status = seq.status()?;

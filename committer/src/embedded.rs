@@ -507,6 +507,13 @@ impl EmbeddedL1 {
             }
             Call::ActivateExitMode => self.activate_exit_mode(&mut t)?,
             Call::ClaimLease => self.claim_lease(&mut t, &tx.signer)?,
+            Call::Heartbeat => {
+                t.running()?;
+                if tx.signer != t.meta.lease.sequencer {
+                    return Err(Rejection::NotLeaseHolder.into());
+                }
+                t.meta.lease.last_batch_ms = t.meta.head.time_ms;
+            }
             Call::Council {
                 action,
                 sequence,

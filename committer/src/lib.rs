@@ -36,7 +36,9 @@
 //!   (no proven batch consumed it) is refunded to the L1 address that paid it (`Reclaim`), so
 //!   the escrow pays out in full.
 //! - **The sequencer lease**: a registered sequencer may claim it (epoch + 1) once the holder has
-//!   settled nothing for the failover timeout.
+//!   settled no batch and sent no heartbeat for the failover timeout. Heartbeats keep a holder
+//!   whose proofs are slow from being replaced; one that never proves is still caught by the
+//!   proof deadline.
 //! - **The council**: a t-of-n FROST key (`keel_state::frost`, default 6-of-8) whose signature,
 //!   numbered against replay, may rotate the sequencer set or activate exit mode. No call lets it
 //!   post a batch, change a root or move a balance; a sequencer it installs is bound by every

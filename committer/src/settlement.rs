@@ -52,7 +52,8 @@ pub struct Lease {
     pub sequencer: PublicKey,
     /// When the lease began.
     pub since_ms: u64,
-    /// When the holder last settled a batch in this epoch (`since_ms` before the first).
+    /// When the holder last settled a batch or sent a heartbeat in this epoch (`since_ms`
+    /// before the first): the failover clock starts here.
     pub last_batch_ms: u64,
 }
 

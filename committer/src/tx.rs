@@ -49,6 +49,10 @@ pub enum Call {
     ActivateExitMode,
     /// Claim the sequencer lease (the signer must be a registered sequencer).
     ClaimLease,
+    /// The lease holder is alive: restarts the failover clock. Proofs take longer than a
+    /// failover timeout should, so a holder proving slowly keeps its lease with heartbeats
+    /// (a holder that never proves is still caught by the proof deadline).
+    Heartbeat,
     /// A council action, authorised by the council's threshold signature (whoever relays it
     /// signs the transaction itself).
     Council {
@@ -153,6 +157,7 @@ const CALL_CLAIM: u8 = 5;
 const CALL_EXIT: u8 = 6;
 const CALL_COUNCIL: u8 = 7;
 const CALL_RECLAIM: u8 = 8;
+const CALL_HEARTBEAT: u8 = 9;
 
 /// The most bytes of batch data or proof a transaction may carry.
 pub const MAX_BLOB_BYTES: usize = 64 << 20;
@@ -166,6 +171,7 @@ impl Call {
             Self::Force(_) => "force",
             Self::ActivateExitMode => "activate_exit_mode",
             Self::ClaimLease => "claim_lease",
+            Self::Heartbeat => "heartbeat",
             Self::Exit { .. } => "exit",
             Self::Council { .. } => "council",
             Self::Reclaim { .. } => "reclaim",
@@ -227,6 +233,7 @@ impl Encode for Call {
             }
             Self::ActivateExitMode => out.push(CALL_EXIT_MODE),
             Self::ClaimLease => out.push(CALL_CLAIM),
+            Self::Heartbeat => out.push(CALL_HEARTBEAT),
             Self::Council {
                 action,
                 sequence,
@@ -270,6 +277,7 @@ impl Decode for Call {
             CALL_FORCE => Self::Force(SignedOp::decode_from(r)?),
             CALL_EXIT_MODE => Self::ActivateExitMode,
             CALL_CLAIM => Self::ClaimLease,
+            CALL_HEARTBEAT => Self::Heartbeat,
             CALL_COUNCIL => Self::Council {
                 action: CouncilAction::decode_from(r)?,
                 sequence: r.u64()?,
@@ -394,6 +402,7 @@ mod tests {
             Call::Force(signed_transfer(0, 1, amount, 3)),
             Call::ActivateExitMode,
             Call::ClaimLease,
+            Call::Heartbeat,
             Call::Council {
                 action: CouncilAction::RotateSequencers(vec![pk, key(2).public_key()]),
                 sequence: amount,

@@ -111,15 +111,12 @@ impl Client {
                 Err(e) => Err(e.into()),
             };
             match result {
-                Err(e @ (ClientError::Http(_) | ClientError::Refused { status: 503, .. }))
-                    if i + 1 < n =>
-                {
+                Err(e @ (ClientError::Http(_) | ClientError::Refused { status: 503, .. })) => {
                     last = Some(e);
                 }
+                // this endpoint answered (a refusal that is the caller's fault included)
                 r => {
-                    if r.is_ok() {
-                        self.current.store(at, Ordering::Relaxed);
-                    }
+                    self.current.store(at, Ordering::Relaxed);
                     return r;
                 }
             }

@@ -37,7 +37,7 @@ use crate::keel;
 
 /// One operation per batch at depth 3: the smallest batch circuit (the committer's tests use it
 /// too, and share the cached keys and development SRS in `target/tmp/keel-keys`).
-const SHAPE: Shape = Shape {
+pub(crate) const SHAPE: Shape = Shape {
     capacity: 1,
     depth: 3,
     k: 16,
@@ -48,20 +48,20 @@ const FORCED_INCLUSION_MS: u64 = 3_000;
 /// Deposits into accounts 0 and 1.
 const FUNDED: [u64; 2] = [1_000, 500];
 
-fn funder() -> SecretKey {
+pub(crate) fn funder() -> SecretKey {
     SecretKey::from_seed(&[0xF0; 32])
 }
-fn primary() -> SecretKey {
+pub(crate) fn primary() -> SecretKey {
     SecretKey::from_seed(&[0xA0; 32])
 }
 
-fn keys_dir() -> PathBuf {
+pub(crate) fn keys_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("keel-keys")
 }
 
 /// `keel prover keygen` for [`SHAPE`] (cached across runs), once per test binary; returns the
 /// verifier file.
-fn verifier_file() -> PathBuf {
+pub(crate) fn verifier_file() -> PathBuf {
     static FILE: OnceLock<PathBuf> = OnceLock::new();
     FILE.get_or_init(|| {
         let dir = keys_dir();
@@ -83,7 +83,7 @@ fn verifier_file() -> PathBuf {
     .clone()
 }
 
-fn hex(b: &[u8]) -> String {
+pub(crate) fn hex(b: &[u8]) -> String {
     format!("0x{}", ::hex::encode(b))
 }
 
@@ -101,13 +101,17 @@ fn write_genesis(path: &Path, chain_id: u64) {
 }
 
 /// A running `keel l1`, stopped (SIGTERM) when dropped.
-struct L1Process {
+pub(crate) struct L1Process {
     child: Child,
-    url: String,
+    pub(crate) url: String,
 }
 
 impl L1Process {
-    fn start(dir: &Path, verifier: &Path, genesis: Option<&Path>) -> Result<Self, String> {
+    pub(crate) fn start(
+        dir: &Path,
+        verifier: &Path,
+        genesis: Option<&Path>,
+    ) -> Result<Self, String> {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_keel"));
         cmd.args(["l1", "--l1.listen", "127.0.0.1:0", "--l1.dir"])
             .arg(dir)
@@ -134,7 +138,7 @@ impl L1Process {
         Err(format!("keel l1 exited ({status}): {seen}"))
     }
 
-    fn stop(mut self) {
+    pub(crate) fn stop(mut self) {
         self.terminate();
     }
 
@@ -155,12 +159,12 @@ impl Drop for L1Process {
     }
 }
 
-fn send(l1: &RpcL1, sk: &SecretKey, call: Call) -> Result<Receipt, L1Error> {
+pub(crate) fn send(l1: &RpcL1, sk: &SecretKey, call: Call) -> Result<Receipt, L1Error> {
     let nonce = l1.nonce(&address_of(&sk.public_key()))?;
     l1.submit(&L1Tx::sign(sk, l1.chain_id(), nonce, call))
 }
 
-fn until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
+pub(crate) fn until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
     let start = Instant::now();
     while !done() {
         assert!(start.elapsed() < timeout, "timed out waiting for {what}");
@@ -228,6 +232,7 @@ fn keel_l1_creates_a_chain_serves_it_and_reopens_it_and_refuses_another() {
 
 #[test]
 fn batches_committed_over_rpc_then_every_account_exits_through_keel_exit() {
+    let _heavy = crate::heavy();
     let verifier = verifier_file();
     let srs = kzg_params_cached(&Srs::Dev, SHAPE.k, &keys_dir()).unwrap();
     let params = MsmParams::new(srs.clone(), cpu_factory());

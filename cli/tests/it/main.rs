@@ -1,8 +1,17 @@
-//! `keel state` against a real state database, through the built binary.
+//! The `keel` binary end to end: `keel state` against a real database, `keel l1` and the path
+//! through it, failover and partition with real processes, the council, `keel sla`.
 
 use std::process::Command;
 
+mod failover;
 mod l1;
+
+/// Tests that run several proving processes take turns: on a 2-core machine, running them
+/// together only slows each (and starves the heartbeats the failover tests depend on).
+pub(crate) fn heavy() -> std::sync::MutexGuard<'static, ()> {
+    static HEAVY: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    HEAVY.lock().unwrap_or_else(|p| p.into_inner())
+}
 
 use keel_state::{test_utils::fund, AccountIndex, RocksStore, RocksStoreOptions, State};
 

@@ -227,9 +227,25 @@ fn the_lease_is_claimed_only_by_a_registered_sequencer_after_the_timeout() {
         refusal(send(&l1, &standby(), Call::ClaimLease)),
         Rejection::LeaseNotExpired { .. }
     ));
+    // so does a heartbeat, which only the holder may send
+    wait(&l1, DEADLINES.failover_timeout);
+    assert_eq!(
+        refusal(send(&l1, &standby(), Call::Heartbeat)),
+        Rejection::NotLeaseHolder
+    );
+    send(&l1, &primary(), Call::Heartbeat).unwrap();
+    assert!(matches!(
+        refusal(send(&l1, &standby(), Call::ClaimLease)),
+        Rejection::LeaseNotExpired { .. }
+    ));
     wait(&l1, DEADLINES.failover_timeout);
     send(&l1, &standby(), Call::ClaimLease).unwrap();
     assert_eq!(l1.rollup().unwrap().lease.epoch, Epoch(2));
+    // the old holder's heartbeat no longer counts
+    assert_eq!(
+        refusal(send(&l1, &primary(), Call::Heartbeat)),
+        Rejection::NotLeaseHolder
+    );
 }
 
 #[test]

@@ -1,0 +1,713 @@
+//! `keel sequencer --l1.rpc URL`: a sequencer node that is the primary while it holds the L1's
+//! lease and a hot standby otherwise. The wiring of library parts; no rule lives here.
+//!
+//! ```text
+//!            ┌──────────── the L1's lease decides the role (polled every 100 ms) ─────────────┐
+//!  primary:  Sequencer + API ─▶ stream ─▶ prover thread (witness from a shadow state replayed
+//!            from L1 data, halo2 proof) ─▶ Committer ─▶ L1     QueueFollower: L1 queue ─▶ Sequencer
+//!            heartbeats keep the lease while proofs are slow; a new epoch on the L1 = fenced:
+//!            stop accepting, let the committer hear the L1's refusal, move the data aside,
+//!            rejoin as a standby
+//!  standby:  replica::follow(peers) ─▶ Replica (own STF) ─▶ ack `replicated`   API: 503 not_primary
+//!            lease silent for the failover timeout + (rank × back-off) ─▶ ClaimLease ─▶ catch up
+//!            from L1 data to the proven checkpoint ─▶ a Sequencer on the same directory, new epoch
+//! ```
+//!
+//! Take-over order: the registered sequencers in the L1's order, starting after the holder; the
+//! `r`-th waits `r × back-off` beyond the moment the lease becomes claimable, and the L1 lets only
+//! the first claim through (a claim restarts the clock), so exactly one wins.
+//!
+//! The API listener is bound once, so a node keeps its address across role changes.
+
+use std::{
+    net::TcpListener,
+    path::{Path, PathBuf},
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc, Mutex, OnceLock,
+    },
+    thread,
+    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+};
+
+use anyhow::{bail, Context};
+use axum::{extract::State as AxState, routing::get, Json, Router};
+use keel_committer::{
+    address_of, reconstruct, Call, Committer, CommitterConfig, L1Error, L1Tx, QueueFollower,
+    Rejection, RollupView, RpcL1, SettlementLayer,
+};
+use keel_prover::{
+    keys::{kzg_params_cached, BatchKeys, Srs},
+    kzg::{cpu_factory, MsmParams},
+    BatchProver, Shape,
+};
+use keel_sequencer::{api, replica, Replica, ReplicaError, Sequencer, SequencerConfig};
+use keel_state::{Batch, BatchNumber, Decode, Encode, Epoch, MemStore, PublicKey, SecretKey};
+use serde::Serialize;
+
+/// How often the node reads the L1.
+const POLL: Duration = Duration::from_millis(100);
+/// How long a fenced primary waits for its committer to hear the L1's verdict on what it held.
+const FENCE_GRACE: Duration = Duration::from_secs(5);
+/// The L1 client's timeout: a partitioned L1 must not stall the node.
+const L1_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What the node needs besides the sequencer's own settings.
+pub(crate) struct NodeOptions {
+    pub(crate) config: SequencerConfig,
+    pub(crate) listen: std::net::SocketAddr,
+    pub(crate) l1_url: String,
+    pub(crate) key: SecretKey,
+    pub(crate) peers: Vec<String>,
+    pub(crate) backoff: Duration,
+    pub(crate) standby_first: bool,
+    pub(crate) keys_dir: PathBuf,
+    pub(crate) srs: Srs,
+    pub(crate) k: u32,
+}
+
+/// What `GET /v1/node` shows.
+#[derive(Clone, Debug, Default, Serialize)]
+struct NodeStatus {
+    /// `primary` or `standby`.
+    role: String,
+    /// The epoch this node sequences in (as primary).
+    epoch: u64,
+    /// The prover: loading, or its backend.
+    prover: String,
+    /// The committer, while primary.
+    committer: Option<CommitterView>,
+    /// Each time this node was fenced, and what the L1 said.
+    fenced: Vec<String>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+struct CommitterView {
+    settled: u64,
+    included: u64,
+    held: Vec<u64>,
+    posted: u64,
+    halted: Option<String>,
+}
+
+type Shared = Arc<Mutex<NodeStatus>>;
+
+fn edit(s: &Shared, f: impl FnOnce(&mut NodeStatus)) {
+    f(&mut s.lock().unwrap_or_else(|p| p.into_inner()));
+}
+
+fn node_router(s: Shared) -> Router {
+    Router::new()
+        .route(
+            "/v1/node",
+            get(|AxState(s): AxState<Shared>| async move {
+                Json(s.lock().unwrap_or_else(|p| p.into_inner()).clone())
+            }),
+        )
+        .with_state(s)
+}
+
+/// An API server on a clone of the node's listener; dropping it stops accepting.
+struct Server {
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Server {
+    fn start(
+        rt: &tokio::runtime::Runtime,
+        listener: &TcpListener,
+        app: Router,
+    ) -> anyhow::Result<Self> {
+        let l = listener.try_clone()?;
+        l.set_nonblocking(true)?;
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let _enter = rt.enter();
+        let l = tokio::net::TcpListener::from_std(l)?;
+        rt.spawn(async move {
+            let _ = axum::serve(l, app)
+                .with_graceful_shutdown(async {
+                    let _ = rx.await;
+                })
+                .await;
+        });
+        Ok(Self { stop: Some(tx) })
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+    }
+}
+
+/// The batch prover, loaded in the background at start so that a take-over does not wait for it.
+type ProverSlot = Arc<OnceLock<Result<Arc<BatchProver>, String>>>;
+
+fn load_prover(opts: &NodeOptions, shape: Shape, status: Shared) -> ProverSlot {
+    let slot: ProverSlot = Arc::default();
+    let (dir, srs, s) = (opts.keys_dir.clone(), opts.srs.clone(), slot.clone());
+    thread::spawn(move || {
+        let loaded = (|| -> anyhow::Result<BatchProver> {
+            std::fs::create_dir_all(&dir)?;
+            let params = kzg_params_cached(&srs, shape.k, &dir)?;
+            let msm = MsmParams::new(params.clone(), cpu_factory());
+            let (keys, _) = BatchKeys::load_or_generate(&dir, &params, &msm, shape)?;
+            Ok(BatchProver::new(msm, keys))
+        })();
+        let r = match loaded {
+            Ok(p) => {
+                edit(&status, |st| st.prover = p.backend());
+                eprintln!("keel sequencer: prover ready ({})", p.backend());
+                Ok(Arc::new(p))
+            }
+            Err(e) => {
+                let e = format!("the prover could not load its keys: {e:#}");
+                edit(&status, |st| st.prover = e.clone());
+                eprintln!("keel sequencer: {e}");
+                Err(e)
+            }
+        };
+        let _ = s.set(r);
+    });
+    slot
+}
+
+/// How a role ended.
+enum Ended {
+    /// Stopped by a signal or by exit mode.
+    Stopped,
+    /// Switch roles.
+    Switch,
+}
+
+struct Node {
+    opts: NodeOptions,
+    l1: Arc<RpcL1>,
+    me: PublicKey,
+    listener: TcpListener,
+    rt: tokio::runtime::Runtime,
+    stop: Arc<AtomicBool>,
+    status: Shared,
+    prover: ProverSlot,
+}
+
+pub(crate) fn run(opts: NodeOptions) -> anyhow::Result<()> {
+    let l1 = Arc::new(
+        RpcL1::connect_with(&opts.l1_url, L1_TIMEOUT)
+            .with_context(|| format!("connecting to the L1 at {}", opts.l1_url))?,
+    );
+    let me = opts.key.public_key();
+    let view = l1.rollup()?;
+    anyhow::ensure!(
+        view.sequencers.contains(&me),
+        "this key is not a registered sequencer of the rollup (the L1 lists {} sequencers)",
+        view.sequencers.len()
+    );
+    anyhow::ensure!(
+        opts.config.depth == view.depth,
+        "--sequencer.depth {} differs from the rollup's depth {} (fixed at genesis)",
+        opts.config.depth,
+        view.depth
+    );
+    let listener =
+        TcpListener::bind(opts.listen).with_context(|| format!("binding {}", opts.listen))?;
+    let status: Shared = Arc::new(Mutex::new(NodeStatus {
+        prover: "loading".into(),
+        ..Default::default()
+    }));
+    let shape = Shape {
+        capacity: opts.config.batch_capacity,
+        depth: view.depth,
+        k: opts.k,
+    };
+    let prover = load_prover(&opts, shape, status.clone());
+    let rt = tokio::runtime::Runtime::new()?;
+    let stop = Arc::new(AtomicBool::new(false));
+    {
+        let stop = stop.clone();
+        rt.spawn(async move {
+            let _ = crate::stop_signal().await;
+            stop.store(true, Ordering::Release);
+        });
+    }
+    eprintln!(
+        "keel sequencer: {} (depth {}, batch {}), L1 {}, API on http://{}",
+        opts.config.dir.display(),
+        view.depth,
+        opts.config.batch_capacity,
+        opts.l1_url,
+        listener.local_addr()?
+    );
+    if opts.standby_first != (view.lease.sequencer != me) {
+        eprintln!(
+            "keel sequencer: started as {} but the L1's lease (epoch {}) says otherwise: the lease decides",
+            if opts.standby_first { "standby" } else { "primary" },
+            view.lease.epoch
+        );
+    }
+    let node = Node {
+        opts,
+        l1,
+        me,
+        listener,
+        rt,
+        stop,
+        status,
+        prover,
+    };
+    loop {
+        let view = node.rollup_retrying()?;
+        let Some(view) = view else { break };
+        if let Some(x) = view.exit_mode {
+            eprintln!(
+                "keel sequencer: the L1 is in exit mode ({}); nothing to sequence",
+                x.reason
+            );
+            break;
+        }
+        let ended = if view.lease.sequencer == node.me {
+            node.primary(&view)?
+        } else {
+            node.standby()?
+        };
+        if let Ended::Stopped = ended {
+            break;
+        }
+    }
+    eprintln!("keel sequencer: stopped");
+    Ok(())
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// Moves a data directory aside (kept for inspection, never deleted) and returns where.
+fn move_aside(dir: &Path, why: &str) -> anyhow::Result<PathBuf> {
+    let name = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "sequencer".into());
+    let to = dir.with_file_name(format!("{name}.{why}-{}", now_ms()));
+    std::fs::rename(dir, &to)
+        .with_context(|| format!("moving {} aside to {}", dir.display(), to.display()))?;
+    eprintln!(
+        "keel sequencer: moved {} aside to {}",
+        dir.display(),
+        to.display()
+    );
+    Ok(to)
+}
+
+/// Brings `replica` up to the L1's proven checkpoint with the posted data, after checking that
+/// what it holds agrees with the L1. `Ok(false)`: it disagrees (its history diverged).
+fn catch_up(
+    l1: &dyn SettlementLayer,
+    replica: &Replica,
+    view: &RollupView,
+) -> anyhow::Result<bool> {
+    let c = view.checkpoint;
+    let last = replica.last_batch();
+    if last >= c.batch && c.batch.0 > 0 {
+        let held = replica.batch(c.batch)?.context("a held batch is missing")?;
+        return Ok(held.new_root == c.root);
+    }
+    for n in last.0 + 1..=c.batch.0 {
+        let posted = l1
+            .batch(BatchNumber(n))?
+            .with_context(|| format!("the L1 has no batch {n}"))?;
+        let batch =
+            Batch::decode(&posted.data).map_err(|e| anyhow::anyhow!("L1 batch {n}: {e}"))?;
+        match replica.apply(&batch) {
+            Ok(_) => {}
+            Err(ReplicaError::Diverged(_)) => return Ok(false),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(replica.root()? == c.root)
+}
+
+impl Node {
+    fn stopping(&self) -> bool {
+        self.stop.load(Ordering::Acquire)
+    }
+
+    /// The rollup view, retried while the L1 is unreachable; `None` once stopped.
+    fn rollup_retrying(&self) -> anyhow::Result<Option<RollupView>> {
+        let mut said = false;
+        loop {
+            if self.stopping() {
+                return Ok(None);
+            }
+            match self.l1.rollup() {
+                Ok(v) => return Ok(Some(v)),
+                Err(L1Error::Unavailable(e)) => {
+                    if !said {
+                        eprintln!("keel sequencer: the L1 is unreachable ({e}); retrying");
+                        said = true;
+                    }
+                    thread::sleep(POLL);
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    fn send(&self, call: Call) -> Result<keel_committer::Receipt, L1Error> {
+        let nonce = self.l1.nonce(&address_of(&self.me))?;
+        self.l1
+            .submit(&L1Tx::sign(&self.opts.key, self.l1.chain_id(), nonce, call))
+    }
+
+    /// Opens the replica, moving the directory aside if it holds a primary's unbatched
+    /// operations or a history the L1 does not confirm, and catches it up to the checkpoint.
+    fn open_replica(&self, view: &RollupView, why: &str) -> anyhow::Result<Replica> {
+        let dir = &self.opts.config.dir;
+        let replica = match Replica::open(self.opts.config.clone()) {
+            Ok(r) => r,
+            Err(e @ ReplicaError::NotAReplica(..)) => {
+                eprintln!("keel sequencer: {e}");
+                move_aside(dir, why)?;
+                Replica::open(self.opts.config.clone())?
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if catch_up(self.l1.as_ref(), &replica, view)? {
+            return Ok(replica);
+        }
+        eprintln!(
+            "keel sequencer: the data in {} disagrees with the L1's proven batch {}",
+            dir.display(),
+            view.checkpoint.batch
+        );
+        drop(replica);
+        move_aside(dir, why)?;
+        let replica = Replica::open(self.opts.config.clone())?;
+        anyhow::ensure!(
+            catch_up(self.l1.as_ref(), &replica, view)?,
+            "the L1's own batches do not reach its proven root"
+        );
+        Ok(replica)
+    }
+
+    fn standby(&self) -> anyhow::Result<Ended> {
+        let Some(view) = self.rollup_retrying()? else {
+            return Ok(Ended::Stopped);
+        };
+        let replica = self.open_replica(&view, "diverged")?;
+        edit(&self.status, |s| {
+            s.role = "standby".into();
+            s.committer = None;
+        });
+        let server = Server::start(
+            &self.rt,
+            &self.listener,
+            replica::router(replica.watch()).merge(node_router(self.status.clone())),
+        )?;
+        let (stop_follow, stop_rx) = tokio::sync::watch::channel(false);
+        let following = self.rt.spawn(replica::follow(
+            replica.clone(),
+            self.opts.peers.clone(),
+            stop_rx,
+            Duration::from_millis(500),
+        ));
+        eprintln!(
+            "keel sequencer: standby at batch {}, following {:?}",
+            replica.last_batch(),
+            self.opts.peers
+        );
+        let mut refused = None;
+        let claimed = loop {
+            if self.stopping() {
+                break false;
+            }
+            let st = replica.status();
+            if st.refused.is_some() && st.refused != refused {
+                eprintln!(
+                    "keel sequencer: refused {}",
+                    st.refused.as_deref().unwrap_or("")
+                );
+                refused = st.refused;
+            }
+            thread::sleep(POLL);
+            let view = match self.l1.rollup() {
+                Ok(v) => v,
+                Err(_) => continue,
+            };
+            if view.exit_mode.is_some() {
+                break false;
+            }
+            if view.lease.sequencer == self.me {
+                break true;
+            }
+            if view.head.time_ms < self.claimable_at(&view) {
+                continue;
+            }
+            match self.send(Call::ClaimLease) {
+                Ok(_) => {
+                    eprintln!(
+                        "keel sequencer: claimed the lease (epoch {}) at batch {}",
+                        view.lease.epoch.0 + 1,
+                        replica.last_batch()
+                    );
+                    break true;
+                }
+                Err(L1Error::Rejected(
+                    Rejection::LeaseNotExpired { .. } | Rejection::BadNonce { .. },
+                )) => {}
+                Err(e) => eprintln!("keel sequencer: claiming the lease: {e}"),
+            }
+        };
+        let _ = stop_follow.send(true);
+        self.rt.block_on(following).ok();
+        drop(server);
+        if !claimed {
+            return Ok(Ended::Stopped);
+        }
+        // resume from the proven checkpoint plus every replicated batch
+        let Some(view) = self.rollup_retrying()? else {
+            return Ok(Ended::Stopped);
+        };
+        if !catch_up(self.l1.as_ref(), &replica, &view)? {
+            bail!(
+                "the replica disagrees with the L1's proven batch {}",
+                view.checkpoint.batch
+            );
+        }
+        Ok(Ended::Switch)
+    }
+
+    /// When this node may claim: the lease's claimable time plus its rank's back-off.
+    fn claimable_at(&self, view: &RollupView) -> u64 {
+        let set = &view.sequencers;
+        let n = set.len().max(1);
+        let holder = set.iter().position(|k| *k == view.lease.sequencer);
+        let mine = set.iter().position(|k| *k == self.me).unwrap_or(0);
+        let rank = match holder {
+            Some(h) => (mine + n - h - 1) % n,
+            None => mine,
+        };
+        let timeout = view.deadlines.failover_timeout.as_millis() as u64;
+        view.lease
+            .since_ms
+            .max(view.lease.last_batch_ms)
+            .saturating_add(timeout)
+            .saturating_add(rank as u64 * self.opts.backoff.as_millis() as u64)
+    }
+
+    fn primary(&self, view: &RollupView) -> anyhow::Result<Ended> {
+        let epoch = view.lease.epoch;
+        let c = view.checkpoint;
+        // a directory with the primary's own unbatched operations is opened as it is; anything
+        // else is first checked against the L1 and caught up to its checkpoint
+        match Replica::open(self.opts.config.clone()) {
+            Ok(r) => {
+                drop(r);
+                drop(self.open_replica(view, "diverged")?);
+            }
+            Err(ReplicaError::NotAReplica(..)) => {}
+            Err(e) => return Err(e.into()),
+        }
+        let mut config = self.opts.config.clone();
+        config.epoch = epoch;
+        let seq = Sequencer::open(config.clone())
+            .with_context(|| format!("opening the sequencer in {}", config.dir.display()))?;
+        let st = seq.status()?;
+        anyhow::ensure!(
+            st.last_batch >= c.batch.0,
+            "the sequencer is at batch {} but the L1 has proven batch {}",
+            st.last_batch,
+            c.batch
+        );
+        seq.mark_posted(c.batch);
+        seq.mark_proven(c.batch);
+        eprintln!(
+            "keel sequencer: primary in epoch {} at batch {} ({} proven on the L1, {} waiting)",
+            epoch.0, st.last_batch, c.batch, st.waiting
+        );
+        edit(&self.status, |s| {
+            s.role = "primary".into();
+            s.epoch = epoch.0;
+        });
+
+        let s = seq.clone();
+        let mut committer_config = CommitterConfig::new(config.dir.join("committer"));
+        committer_config.retry_max = Duration::from_secs(1);
+        committer_config.poll = POLL;
+        let mut committer = Committer::open(
+            committer_config,
+            self.l1.clone(),
+            self.opts.key.clone(),
+            Box::new(move |n| {
+                s.mark_posted(n);
+                s.mark_proven(n);
+                eprintln!("keel sequencer: batch {n} proven on the L1");
+            }),
+        )?;
+        let s = seq.clone();
+        let follower = QueueFollower::spawn(self.l1.clone(), st.next_l1, POLL, move |i, entry| {
+            s.submit_l1_blocking(i, entry)
+                .map(drop)
+                .map_err(|e| e.to_string())
+        })?;
+        let proving = Arc::new(AtomicBool::new(true));
+        let (proofs_tx, proofs) = crossbeam_channel::unbounded();
+        {
+            let (l1, seq, prover, run) = (
+                self.l1.clone(),
+                seq.clone(),
+                self.prover.clone(),
+                proving.clone(),
+            );
+            thread::Builder::new()
+                .name("keel-node-prover".into())
+                .spawn(move || {
+                    if let Err(e) = prove_loop(l1.as_ref(), &seq, &prover, epoch, &proofs_tx, &run)
+                    {
+                        eprintln!("keel sequencer: the prover stopped: {e:#}");
+                    }
+                })?;
+        }
+        let server = Server::start(
+            &self.rt,
+            &self.listener,
+            api::router(seq.clone()).merge(node_router(self.status.clone())),
+        )?;
+
+        let heartbeat_every = view.deadlines.failover_timeout / 4;
+        let mut last_heartbeat = Instant::now();
+        let ended = loop {
+            if self.stopping() {
+                break Ended::Stopped;
+            }
+            while let Ok((data, proof)) = proofs.try_recv() {
+                if let Err(e) = committer.offer(data, proof) {
+                    eprintln!("keel sequencer: the committer refused a proven batch: {e}");
+                }
+            }
+            let cs = committer.status();
+            edit(&self.status, |s| {
+                s.committer = Some(CommitterView {
+                    settled: cs.settled.0,
+                    included: cs.included.0,
+                    held: cs.held.iter().map(|n| n.0).collect(),
+                    posted: cs.posted,
+                    halted: cs.halted.clone(),
+                })
+            });
+            thread::sleep(POLL);
+            let view = match self.l1.rollup() {
+                Ok(v) => v,
+                Err(_) => continue,
+            };
+            if let Some(x) = view.exit_mode {
+                eprintln!(
+                    "keel sequencer: the L1 is in exit mode ({}); stopping",
+                    x.reason
+                );
+                break Ended::Stopped;
+            }
+            if view.lease.sequencer != self.me || view.lease.epoch != epoch {
+                break self.fenced(&seq, &committer, epoch, &view);
+            }
+            if let Some(why) = cs.halted {
+                bail!("the committer stopped while this node holds the lease: {why}");
+            }
+            let silent = view.head.time_ms.saturating_sub(view.lease.last_batch_ms);
+            if silent >= heartbeat_every.as_millis() as u64
+                && last_heartbeat.elapsed() >= heartbeat_every
+            {
+                last_heartbeat = Instant::now();
+                if let Err(e) = self.send(Call::Heartbeat) {
+                    eprintln!("keel sequencer: heartbeat: {e}");
+                }
+            }
+        };
+        proving.store(false, Ordering::Release);
+        drop(server);
+        drop(follower);
+        seq.shutdown();
+        committer.shutdown();
+        drop(committer);
+        if let Ended::Switch = ended {
+            move_aside(&config.dir, &format!("fenced-epoch{}", epoch.0))?;
+        }
+        Ok(ended)
+    }
+
+    /// The L1 moved the lease on: stop accepting at once, give the committer a moment to hear
+    /// the L1's verdict on what it still held, and report.
+    fn fenced(
+        &self,
+        seq: &Sequencer,
+        committer: &Committer,
+        epoch: Epoch,
+        view: &RollupView,
+    ) -> Ended {
+        seq.shutdown();
+        let start = Instant::now();
+        let verdict = loop {
+            let cs = committer.status();
+            if let Some(h) = cs.halted {
+                break h;
+            }
+            if cs.held.is_empty() {
+                break "nothing was waiting to be posted".into();
+            }
+            if start.elapsed() > FENCE_GRACE {
+                break format!("batches {:?} were still held", cs.held);
+            }
+            thread::sleep(POLL);
+        };
+        let why = format!(
+            "fenced in epoch {}: the L1's lease is in epoch {}; {verdict}",
+            epoch.0, view.lease.epoch.0
+        );
+        eprintln!("keel sequencer: {why}; rejoining as a standby");
+        edit(&self.status, |s| s.fenced.push(why));
+        Ended::Switch
+    }
+}
+
+/// Proves every batch from the L1's checkpoint on, in order, with witnesses from a shadow state
+/// replayed from L1 data (the sequencer keeps witnesses only for batches it cut itself; a new
+/// primary's replicated batches have none). Posted data carries this node's epoch: the epoch is
+/// not a public input, so the proof is the same.
+fn prove_loop(
+    l1: &dyn SettlementLayer,
+    seq: &Sequencer,
+    prover: &ProverSlot,
+    epoch: Epoch,
+    out: &crossbeam_channel::Sender<(Vec<u8>, Vec<u8>)>,
+    run: &AtomicBool,
+) -> anyhow::Result<()> {
+    let mut shadow = reconstruct::replay(l1, MemStore::new(), |_, _| {})?;
+    let prover = loop {
+        if !run.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        match prover.get() {
+            Some(Ok(p)) => break p.clone(),
+            Some(Err(e)) => bail!("{e}"),
+            None => thread::sleep(POLL),
+        }
+    };
+    let stream = seq.subscribe(BatchNumber(shadow.checkpoint.batch.0 + 1), 4)?;
+    while run.load(Ordering::Acquire) {
+        let Ok(item) = stream.recv_timeout(POLL) else {
+            continue;
+        };
+        let witness = shadow.state.apply_batch(&item.batch)?;
+        let (proof, _) = prover.prove(&witness, |_| {})?;
+        let mut batch = item.batch;
+        batch.epoch = epoch;
+        if out.send((batch.encode(), proof.proof)).is_err() {
+            break;
+        }
+    }
+    Ok(())
+}

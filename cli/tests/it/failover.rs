@@ -1,0 +1,585 @@
+//! Hot standby and failover with real processes over loopback: `keel l1`, and two
+//! `keel sequencer --l1.rpc` nodes (a primary and a standby), each proving with real halo2 proofs.
+//!
+//! - Failover: under steady load the primary is killed with SIGKILL; the standby claims the
+//!   lease and carries on. The test measures the time from the kill to the first operation the
+//!   new primary accepts and to the first batch proven after the kill, and asserts only
+//!   correctness: no `replicated` operation lost, none twice, no money created or lost, and every
+//!   root equal to a replay of the batches.
+//! - Partition: the primary is cut off from the L1 and from the standby (TCP proxies that the
+//!   test cuts); the standby takes over; the batch the old primary proved meanwhile is refused by
+//!   the L1 once it can reach it again; and the old primary rejoins as a standby.
+
+use std::{
+    collections::{BTreeMap, HashSet},
+    io::{BufRead, BufReader},
+    net::{Shutdown, TcpListener, TcpStream},
+    path::Path,
+    process::{Child, Command, Stdio},
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc, Mutex,
+    },
+    thread,
+    time::{Duration, Instant},
+};
+
+use keel_committer::{Call, RpcL1, SettlementLayer};
+use keel_sequencer::{Client, ClientError, Level};
+use keel_state::{
+    test_utils::{key, signed_transfer},
+    Batch, BatchNumber, BatchOp, Decode, Encode, MemStore, SecretKey, SignedOp, State,
+};
+use serde_json::{json, Value};
+use tempfile::TempDir;
+
+use crate::l1::{funder, hex, keys_dir, send, until, verifier_file, L1Process, SHAPE};
+
+const CHAIN: u64 = 11;
+/// Long enough for heartbeats on a loaded 2-core machine, short enough to wait out.
+const FAILOVER_MS: u64 = 6_000;
+const FUNDS: u64 = 1_000;
+
+fn sequencer_key(i: u8) -> SecretKey {
+    SecretKey::from_seed(&[0xB0 + i; 32])
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn write_genesis(path: &Path) {
+    let council = keel_state::frost::keygen(2, 3, rand_core::OsRng).unwrap().0;
+    let sequencers: Vec<String> = (0..2)
+        .map(|i| hex(&sequencer_key(i).public_key().encode()))
+        .collect();
+    let g = json!({
+        "chain_id": CHAIN,
+        "depth": SHAPE.depth,
+        "deadlines": {"block_time_ms": 100, "failover_timeout_ms": FAILOVER_MS},
+        "sequencers": sequencers,
+        "allocations": [{"address": hex(&keel_committer::address_of(&funder().public_key()).0), "amount": 1_000_000}],
+        "council": hex(&council.encode()),
+    });
+    std::fs::write(path, g.to_string()).unwrap();
+}
+
+/// A running `keel sequencer` node; its stderr is kept for the test to read.
+struct Node {
+    child: Child,
+    url: String,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+impl Node {
+    fn start(dir: &Path, i: u8, port: u16, l1: &str, peers: &[String], role: &str) -> Self {
+        let key_file = dir.join(format!("sequencer-{i}.key"));
+        std::fs::write(&key_file, ::hex::encode(sequencer_key(i).to_bytes())).unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_keel"))
+            .args(["sequencer", "--role", role, "--l1.rpc", l1])
+            .arg("--sequencer.key-file")
+            .arg(&key_file)
+            .arg("--sequencer.dir")
+            .arg(dir.join(format!("sequencer-{i}")))
+            .args(["--sequencer.listen", &format!("127.0.0.1:{port}")])
+            .args(["--sequencer.depth", &SHAPE.depth.to_string()])
+            .args(["--sequencer.batch-capacity", &SHAPE.capacity.to_string()])
+            .args(["--sequencer.batch-deadline-ms", "50"])
+            .args(["--sequencer.peers", &peers.join(",")])
+            .args(["--sequencer.takeover-backoff-ms", "1000"])
+            .arg("--prover.keys-dir")
+            .arg(keys_dir())
+            .args(["--prover.k", &SHAPE.k.to_string()])
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let l = log.clone();
+        thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                l.lock().unwrap().push(line);
+            }
+        });
+        let node = Self {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+            log,
+        };
+        node.wait_log("the node to start", "API on", Duration::from_secs(60));
+        node
+    }
+
+    fn log(&self) -> String {
+        self.log.lock().unwrap().join("\n")
+    }
+
+    fn wait_log(&self, what: &str, needle: &str, timeout: Duration) {
+        let start = Instant::now();
+        while !self.log().contains(needle) {
+            assert!(
+                start.elapsed() < timeout,
+                "timed out waiting for {what}:\n{}",
+                self.log()
+            );
+            thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn get(&self, path: &str) -> Option<Value> {
+        reqwest::blocking::Client::new()
+            .get(format!("{}{path}", self.url))
+            .timeout(Duration::from_secs(5))
+            .send()
+            .ok()?
+            .json()
+            .ok()
+    }
+
+    fn kill(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        if thread::panicking() {
+            eprintln!("--- {} log:\n{}", self.url, self.log());
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn setup(dir: &TempDir) -> (L1Process, Arc<RpcL1>) {
+    let verifier = verifier_file();
+    let genesis = dir.path().join("genesis.json");
+    write_genesis(&genesis);
+    let l1 = L1Process::start(&dir.path().join("l1"), &verifier, Some(&genesis)).unwrap();
+    let rpc = Arc::new(RpcL1::connect(&l1.url).unwrap());
+    (l1, rpc)
+}
+
+fn deposit(l1: &RpcL1, i: u32) {
+    let pk = key(i).public_key();
+    send(l1, &funder(), Call::Deposit { pk, amount: FUNDS }).unwrap();
+}
+
+fn last_batch(node: &Node) -> u64 {
+    node.get("/v1/status")
+        .and_then(|s| s["last_batch"].as_u64())
+        .unwrap_or(0)
+}
+
+/// Every batch the node streams, from batch 1 to its last.
+fn batches(rt: &tokio::runtime::Runtime, node: &Node) -> Vec<Batch> {
+    let last = last_batch(node);
+    rt.block_on(async {
+        let mut stream = Client::new(&node.url).stream(1).await.unwrap();
+        let mut out = Vec::new();
+        while (out.len() as u64) < last {
+            out.push(stream.next().await.unwrap().unwrap());
+        }
+        out
+    })
+}
+
+/// Re-executes `batches` from genesis; each must be exactly what its operations give.
+fn replay(batches: &[Batch]) -> State<MemStore> {
+    let mut state = State::open(MemStore::new(), SHAPE.depth).unwrap();
+    for b in batches {
+        state
+            .apply_batch(b)
+            .unwrap_or_else(|e| panic!("batch {}: {e}", b.number));
+    }
+    state
+}
+
+fn l2_ops(batches: &[Batch]) -> Vec<SignedOp> {
+    batches
+        .iter()
+        .flat_map(|b| &b.ops)
+        .filter_map(|op| match op {
+            BatchOp::L2(s) => Some(*s),
+            BatchOp::L1(_) => None,
+        })
+        .collect()
+}
+
+/// What the load saw of each operation.
+#[derive(Default)]
+struct Seen {
+    /// Acknowledged `replicated`.
+    replicated: Vec<SignedOp>,
+    /// Accepted, not known to be replicated.
+    accepted: Vec<SignedOp>,
+    /// Accepted by the standby after the kill (the first one marks the failover).
+    first_after_kill: Option<Instant>,
+    /// Operations the new primary accepted.
+    after_kill: usize,
+}
+
+#[test]
+fn the_standby_takes_over_from_a_killed_primary_and_loses_no_replicated_operation() {
+    let _heavy = crate::heavy();
+    let dir = TempDir::new().unwrap();
+    let (l1_process, l1) = setup(&dir);
+    let (pa, pb) = (free_port(), free_port());
+    let (url_a, url_b) = (
+        format!("http://127.0.0.1:{pa}"),
+        format!("http://127.0.0.1:{pb}"),
+    );
+    let mut a = Node::start(
+        dir.path(),
+        0,
+        pa,
+        &l1_process.url,
+        &[url_b.clone()],
+        "primary",
+    );
+    let b = Node::start(
+        dir.path(),
+        1,
+        pb,
+        &l1_process.url,
+        &[url_a.clone()],
+        "standby",
+    );
+    for i in 0..2 {
+        deposit(&l1, i);
+    }
+    until(
+        "the standby to replicate the deposits",
+        Duration::from_secs(60),
+        || last_batch(&b) >= 2,
+    );
+    a.wait_log(
+        "batch 1 proven",
+        "batch 1 proven on the L1",
+        Duration::from_secs(300),
+    );
+    b.wait_log(
+        "the standby's prover",
+        "prover ready",
+        Duration::from_secs(300),
+    );
+
+    // steady load through a client that knows both endpoints
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let killed: Arc<Mutex<Option<Instant>>> = Arc::default();
+    let stop = Arc::new(AtomicBool::new(false));
+    let load = {
+        let (seen, killed, stop) = (seen.clone(), killed.clone(), stop.clone());
+        let client = Client::with_endpoints([url_a.clone(), url_b.clone()]);
+        let url_b = url_b.clone();
+        rt.spawn(async move {
+            let mut nonce = [0u64; 2];
+            let mut k = 0usize;
+            while !stop.load(Ordering::Relaxed) {
+                let from = (k % 2) as u32;
+                let op = signed_transfer(from, 1 - from, 1, nonce[from as usize]);
+                let r = client
+                    .submit_wait(&op, Level::Replicated, Some(Duration::from_millis(1500)))
+                    .await;
+                let accepted = match r {
+                    Ok(_) => {
+                        seen.lock().unwrap().replicated.push(op);
+                        true
+                    }
+                    Err(ClientError::Refused { reason, .. }) if reason == "wait_timeout" => {
+                        seen.lock().unwrap().accepted.push(op);
+                        true
+                    }
+                    // sequenced before its answer was lost: the nonce is used
+                    Err(ClientError::Refused { reason, .. }) if reason == "stale_nonce" => {
+                        nonce[from as usize] += 1;
+                        false
+                    }
+                    Err(_) => {
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        false
+                    }
+                };
+                if accepted {
+                    nonce[from as usize] += 1;
+                    k += 1;
+                    let after_kill = killed.lock().unwrap().is_some();
+                    if after_kill && client.base() == url_b {
+                        let mut s = seen.lock().unwrap();
+                        s.first_after_kill.get_or_insert_with(Instant::now);
+                        s.after_kill += 1;
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        })
+    };
+    until("replicated load", Duration::from_secs(60), || {
+        seen.lock().unwrap().replicated.len() >= 4
+    });
+
+    let proven_at_kill = l1.rollup().unwrap().checkpoint.batch;
+    let t_kill = Instant::now();
+    a.kill();
+    *killed.lock().unwrap() = Some(t_kill);
+
+    until("the new primary to accept", Duration::from_secs(60), || {
+        seen.lock().unwrap().first_after_kill.is_some()
+    });
+    let mut t_proven = None;
+    until(
+        "a batch proven after the kill",
+        Duration::from_secs(300),
+        || {
+            let done = l1.rollup().unwrap().checkpoint.batch > proven_at_kill;
+            if done {
+                t_proven = Some(Instant::now());
+            }
+            done
+        },
+    );
+    until(
+        "a few operations on the new primary",
+        Duration::from_secs(60),
+        || seen.lock().unwrap().after_kill >= 3,
+    );
+    stop.store(true, Ordering::Relaxed);
+    rt.block_on(load).unwrap();
+
+    let seen = seen.lock().unwrap();
+    let to_accept = seen.first_after_kill.unwrap() - t_kill;
+    let to_proven = t_proven.unwrap() - t_kill;
+    eprintln!(
+        "FAILOVER kill -> first operation accepted by the new primary: {} ms; kill -> first batch proven after the kill: {} ms (failover timeout {FAILOVER_MS} ms, block time 100 ms)",
+        to_accept.as_millis(),
+        to_proven.as_millis()
+    );
+    assert!(
+        b.log().contains("claimed the lease (epoch 2)"),
+        "{}",
+        b.log()
+    );
+    let node: Value = b.get("/v1/node").unwrap();
+    assert_eq!(
+        (node["role"].as_str(), node["epoch"].as_u64()),
+        (Some("primary"), Some(2))
+    );
+
+    // correctness: settle, then read the chain of record and replay it
+    until("the new primary to settle", Duration::from_secs(30), || {
+        b.get("/v1/status").is_some_and(|s| s["waiting"] == 0)
+    });
+    let chain = batches(&rt, &b);
+    let state = replay(&chain);
+    let status = b.get("/v1/status").unwrap();
+    assert_eq!(
+        status["root"].as_str().unwrap(),
+        keel_state::field::fr_to_hex(&state.root().unwrap()),
+        "the new primary's root is a replay of its batches"
+    );
+    let view = l1.rollup().unwrap();
+    for n in 1..=view.checkpoint.batch.0 {
+        let posted = l1.batch(BatchNumber(n)).unwrap().unwrap();
+        let posted = Batch::decode(&posted.data).unwrap();
+        assert_eq!(
+            posted.new_root,
+            chain[n as usize - 1].new_root,
+            "L1 batch {n}"
+        );
+    }
+    let ops = l2_ops(&chain);
+    let unique: HashSet<(u32, u64)> = ops.iter().map(|o| (o.from().0, o.nonce())).collect();
+    assert_eq!(unique.len(), ops.len(), "no operation twice");
+    for op in &seen.replicated {
+        assert_eq!(
+            ops.iter().filter(|o| *o == op).count(),
+            1,
+            "replicated {op:?} is in the chain once"
+        );
+    }
+    // no money created or lost: balances follow from the deposits and the transfers
+    let mut expected: BTreeMap<u32, i64> = (0..2).map(|i| (i, FUNDS as i64)).collect();
+    for op in &ops {
+        let SignedOp::Transfer(t) = op else {
+            panic!("{op:?}")
+        };
+        *expected.get_mut(&t.from.0).unwrap() -= t.amount as i64;
+        *expected.get_mut(&t.to.0).unwrap() += t.amount as i64;
+    }
+    for (i, balance) in expected {
+        let a = state.account(keel_state::AccountIndex(i)).unwrap().unwrap();
+        assert_eq!(a.balance as i64, balance, "account {i}");
+    }
+    eprintln!(
+        "FAILOVER {} operations replicated and {} accepted only, {} batches, {} proven on the L1",
+        seen.replicated.len(),
+        seen.accepted.len(),
+        chain.len(),
+        view.checkpoint.batch
+    );
+    drop(b);
+    drop(l1);
+    l1_process.stop();
+}
+
+/// A TCP proxy the test can cut (every connection closed, new ones refused) and heal.
+struct Proxy {
+    url: String,
+    open: Arc<AtomicBool>,
+    conns: Arc<Mutex<Vec<TcpStream>>>,
+}
+
+impl Proxy {
+    fn start(target: String) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let open = Arc::new(AtomicBool::new(true));
+        let conns: Arc<Mutex<Vec<TcpStream>>> = Arc::default();
+        let (o, c) = (open.clone(), conns.clone());
+        thread::spawn(move || {
+            for inbound in listener.incoming() {
+                let Ok(inbound) = inbound else { continue };
+                if !o.load(Ordering::Acquire) {
+                    continue; // dropped: the connection is closed at once
+                }
+                let Ok(outbound) = TcpStream::connect(&target) else {
+                    continue;
+                };
+                let mut guard = c.lock().unwrap();
+                guard.push(inbound.try_clone().unwrap());
+                guard.push(outbound.try_clone().unwrap());
+                drop(guard);
+                for (mut from, mut to) in [
+                    (inbound.try_clone().unwrap(), outbound.try_clone().unwrap()),
+                    (outbound, inbound),
+                ] {
+                    thread::spawn(move || {
+                        let _ = std::io::copy(&mut from, &mut to);
+                        let _ = to.shutdown(Shutdown::Both);
+                    });
+                }
+            }
+        });
+        Self { url, open, conns }
+    }
+
+    fn cut(&self) {
+        self.open.store(false, Ordering::Release);
+        for c in self.conns.lock().unwrap().drain(..) {
+            let _ = c.shutdown(Shutdown::Both);
+        }
+    }
+
+    fn heal(&self) {
+        self.open.store(true, Ordering::Release);
+    }
+}
+
+#[test]
+fn a_partitioned_primary_is_fenced_its_batch_refused_and_it_rejoins_as_a_standby() {
+    let _heavy = crate::heavy();
+    let dir = TempDir::new().unwrap();
+    let (l1_process, l1) = setup(&dir);
+    let (pa, pb) = (free_port(), free_port());
+    let (url_a, url_b) = (
+        format!("http://127.0.0.1:{pa}"),
+        format!("http://127.0.0.1:{pb}"),
+    );
+    // the primary reaches the L1 only through one proxy; the standby reaches the primary only
+    // through another
+    let a_to_l1 = Proxy::start(l1_process.url.trim_start_matches("http://").to_owned());
+    let b_to_a = Proxy::start(format!("127.0.0.1:{pa}"));
+    let a = Node::start(dir.path(), 0, pa, &a_to_l1.url, &[url_b.clone()], "primary");
+    let b = Node::start(
+        dir.path(),
+        1,
+        pb,
+        &l1_process.url,
+        &[b_to_a.url.clone()],
+        "standby",
+    );
+    deposit(&l1, 0);
+    a.wait_log(
+        "batch 1 proven",
+        "batch 1 proven on the L1",
+        Duration::from_secs(300),
+    );
+    until(
+        "the standby to replicate batch 1",
+        Duration::from_secs(30),
+        || last_batch(&b) >= 1,
+    );
+
+    a_to_l1.cut();
+    b_to_a.cut();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    // the cut-off primary still accepts, cuts and proves batch 2 in epoch 1; it cannot post it
+    let BatchOp::L2(withdraw) = keel_state::test_utils::withdraw(0, 10, 0) else {
+        unreachable!()
+    };
+    let st = rt.block_on(Client::new(&url_a).submit(&withdraw)).unwrap();
+    assert_eq!(st.level, Level::Accepted);
+    until("the standby to take over", Duration::from_secs(60), || {
+        b.get("/v1/node")
+            .is_some_and(|n| n["role"] == "primary" && n["epoch"] == 2)
+    });
+    until(
+        "the old primary to prove batch 2",
+        Duration::from_secs(300),
+        || {
+            a.get("/v1/node")
+                .is_some_and(|n| n["committer"]["held"] == json!([2]))
+        },
+    );
+    assert_eq!(l1.rollup().unwrap().checkpoint.batch, BatchNumber(1));
+
+    // reconnected, the old primary's batch is refused by the L1, and it rejoins as a standby
+    a_to_l1.heal();
+    b_to_a.heal();
+    a.wait_log(
+        "the fence",
+        "rejoining as a standby",
+        Duration::from_secs(60),
+    );
+    let fenced = a.get("/v1/node").unwrap()["fenced"][0]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        fenced.contains("the L1 refused batch 2")
+            && fenced.contains("epoch 1 is not the current epoch 2"),
+        "{fenced}\n{}",
+        a.log()
+    );
+    assert_eq!(l1.rollup().unwrap().checkpoint.batch, BatchNumber(1));
+    until(
+        "the old primary to be a standby",
+        Duration::from_secs(60),
+        || a.get("/v1/status").is_some_and(|s| s["role"] == "standby"),
+    );
+    // it follows the new primary: the withdrawal the old primary accepted but never replicated,
+    // sent again, is sequenced by the new primary and reaches `replicated` through the old one
+    let client = Client::with_endpoints([url_a.clone(), url_b.clone()]);
+    let st = rt
+        .block_on(client.submit_wait(&withdraw, Level::Replicated, Some(Duration::from_secs(30))))
+        .unwrap();
+    assert!(st.level >= Level::Replicated, "{st:?}");
+    assert_eq!(client.base(), url_b);
+    let (sa, sb) = (a.get("/v1/status").unwrap(), b.get("/v1/status").unwrap());
+    assert_eq!(
+        (&sa["last_batch"], &sa["root"], &sa["following"]),
+        (&sb["last_batch"], &sb["root"], &json!(url_b)),
+        "the rejoined standby holds the new primary's state"
+    );
+    assert!(sa["last_batch"].as_u64().unwrap() >= 2);
+    drop(a);
+    drop(b);
+    drop(l1);
+    l1_process.stop();
+}
