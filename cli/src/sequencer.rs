@@ -185,6 +185,34 @@ mod tests {
     }
 
     #[test]
+    fn a_standby_needs_an_l1_and_a_node_needs_its_key_before_anything_is_opened() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("seq");
+        let run_with = |extra: &[&str]| {
+            let mut argv = vec![
+                "keel",
+                "sequencer",
+                "--sequencer.dir",
+                data.to_str().unwrap(),
+            ];
+            argv.extend(extra);
+            let Command::Sequencer(args) = Cli::try_parse_from(argv).unwrap().command else {
+                panic!()
+            };
+            run(args).unwrap_err().to_string()
+        };
+        let err = run_with(&["--role", "standby"]);
+        assert!(err.contains("pass --l1.rpc"), "{err}");
+        let err = run_with(&["--l1.rpc", "http://127.0.0.1:1"]);
+        assert!(err.contains("--sequencer.key-file"), "{err}");
+        assert!(!data.exists(), "nothing was created");
+        let err = Cli::try_parse_from(["keel", "sequencer", "--sequencer.key-file", "k"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("--l1.rpc"), "{err}");
+    }
+
+    #[test]
     fn a_bad_fsync_policy_is_refused() {
         let err = Cli::try_parse_from(["keel", "sequencer", "--sequencer.fsync", "sometimes"])
             .unwrap_err()

@@ -76,7 +76,7 @@ struct Node {
 }
 
 impl Node {
-    fn start(dir: &Path, i: u8, port: u16, l1: &str, peers: &[String], role: &str) -> Self {
+    fn start(dir: &Path, i: u8, port: u16, l1: &str, peer: &str, role: &str) -> Self {
         let key_file = dir.join(format!("sequencer-{i}.key"));
         std::fs::write(&key_file, ::hex::encode(sequencer_key(i).to_bytes())).unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_keel"))
@@ -89,7 +89,7 @@ impl Node {
             .args(["--sequencer.depth", &SHAPE.depth.to_string()])
             .args(["--sequencer.batch-capacity", &SHAPE.capacity.to_string()])
             .args(["--sequencer.batch-deadline-ms", "50"])
-            .args(["--sequencer.peers", &peers.join(",")])
+            .args(["--sequencer.peers", peer])
             .args(["--sequencer.takeover-backoff-ms", "1000"])
             .arg("--prover.keys-dir")
             .arg(keys_dir())
@@ -234,22 +234,8 @@ fn the_standby_takes_over_from_a_killed_primary_and_loses_no_replicated_operatio
         format!("http://127.0.0.1:{pa}"),
         format!("http://127.0.0.1:{pb}"),
     );
-    let mut a = Node::start(
-        dir.path(),
-        0,
-        pa,
-        &l1_process.url,
-        &[url_b.clone()],
-        "primary",
-    );
-    let b = Node::start(
-        dir.path(),
-        1,
-        pb,
-        &l1_process.url,
-        &[url_a.clone()],
-        "standby",
-    );
+    let mut a = Node::start(dir.path(), 0, pa, &l1_process.url, &url_b, "primary");
+    let b = Node::start(dir.path(), 1, pb, &l1_process.url, &url_a, "standby");
     for i in 0..2 {
         deposit(&l1, i);
     }
@@ -495,15 +481,8 @@ fn a_partitioned_primary_is_fenced_its_batch_refused_and_it_rejoins_as_a_standby
     // through another
     let a_to_l1 = Proxy::start(l1_process.url.trim_start_matches("http://").to_owned());
     let b_to_a = Proxy::start(format!("127.0.0.1:{pa}"));
-    let a = Node::start(dir.path(), 0, pa, &a_to_l1.url, &[url_b.clone()], "primary");
-    let b = Node::start(
-        dir.path(),
-        1,
-        pb,
-        &l1_process.url,
-        &[b_to_a.url.clone()],
-        "standby",
-    );
+    let a = Node::start(dir.path(), 0, pa, &a_to_l1.url, &url_b, "primary");
+    let b = Node::start(dir.path(), 1, pb, &l1_process.url, &b_to_a.url, "standby");
     deposit(&l1, 0);
     a.wait_log(
         "batch 1 proven",
