@@ -44,12 +44,15 @@ fn sequencer_key(i: u8) -> SecretKey {
     SecretKey::from_seed(&[0xB0 + i; 32])
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
+/// A free loopback port and its URL (a node keeps its address across role changes, so its
+/// peers are told it before it starts).
+fn port() -> (u16, String) {
+    let port = TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
-        .port()
+        .port();
+    (port, format!("http://127.0.0.1:{port}"))
 }
 
 fn write_genesis(path: &Path) {
@@ -229,11 +232,7 @@ fn the_standby_takes_over_from_a_killed_primary_and_loses_no_replicated_operatio
     let _heavy = crate::heavy();
     let dir = TempDir::new().unwrap();
     let (l1_process, l1) = setup(&dir);
-    let (pa, pb) = (free_port(), free_port());
-    let (url_a, url_b) = (
-        format!("http://127.0.0.1:{pa}"),
-        format!("http://127.0.0.1:{pb}"),
-    );
+    let ((pa, url_a), (pb, url_b)) = (port(), port());
     let mut a = Node::start(dir.path(), 0, pa, &l1_process.url, &url_b, "primary");
     let b = Node::start(dir.path(), 1, pb, &l1_process.url, &url_a, "standby");
     for i in 0..2 {
@@ -472,11 +471,7 @@ fn a_partitioned_primary_is_fenced_its_batch_refused_and_it_rejoins_as_a_standby
     let _heavy = crate::heavy();
     let dir = TempDir::new().unwrap();
     let (l1_process, l1) = setup(&dir);
-    let (pa, pb) = (free_port(), free_port());
-    let (url_a, url_b) = (
-        format!("http://127.0.0.1:{pa}"),
-        format!("http://127.0.0.1:{pb}"),
-    );
+    let ((pa, url_a), (pb, url_b)) = (port(), port());
     // the primary reaches the L1 only through one proxy; the standby reaches the primary only
     // through another
     let a_to_l1 = Proxy::start(l1_process.url.trim_start_matches("http://").to_owned());
