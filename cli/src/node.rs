@@ -270,7 +270,7 @@ pub(crate) fn run(opts: NodeOptions) -> anyhow::Result<()> {
         let ended = if view.lease.sequencer == node.me {
             node.primary(&view)?
         } else {
-            node.standby()?
+            node.standby(&view)?
         };
         if let Ended::Stopped = ended {
             break;
@@ -364,21 +364,27 @@ impl Node {
     }
 
     /// Opens the replica, moving the directory aside if it holds a primary's unbatched
-    /// operations or a history the L1 does not confirm, and catches it up to the checkpoint.
+    /// operations, then [`Node::checked`].
     fn open_replica(&self, view: &RollupView, why: &str) -> anyhow::Result<Replica> {
-        let dir = &self.opts.config.dir;
         let replica = match Replica::open(self.opts.config.clone()) {
             Ok(r) => r,
             Err(e @ ReplicaError::NotAReplica(..)) => {
                 eprintln!("keel sequencer: {e}");
-                move_aside(dir, why)?;
+                move_aside(&self.opts.config.dir, why)?;
                 Replica::open(self.opts.config.clone())?
             }
             Err(e) => return Err(e.into()),
         };
+        self.checked(replica, view, why)
+    }
+
+    /// Catches `replica` up to the L1's checkpoint; if what it holds disagrees with the L1, its
+    /// directory is moved aside and a fresh replica is caught up instead.
+    fn checked(&self, replica: Replica, view: &RollupView, why: &str) -> anyhow::Result<Replica> {
         if catch_up(self.l1.as_ref(), &replica, view)? {
             return Ok(replica);
         }
+        let dir = &self.opts.config.dir;
         eprintln!(
             "keel sequencer: the data in {} disagrees with the L1's proven batch {}",
             dir.display(),
@@ -394,11 +400,8 @@ impl Node {
         Ok(replica)
     }
 
-    fn standby(&self) -> anyhow::Result<Ended> {
-        let Some(view) = self.rollup_retrying()? else {
-            return Ok(Ended::Stopped);
-        };
-        let replica = self.open_replica(&view, "diverged")?;
+    fn standby(&self, view: &RollupView) -> anyhow::Result<Ended> {
+        let replica = self.open_replica(view, "diverged")?;
         edit(&self.status, |s| {
             s.role = "standby".into();
             s.committer = None;
@@ -465,20 +468,12 @@ impl Node {
         let _ = stop_follow.send(true);
         self.rt.block_on(following).ok();
         drop(server);
-        if !claimed {
-            return Ok(Ended::Stopped);
-        }
-        // resume from the proven checkpoint plus every replicated batch
-        let Some(view) = self.rollup_retrying()? else {
-            return Ok(Ended::Stopped);
-        };
-        if !catch_up(self.l1.as_ref(), &replica, &view)? {
-            bail!(
-                "the replica disagrees with the L1's proven batch {}",
-                view.checkpoint.batch
-            );
-        }
-        Ok(Ended::Switch)
+        // the primary role resumes from the proven checkpoint plus every replicated batch
+        Ok(if claimed {
+            Ended::Switch
+        } else {
+            Ended::Stopped
+        })
     }
 
     /// When this node may claim: the lease's claimable time plus its rank's back-off.
@@ -491,11 +486,8 @@ impl Node {
             Some(h) => (mine + n - h - 1) % n,
             None => mine,
         };
-        let timeout = view.deadlines.failover_timeout.as_millis() as u64;
         view.lease
-            .since_ms
-            .max(view.lease.last_batch_ms)
-            .saturating_add(timeout)
+            .claimable_at_ms(view.deadlines.failover_timeout)
             .saturating_add(rank as u64 * self.opts.backoff.as_millis() as u64)
     }
 
@@ -505,10 +497,7 @@ impl Node {
         // a directory with the primary's own unbatched operations is opened as it is; anything
         // else is first checked against the L1 and caught up to its checkpoint
         match Replica::open(self.opts.config.clone()) {
-            Ok(r) => {
-                drop(r);
-                drop(self.open_replica(view, "diverged")?);
-            }
+            Ok(r) => drop(self.checked(r, view, "diverged")?),
             Err(ReplicaError::NotAReplica(..)) => {}
             Err(e) => return Err(e.into()),
         }

@@ -801,9 +801,7 @@ impl EmbeddedL1 {
         }
         let claimable_at_ms = m
             .lease
-            .since_ms
-            .max(m.lease.last_batch_ms)
-            .saturating_add(ms(self.genesis.deadlines.failover_timeout));
+            .claimable_at_ms(self.genesis.deadlines.failover_timeout);
         let now = m.head.time_ms;
         if now < claimable_at_ms {
             return Err(Rejection::LeaseNotExpired { claimable_at_ms }.into());

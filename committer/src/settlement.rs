@@ -57,6 +57,16 @@ pub struct Lease {
     pub last_batch_ms: u64,
 }
 
+impl Lease {
+    /// When a registered standby may claim this lease: `failover_timeout` after the holder's
+    /// lease began, its last batch or its last heartbeat, whichever is latest.
+    pub fn claimable_at_ms(&self, failover_timeout: std::time::Duration) -> u64 {
+        self.since_ms
+            .max(self.last_batch_ms)
+            .saturating_add(failover_timeout.as_millis() as u64)
+    }
+}
+
 /// Why exit mode was activated.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

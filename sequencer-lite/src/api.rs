@@ -72,11 +72,7 @@ pub struct ErrorBody {
 
 pub(crate) fn refuse(e: &SubmitError) -> Response {
     let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST);
-    let body = ErrorBody {
-        error: e.reason().into(),
-        message: e.to_string(),
-    };
-    (status, Json(body)).into_response()
+    error(status, e.reason(), e.to_string())
 }
 
 /// The router.
@@ -151,14 +147,11 @@ async fn wait(s: &Sequencer, op: SignedOp, req: &SubmitBody) -> Result<OpStatus,
 async fn op_status(State(s): State<Sequencer>, Path(seq): Path<u64>) -> Response {
     match s.op_status(seq) {
         Some(st) => Json(st).into_response(),
-        None => (
+        None => error(
             StatusCode::NOT_FOUND,
-            Json(ErrorBody {
-                error: "unknown_op".into(),
-                message: format!("no operation {seq} was accepted"),
-            }),
-        )
-            .into_response(),
+            "unknown_op",
+            format!("no operation {seq} was accepted"),
+        ),
     }
 }
 

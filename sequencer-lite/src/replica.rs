@@ -23,7 +23,7 @@
 //! continues numbering operations and serving the L1 queue where the replica stopped.
 
 use std::{
-    sync::{Arc, Mutex, MutexGuard},
+    sync::{Arc, Mutex},
     time::Duration,
 };
 
@@ -41,7 +41,7 @@ use crate::{
     client::{Client, ClientError},
     config::SequencerConfig,
     error::{SequencerError, SubmitError, WalError},
-    sequencer::recover,
+    sequencer::{lock, recover},
     wal::Wal,
 };
 
@@ -136,10 +136,6 @@ impl std::fmt::Debug for Replica {
             .field("dir", &self.inner.config.dir)
             .finish()
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl Replica {
