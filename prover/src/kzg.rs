@@ -43,6 +43,7 @@ use halo2_base::halo2_proofs::{
         Coeff, LagrangeCoeff, Polynomial, ProverQuery,
     },
     transcript::{EncodedChallenge, TranscriptWrite},
+    SerdeCurveAffine, SerdeFormat,
 };
 use rand_core::RngCore;
 
@@ -236,7 +237,35 @@ impl MsmParams {
 }
 
 /// The Lagrange basis of `params` (the same inverse FFT `ParamsKZG` runs at setup).
+/// The SRS's Lagrange basis. `ParamsKZG` holds it but has no getter, and recomputing it is a
+/// group FFT (about 30 s at k = 16 on one small core, paid by every process that loads a
+/// prover), so it is read back from the parameters' own raw serialisation, which is
+/// `k ‖ g ‖ g_lagrange ‖ g2 ‖ s_g2`. Should that layout ever change, the size check sends it to
+/// the FFT instead.
 fn lagrange_basis(params: &ParamsKZG<Bn256>) -> Vec<G1Affine> {
+    let n = params.n() as usize;
+    let mut one = Vec::new();
+    let mut bytes = Vec::new();
+    let raw = SerdeFormat::RawBytes;
+    if params.get_g()[0].write(&mut one, raw).is_ok()
+        && params.write_custom(&mut bytes, raw).is_ok()
+    {
+        let point = one.len();
+        let start = 4 + n * point;
+        if let Some(mut r) = bytes.get(start..start + n * point) {
+            let read: io::Result<Vec<G1Affine>> = (0..n)
+                .map(|_| G1Affine::read(&mut r, SerdeFormat::RawBytesUnchecked))
+                .collect();
+            if let Ok(points) = read {
+                return points;
+            }
+        }
+    }
+    lagrange_by_fft(params)
+}
+
+/// The Lagrange basis computed from the monomial one.
+fn lagrange_by_fft(params: &ParamsKZG<Bn256>) -> Vec<G1Affine> {
     let g: Vec<G1> = params
         .get_g()
         .iter()
@@ -363,5 +392,22 @@ impl<'params> Prover<'params, MsmKzg> for Shplonk<'params> {
             .opening_ns
             .fetch_add(start.elapsed().as_nanos() as u64, Ordering::Relaxed);
         result
+    }
+}
+
+#[cfg(test)]
+mod lagrange_tests {
+    use super::*;
+    use rand_core::SeedableRng;
+
+    #[test]
+    fn the_lagrange_basis_read_back_equals_the_one_computed_by_the_fft() {
+        for k in [4, 9] {
+            let params =
+                ParamsKZG::<Bn256>::setup(k, rand_chacha::ChaCha20Rng::seed_from_u64(u64::from(k)));
+            let read = lagrange_basis(&params);
+            assert_eq!(read.len(), 1 << k);
+            assert_eq!(read, lagrange_by_fft(&params), "k = {k}");
+        }
     }
 }
