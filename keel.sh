@@ -3,7 +3,9 @@
 # then runs the requested job.
 #
 #   ./keel.sh test      build and run every test of the workspace
-#   ./keel.sh devnet    (arrives with `keel devnet`; see README)
+#   ./keel.sh devnet    build Keel (release) and run `keel devnet`: the embedded L1, a primary
+#                       and a standby sequencer, provers, demo accounts and a load, until a few
+#                       batches are proven and committed; extra arguments go to `keel devnet`
 #
 # System packages: libclang-dev (rocksdb's bindgen), mesa-vulkan-drivers + libvulkan1 (the
 # software GPU, Mesa lavapipe). They are installed with apt-get only when missing.
@@ -39,11 +41,12 @@ case "$cmd" in
         cargo test --workspace --exclude keel-benches --locked "$@"
         ;;
     devnet)
-        echo "keel.sh: 'keel devnet' does not exist yet (it arrives with the devnet issue)." >&2
-        exit 2
+        ensure_packages
+        cargo build --release --locked --bin keel
+        exec "${CARGO_TARGET_DIR:-target}/release/keel" devnet "$@"
         ;;
     *)
-        echo "usage: ./keel.sh test [cargo test args]" >&2
+        echo "usage: ./keel.sh test [cargo test args] | ./keel.sh devnet [keel devnet args]" >&2
         exit 2
         ;;
 esac

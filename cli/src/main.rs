@@ -1,17 +1,19 @@
-//! `keel`: Keel's one binary. Thin: it parses arguments and calls the libraries.
-//!
-//! Subcommands arrive with the parts they drive (`devnet`, `committer`, `bench`); today it runs
-//! the primary sequencer and the embedded L1, generates the prover's keys, prints the SLA, runs
-//! the council's signing rounds, rebuilds the state and exits an account from L1 data, and
-//! inspects a state database.
+//! `keel`: Keel's one binary. Thin: it parses arguments (and a settings file, [`config`]) and
+//! calls the libraries. `keel devnet` runs the whole system on one machine; the other
+//! subcommands run its processes one by one (`l1`, `sequencer`), make the prover's keys, print
+//! the SLA, run the council's signing rounds, rebuild the state and exit an account from L1
+//! data, and inspect a state database.
 
 use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
+
 use keel_state::{AccountIndex, RocksStore, RocksStoreOptions, State, DEFAULT_DEPTH};
 
+mod config;
 mod council;
+mod devnet;
 mod exit;
 mod l1;
 mod node;
@@ -29,10 +31,30 @@ mod sla;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// A settings file (TOML): `[section] key = value` sets `--section.key` for every command
+    /// that has it; flags given here win. Default: $KEEL_CONFIG, else ./keel.toml if it exists.
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Log filter: a level (error, warn, info, debug, trace) or directives such as
+    /// `info,keel_prover=debug`.
+    #[arg(long, global = true, default_value = DEFAULT_LOG)]
+    log: String,
+}
+
+/// The default log filter: Keel at `info`, the GPU stack's chatter at `warn`.
+pub(crate) const DEFAULT_LOG: &str = "info,wgpu_core=warn,wgpu_hal=warn,naga=warn";
+
+/// The command line's grammar.
+pub(crate) fn command() -> clap::Command {
+    <Cli as clap::CommandFactory>::command()
 }
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Run the whole system on this machine: the embedded L1, a primary and a standby
+    /// sequencer (each with its prover and committer), demo accounts and a steady load, with
+    /// live progress and a summary. A rerun resumes from --devnet.dir; Ctrl-C stops cleanly.
+    Devnet(devnet::DevnetArgs),
     /// Run a sequencer: the HTTP API, the write-ahead log, batching, the batch stream; with
     /// --l1.rpc, a node that proves and posts as the primary and follows and takes over as a
     /// standby.
@@ -54,6 +76,9 @@ enum Command {
     /// Inspect an existing state database.
     #[command(subcommand)]
     State(StateCommand),
+    /// Settings: show what a command runs with, and where each value comes from.
+    #[command(subcommand)]
+    Config(config::ConfigCommand),
 }
 
 #[derive(Subcommand, Debug)]
@@ -118,10 +143,34 @@ pub(crate) async fn stop_signal() -> anyhow::Result<()> {
     }
 }
 
+/// Logs to stderr through `tracing`, filtered by `filter`.
+fn init_logs(filter: &str) -> anyhow::Result<()> {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_new(filter).map_err(|e| anyhow::anyhow!("--log {filter}: {e}"))?;
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_target(false)
+        .compact()
+        .init();
+    Ok(())
+}
+
 fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+    let root = command();
+    let (argv, file) = config::expand(&root, std::env::args_os().collect())?;
+    let matches = root.clone().get_matches_from(argv);
+    let cli =
+        <Cli as clap::FromArgMatches>::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    init_logs(&cli.log)?;
+    if let Some(file) = file {
+        tracing::debug!("settings from {}", file.display());
+    }
     keel_state::cpu::check().map_err(anyhow::Error::msg)?;
     match cli.command {
+        Command::Devnet(args) => devnet::run(args)?,
+        Command::Config(cmd) => config::run(&root, cmd)?,
         Command::Sequencer(args) => sequencer::run(args)?,
         Command::L1(args) => l1::run(args)?,
         Command::Prover(cmd) => prover::run(cmd)?,
@@ -170,6 +219,36 @@ mod tests {
     #[test]
     fn cli_is_well_formed() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn every_command_and_flag_says_what_it_does_and_help_shows_defaults() {
+        fn walk(cmd: &clap::Command, path: &str) {
+            for sub in cmd.get_subcommands() {
+                let p = format!("{path} {}", sub.get_name());
+                assert!(sub.get_about().is_some(), "`{p}` has no description");
+                for a in sub.get_arguments() {
+                    assert!(a.get_help().is_some(), "`{p}` {:?} has no help", a.get_id());
+                }
+                walk(sub, &p);
+            }
+        }
+        walk(&command(), "keel");
+        let mut root = command();
+        let help = root
+            .find_subcommand_mut("devnet")
+            .unwrap()
+            .render_long_help()
+            .to_string();
+        for want in [
+            "[default: keel-data/devnet]",
+            "--batches",
+            "--kill-primary-at",
+            "--exit",
+            "[default: 8000]",
+        ] {
+            assert!(help.contains(want), "{want}: {help}");
+        }
     }
 
     #[test]

@@ -37,8 +37,9 @@ use keel_committer::{
     Rejection, RollupView, RpcL1, SettlementLayer,
 };
 use keel_prover::{
+    gpu::{AdapterClass, GpuContext, GpuPolicy, MsmConfig},
     keys::{kzg_params_cached, BatchKeys, Srs},
-    kzg::{cpu_factory, MsmParams},
+    kzg::{cpu_factory, gpu_factory, EngineFactory, MsmParams},
     BatchProver, Shape,
 };
 use keel_sequencer::{api, replica, Replica, ReplicaError, Sequencer, SequencerConfig};
@@ -64,6 +65,7 @@ pub(crate) struct NodeOptions {
     pub(crate) keys_dir: PathBuf,
     pub(crate) srs: Srs,
     pub(crate) k: u32,
+    pub(crate) gpu: GpuPolicy,
 }
 
 /// What `GET /v1/node` shows.
@@ -75,6 +77,14 @@ struct NodeStatus {
     epoch: u64,
     /// The prover: loading, or its backend.
     prover: String,
+    /// Batches this node proved since it started.
+    proofs: u64,
+    /// The last batch it proved.
+    proved: u64,
+    /// How long its last proof took, in milliseconds.
+    proof_ms_last: u64,
+    /// All its proofs together, in milliseconds.
+    proof_ms_total: u64,
     /// The committer, while primary.
     committer: Option<CommitterView>,
     /// Each time this node was fenced, and what the L1 said.
@@ -145,16 +155,40 @@ impl Drop for Server {
 /// The batch prover, loaded in the background at start so that a take-over does not wait for it.
 type ProverSlot = Arc<OnceLock<Result<Arc<BatchProver>, String>>>;
 
+/// What makes the prover's commitments under `policy`: a hardware GPU if there is one (or any
+/// adapter, with `require`); the CPU otherwise. Under `auto` a software adapter (Mesa
+/// lavapipe) is passed over: it runs on the same CPU, several times slower than the CPU path.
+pub(crate) fn engine(policy: GpuPolicy) -> anyhow::Result<EngineFactory> {
+    let ctx = GpuContext::acquire(policy).context("opening the GPU")?;
+    Ok(match ctx {
+        Some(ctx) if policy == GpuPolicy::Auto && ctx.class() == AdapterClass::Software => {
+            tracing::info!(
+                "only a software GPU adapter ({}): proving on the CPU (--prover.gpu require uses it)",
+                ctx.info().name
+            );
+            cpu_factory()
+        }
+        Some(ctx) => gpu_factory(ctx, MsmConfig::default()),
+        None => cpu_factory(),
+    })
+}
+
 fn load_prover(opts: &NodeOptions, shape: Shape, status: Shared) -> ProverSlot {
     let slot: ProverSlot = Arc::default();
-    let (dir, srs, s) = (opts.keys_dir.clone(), opts.srs.clone(), slot.clone());
+    let (dir, srs, gpu, s) = (
+        opts.keys_dir.clone(),
+        opts.srs.clone(),
+        opts.gpu,
+        slot.clone(),
+    );
     thread::spawn(move || {
         let loaded = (|| -> anyhow::Result<BatchProver> {
             std::fs::create_dir_all(&dir)?;
             let params = kzg_params_cached(&srs, shape.k, &dir)?;
-            let msm = MsmParams::new(params.clone(), cpu_factory());
-            let (keys, _) = BatchKeys::load_or_generate(&dir, &params, &msm, shape)?;
-            Ok(BatchProver::new(msm, keys))
+            // keys are made on the CPU path (the same keys whatever proves with them)
+            let cpu = MsmParams::new(params.clone(), cpu_factory());
+            let (keys, _) = BatchKeys::load_or_generate(&dir, &params, &cpu, shape)?;
+            Ok(BatchProver::new(MsmParams::new(params, engine(gpu)?), keys))
         })();
         let r = match loaded {
             Ok(p) => {
@@ -546,17 +580,24 @@ impl Node {
         let proving = Arc::new(AtomicBool::new(true));
         let (proofs_tx, proofs) = crossbeam_channel::unbounded();
         {
-            let (l1, seq, prover, run) = (
+            let (l1, seq, prover, run, status) = (
                 self.l1.clone(),
                 seq.clone(),
                 self.prover.clone(),
                 proving.clone(),
+                self.status.clone(),
             );
             thread::Builder::new()
                 .name("keel-node-prover".into())
                 .spawn(move || {
-                    if let Err(e) = prove_loop(l1.as_ref(), &seq, &prover, epoch, &proofs_tx, &run)
-                    {
+                    let to = Prover {
+                        slot: &prover,
+                        epoch,
+                        out: &proofs_tx,
+                        run: &run,
+                        status: &status,
+                    };
+                    if let Err(e) = prove_loop(l1.as_ref(), &seq, to) {
                         eprintln!("keel sequencer: the prover stopped: {e:#}");
                     }
                 })?;
@@ -662,24 +703,33 @@ impl Node {
     }
 }
 
+/// Where the prover thread's proofs go, and what it reports.
+struct Prover<'a> {
+    slot: &'a ProverSlot,
+    epoch: Epoch,
+    out: &'a crossbeam_channel::Sender<(Vec<u8>, Vec<u8>)>,
+    run: &'a AtomicBool,
+    status: &'a Shared,
+}
+
 /// Proves every batch from the L1's checkpoint on, in order, with witnesses from a shadow state
 /// replayed from L1 data (the sequencer keeps witnesses only for batches it cut itself; a new
 /// primary's replicated batches have none). Posted data carries this node's epoch: the epoch is
 /// not a public input, so the proof is the same.
-fn prove_loop(
-    l1: &dyn SettlementLayer,
-    seq: &Sequencer,
-    prover: &ProverSlot,
-    epoch: Epoch,
-    out: &crossbeam_channel::Sender<(Vec<u8>, Vec<u8>)>,
-    run: &AtomicBool,
-) -> anyhow::Result<()> {
+fn prove_loop(l1: &dyn SettlementLayer, seq: &Sequencer, to: Prover<'_>) -> anyhow::Result<()> {
+    let Prover {
+        slot,
+        epoch,
+        out,
+        run,
+        status,
+    } = to;
     let mut shadow = reconstruct::replay(l1, MemStore::new(), |_, _| {})?;
     let prover = loop {
         if !run.load(Ordering::Acquire) {
             return Ok(());
         }
-        match prover.get() {
+        match slot.get() {
             Some(Ok(p)) => break p.clone(),
             Some(Err(e)) => bail!("{e}"),
             None => thread::sleep(POLL),
@@ -691,7 +741,15 @@ fn prove_loop(
             continue;
         };
         let witness = shadow.state.apply_batch(&item.batch)?;
+        let start = Instant::now();
         let (proof, _) = prover.prove(&witness, |_| {})?;
+        let ms = start.elapsed().as_millis() as u64;
+        edit(status, |s| {
+            s.proofs += 1;
+            s.proved = item.batch.number.0;
+            s.proof_ms_last = ms;
+            s.proof_ms_total += ms;
+        });
         let mut batch = item.batch;
         batch.epoch = epoch;
         if out.send((batch.encode(), proof.proof)).is_err() {

@@ -1,7 +1,7 @@
 //! `keel prover keygen`: the batch circuit's keys for a shape, and the verifier file an L1 pins
 //! at genesis.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
@@ -55,23 +55,46 @@ pub(crate) fn srs(arg: &str) -> Srs {
     }
 }
 
-pub(crate) fn run(cmd: ProverCommand) -> anyhow::Result<()> {
-    let ProverCommand::Keygen(args) = cmd;
-    anyhow::ensure!(args.capacity >= 1, "the capacity must be at least 1");
+/// Refuses a shape no circuit is made for, before anything is created.
+pub(crate) fn check_shape(shape: Shape) -> anyhow::Result<()> {
+    anyhow::ensure!(shape.capacity >= 1, "the capacity must be at least 1");
     anyhow::ensure!(
-        (1..=keel_state::MAX_DEPTH).contains(&args.depth),
+        (1..=keel_state::MAX_DEPTH).contains(&shape.depth),
         "the depth must be in 1..={}",
         keel_state::MAX_DEPTH
     );
-    anyhow::ensure!((10..=26).contains(&args.k), "k must be in 10..=26");
-    let srs = srs(&args.srs);
+    anyhow::ensure!((10..=26).contains(&shape.k), "k must be in 10..=26");
+    Ok(())
+}
+
+/// Loads or generates the keys of `shape` in `dir` and writes the verifier file an L1 pins;
+/// returns the file, where the keys came from, and the verifying key's digest.
+pub(crate) fn keygen(
+    dir: &Path,
+    shape: Shape,
+    srs: &Srs,
+) -> anyhow::Result<(PathBuf, KeySource, String)> {
+    check_shape(shape)?;
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let params = kzg_params_cached(srs, shape.k, dir)?;
+    let msm = MsmParams::new(params.clone(), cpu_factory());
+    let (keys, source) = BatchKeys::load_or_generate(dir, &params, &msm, shape)?;
+    let file = dir.join(format!(
+        "batch-N{}-D{}-k{}.verifier",
+        shape.capacity, shape.depth, shape.k
+    ));
+    std::fs::write(&file, keys.verifier_bytes(&params))
+        .with_context(|| format!("writing {}", file.display()))?;
+    Ok((file, source, keel_prover::keys::vk_digest(keys.vk())))
+}
+
+pub(crate) fn run(cmd: ProverCommand) -> anyhow::Result<()> {
+    let ProverCommand::Keygen(args) = cmd;
     let shape = Shape {
         capacity: args.capacity,
         depth: args.depth,
         k: args.k,
     };
-    std::fs::create_dir_all(&args.dir)
-        .with_context(|| format!("creating {}", args.dir.display()))?;
     eprintln!(
         "keel prover keygen: capacity {}, depth {}, k {} in {} (generating takes minutes)",
         shape.capacity,
@@ -79,22 +102,13 @@ pub(crate) fn run(cmd: ProverCommand) -> anyhow::Result<()> {
         shape.k,
         args.dir.display()
     );
-    let params = kzg_params_cached(&srs, shape.k, &args.dir)?;
-    let msm = MsmParams::new(params.clone(), cpu_factory());
-    let (keys, source) = BatchKeys::load_or_generate(&args.dir, &params, &msm, shape)?;
-    let file = args.dir.join(format!(
-        "batch-N{}-D{}-k{}.verifier",
-        shape.capacity, shape.depth, shape.k
-    ));
-    std::fs::write(&file, keys.verifier_bytes(&params))
-        .with_context(|| format!("writing {}", file.display()))?;
+    let (file, source, digest) = keygen(&args.dir, shape, &srs(&args.srs))?;
     eprintln!(
-        "keys {} ({})",
+        "keys {} ({digest})",
         match source {
             KeySource::Generated => "generated",
             KeySource::Cached => "loaded from the cache",
         },
-        keel_prover::keys::vk_digest(keys.vk())
     );
     println!("{}", file.display());
     Ok(())

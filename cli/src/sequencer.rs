@@ -64,6 +64,10 @@ pub(crate) struct SequencerArgs {
     /// KZG parameters: `dev` (INSECURE: devnets and tests only) or a file in halo2's raw format.
     #[arg(long = "prover.srs", default_value = "dev")]
     pub(crate) srs: String,
+    /// The prover's GPU: `auto` (a hardware GPU if there is one, else the CPU), `require`
+    /// (any adapter, software included, or fail), `off`.
+    #[arg(long = "prover.gpu", default_value = "auto")]
+    pub(crate) gpu: keel_prover::gpu::GpuPolicy,
     /// Data directory (the state and the write-ahead log).
     #[arg(long = "sequencer.dir", default_value = DEFAULT_DIR)]
     pub(crate) dir: PathBuf,
@@ -133,6 +137,7 @@ pub(crate) fn run(args: SequencerArgs) -> anyhow::Result<()> {
             keys_dir: args.keys_dir.clone(),
             srs: crate::prover::srs(&args.srs),
             k: args.k,
+            gpu: args.gpu,
         });
     }
     anyhow::ensure!(

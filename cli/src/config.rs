@@ -1,0 +1,552 @@
+//! Settings from a TOML file. `[section] key = value` is the flag `--section.key value` of
+//! every command that has that flag (a key outside any section is `--key`), so one file serves
+//! `keel devnet`, `keel l1`, `keel sequencer` and the rest; a flag given on the command line
+//! wins over the file, and the file over the built-in default (the `DEFAULT_*` constants).
+//!
+//! The file is `--config FILE`, else `$KEEL_CONFIG`, else `./keel.toml` when it exists. A key
+//! that no command knows is refused, naming the file; a key another command knows is left to
+//! it. `keel config show [COMMAND]` prints the settings COMMAND would run with and where each
+//! came from.
+//!
+//! ```toml
+//! [sequencer]
+//! batch-capacity = 1
+//! peers = ["http://10.0.0.2:7545"]
+//! [prover]
+//! gpu = "off"
+//! ```
+
+use std::{
+    ffi::OsString,
+    path::{Path, PathBuf},
+};
+
+use anyhow::{bail, Context};
+use clap::{Arg, ArgAction, Args, Command};
+
+/// The file read when neither `--config` nor `$KEEL_CONFIG` names one (if it exists).
+pub(crate) const DEFAULT_FILE: &str = "keel.toml";
+/// The environment variable naming the file.
+pub(crate) const ENV: &str = "KEEL_CONFIG";
+
+/// `keel config`'s commands.
+#[derive(clap::Subcommand, Debug)]
+pub(crate) enum ConfigCommand {
+    /// Print the settings a command runs with (defaults, the file, the flags given here), as
+    /// TOML with where each came from; `--json` prints them as JSON.
+    Show(ShowArgs),
+}
+
+/// Which command's settings.
+#[derive(Args, Debug)]
+pub(crate) struct ShowArgs {
+    /// The command, e.g. `devnet`, `sequencer`, `l1`, `prover keygen`, then any of its flags.
+    #[arg(default_values_t = ["devnet".to_string()], num_args = 0.., trailing_var_arg = true, allow_hyphen_values = true)]
+    command: Vec<String>,
+    /// Print JSON instead of TOML.
+    #[arg(long)]
+    json: bool,
+}
+
+/// The settings file in force, if any: `--config`, `$KEEL_CONFIG`, or `./keel.toml`.
+fn locate(argv: &[OsString]) -> anyhow::Result<Option<PathBuf>> {
+    let mut it = argv.iter();
+    while let Some(a) = it.next() {
+        let a = a.to_string_lossy();
+        if a == "--" {
+            break;
+        }
+        if a == "--config" {
+            let file = it.next().context("--config needs a file")?;
+            return Ok(Some(PathBuf::from(file)));
+        }
+        if let Some(file) = a.strip_prefix("--config=") {
+            return Ok(Some(PathBuf::from(file)));
+        }
+    }
+    if let Some(file) = std::env::var_os(ENV).filter(|f| !f.is_empty()) {
+        return Ok(Some(PathBuf::from(file)));
+    }
+    let default = PathBuf::from(DEFAULT_FILE);
+    Ok(default.is_file().then_some(default))
+}
+
+/// One setting: the flag's long name (`section.key`) and its value.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Setting {
+    pub(crate) name: String,
+    pub(crate) value: toml::Value,
+}
+
+/// Reads `file` into its settings, in file order.
+pub(crate) fn read(file: &Path) -> anyhow::Result<Vec<Setting>> {
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    parse(&text).with_context(|| format!("{} is not a Keel settings file", file.display()))
+}
+
+fn parse(text: &str) -> anyhow::Result<Vec<Setting>> {
+    let table: toml::Table = text.parse()?;
+    let mut out = Vec::new();
+    for (key, value) in table {
+        match value {
+            toml::Value::Table(section) => {
+                for (k, v) in section {
+                    if v.is_table() {
+                        bail!("[{key}] {k}: sections do not nest");
+                    }
+                    out.push(Setting {
+                        name: format!("{key}.{}", k.replace('_', "-")),
+                        value: v,
+                    });
+                }
+            }
+            v => out.push(Setting {
+                name: key.replace('_', "-"),
+                value: v,
+            }),
+        }
+    }
+    Ok(out)
+}
+
+/// The flag text of a value: arrays comma-separated.
+fn flag_value(name: &str, v: &toml::Value) -> anyhow::Result<String> {
+    Ok(match v {
+        toml::Value::String(s) => s.clone(),
+        toml::Value::Integer(i) => i.to_string(),
+        toml::Value::Float(f) => f.to_string(),
+        toml::Value::Boolean(b) => b.to_string(),
+        toml::Value::Array(items) => items
+            .iter()
+            .map(|i| match i {
+                toml::Value::Array(_) | toml::Value::Table(_) => {
+                    bail!("{name}: a list holds plain values")
+                }
+                i => flag_value(name, i),
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?
+            .join(","),
+        toml::Value::Datetime(d) => d.to_string(),
+        toml::Value::Table(_) => bail!("{name}: sections do not nest"),
+    })
+}
+
+/// Every command in the tree, the root included.
+fn all_commands(cmd: &Command) -> Vec<&Command> {
+    let mut out = vec![cmd];
+    for sub in cmd.get_subcommands() {
+        out.extend(all_commands(sub));
+    }
+    out
+}
+
+fn find_arg<'a>(cmd: &'a Command, name: &str) -> Option<&'a Arg> {
+    cmd.get_arguments().find(|a| a.get_long() == Some(name))
+}
+
+/// Whether the command line gives `arg` itself (by its name or an alias).
+fn given(args: &[OsString], arg: &Arg) -> bool {
+    let mut names: Vec<&str> = arg.get_long().into_iter().collect();
+    names.extend(arg.get_all_aliases().unwrap_or_default());
+    args.iter().any(|a| {
+        let a = a.to_string_lossy();
+        names.iter().any(|n| {
+            a.strip_prefix("--")
+                .and_then(|r| r.strip_prefix(n))
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with('='))
+        })
+    })
+}
+
+/// Where the subcommand path of `argv` ends: the index after the deepest subcommand's name,
+/// and that subcommand.
+fn leaf<'a>(root: &'a Command, argv: &[OsString]) -> (usize, &'a Command) {
+    let (mut at, mut cmd) = (1, root);
+    let mut i = 1;
+    while i < argv.len() && cmd.has_subcommands() {
+        let a = argv[i].to_string_lossy();
+        if a == "--config" {
+            i += 2;
+            continue;
+        }
+        if a.starts_with('-') {
+            i += 1;
+            continue;
+        }
+        match cmd.find_subcommand(a.as_ref()) {
+            Some(sub) => {
+                cmd = sub;
+                i += 1;
+                at = i;
+            }
+            None => break,
+        }
+    }
+    (at, cmd)
+}
+
+/// The command line with the settings file's values inserted as flags after the subcommand's
+/// name (those the command line gives itself are left out), and the file, if there was one.
+pub(crate) fn expand(
+    root: &Command,
+    argv: Vec<OsString>,
+) -> anyhow::Result<(Vec<OsString>, Option<PathBuf>)> {
+    let Some(file) = locate(&argv)? else {
+        return Ok((argv, None));
+    };
+    let settings = read(&file)?;
+    let (at, cmd) = leaf(root, &argv);
+    let flags = flags_for(root, cmd, &settings, &argv[at..])
+        .with_context(|| format!("in {}", file.display()))?;
+    let mut out = argv[..at].to_vec();
+    out.extend(flags.into_iter().map(OsString::from));
+    out.extend_from_slice(&argv[at..]);
+    Ok((out, Some(file)))
+}
+
+/// The flags `settings` give `cmd`, skipping those `given` on its command line.
+fn flags_for(
+    root: &Command,
+    cmd: &Command,
+    settings: &[Setting],
+    given_args: &[OsString],
+) -> anyhow::Result<Vec<String>> {
+    let mut flags = Vec::new();
+    for s in settings {
+        let Some(arg) = find_arg(cmd, &s.name) else {
+            if all_commands(root)
+                .iter()
+                .any(|c| find_arg(c, &s.name).is_some())
+            {
+                continue; // another command's setting
+            }
+            bail!("no command has a setting `{}`", s.name);
+        };
+        if given(given_args, arg) {
+            continue;
+        }
+        match arg.get_action() {
+            ArgAction::SetTrue => match s.value {
+                toml::Value::Boolean(true) => flags.push(format!("--{}", s.name)),
+                toml::Value::Boolean(false) => {}
+                _ => bail!("`{}` is true or false", s.name),
+            },
+            _ => {
+                let v = flag_value(&s.name, &s.value)?;
+                if !(v.is_empty() && s.value.is_array()) {
+                    flags.push(format!("--{}={v}", s.name));
+                }
+            }
+        }
+    }
+    Ok(flags)
+}
+
+/// A default's TOML value: a number or a boolean if it reads as one.
+fn typed(text: &str) -> toml::Value {
+    if let Ok(i) = text.parse::<i64>() {
+        toml::Value::Integer(i)
+    } else if let Ok(b) = text.parse::<bool>() {
+        toml::Value::Boolean(b)
+    } else {
+        toml::Value::String(text.to_owned())
+    }
+}
+
+/// One row of `keel config show`.
+#[derive(Debug, PartialEq)]
+struct Shown {
+    section: String,
+    key: String,
+    value: Option<toml::Value>,
+    from: &'static str,
+}
+
+#[cfg(test)]
+impl Shown {
+    /// The flag's long name.
+    fn name(&self) -> String {
+        if self.section.is_empty() {
+            self.key.clone()
+        } else {
+            format!("{}.{}", self.section, self.key)
+        }
+    }
+}
+
+fn show_rows(root: &Command, words: &[String]) -> anyhow::Result<(Vec<Shown>, String)> {
+    let argv: Vec<OsString> = std::iter::once("keel".into())
+        .chain(words.iter().map(OsString::from))
+        .collect();
+    let (at, cmd) = leaf(root, &argv);
+    anyhow::ensure!(
+        at > 1 && !cmd.has_subcommands(),
+        "name a command: one of {}",
+        runnable(root).join(", ")
+    );
+    let path = argv[1..at]
+        .iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let file = locate(&argv)?;
+    let settings = match &file {
+        Some(f) => read(f)?,
+        None => Vec::new(),
+    };
+    let flags = &argv[at..];
+    let mut rows = Vec::new();
+    for arg in cmd.get_arguments() {
+        let Some(long) = arg.get_long() else { continue };
+        if matches!(long, "help" | "version" | "config" | "log" | "json")
+            || matches!(arg.get_action(), ArgAction::Help | ArgAction::Version)
+        {
+            continue;
+        }
+        let (section, key) = match long.split_once('.') {
+            Some((s, k)) => (s.to_owned(), k.to_owned()),
+            None => (String::new(), long.to_owned()),
+        };
+        let from_flag = flags.iter().enumerate().find_map(|(i, a)| {
+            let a = a.to_string_lossy();
+            let rest = a.strip_prefix("--")?.strip_prefix(long)?;
+            if let Some(v) = rest.strip_prefix('=') {
+                return Some(Some(v.to_owned()));
+            }
+            if !rest.is_empty() {
+                return None;
+            }
+            Some(if arg.get_action().takes_values() {
+                flags.get(i + 1).map(|v| v.to_string_lossy().into_owned())
+            } else {
+                Some("true".into())
+            })
+        });
+        let from_file = settings.iter().find(|s| s.name == long);
+        let defaults: Vec<String> = arg
+            .get_default_values()
+            .iter()
+            .map(|d| d.to_string_lossy().into_owned())
+            .collect();
+        let (value, from) = if let Some(v) = from_flag {
+            (v.map(|v| typed(&v)), "command line")
+        } else if let Some(s) = from_file {
+            (Some(s.value.clone()), "file")
+        } else if matches!(arg.get_action(), ArgAction::SetTrue) {
+            (Some(toml::Value::Boolean(false)), "default")
+        } else if defaults.is_empty() {
+            (None, "not set")
+        } else if arg.get_action().takes_values()
+            && arg.get_value_delimiter().is_some()
+            && defaults.len() != 1
+        {
+            (
+                Some(toml::Value::Array(
+                    defaults.iter().map(|d| typed(d)).collect(),
+                )),
+                "default",
+            )
+        } else {
+            (Some(typed(&defaults.join(","))), "default")
+        };
+        rows.push(Shown {
+            section,
+            key,
+            value,
+            from,
+        });
+    }
+    let heading = format!(
+        "settings of `keel {path}`{}",
+        match &file {
+            Some(f) => format!(" (file: {})", f.display()),
+            None => " (no settings file)".into(),
+        }
+    );
+    Ok((rows, heading))
+}
+
+/// The commands that run something (leaves of the tree), as one types them.
+fn runnable(root: &Command) -> Vec<String> {
+    fn walk(cmd: &Command, prefix: &str, out: &mut Vec<String>) {
+        for sub in cmd.get_subcommands() {
+            let name = format!("{prefix}{}", sub.get_name());
+            if sub.has_subcommands() {
+                walk(sub, &format!("{name} "), out);
+            } else if sub.get_name() != "help" {
+                out.push(name);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(root, "", &mut out);
+    out
+}
+
+pub(crate) fn run(root: &Command, cmd: ConfigCommand) -> anyhow::Result<()> {
+    let ConfigCommand::Show(args) = cmd;
+    let (rows, heading) = show_rows(root, &args.command)?;
+    if args.json {
+        let mut out = serde_json::Map::new();
+        for r in &rows {
+            let v = match &r.value {
+                Some(v) => serde_json::to_value(v)?,
+                None => serde_json::Value::Null,
+            };
+            let slot = if r.section.is_empty() {
+                &mut out
+            } else {
+                out.entry(r.section.clone())
+                    .or_insert_with(|| serde_json::Value::Object(Default::default()))
+                    .as_object_mut()
+                    .context("a section and a setting share a name")?
+            };
+            slot.insert(r.key.clone(), v);
+        }
+        println!("{}", serde_json::to_string_pretty(&out)?);
+        return Ok(());
+    }
+    println!("# {heading}");
+    let mut sections: Vec<&str> = Vec::new();
+    for r in &rows {
+        if !sections.contains(&r.section.as_str()) {
+            sections.push(&r.section);
+        }
+    }
+    // keys outside a section must come before the first [section]
+    sections.sort_by_key(|s| !s.is_empty());
+    for section in sections {
+        if !section.is_empty() {
+            println!("\n[{section}]");
+        }
+        for r in rows.iter().filter(|r| r.section == section) {
+            match &r.value {
+                Some(v) => println!("{} = {v}  # {}", r.key, r.from),
+                None => println!("# {} =  (not set)", r.key),
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn root() -> Command {
+        crate::command()
+    }
+
+    fn os(args: &[&str]) -> Vec<OsString> {
+        args.iter().map(OsString::from).collect()
+    }
+
+    #[test]
+    fn a_file_gives_flags_after_the_subcommand_and_the_command_line_wins() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("k.toml");
+        std::fs::write(
+            &file,
+            "[sequencer]\nbatch_capacity = 4\npeers = [\"http://a\", \"http://b\"]\n\
+             listen = \"127.0.0.1:9\"\n[l1]\nlisten = \"127.0.0.1:1\"\n[devnet]\nexit = true\n",
+        )
+        .unwrap();
+        let f = file.to_str().unwrap();
+        let (argv, used) = expand(
+            &root(),
+            os(&[
+                "keel",
+                "--config",
+                f,
+                "sequencer",
+                "--sequencer.listen",
+                "127.0.0.1:5",
+            ]),
+        )
+        .unwrap();
+        assert_eq!(used.as_deref(), Some(file.as_path()));
+        assert_eq!(
+            argv,
+            os(&[
+                "keel",
+                "--config",
+                f,
+                "sequencer",
+                "--sequencer.batch-capacity=4",
+                "--sequencer.peers=http://a,http://b",
+                "--sequencer.listen",
+                "127.0.0.1:5",
+            ])
+        );
+        // a boolean switch, on a nested command's path too
+        let (argv, _) = expand(&root(), os(&["keel", "devnet", "--config", f])).unwrap();
+        assert!(argv.contains(&OsString::from("--devnet.exit")), "{argv:?}");
+        let (argv, _) = expand(&root(), os(&["keel", "devnet", "--exit", "--config", f])).unwrap();
+        assert_eq!(
+            argv.iter()
+                .filter(|a| a.to_string_lossy().contains("exit"))
+                .count(),
+            1,
+            "the alias counts as given: {argv:?}"
+        );
+    }
+
+    #[test]
+    fn an_unknown_or_mistyped_setting_is_refused_naming_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("k.toml");
+        let f = file.to_str().unwrap();
+        for (text, want) in [
+            (
+                "[sequencer]\nbatch-capasity = 4\n",
+                "sequencer.batch-capasity",
+            ),
+            ("[devnet]\nexit = \"yes\"\n", "true or false"),
+            ("[sequencer]\n[sequencer.x]\ny = 1\n", "do not nest"),
+            ("[sequencer\n", "not a Keel settings file"),
+        ] {
+            std::fs::write(&file, text).unwrap();
+            let e = expand(&root(), os(&["keel", "--config", f, "devnet"])).unwrap_err();
+            let e = format!("{e:#}");
+            assert!(e.contains(want) && e.contains(f), "{text}: {e}");
+        }
+        let e = expand(&root(), os(&["keel", "--config", "/no/such.toml", "l1"])).unwrap_err();
+        assert!(format!("{e:#}").contains("/no/such.toml"), "{e:#}");
+    }
+
+    #[test]
+    fn show_lists_defaults_file_values_and_flags_with_their_source() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("k.toml");
+        std::fs::write(&file, "[sequencer]\nbatch-capacity = 4\n").unwrap();
+        let words: Vec<String> = [
+            "sequencer",
+            "--config",
+            file.to_str().unwrap(),
+            "--sequencer.listen",
+            "127.0.0.1:5",
+        ]
+        .map(String::from)
+        .to_vec();
+        let (rows, heading) = show_rows(&root(), &words).unwrap();
+        assert!(heading.contains("keel sequencer") && heading.contains("k.toml"));
+        let row = |k: &str| rows.iter().find(|r| r.name() == k).unwrap();
+        assert_eq!(
+            row("sequencer.batch-capacity").value,
+            Some(toml::Value::Integer(4))
+        );
+        assert_eq!(row("sequencer.batch-capacity").from, "file");
+        assert_eq!(row("sequencer.listen").from, "command line");
+        assert_eq!(row("sequencer.batch-deadline-ms").from, "default");
+        assert_eq!(
+            row("sequencer.batch-deadline-ms").value,
+            Some(toml::Value::Integer(
+                keel_sequencer::config::DEFAULT_BATCH_DEADLINE.as_millis() as i64
+            ))
+        );
+        assert_eq!(row("l1.rpc").from, "not set");
+        let e = show_rows(&root(), &["prover".into()]).unwrap_err();
+        assert!(e.to_string().contains("prover keygen"), "{e}");
+    }
+}

@@ -1,0 +1,212 @@
+//! `keel devnet` end to end, at small sizes, through a settings file: a first run proves and
+//! commits its batches; a second resumes and is stopped by Ctrl-C (SIGINT), cleanly; a third
+//! resumes, kills the primary mid-run (the standby takes over and the run completes), then
+//! activates exit mode and exits every account with payouts equal to the supply; a fourth is
+//! refused, the devnet being over.
+
+use std::{
+    io::{BufRead, BufReader},
+    path::Path,
+    process::{Command, Stdio},
+    sync::{Arc, Mutex},
+    thread,
+    time::{Duration, Instant},
+};
+
+use serde_json::Value;
+
+use crate::l1::{keys_dir, verifier_file, SHAPE};
+
+fn settings(path: &Path) {
+    let text = format!(
+        "[devnet]\naccounts = 2\nrate = 2\n\
+         [sequencer]\ndepth = {}\nbatch-capacity = {}\nbatch-deadline-ms = 50\ntakeover-backoff-ms = 1000\n\
+         [prover]\nkeys-dir = {:?}\nk = {}\ngpu = \"off\"\n\
+         [l1]\nblock-time-ms = 100\nfailover-timeout-ms = 6000\n",
+        SHAPE.depth,
+        SHAPE.capacity,
+        keys_dir().to_str().unwrap(),
+        SHAPE.k
+    );
+    std::fs::write(path, text).unwrap();
+}
+
+/// Runs `keel --config F devnet --devnet.dir D ARGS --json` to its end: (exit code, summary,
+/// stderr).
+fn devnet(config: &Path, dir: &Path, args: &[&str]) -> (Option<i32>, Value, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_keel"))
+        .arg("--config")
+        .arg(config)
+        .arg("devnet")
+        .arg("--devnet.dir")
+        .arg(dir)
+        .args(args)
+        .arg("--json")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    let summary = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    (out.status.code(), summary, err)
+}
+
+fn port_answers(url: &str) -> bool {
+    let addr = url.trim_start_matches("http://");
+    std::net::TcpStream::connect_timeout(&addr.parse().unwrap(), Duration::from_millis(500)).is_ok()
+}
+
+#[test]
+fn a_devnet_runs_resumes_survives_a_killed_primary_and_exits_every_account() {
+    let _heavy = crate::heavy();
+    verifier_file(); // the shape's keys, made once for every test
+    let tmp = tempfile::tempdir().unwrap();
+    let config = tmp.path().join("keel.toml");
+    settings(&config);
+    let dir = tmp.path().join("devnet");
+
+    // 1. a first run: two deposits and the transfers sent meanwhile, proven and committed
+    let (code, s, err) = devnet(&config, &dir, &["--batches", "1"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains("created"), "{err}");
+    assert_eq!(s["interrupted"], false, "{s}");
+    let first_last = s["last_batch"].as_u64().unwrap();
+    assert!(first_last >= 2, "both deposits are committed: {s}");
+    assert!(s["proofs"].as_u64().unwrap() >= first_last, "{s}");
+    assert!(
+        s["prover_backend"].as_str().unwrap().starts_with("CPU"),
+        "{s}"
+    );
+    assert!(dir.join("logs/l1.log").is_file() && dir.join("logs/sequencer-1.log").is_file());
+
+    // 2. a rerun resumes; Ctrl-C (SIGINT) stops the load and every process cleanly
+    let mut child = Command::new(env!("CARGO_BIN_EXE_keel"))
+        .arg("--config")
+        .arg(&config)
+        .args([
+            "devnet",
+            "--devnet.dir",
+            dir.to_str().unwrap(),
+            "--duration",
+            "600",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let log = Arc::new(Mutex::new(String::new()));
+    let reader = {
+        let (log, lines) = (log.clone(), BufReader::new(child.stderr.take().unwrap()));
+        thread::spawn(move || {
+            for line in lines.lines().map_while(Result::ok) {
+                let mut l = log.lock().unwrap();
+                l.push_str(&line);
+                l.push('\n');
+            }
+        })
+    };
+    let accepted = |text: &str| {
+        text.lines()
+            .filter_map(|l| {
+                l.split("] ops ")
+                    .nth(1)?
+                    .split(' ')
+                    .next()?
+                    .parse::<u64>()
+                    .ok()
+            })
+            .max()
+            .unwrap_or(0)
+    };
+    let start = Instant::now();
+    while accepted(&log.lock().unwrap()) == 0 {
+        assert!(
+            start.elapsed() < Duration::from_secs(180),
+            "no operation accepted:\n{}",
+            log.lock().unwrap()
+        );
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "{}",
+            log.lock().unwrap()
+        );
+        thread::sleep(Duration::from_millis(100));
+    }
+    let pid = rustix::process::Pid::from_child(&child);
+    rustix::process::kill_process(pid, rustix::process::Signal::INT).unwrap();
+    let mut table = String::new();
+    std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut table).unwrap();
+    let status = child.wait().unwrap();
+    reader.join().unwrap();
+    let text = log.lock().unwrap().clone();
+    assert_eq!(status.code(), Some(130), "{text}");
+    assert!(
+        text.contains(&format!("resuming {}", dir.display())),
+        "{text}"
+    );
+    assert!(table.contains("interrupted (Ctrl-C)"), "{table}");
+    let urls: Vec<String> = text
+        .lines()
+        .flat_map(|l| l.split(" at http://").skip(1))
+        .map(|u| format!("http://{}", u.split([' ', ',']).next().unwrap()))
+        .collect();
+    assert!(urls.len() >= 3, "the L1 and both sequencers: {text}");
+    for url in &urls {
+        assert!(!port_answers(url), "{url} still answers after Ctrl-C");
+    }
+
+    // 3. resumed again: the primary is killed once a batch of the run is committed, the
+    // standby takes over, the run completes; then exit mode and every account exits
+    let (code, s, err) = devnet(
+        &config,
+        &dir,
+        &["--batches", "3", "--kill-primary-at", "1", "--exit"],
+    );
+    assert_eq!(code, Some(0), "{err}");
+    assert!(s["first_batch"].as_u64().unwrap() > first_last, "{s}");
+    assert!(s["batches_committed"].as_u64().unwrap() >= 3, "{s}");
+    let f = &s["failover"];
+    assert_eq!(f["killed"], "sequencer-0", "{s}");
+    assert!(f["first_accepted_ms"].as_u64().is_some(), "{s}");
+    assert!(f["first_committed_ms"].as_u64().is_some(), "{s}");
+    assert_eq!(
+        (s["primary"].as_str(), s["epoch"].as_u64()),
+        (Some("sequencer-1"), Some(2)),
+        "{s}"
+    );
+    let x = &s["exit"];
+    assert_eq!(x["accounts"], 2, "{s}");
+    assert_eq!(x["paid"], x["supply"], "{s}");
+    assert!(err.contains("rebuilt from L1 data alone"), "{err}");
+
+    // 4. the devnet is over: a rerun says so and changes nothing
+    let (code, _, err) = devnet(&config, &dir, &["--batches", "1"]);
+    assert_ne!(code, Some(0));
+    assert!(err.contains("is in exit mode"), "{err}");
+}
+
+#[test]
+fn a_devnet_refuses_bad_options_before_creating_anything() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("devnet");
+    let config = tmp.path().join("none.toml");
+    std::fs::write(&config, "").unwrap();
+    for (args, want) in [
+        (
+            vec!["--batches", "2", "--kill-primary-at", "2"],
+            "must come before",
+        ),
+        (vec!["--batches", "0"], "at least 1"),
+        (vec!["--devnet.accounts", "1"], "at least 2 accounts"),
+        (vec!["--prover.k", "40"], "k must be in"),
+    ] {
+        let (code, _, err) = devnet(&config, &dir, &args);
+        assert_ne!(code, Some(0), "{args:?}");
+        assert!(err.contains(want), "{args:?}: {err}");
+        assert!(!dir.join("devnet.json").exists(), "{args:?}");
+    }
+    // a directory that holds something else is not taken over
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("notes.txt"), "mine").unwrap();
+    let (code, _, err) = devnet(&config, &dir, &[]);
+    assert_ne!(code, Some(0));
+    assert!(err.contains("not a devnet"), "{err}");
+}
