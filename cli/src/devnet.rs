@@ -78,6 +78,9 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(900);
 /// How long a process gets to stop on SIGTERM before it is killed.
 const STOP_GRACE: Duration = Duration::from_secs(20);
 const TICK: Duration = Duration::from_millis(250);
+/// Set in the environment of the devnet's processes to its process id: each stops when the
+/// devnet ends, even when the devnet is killed outright ([`crate::die_with_parent`]).
+pub(crate) const PARENT_ENV: &str = "KEEL_DEVNET_PID";
 /// The council the devnet deals itself: its shares stay in the devnet's directory.
 const COUNCIL: (u16, u16) = (2, 3);
 
@@ -324,6 +327,7 @@ impl Proc {
             .with_context(|| format!("opening {}", log.display()))?;
         let mut cmd = Command::new(exe);
         cmd.args(&args)
+            .env(PARENT_ENV, std::process::id().to_string())
             .stdin(Stdio::null())
             .stdout(out.try_clone()?)
             .stderr(out);

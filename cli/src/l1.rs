@@ -90,8 +90,8 @@ pub(crate) fn run(args: L1Args) -> anyhow::Result<()> {
     let _blocks = l1.produce_blocks(genesis.deadlines.block_time);
     let server = RpcServer::spawn(l1.clone(), args.listen)
         .with_context(|| format!("binding {}", args.listen))?;
-    eprintln!(
-        "keel l1: chain {} in {} (height {}, batch {}, block time {} ms{}), API on {}",
+    tracing::info!(
+        "chain {} in {} (height {}, batch {}, block time {} ms{}), API on {}",
         genesis.chain_id,
         args.dir.display(),
         view.head.height,
@@ -108,7 +108,7 @@ pub(crate) fn run(args: L1Args) -> anyhow::Result<()> {
         .enable_all()
         .build()?
         .block_on(crate::stop_signal())?;
-    eprintln!("keel l1: stopping");
+    tracing::info!("stopping");
     server.stop()?;
     Ok(())
 }

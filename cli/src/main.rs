@@ -157,7 +157,23 @@ fn init_logs(filter: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A process the devnet started stops (SIGTERM) when the devnet ends, however it ends.
+fn die_with_parent() -> anyhow::Result<()> {
+    let Some(parent) = std::env::var_os(devnet::PARENT_ENV) else {
+        return Ok(());
+    };
+    use rustix::process::{getppid, set_parent_process_death_signal, Pid, Signal};
+    set_parent_process_death_signal(Some(Signal::TERM))?;
+    // the devnet may have ended before the line above: then this process has a new parent
+    let parent = parent.to_string_lossy().parse::<i32>().ok();
+    if getppid().map(Pid::as_raw_nonzero).map(|p| p.get()) != parent {
+        anyhow::bail!("the devnet that started this process has ended");
+    }
+    Ok(())
+}
+
 fn main() -> anyhow::Result<()> {
+    die_with_parent()?;
     let root = command();
     let (argv, file) = config::expand(&root, std::env::args_os().collect())?;
     let matches = root.clone().get_matches_from(argv);

@@ -193,13 +193,13 @@ fn load_prover(opts: &NodeOptions, shape: Shape, status: Shared) -> ProverSlot {
         let r = match loaded {
             Ok(p) => {
                 edit(&status, |st| st.prover = p.backend());
-                eprintln!("keel sequencer: prover ready ({})", p.backend());
+                tracing::info!("prover ready ({})", p.backend());
                 Ok(Arc::new(p))
             }
             Err(e) => {
                 let e = format!("the prover could not load its keys: {e:#}");
                 edit(&status, |st| st.prover = e.clone());
-                eprintln!("keel sequencer: {e}");
+                tracing::warn!("{e}");
                 Err(e)
             }
         };
@@ -266,8 +266,8 @@ pub(crate) fn run(opts: NodeOptions) -> anyhow::Result<()> {
             stop.store(true, Ordering::Release);
         });
     }
-    eprintln!(
-        "keel sequencer: {} (depth {}, batch {}), L1 {}, API on http://{}",
+    tracing::info!(
+        "{} (depth {}, batch {}), L1 {}, API on http://{}",
         opts.config.dir.display(),
         view.depth,
         opts.config.batch_capacity,
@@ -275,9 +275,13 @@ pub(crate) fn run(opts: NodeOptions) -> anyhow::Result<()> {
         listener.local_addr()?
     );
     if opts.standby_first != (view.lease.sequencer != me) {
-        eprintln!(
-            "keel sequencer: started as {} but the L1's lease (epoch {}) says otherwise: the lease decides",
-            if opts.standby_first { "standby" } else { "primary" },
+        tracing::warn!(
+            "started as {} but the L1's lease (epoch {}) says otherwise: the lease decides",
+            if opts.standby_first {
+                "standby"
+            } else {
+                "primary"
+            },
             view.lease.epoch
         );
     }
@@ -295,10 +299,7 @@ pub(crate) fn run(opts: NodeOptions) -> anyhow::Result<()> {
         let view = node.rollup_retrying()?;
         let Some(view) = view else { break };
         if let Some(x) = view.exit_mode {
-            eprintln!(
-                "keel sequencer: the L1 is in exit mode ({}); nothing to sequence",
-                x.reason
-            );
+            tracing::info!("the L1 is in exit mode ({}); nothing to sequence", x.reason);
             break;
         }
         let ended = if view.lease.sequencer == node.me {
@@ -310,7 +311,7 @@ pub(crate) fn run(opts: NodeOptions) -> anyhow::Result<()> {
             break;
         }
     }
-    eprintln!("keel sequencer: stopped");
+    tracing::info!("stopped");
     Ok(())
 }
 
@@ -329,11 +330,7 @@ fn move_aside(dir: &Path, why: &str) -> anyhow::Result<PathBuf> {
     let to = dir.with_file_name(format!("{name}.{why}-{}", now_ms()));
     std::fs::rename(dir, &to)
         .with_context(|| format!("moving {} aside to {}", dir.display(), to.display()))?;
-    eprintln!(
-        "keel sequencer: moved {} aside to {}",
-        dir.display(),
-        to.display()
-    );
+    tracing::info!("moved {} aside to {}", dir.display(), to.display());
     Ok(to)
 }
 
@@ -381,7 +378,7 @@ impl Node {
                 Ok(v) => return Ok(Some(v)),
                 Err(L1Error::Unavailable(e)) => {
                     if !said {
-                        eprintln!("keel sequencer: the L1 is unreachable ({e}); retrying");
+                        tracing::warn!("the L1 is unreachable ({e}); retrying");
                         said = true;
                     }
                     thread::sleep(POLL);
@@ -403,7 +400,7 @@ impl Node {
         let replica = match Replica::open(self.opts.config.clone()) {
             Ok(r) => r,
             Err(e @ ReplicaError::NotAReplica(..)) => {
-                eprintln!("keel sequencer: {e}");
+                tracing::warn!("{e}");
                 move_aside(&self.opts.config.dir, why)?;
                 Replica::open(self.opts.config.clone())?
             }
@@ -419,8 +416,8 @@ impl Node {
             return Ok(replica);
         }
         let dir = &self.opts.config.dir;
-        eprintln!(
-            "keel sequencer: the data in {} disagrees with the L1's proven batch {}",
+        tracing::warn!(
+            "the data in {} disagrees with the L1's proven batch {}",
             dir.display(),
             view.checkpoint.batch
         );
@@ -452,8 +449,8 @@ impl Node {
             stop_rx,
             Duration::from_millis(500),
         ));
-        eprintln!(
-            "keel sequencer: standby at batch {}, following {:?}",
+        tracing::info!(
+            "standby at batch {}, following {:?}",
             replica.last_batch(),
             self.opts.peers
         );
@@ -464,10 +461,7 @@ impl Node {
             }
             let st = replica.status();
             if st.refused.is_some() && st.refused != refused {
-                eprintln!(
-                    "keel sequencer: refused {}",
-                    st.refused.as_deref().unwrap_or("")
-                );
+                tracing::warn!("refused {}", st.refused.as_deref().unwrap_or(""));
                 refused = st.refused;
             }
             thread::sleep(POLL);
@@ -486,8 +480,8 @@ impl Node {
             }
             match self.send(Call::ClaimLease) {
                 Ok(_) => {
-                    eprintln!(
-                        "keel sequencer: claimed the lease (epoch {}) at batch {}",
+                    tracing::info!(
+                        "claimed the lease (epoch {}) at batch {}",
                         view.lease.epoch.0 + 1,
                         replica.last_batch()
                     );
@@ -496,7 +490,7 @@ impl Node {
                 Err(L1Error::Rejected(
                     Rejection::LeaseNotExpired { .. } | Rejection::BadNonce { .. },
                 )) => {}
-                Err(e) => eprintln!("keel sequencer: claiming the lease: {e}"),
+                Err(e) => tracing::warn!("claiming the lease: {e}"),
             }
         };
         let _ = stop_follow.send(true);
@@ -548,9 +542,12 @@ impl Node {
         );
         seq.mark_posted(c.batch);
         seq.mark_proven(c.batch);
-        eprintln!(
-            "keel sequencer: primary in epoch {} at batch {} ({} proven on the L1, {} waiting)",
-            epoch.0, st.last_batch, c.batch, st.waiting
+        tracing::info!(
+            "primary in epoch {} at batch {} ({} proven on the L1, {} waiting)",
+            epoch.0,
+            st.last_batch,
+            c.batch,
+            st.waiting
         );
         edit(&self.status, |s| {
             s.role = "primary".into();
@@ -568,7 +565,7 @@ impl Node {
             Box::new(move |n| {
                 s.mark_posted(n);
                 s.mark_proven(n);
-                eprintln!("keel sequencer: batch {n} proven on the L1");
+                tracing::info!("batch {n} proven on the L1");
             }),
         )?;
         let s = seq.clone();
@@ -598,7 +595,7 @@ impl Node {
                         status: &status,
                     };
                     if let Err(e) = prove_loop(l1.as_ref(), &seq, to) {
-                        eprintln!("keel sequencer: the prover stopped: {e:#}");
+                        tracing::warn!("the prover stopped: {e:#}");
                     }
                 })?;
         }
@@ -616,7 +613,7 @@ impl Node {
             }
             while let Ok((data, proof)) = proofs.try_recv() {
                 if let Err(e) = committer.offer(data, proof) {
-                    eprintln!("keel sequencer: the committer refused a proven batch: {e}");
+                    tracing::warn!("the committer refused a proven batch: {e}");
                 }
             }
             let cs = committer.status();
@@ -635,10 +632,7 @@ impl Node {
                 Err(_) => continue,
             };
             if let Some(x) = view.exit_mode {
-                eprintln!(
-                    "keel sequencer: the L1 is in exit mode ({}); stopping",
-                    x.reason
-                );
+                tracing::info!("the L1 is in exit mode ({}); stopping", x.reason);
                 break Ended::Stopped;
             }
             if view.lease.sequencer != self.me || view.lease.epoch != epoch {
@@ -653,7 +647,7 @@ impl Node {
             {
                 last_heartbeat = Instant::now();
                 if let Err(e) = self.send(Call::Heartbeat) {
-                    eprintln!("keel sequencer: heartbeat: {e}");
+                    tracing::warn!("heartbeat: {e}");
                 }
             }
         };
@@ -697,7 +691,7 @@ impl Node {
             "fenced in epoch {}: the L1's lease is in epoch {}; {verdict}",
             epoch.0, view.lease.epoch.0
         );
-        eprintln!("keel sequencer: {why}; rejoining as a standby");
+        tracing::warn!("{why}; rejoining as a standby");
         edit(&self.status, |s| s.fenced.push(why));
         Ended::Switch
     }

@@ -147,8 +147,8 @@ pub(crate) fn run(args: SequencerArgs) -> anyhow::Result<()> {
     let seq = Sequencer::open(config.clone())
         .with_context(|| format!("opening the sequencer in {}", config.dir.display()))?;
     let status = seq.status()?;
-    eprintln!(
-        "keel sequencer: {} (depth {}, epoch {}, batch {}, {} operations waiting), API on http://{}",
+    tracing::info!(
+        "{} (depth {}, epoch {}, batch {}, {} operations waiting), API on http://{}",
         config.dir.display(),
         status.depth,
         status.epoch,
@@ -164,7 +164,7 @@ pub(crate) fn run(args: SequencerArgs) -> anyhow::Result<()> {
         tokio::select! {
             r = keel_sequencer::api::serve(seq.clone(), listener) => r.context("serving the API"),
             r = tokio::signal::ctrl_c() => {
-                eprintln!("keel sequencer: interrupted, stopping");
+                tracing::info!("interrupted, stopping");
                 r.context("waiting for ctrl-c")
             }
         }
