@@ -147,14 +147,30 @@ fn find_arg<'a>(cmd: &'a Command, name: &str) -> Option<&'a Arg> {
 
 /// Whether the command line gives `arg` itself (by its name or an alias).
 fn given(args: &[OsString], arg: &Arg) -> bool {
+    given_value(args, arg).is_some()
+}
+
+/// What the command line gives `arg` (by its name or an alias): `None` if it does not give
+/// it, `Some(None)` if it names it without a value (a value that is missing, or a switch
+/// that is not a `SetTrue` one).
+fn given_value(args: &[OsString], arg: &Arg) -> Option<Option<String>> {
     let mut names: Vec<&str> = arg.get_long().into_iter().collect();
     names.extend(arg.get_all_aliases().unwrap_or_default());
-    args.iter().any(|a| {
+    args.iter().enumerate().find_map(|(i, a)| {
         let a = a.to_string_lossy();
-        names.iter().any(|n| {
-            a.strip_prefix("--")
-                .and_then(|r| r.strip_prefix(n))
-                .is_some_and(|rest| rest.is_empty() || rest.starts_with('='))
+        let after = a.strip_prefix("--")?;
+        let rest = names.iter().find_map(|n| {
+            after
+                .strip_prefix(n)
+                .filter(|r| r.is_empty() || r.starts_with('='))
+        })?;
+        if let Some(v) = rest.strip_prefix('=') {
+            return Some(Some(v.to_owned()));
+        }
+        Some(if arg.get_action().takes_values() {
+            args.get(i + 1).map(|v| v.to_string_lossy().into_owned())
+        } else {
+            matches!(arg.get_action(), ArgAction::SetTrue).then(|| "true".into())
         })
     })
 }
@@ -308,21 +324,7 @@ fn show_rows(root: &Command, words: &[String]) -> anyhow::Result<(Vec<Shown>, St
             Some((s, k)) => (s.to_owned(), k.to_owned()),
             None => (String::new(), long.to_owned()),
         };
-        let from_flag = flags.iter().enumerate().find_map(|(i, a)| {
-            let a = a.to_string_lossy();
-            let rest = a.strip_prefix("--")?.strip_prefix(long)?;
-            if let Some(v) = rest.strip_prefix('=') {
-                return Some(Some(v.to_owned()));
-            }
-            if !rest.is_empty() {
-                return None;
-            }
-            Some(if arg.get_action().takes_values() {
-                flags.get(i + 1).map(|v| v.to_string_lossy().into_owned())
-            } else {
-                Some("true".into())
-            })
-        });
+        let from_flag = given_value(flags, arg);
         let from_file = settings.iter().find(|s| s.name == long);
         let defaults: Vec<String> = arg
             .get_default_values()

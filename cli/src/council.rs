@@ -105,12 +105,12 @@ pub(crate) struct MessageArgs {
     rotate: Vec<String>,
 }
 
-fn read_hex(path: &Path) -> anyhow::Result<Vec<u8>> {
+pub(crate) fn read_hex(path: &Path) -> anyhow::Result<Vec<u8>> {
     let text = fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     hex::decode(text.trim()).with_context(|| format!("{} is not hex", path.display()))
 }
 
-fn decode<T: Decode>(bytes: &[u8], what: &str) -> anyhow::Result<T> {
+pub(crate) fn decode<T: Decode>(bytes: &[u8], what: &str) -> anyhow::Result<T> {
     T::decode(bytes).map_err(|e| anyhow::anyhow!("{what}: {e}"))
 }
 

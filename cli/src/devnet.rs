@@ -36,14 +36,14 @@ use clap::Args;
 use keel_committer::{
     address_of, reconstruct,
     sla::{FORCED_INCLUSION_DEADLINE, PROOF_DEADLINE},
-    Call, CouncilAction, Deadlines, Genesis, L1Tx, RollupView, RpcL1, SettlementLayer,
+    Call, CouncilAction, Deadlines, Genesis, RollupView, RpcL1, SettlementLayer,
 };
 use keel_prover::{gpu::GpuPolicy, Shape};
 use keel_sequencer::{Client, ClientError};
 use keel_state::{
     field::fr_to_hex,
     frost::{self, KeyShare},
-    AccountIndex, Decode, Encode, MemStore, SecretKey, SignedOp, Transfer,
+    AccountIndex, Encode, MemStore, SecretKey, SignedOp, Transfer,
 };
 use rand_core::{OsRng, RngCore};
 use serde::{Deserialize, Serialize};
@@ -439,9 +439,11 @@ impl NodeProc {
     fn role(&self) -> &str {
         self.node["role"].as_str().unwrap_or("")
     }
-    fn u64(v: &Value, k: &str) -> u64 {
-        v[k].as_u64().unwrap_or(0)
-    }
+}
+
+/// A number a node reported (0 while it has not).
+fn field(v: &Value, k: &str) -> u64 {
+    v[k].as_u64().unwrap_or(0)
 }
 
 /// What the load generator reports.
@@ -453,7 +455,6 @@ struct LoadStats {
     /// once `avoid` is set: the failover's end as a client sees it.
     first_elsewhere: Mutex<Option<Instant>>,
     avoid: Mutex<Option<String>>,
-    last_error: Mutex<Option<String>>,
 }
 
 /// The demo accounts: keys, indices, and the next nonce each is known to have.
@@ -499,8 +500,7 @@ fn load(
             None => match rt.block_on(client.account(a.index.0)) {
                 Ok(view) => view.nonce,
                 Err(e) => {
-                    *stats.last_error.lock().unwrap_or_else(|p| p.into_inner()) =
-                        Some(e.to_string());
+                    tracing::debug!("reading account {}: {e}", a.index);
                     thread::sleep(TICK);
                     continue;
                 }
@@ -534,12 +534,45 @@ fn load(
                 if let ClientError::Refused { .. } = e {
                     stats.refused.fetch_add(1, Ordering::AcqRel);
                 }
-                *stats.last_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(e.to_string());
+                tracing::debug!("a transfer from account {}: {e}", a.index);
                 thread::sleep(TICK);
             }
         }
     }
     Ok(())
+}
+
+/// A `--kill-primary-at` kill and what followed it.
+struct Failover {
+    node: usize,
+    at: Instant,
+    /// The batch committed when it was killed.
+    batch: u64,
+    /// When the L1 first committed a later batch.
+    committed: Option<Instant>,
+    restarted: bool,
+}
+
+impl Failover {
+    fn report(&self, accepted: Option<Instant>) -> Value {
+        let ms = |t: Option<Instant>| t.map(|t| t.duration_since(self.at).as_millis() as u64);
+        json!({
+            "killed": format!("sequencer-{}", self.node),
+            "at_batch": self.batch,
+            "first_accepted_ms": ms(accepted),
+            "first_committed_ms": ms(self.committed),
+            "restarted": self.restarted,
+        })
+    }
+}
+
+impl LoadStats {
+    fn accepted_elsewhere(&self) -> Option<Instant> {
+        *self
+            .first_elsewhere
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 /// The summary's figures.
@@ -846,28 +879,17 @@ impl Devnet {
         self.nodes.iter().position(|n| n.role() == "primary")
     }
 
-    fn key(&self, path: PathBuf) -> anyhow::Result<SecretKey> {
-        crate::read_key(&path)
-    }
-
-    fn send(&self, sk: &SecretKey, call: Call) -> anyhow::Result<()> {
-        let nonce = self.l1.nonce(&address_of(&sk.public_key()))?;
-        self.l1
-            .submit(&L1Tx::sign(sk, self.l1.chain_id(), nonce, call))?;
-        Ok(())
-    }
-
     /// The demo accounts: deposits made on the L1 for those that have none yet.
     fn accounts(&self) -> anyhow::Result<Vec<Account>> {
-        let funder = self.key(self.dir.funder_key())?;
+        let funder = crate::read_key(&self.dir.funder_key())?;
         let mut out = Vec::new();
         for i in 0..self.layout.accounts {
-            let key = self.key(self.dir.account_key(i))?;
+            let key = crate::read_key(&self.dir.account_key(i))?;
             let pk = key.public_key();
             let index = match self.l1.account_index(&pk)? {
                 Some(index) => index,
                 None => {
-                    self.send(
+                    self.l1.send(
                         &funder,
                         Call::Deposit {
                             pk,
@@ -906,8 +928,8 @@ impl Devnet {
     fn proof_totals(&self) -> (u64, u64) {
         let (mut n, mut ms) = self.proofs_before;
         for node in &self.nodes {
-            n += NodeProc::u64(&node.node, "proofs");
-            ms += NodeProc::u64(&node.node, "proof_ms_total");
+            n += field(&node.node, "proofs");
+            ms += field(&node.node, "proof_ms_total");
         }
         (n, ms)
     }
@@ -951,9 +973,7 @@ impl Devnet {
             first_batch: first + 1,
             ..Default::default()
         };
-        let mut killed: Option<(usize, Instant, u64)> = None;
-        let mut restarted = false;
-        let mut committed_after_kill: Option<Instant> = None;
+        let mut failover: Option<Failover> = None;
         let mut draining: Option<Instant> = None;
         let mut last_line = Instant::now() - Duration::from_secs(5);
         let outcome = loop {
@@ -961,7 +981,8 @@ impl Devnet {
                 summary.interrupted = true;
                 break Ok(());
             }
-            if let Err(e) = self.check_alive(killed.filter(|_| !restarted).map(|k| k.0)) {
+            let dead = failover.as_ref().filter(|f| !f.restarted).map(|f| f.node);
+            if let Err(e) = self.check_alive(dead) {
                 break Err(e);
             }
             self.poll_nodes();
@@ -971,61 +992,34 @@ impl Devnet {
             };
             let committed = view.checkpoint.batch.0;
             let primary = self.primary();
-            let cut = primary.map(|p| NodeProc::u64(&self.nodes[p].status, "last_batch"));
-            let waiting = primary.map(|p| NodeProc::u64(&self.nodes[p].status, "waiting"));
+            let cut = primary.map(|p| field(&self.nodes[p].status, "last_batch"));
+            let waiting = primary.map(|p| field(&self.nodes[p].status, "waiting"));
             // paced by the prover (a transfer from an account whose deposit is not sequenced
             // yet is retried by the load)
             let paced = cut.is_some_and(|c| c.saturating_sub(committed) < BACKLOG);
             go.store(draining.is_none() && paced, Ordering::Release);
 
-            if let (Some(at), None) = (args.kill_primary_at, killed) {
+            if let (Some(at), None, Some(p)) = (args.kill_primary_at, &failover, primary) {
                 if committed >= first + at {
-                    if let Some(p) = primary {
-                        let n = &mut self.nodes[p];
-                        n.proc.kill();
-                        let now = Instant::now();
-                        *stats.avoid.lock().unwrap_or_else(|e| e.into_inner()) =
-                            Some(n.url.clone());
-                        let (proofs, ms) = (
-                            NodeProc::u64(&n.node, "proofs"),
-                            NodeProc::u64(&n.node, "proof_ms_total"),
-                        );
-                        self.proofs_before.0 += proofs;
-                        self.proofs_before.1 += ms;
-                        n.node = Value::Null;
-                        n.status = Value::Null;
-                        self.end_progress();
-                        eprintln!(
-                            "keel devnet: killed the primary sequencer-{p} (SIGKILL) with batch {committed} committed"
-                        );
-                        killed = Some((p, now, committed));
-                    }
+                    failover = Some(self.kill(p, committed, &stats));
                 }
             }
-            if let Some((p, at, batch)) = killed {
-                if committed_after_kill.is_none() && committed > batch {
-                    committed_after_kill = Some(Instant::now());
+            if let Some(f) = &mut failover {
+                if f.committed.is_none() && committed > f.batch {
+                    f.committed = Some(Instant::now());
                 }
-                let accepted_after = *stats
-                    .first_elsewhere
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner());
-                if !restarted && accepted_after.is_some() {
+                if !f.restarted && stats.accepted_elsewhere().is_some() {
                     // the killed node comes back and rejoins as a standby
-                    if let Err(e) = self.nodes[p].proc.respawn() {
+                    if let Err(e) = self.nodes[f.node].proc.respawn() {
                         break Err(e);
                     }
-                    restarted = true;
+                    f.restarted = true;
                     self.end_progress();
-                    eprintln!("keel devnet: restarted sequencer-{p}: it rejoins as a standby");
+                    eprintln!(
+                        "keel devnet: restarted sequencer-{}: it rejoins as a standby",
+                        f.node
+                    );
                 }
-                summary.failover = Some(json!({
-                    "killed": format!("sequencer-{p}"),
-                    "at_batch": batch,
-                    "first_accepted_ms": accepted_after.map(|t| t.duration_since(at).as_millis() as u64),
-                    "first_committed_ms": committed_after_kill.map(|t| t.duration_since(at).as_millis() as u64),
-                    "restarted": restarted,
-                }));
             }
 
             let done_load = batches.is_some_and(|b| committed >= first + b)
@@ -1059,13 +1053,13 @@ impl Devnet {
                 let accepted = stats.accepted.load(Ordering::Acquire);
                 let (proofs, ms) = self.proof_totals();
                 let last_proof = primary
-                    .map(|p| NodeProc::u64(&self.nodes[p].node, "proof_ms_last"))
+                    .map(|p| field(&self.nodes[p].node, "proof_ms_last"))
                     .unwrap_or(0);
                 self.progress(&format!(
                     "[{secs:6.1}s] ops {accepted} ({:.2}/s) | batches cut {} proven {} committed {} | proof {} ({}, {} made{}) | L1 height {} | primary {}",
                     accepted as f64 / secs.max(0.001),
                     cut.map_or("-".into(), |c| c.to_string()),
-                    primary.map_or(0, |p| NodeProc::u64(&self.nodes[p].node, "proved")),
+                    primary.map_or(0, |p| field(&self.nodes[p].node, "proved")),
                     committed,
                     if last_proof > 0 { format!("{:.1} s", last_proof as f64 / 1000.0) } else { "-".into() },
                     short_backend(&self.backend()),
@@ -1087,14 +1081,7 @@ impl Devnet {
             eprintln!("keel devnet: the load stopped: {e:#}");
         }
         outcome?;
-        if let Some(e) = stats
-            .last_error
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .as_ref()
-        {
-            tracing::debug!("the load's last refusal: {e}");
-        }
+        summary.failover = failover.map(|f| f.report(stats.accepted_elsewhere()));
 
         let view = self.l1.rollup()?;
         let secs = start.elapsed().as_secs_f64();
@@ -1120,21 +1107,45 @@ impl Devnet {
         Ok(summary)
     }
 
+    /// SIGKILLs node `p` (the primary) with batch `committed` committed; the load reports the
+    /// first operation another node accepts from now on.
+    fn kill(&mut self, p: usize, committed: u64, stats: &LoadStats) -> Failover {
+        let n = &mut self.nodes[p];
+        n.proc.kill();
+        let at = Instant::now();
+        *stats.avoid.lock().unwrap_or_else(|e| e.into_inner()) = Some(n.url.clone());
+        // its counters start again when it is restarted
+        self.proofs_before.0 += field(&n.node, "proofs");
+        self.proofs_before.1 += field(&n.node, "proof_ms_total");
+        n.node = Value::Null;
+        n.status = Value::Null;
+        self.end_progress();
+        eprintln!(
+            "keel devnet: killed the primary sequencer-{p} (SIGKILL) with batch {committed} committed"
+        );
+        Failover {
+            node: p,
+            at,
+            batch: committed,
+            committed: None,
+            restarted: false,
+        }
+    }
+
     /// The council activates exit mode; every account exits from L1 data; payouts = supply.
     fn exit_all(&mut self, view: &RollupView) -> anyhow::Result<Value> {
-        let funder = self.key(self.dir.funder_key())?;
-        let group_hex = std::fs::read_to_string(self.dir.council().join("group.key"))?;
-        let group = frost::GroupKey::decode(&hex::decode(group_hex.trim())?)
-            .map_err(|e| anyhow::anyhow!("the council's group key: {e}"))?;
-        let mut shares = Vec::new();
-        for id in 1..=COUNCIL.0 {
-            let text =
-                std::fs::read_to_string(self.dir.council().join(format!("member-{id}.share")))?;
-            shares.push(
-                KeyShare::decode(&hex::decode(text.trim())?)
-                    .map_err(|e| anyhow::anyhow!("council share {id}: {e}"))?,
-            );
-        }
+        let funder = crate::read_key(&self.dir.funder_key())?;
+        let shares = (1..=COUNCIL.0)
+            .map(|id| {
+                let file = self.dir.council().join(format!("member-{id}.share"));
+                crate::council::decode::<KeyShare>(
+                    &crate::council::read_hex(&file)?,
+                    "a council share",
+                )
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        // each share carries the group's public side
+        let group = &shares[0].group;
         let action = CouncilAction::ActivateExitMode;
         let sequence = view.council_sequence;
         let msg = action.message(self.layout.chain_id, sequence);
@@ -1145,8 +1156,8 @@ impl Devnet {
             .zip(nonces)
             .map(|(s, n)| frost::sign(s, n, &commitments, msg))
             .collect::<Result<Vec<_>, _>>()?;
-        let signature = frost::aggregate(&group, &commitments, &responses, msg)?;
-        self.send(
+        let signature = frost::aggregate(group, &commitments, &responses, msg)?;
+        self.l1.send(
             &funder,
             Call::Council {
                 action,
@@ -1165,13 +1176,11 @@ impl Devnet {
             fr_to_hex(&replayed.checkpoint.root)
         );
         let mut paid = 0u64;
-        let mut exited = 0u32;
         for i in 0..self.layout.accounts {
-            let key = self.key(self.dir.account_key(i))?;
-            let x = reconstruct::exit(self.l1.as_ref(), &replayed, &key, None)?;
-            paid += x.amount;
-            exited += 1;
+            let key = crate::read_key(&self.dir.account_key(i))?;
+            paid += reconstruct::exit(self.l1.as_ref(), &replayed, &key, None)?.amount;
         }
+        let exited = self.layout.accounts;
         let supply = DEPOSIT * u64::from(self.layout.accounts);
         ensure!(
             paid == supply,

@@ -33,13 +33,13 @@ use std::{
 use anyhow::{bail, Context};
 use axum::{extract::State as AxState, routing::get, Json, Router};
 use keel_committer::{
-    address_of, reconstruct, Call, Committer, CommitterConfig, L1Error, L1Tx, QueueFollower,
-    Rejection, RollupView, RpcL1, SettlementLayer,
+    reconstruct, Call, Committer, CommitterConfig, L1Error, QueueFollower, Rejection, RollupView,
+    RpcL1, SettlementLayer,
 };
 use keel_prover::{
-    gpu::{AdapterClass, GpuContext, GpuPolicy, MsmConfig},
+    gpu::GpuPolicy,
     keys::{kzg_params_cached, BatchKeys, Srs},
-    kzg::{cpu_factory, gpu_factory, EngineFactory, MsmParams},
+    kzg::{cpu_factory, engine_for, MsmParams},
     BatchProver, Shape,
 };
 use keel_sequencer::{api, replica, Replica, ReplicaError, Sequencer, SequencerConfig};
@@ -155,24 +155,6 @@ impl Drop for Server {
 /// The batch prover, loaded in the background at start so that a take-over does not wait for it.
 type ProverSlot = Arc<OnceLock<Result<Arc<BatchProver>, String>>>;
 
-/// What makes the prover's commitments under `policy`: a hardware GPU if there is one (or any
-/// adapter, with `require`); the CPU otherwise. Under `auto` a software adapter (Mesa
-/// lavapipe) is passed over: it runs on the same CPU, several times slower than the CPU path.
-pub(crate) fn engine(policy: GpuPolicy) -> anyhow::Result<EngineFactory> {
-    let ctx = GpuContext::acquire(policy).context("opening the GPU")?;
-    Ok(match ctx {
-        Some(ctx) if policy == GpuPolicy::Auto && ctx.class() == AdapterClass::Software => {
-            tracing::info!(
-                "only a software GPU adapter ({}): proving on the CPU (--prover.gpu require uses it)",
-                ctx.info().name
-            );
-            cpu_factory()
-        }
-        Some(ctx) => gpu_factory(ctx, MsmConfig::default()),
-        None => cpu_factory(),
-    })
-}
-
 fn load_prover(opts: &NodeOptions, shape: Shape, status: Shared) -> ProverSlot {
     let slot: ProverSlot = Arc::default();
     let (dir, srs, gpu, s) = (
@@ -188,7 +170,8 @@ fn load_prover(opts: &NodeOptions, shape: Shape, status: Shared) -> ProverSlot {
             // keys are made on the CPU path (the same keys whatever proves with them)
             let cpu = MsmParams::new(params.clone(), cpu_factory());
             let (keys, _) = BatchKeys::load_or_generate(&dir, &params, &cpu, shape)?;
-            Ok(BatchProver::new(MsmParams::new(params, engine(gpu)?), keys))
+            let engine = engine_for(gpu).context("opening the GPU")?;
+            Ok(BatchProver::new(MsmParams::new(params, engine), keys))
         })();
         let r = match loaded {
             Ok(p) => {
@@ -389,9 +372,7 @@ impl Node {
     }
 
     fn send(&self, call: Call) -> Result<keel_committer::Receipt, L1Error> {
-        let nonce = self.l1.nonce(&address_of(&self.me))?;
-        self.l1
-            .submit(&L1Tx::sign(&self.opts.key, self.l1.chain_id(), nonce, call))
+        self.l1.send(&self.opts.key, call)
     }
 
     /// Opens the replica, moving the directory aside if it holds a primary's unbatched

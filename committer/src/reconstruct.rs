@@ -18,7 +18,7 @@ use keel_state::{
 
 use crate::{
     settlement::{Checkpoint, L1Error, Receipt, SettlementLayer},
-    tx::{address_of, Call, L1Tx},
+    tx::{address_of, Call},
 };
 
 /// Why the state could not be rebuilt, or the exit not built.
@@ -157,13 +157,12 @@ pub fn exit<S: StateStore>(
     let (account, proof) = account_with_proof(&replayed.state, index)?;
     let recipient = recipient.unwrap_or_else(|| address_of(&pk));
     let amount = account.balance;
-    let nonce = l1.nonce(&address_of(&pk))?;
     let call = Call::Exit {
         account,
         proof,
         recipient,
     };
-    let receipt = l1.submit(&L1Tx::sign(owner, l1.chain_id(), nonce, call))?;
+    let receipt = l1.send(owner, call)?;
     Ok(Exited {
         account: index,
         amount,

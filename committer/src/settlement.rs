@@ -10,9 +10,15 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use keel_state::{AccountIndex, BatchNumber, Epoch, Fr, L1Address, PublicKey, QueueEntry};
+use keel_state::{
+    AccountIndex, BatchNumber, Epoch, Fr, L1Address, PublicKey, QueueEntry, SecretKey,
+};
 
-use crate::{rpc::wire, sla::Deadlines, tx::L1Tx};
+use crate::{
+    rpc::wire,
+    sla::Deadlines,
+    tx::{address_of, Call, L1Tx},
+};
 
 /// The L1 chain's head.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -431,4 +437,10 @@ pub trait SettlementLayer: Send + Sync {
     fn account_index(&self, pk: &PublicKey) -> Result<Option<AccountIndex>, L1Error>;
     /// Whether an account has exited.
     fn exited(&self, account: AccountIndex) -> Result<bool, L1Error>;
+
+    /// Signs `call` with `key` at the signer's next nonce on this L1, and submits it.
+    fn send(&self, key: &SecretKey, call: Call) -> Result<Receipt, L1Error> {
+        let nonce = self.nonce(&address_of(&key.public_key()))?;
+        self.submit(&L1Tx::sign(key, self.chain_id(), nonce, call))
+    }
 }

@@ -47,7 +47,7 @@ use halo2_base::halo2_proofs::{
 };
 use rand_core::RngCore;
 
-use crate::gpu::{CpuMsm, GpuContext, GpuError, GpuMsm, Msm, MsmConfig};
+use crate::gpu::{AdapterClass, CpuMsm, GpuContext, GpuError, GpuMsm, GpuPolicy, Msm, MsmConfig};
 
 /// Builds an engine over a basis (the CPU one, or a GPU one on a context).
 pub type EngineFactory = Arc<dyn Fn(&[G1Affine]) -> Arc<dyn Msm> + Send + Sync>;
@@ -166,6 +166,26 @@ pub fn gpu_factory(ctx: Arc<GpuContext>, config: MsmConfig) -> EngineFactory {
             Err(e) => gpu_unavailable(e, bases),
         },
     )
+}
+
+/// The engine a prover commits with under `policy`: a hardware GPU if there is one (any
+/// adapter, software included, with `require`); the CPU otherwise. Under `auto` a software
+/// adapter (Mesa lavapipe, SwiftShader) is passed over for proving: it runs on the same CPU,
+/// several times slower than the CPU path. ([`GpuContext::acquire`] itself still returns it:
+/// kernel tests and correctness benchmarks want it.)
+pub fn engine_for(policy: GpuPolicy) -> Result<EngineFactory, GpuError> {
+    Ok(match GpuContext::acquire(policy)? {
+        Some(ctx) if policy == GpuPolicy::Auto && ctx.class() == AdapterClass::Software => {
+            tracing::info!(
+                target: "keel::prover",
+                adapter = %ctx.info().name,
+                "only a software GPU adapter: proving on the CPU (the `require` policy uses it)"
+            );
+            cpu_factory()
+        }
+        Some(ctx) => gpu_factory(ctx, MsmConfig::default()),
+        None => cpu_factory(),
+    })
 }
 
 /// A basis the GPU could not take is committed on the CPU, and said so.

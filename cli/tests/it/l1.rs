@@ -17,7 +17,7 @@ use std::{
 };
 
 use keel_committer::{
-    address_of, Call, Committer, CommitterConfig, Event, ExitReason, L1Error, L1Tx, QueueFollower,
+    address_of, Call, Committer, CommitterConfig, Event, ExitReason, L1Error, QueueFollower,
     Receipt, Rejection, RpcL1, SettlementLayer,
 };
 use keel_prover::{
@@ -160,8 +160,7 @@ impl Drop for L1Process {
 }
 
 pub(crate) fn send(l1: &RpcL1, sk: &SecretKey, call: Call) -> Result<Receipt, L1Error> {
-    let nonce = l1.nonce(&address_of(&sk.public_key()))?;
-    l1.submit(&L1Tx::sign(sk, l1.chain_id(), nonce, call))
+    l1.send(sk, call)
 }
 
 pub(crate) fn until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {

@@ -9,7 +9,7 @@ use std::{
 
 use halo2_proofs::halo2curves::ff::PrimeField;
 use keel_committer::{
-    address_of, Call, Deadlines, EmbeddedL1, Genesis, L1Error, L1Tx, Receipt, SettlementLayer,
+    address_of, Call, Deadlines, EmbeddedL1, Genesis, L1Error, Receipt, SettlementLayer,
 };
 use keel_prover::{
     keys::{kzg_params_cached, BatchKeys, Srs},
@@ -176,8 +176,7 @@ pub(crate) fn send(
     sk: &SecretKey,
     call: Call,
 ) -> Result<Receipt, L1Error> {
-    let nonce = l1.nonce(&address_of(&sk.public_key()))?;
-    l1.submit(&L1Tx::sign(sk, l1.chain_id(), nonce, call))
+    l1.send(sk, call)
 }
 
 /// The two deposits of the fixture, queued by the funder.
