@@ -1,6 +1,7 @@
 //! `keel`: Keel's one binary. Thin: it parses arguments (and a settings file, [`config`]) and
 //! calls the libraries. `keel devnet` runs the whole system on one machine; the other
-//! subcommands run its processes one by one (`l1`, `sequencer`), make the prover's keys, print
+//! subcommands run its processes one by one (`l1`, `sequencer`, `prover run`, `committer`), make
+//! the prover's keys, print
 //! the SLA, run the council's signing rounds, rebuild the state and exit an account from L1
 //! data, and inspect a state database.
 
@@ -11,6 +12,7 @@ use clap::{Args, Parser, Subcommand};
 
 use keel_state::{AccountIndex, RocksStore, RocksStoreOptions, State, DEFAULT_DEPTH};
 
+mod committer;
 mod config;
 mod council;
 mod devnet;
@@ -18,6 +20,7 @@ mod exit;
 mod l1;
 mod node;
 mod prover;
+mod proving;
 mod reconstruct;
 mod sequencer;
 mod sla;
@@ -61,9 +64,13 @@ enum Command {
     Sequencer(sequencer::SequencerArgs),
     /// Run the embedded L1 as its own process: the chain, its blocks, and its JSON-RPC API.
     L1(l1::L1Args),
-    /// The batch prover's keys: generate them and write the verifier file an L1 pins.
+    /// The batch prover: generate its keys (and the verifier file an L1 pins), or run it as a
+    /// service that proves a sequencer's batches for a committer.
     #[command(subcommand)]
     Prover(prover::ProverCommand),
+    /// Run a committer for one sequencer: take proven batches from provers over HTTP, check
+    /// them, and post them to the L1 in order, each once.
+    Committer(committer::CommitterArgs),
     /// Print the deployment's recovery window: failover, forced inclusion, exit mode.
     Sla(sla::SlaArgs),
     /// Exit an account from L1 data alone (in exit mode): rebuild the state, prove, submit.
@@ -190,6 +197,7 @@ fn main() -> anyhow::Result<()> {
         Command::Sequencer(args) => sequencer::run(args)?,
         Command::L1(args) => l1::run(args)?,
         Command::Prover(cmd) => prover::run(cmd)?,
+        Command::Committer(args) => committer::run(args)?,
         Command::Sla(args) => sla::run(args)?,
         Command::Council(cmd) => council::run(cmd)?,
         Command::Exit(args) => exit::run(args)?,

@@ -3,8 +3,12 @@
 //!
 //! ```text
 //!            ┌──────────── the L1's lease decides the role (polled every 100 ms) ─────────────┐
-//!  primary:  Sequencer + API ─▶ stream ─▶ prover thread (witness from a shadow state replayed
-//!            from L1 data, halo2 proof) ─▶ Committer ─▶ L1     QueueFollower: L1 queue ─▶ Sequencer
+//!  primary:  Sequencer + API ─▶ stream ─▶ prover thread (keel_prover::worker: witness from a
+//!            shadow state replayed from L1 data, halo2 proof) ─▶ Committer ─▶ L1
+//!            QueueFollower: L1 queue ─▶ Sequencer
+//!            (--sequencer.proving remote: no prover thread, no committer; `keel prover run`
+//!            streams from the API, `keel committer` posts; the node reads the proven
+//!            checkpoint from the L1)
 //!            heartbeats keep the lease while proofs are slow; a new epoch on the L1 = fenced:
 //!            stop accepting, let the committer hear the L1's refusal, move the data aside,
 //!            rejoin as a standby
@@ -33,17 +37,18 @@ use std::{
 use anyhow::{bail, Context};
 use axum::{extract::State as AxState, routing::get, Json, Router};
 use keel_committer::{
-    reconstruct, Call, Committer, CommitterConfig, L1Error, QueueFollower, Rejection, RollupView,
-    RpcL1, SettlementLayer,
+    Call, Committer, CommitterConfig, L1Error, QueueFollower, Rejection, RollupView, RpcL1,
+    SettlementLayer,
 };
 use keel_prover::{
     gpu::GpuPolicy,
     keys::{kzg_params_cached, BatchKeys, Srs},
     kzg::{cpu_factory, engine_for, MsmParams},
+    worker::{Event, WorkerConfig},
     BatchProver, Shape,
 };
 use keel_sequencer::{api, replica, Replica, ReplicaError, Sequencer, SequencerConfig};
-use keel_state::{Batch, BatchNumber, Decode, Encode, Epoch, MemStore, PublicKey, SecretKey};
+use keel_state::{Batch, BatchNumber, Decode, Epoch, PublicKey, SecretKey};
 use serde::Serialize;
 
 /// How often the node reads the L1.
@@ -66,6 +71,18 @@ pub(crate) struct NodeOptions {
     pub(crate) srs: Srs,
     pub(crate) k: u32,
     pub(crate) gpu: GpuPolicy,
+    pub(crate) proving: Proving,
+}
+
+/// Where a primary's batches are proven and posted.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) enum Proving {
+    /// In this process: a prover thread and a committer.
+    #[default]
+    Local,
+    /// By `keel prover run` and `keel committer` processes: the node only sequences, streams,
+    /// heartbeats and reads the proven checkpoint from the L1.
+    Remote,
 }
 
 /// What `GET /v1/node` shows.
@@ -239,7 +256,13 @@ pub(crate) fn run(opts: NodeOptions) -> anyhow::Result<()> {
         depth: view.depth,
         k: opts.k,
     };
-    let prover = load_prover(&opts, shape, status.clone());
+    let prover = match opts.proving {
+        Proving::Local => load_prover(&opts, shape, status.clone()),
+        Proving::Remote => {
+            edit(&status, |s| s.prover = "remote (keel prover run)".into());
+            ProverSlot::default()
+        }
+    };
     let rt = tokio::runtime::Runtime::new()?;
     let stop = Arc::new(AtomicBool::new(false));
     {
@@ -536,77 +559,29 @@ impl Node {
         });
 
         let s = seq.clone();
-        let mut committer_config = CommitterConfig::new(config.dir.join("committer"));
-        committer_config.retry_max = Duration::from_secs(1);
-        committer_config.poll = POLL;
-        let mut committer = Committer::open(
-            committer_config,
-            self.l1.clone(),
-            self.opts.key.clone(),
-            Box::new(move |n| {
-                s.mark_posted(n);
-                s.mark_proven(n);
-                tracing::info!("batch {n} proven on the L1");
-            }),
-        )?;
-        let s = seq.clone();
         let follower = QueueFollower::spawn(self.l1.clone(), st.next_l1, POLL, move |i, entry| {
             s.submit_l1_blocking(i, entry)
                 .map(drop)
                 .map_err(|e| e.to_string())
         })?;
-        let proving = Arc::new(AtomicBool::new(true));
-        let (proofs_tx, proofs) = crossbeam_channel::unbounded();
-        {
-            let (l1, seq, prover, run, status) = (
-                self.l1.clone(),
-                seq.clone(),
-                self.prover.clone(),
-                proving.clone(),
-                self.status.clone(),
-            );
-            thread::Builder::new()
-                .name("keel-node-prover".into())
-                .spawn(move || {
-                    let to = Prover {
-                        slot: &prover,
-                        epoch,
-                        out: &proofs_tx,
-                        run: &run,
-                        status: &status,
-                    };
-                    if let Err(e) = prove_loop(l1.as_ref(), &seq, to) {
-                        tracing::warn!("the prover stopped: {e:#}");
-                    }
-                })?;
-        }
+        let mut local = match self.opts.proving {
+            Proving::Local => Some(self.local_proving(&seq, &config, epoch)?),
+            Proving::Remote => None,
+        };
         let server = Server::start(
             &self.rt,
             &self.listener,
             api::router(seq.clone()).merge(node_router(self.status.clone())),
         )?;
 
+        let mut proven = c.batch;
         let heartbeat_every = view.deadlines.failover_timeout / 4;
         let mut last_heartbeat = Instant::now();
         let ended = loop {
             if self.stopping() {
                 break Ended::Stopped;
             }
-            while let Ok((data, proof)) = proofs.try_recv() {
-                if let Err(e) = committer.offer(data, proof) {
-                    tracing::warn!("the committer refused a proven batch: {e}");
-                }
-            }
-            let cs = committer.status();
-            edit(&self.status, |s| {
-                s.committer = Some(CommitterView {
-                    settled: cs.settled.0,
-                    included: cs.included.0,
-                    held: cs.held.iter().map(|n| n.0).collect(),
-                    posted: cs.posted,
-                    halted: cs.halted.clone(),
-                })
-            });
+            let halted = local.as_ref().and_then(|l| l.pass_on(&self.status));
             thread::sleep(POLL);
             let view = match self.l1.rollup() {
                 Ok(v) => v,
@@ -617,10 +592,17 @@ impl Node {
                 break Ended::Stopped;
             }
             if view.lease.sequencer != self.me || view.lease.epoch != epoch {
-                break self.fenced(&seq, &committer, epoch, &view);
+                break self.fenced(&seq, local.as_ref().map(|l| &l.committer), epoch, &view);
             }
-            if let Some(why) = cs.halted {
+            if let Some(why) = halted {
                 bail!("the committer stopped while this node holds the lease: {why}");
+            }
+            if local.is_none() && view.checkpoint.batch > proven {
+                // proven and posted by other processes: the L1 says so
+                proven = view.checkpoint.batch;
+                seq.mark_posted(proven);
+                seq.mark_proven(proven);
+                tracing::info!("batch {proven} proven on the L1");
             }
             let silent = view.head.time_ms.saturating_sub(view.lease.last_batch_ms);
             if silent >= heartbeat_every.as_millis() as u64
@@ -632,12 +614,12 @@ impl Node {
                 }
             }
         };
-        proving.store(false, Ordering::Release);
         drop(server);
         drop(follower);
         seq.shutdown();
-        committer.shutdown();
-        drop(committer);
+        if let Some(l) = local.take() {
+            l.stop();
+        }
         if let Ended::Switch = ended {
             move_aside(&config.dir, &format!("fenced-epoch{}", epoch.0))?;
         }
@@ -649,13 +631,16 @@ impl Node {
     fn fenced(
         &self,
         seq: &Sequencer,
-        committer: &Committer,
+        committer: Option<&Committer>,
         epoch: Epoch,
         view: &RollupView,
     ) -> Ended {
         seq.shutdown();
         let start = Instant::now();
         let verdict = loop {
+            let Some(committer) = committer else {
+                break "its batches are posted by its own committer process".into();
+            };
             let cs = committer.status();
             if let Some(h) = cs.halted {
                 break h;
@@ -678,30 +663,101 @@ impl Node {
     }
 }
 
-/// Where the prover thread's proofs go, and what it reports.
-struct Prover<'a> {
-    slot: &'a ProverSlot,
-    epoch: Epoch,
-    out: &'a crossbeam_channel::Sender<(Vec<u8>, Vec<u8>)>,
-    run: &'a AtomicBool,
-    status: &'a Shared,
+/// A primary's prover thread and committer, in this process.
+struct LocalProving {
+    committer: Committer,
+    proofs: crossbeam_channel::Receiver<(Vec<u8>, Vec<u8>)>,
+    stop: Arc<AtomicBool>,
 }
 
-/// Proves every batch from the L1's checkpoint on, in order, with witnesses from a shadow state
-/// replayed from L1 data (the sequencer keeps witnesses only for batches it cut itself; a new
-/// primary's replicated batches have none). Posted data carries this node's epoch: the epoch is
-/// not a public input, so the proof is the same.
-fn prove_loop(l1: &dyn SettlementLayer, seq: &Sequencer, to: Prover<'_>) -> anyhow::Result<()> {
-    let Prover {
-        slot,
-        epoch,
-        out,
-        run,
-        status,
-    } = to;
-    let mut shadow = reconstruct::replay(l1, MemStore::new(), |_, _| {})?;
+impl LocalProving {
+    /// Hands the prover's proofs to the committer and shows its status; returns why the
+    /// committer halted, if it did.
+    fn pass_on(&self, status: &Shared) -> Option<String> {
+        while let Ok((data, proof)) = self.proofs.try_recv() {
+            if let Err(e) = self.committer.offer(data, proof) {
+                tracing::warn!("the committer refused a proven batch: {e}");
+            }
+        }
+        let cs = self.committer.status();
+        edit(status, |s| {
+            s.committer = Some(CommitterView {
+                settled: cs.settled.0,
+                included: cs.included.0,
+                held: cs.held.iter().map(|n| n.0).collect(),
+                posted: cs.posted,
+                halted: cs.halted.clone(),
+            })
+        });
+        cs.halted
+    }
+
+    fn stop(mut self) {
+        self.stop.store(true, Ordering::Release);
+        self.committer.shutdown();
+    }
+}
+
+impl Node {
+    /// Starts the committer and the prover thread of a primary in epoch `epoch`.
+    fn local_proving(
+        &self,
+        seq: &Sequencer,
+        config: &SequencerConfig,
+        epoch: Epoch,
+    ) -> anyhow::Result<LocalProving> {
+        let s = seq.clone();
+        let mut committer_config = CommitterConfig::new(config.dir.join("committer"));
+        committer_config.retry_max = Duration::from_secs(1);
+        committer_config.poll = POLL;
+        let committer = Committer::open(
+            committer_config,
+            self.l1.clone(),
+            self.opts.key.clone(),
+            Box::new(move |n| {
+                s.mark_posted(n);
+                s.mark_proven(n);
+                tracing::info!("batch {n} proven on the L1");
+            }),
+        )?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let (out, proofs) = crossbeam_channel::unbounded();
+        let (l1, seq, slot, stopping, status) = (
+            self.l1.clone(),
+            seq.clone(),
+            self.prover.clone(),
+            stop.clone(),
+            self.status.clone(),
+        );
+        thread::Builder::new()
+            .name("keel-node-prover".into())
+            .spawn(move || {
+                let mut upstream = crate::proving::InProcess { l1, seq };
+                let mut sink = crate::proving::ToNode { out, epoch };
+                if let Err(e) =
+                    prove_in_process(&slot, &mut upstream, &mut sink, &stopping, &status)
+                {
+                    tracing::warn!("the prover stopped: {e:#}");
+                }
+            })?;
+        Ok(LocalProving {
+            committer,
+            proofs,
+            stop,
+        })
+    }
+}
+
+/// Waits for the prover to load, then runs the proving worker until `stop` turns true.
+fn prove_in_process(
+    slot: &ProverSlot,
+    upstream: &mut crate::proving::InProcess,
+    sink: &mut crate::proving::ToNode,
+    stop: &AtomicBool,
+    status: &Shared,
+) -> anyhow::Result<()> {
     let prover = loop {
-        if !run.load(Ordering::Acquire) {
+        if stop.load(Ordering::Acquire) {
             return Ok(());
         }
         match slot.get() {
@@ -710,26 +766,31 @@ fn prove_loop(l1: &dyn SettlementLayer, seq: &Sequencer, to: Prover<'_>) -> anyh
             None => thread::sleep(POLL),
         }
     };
-    let stream = seq.subscribe(BatchNumber(shadow.checkpoint.batch.0 + 1), 4)?;
-    while run.load(Ordering::Acquire) {
-        let Ok(item) = stream.recv_timeout(POLL) else {
-            continue;
-        };
-        let witness = shadow.state.apply_batch(&item.batch)?;
-        let start = Instant::now();
-        let (proof, _) = prover.prove(&witness, |_| {})?;
-        let ms = start.elapsed().as_millis() as u64;
-        edit(status, |s| {
-            s.proofs += 1;
-            s.proved = item.batch.number.0;
-            s.proof_ms_last = ms;
-            s.proof_ms_total += ms;
-        });
-        let mut batch = item.batch;
-        batch.epoch = epoch;
-        if out.send((batch.encode(), proof.proof)).is_err() {
-            break;
-        }
-    }
+    keel_prover::worker::run(
+        |w| prover.prove(w, |_| {}),
+        upstream,
+        sink,
+        WorkerConfig::default(),
+        stop,
+        |e| report(status, &e),
+    )?;
     Ok(())
+}
+
+/// Shows what the worker reports in `/v1/node` and the log.
+fn report(status: &Shared, e: &Event<'_>) {
+    match e {
+        Event::Proved(n, t) => {
+            let ms = t.total.as_millis() as u64;
+            edit(status, |s| {
+                s.proofs += 1;
+                s.proved = n.0;
+                s.proof_ms_last = ms;
+                s.proof_ms_total += ms;
+            });
+        }
+        Event::Synced(n) => tracing::info!("prover: state rebuilt from the L1 at batch {n}"),
+        Event::Trouble(why) => tracing::warn!("prover: {why}"),
+        _ => {}
+    }
 }

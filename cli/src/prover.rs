@@ -1,5 +1,16 @@
 //! `keel prover keygen`: the batch circuit's keys for a shape, and the verifier file an L1 pins
-//! at genesis.
+//! at genesis. `keel prover run`: a prover service ([`keel_prover::worker`] over HTTP) that
+//! follows the primary's batch stream, rebuilds its state from the L1, proves its shard of the
+//! batches and hands the proofs to whichever committer holds the lease.
+//!
+//! ```text
+//!  keel l1 ──L1 data──▶ shadow state ◀── GET /v1/stream (first of --prover.sequencers that streams)
+//!                          │ witness
+//!                          ▼
+//!  --prover.shard i/P ──▶ prove (GPU or CPU) ──POST /v1/batches──▶ first of --prover.committers
+//!                                                                    that holds the lease
+//!  GET /v1/prover (--prover.listen): backend, shard, batches applied and proven, proof times
+//! ```
 
 use std::path::{Path, PathBuf};
 
@@ -19,11 +30,57 @@ pub(crate) const DEFAULT_CAPACITY: usize = 1;
 /// Default log2 of the circuit's rows.
 pub(crate) const DEFAULT_K: u32 = 16;
 
+/// Default address of a prover service's status API.
+pub(crate) const DEFAULT_LISTEN: &str = "127.0.0.1:7745";
+
 #[derive(Subcommand, Debug)]
 pub(crate) enum ProverCommand {
     /// Generate (or load, if cached and matching) the batch circuit's keys, and write the
     /// verifier file (KZG parameters, layout and verifying key) that `keel l1` pins.
     Keygen(KeygenArgs),
+    /// Run a prover service: follow the primary's batch stream, rebuild the state from L1
+    /// data, prove this prover's shard of the batches and hand each proof to the committer
+    /// that holds the lease (`keel committer`). Runs until SIGINT or SIGTERM.
+    Run(RunArgs),
+}
+
+/// A prover service's flags.
+#[derive(Args, Debug)]
+pub(crate) struct RunArgs {
+    /// The L1's JSON-RPC API (`keel l1`): the state is rebuilt from its data.
+    #[arg(long = "l1.rpc")]
+    l1_rpc: String,
+    /// The sequencers' APIs (comma-separated): batches are streamed from the first that
+    /// streams (the primary; a standby refuses with 503).
+    #[arg(long = "prover.sequencers", value_delimiter = ',', required = true)]
+    sequencers: Vec<String>,
+    /// The committers' APIs (`keel committer`, comma-separated): each proof goes to the first
+    /// that takes it (the one whose key holds the lease).
+    #[arg(long = "prover.committers", value_delimiter = ',', required = true)]
+    committers: Vec<String>,
+    /// This prover's share of a farm of P provers: `i/P` proves the batches n with
+    /// (n - 1) mod P = i.
+    #[arg(long = "prover.shard", default_value = "0/1")]
+    shard: keel_prover::worker::Shard,
+    /// Address of the status API (`GET /v1/prover`).
+    #[arg(long = "prover.listen", default_value = DEFAULT_LISTEN)]
+    listen: std::net::SocketAddr,
+    /// Directory of the keys (generated there if missing: minutes).
+    #[arg(long = "prover.keys-dir", default_value = DEFAULT_KEYS_DIR)]
+    dir: PathBuf,
+    /// Operations per batch: the sequencers' batch capacity.
+    #[arg(long = "prover.capacity", default_value_t = DEFAULT_CAPACITY)]
+    capacity: usize,
+    /// log2 of the circuit's rows.
+    #[arg(long = "prover.k", default_value_t = DEFAULT_K)]
+    k: u32,
+    /// KZG parameters: `dev` (INSECURE: devnets and tests only) or a file in halo2's raw format.
+    #[arg(long = "prover.srs", default_value = "dev")]
+    srs: String,
+    /// The GPU: `auto` (a hardware GPU if there is one, else the CPU), `require` (any adapter,
+    /// software included, or fail), `off`.
+    #[arg(long = "prover.gpu", default_value = "auto")]
+    gpu: keel_prover::gpu::GpuPolicy,
 }
 
 /// The circuit's shape and where its keys go.
@@ -89,7 +146,13 @@ pub(crate) fn keygen(
 }
 
 pub(crate) fn run(cmd: ProverCommand) -> anyhow::Result<()> {
-    let ProverCommand::Keygen(args) = cmd;
+    match cmd {
+        ProverCommand::Keygen(args) => run_keygen(args),
+        ProverCommand::Run(args) => serve(args),
+    }
+}
+
+fn run_keygen(args: KeygenArgs) -> anyhow::Result<()> {
     let shape = Shape {
         capacity: args.capacity,
         depth: args.depth,
@@ -111,5 +174,156 @@ pub(crate) fn run(cmd: ProverCommand) -> anyhow::Result<()> {
         },
     );
     println!("{}", file.display());
+    Ok(())
+}
+
+/// What `GET /v1/prover` shows.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+struct ProverStatus {
+    /// What makes the commitments.
+    backend: String,
+    /// This prover's shard, `i/P`.
+    shard: String,
+    /// The L1's proven batch when the state was last rebuilt.
+    synced_at: u64,
+    /// The last batch applied to the state.
+    applied: u64,
+    /// Batches proven since the start.
+    proofs: u64,
+    /// The last batch proven.
+    proved: u64,
+    /// The last batch a committer took.
+    delivered: u64,
+    /// How long the last proof took, in milliseconds.
+    proof_ms_last: u64,
+    /// All proofs together, in milliseconds.
+    proof_ms_total: u64,
+    /// The last trouble the prover recovered from (a lost stream, a refused proof).
+    trouble: Option<String>,
+}
+
+/// `keel prover run`.
+fn serve(args: RunArgs) -> anyhow::Result<()> {
+    use std::sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc, Mutex,
+    };
+
+    use keel_prover::worker::{self, Event, WorkerConfig};
+
+    let l1 = Arc::new(
+        keel_committer::RpcL1::connect(&args.l1_rpc)
+            .with_context(|| format!("connecting to the L1 at {}", args.l1_rpc))?,
+    );
+    let view = keel_committer::SettlementLayer::rollup(l1.as_ref())?;
+    let shape = Shape {
+        capacity: args.capacity,
+        depth: view.depth,
+        k: args.k,
+    };
+    check_shape(shape)?;
+    let committers = keel_committer::CommitterClient::new(args.committers.clone())?;
+    let listener = std::net::TcpListener::bind(args.listen)
+        .with_context(|| format!("binding {}", args.listen))?;
+    tracing::info!(
+        "prover {} (capacity {}, depth {}, k {}): loading keys from {}",
+        args.shard,
+        shape.capacity,
+        shape.depth,
+        shape.k,
+        args.dir.display()
+    );
+    std::fs::create_dir_all(&args.dir)
+        .with_context(|| format!("creating {}", args.dir.display()))?;
+    let params = kzg_params_cached(&srs(&args.srs), shape.k, &args.dir)?;
+    let cpu = MsmParams::new(params.clone(), cpu_factory());
+    let (keys, _) = BatchKeys::load_or_generate(&args.dir, &params, &cpu, shape)?;
+    let engine = keel_prover::kzg::engine_for(args.gpu).context("opening the GPU")?;
+    let prover = keel_prover::BatchProver::new(MsmParams::new(params, engine), keys);
+
+    let status = Arc::new(Mutex::new(ProverStatus {
+        backend: prover.backend(),
+        shard: args.shard.to_string(),
+        ..Default::default()
+    }));
+    let rt = tokio::runtime::Runtime::new()?;
+    let stop = Arc::new(AtomicBool::new(false));
+    {
+        let (stop, status) = (stop.clone(), status.clone());
+        listener.set_nonblocking(true)?;
+        let listener = {
+            let _enter = rt.enter();
+            tokio::net::TcpListener::from_std(listener)?
+        };
+        let app = axum::Router::new().route(
+            "/v1/prover",
+            axum::routing::get(move || {
+                let s = status.lock().unwrap_or_else(|p| p.into_inner()).clone();
+                async move { axum::Json(s) }
+            }),
+        );
+        rt.spawn(async move {
+            tokio::select! {
+                _ = crate::stop_signal() => {}
+                _ = axum::serve(listener, app) => {}
+            }
+            stop.store(true, Ordering::Release);
+        });
+    }
+    tracing::info!(
+        "prover {} ready ({}): sequencers {:?}, committers {:?}, status on http://{}",
+        args.shard,
+        prover.backend(),
+        args.sequencers,
+        args.committers,
+        args.listen
+    );
+    let mut upstream = crate::proving::Remote {
+        l1: l1.clone(),
+        sequencers: args.sequencers.clone(),
+        rt: rt.handle().clone(),
+    };
+    let mut sink =
+        crate::proving::ToCommitters(keel_committer::Courier::new(committers, l1.clone()));
+    let config = WorkerConfig {
+        shard: args.shard,
+        ..WorkerConfig::default()
+    };
+    let edit = |f: &mut dyn FnMut(&mut ProverStatus)| {
+        f(&mut status.lock().unwrap_or_else(|p| p.into_inner()));
+    };
+    worker::run(
+        |w| prover.prove(w, |_| {}),
+        &mut upstream,
+        &mut sink,
+        config,
+        &stop,
+        |e| match e {
+            Event::Synced(n) => {
+                tracing::info!("state rebuilt from the L1 at batch {n}");
+                edit(&mut |s| s.synced_at = n.0);
+            }
+            Event::Following(n) => tracing::debug!("following from batch {n}"),
+            Event::Applied(n, mine) => {
+                tracing::debug!("batch {n} applied{}", if mine { ", proving" } else { "" });
+                edit(&mut |s| s.applied = n.0);
+            }
+            Event::Proved(n, t) => {
+                let ms = t.total.as_millis() as u64;
+                edit(&mut |s| {
+                    s.proofs += 1;
+                    s.proved = n.0;
+                    s.proof_ms_last = ms;
+                    s.proof_ms_total += ms;
+                });
+            }
+            Event::Delivered(n) => edit(&mut |s| s.delivered = n.0),
+            Event::Trouble(why) => {
+                tracing::warn!("{why}");
+                edit(&mut |s| s.trouble = Some(why.to_owned()));
+            }
+        },
+    )?;
+    tracing::info!("stopped");
     Ok(())
 }

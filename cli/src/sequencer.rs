@@ -68,6 +68,11 @@ pub(crate) struct SequencerArgs {
     /// (any adapter, software included, or fail), `off`.
     #[arg(long = "prover.gpu", default_value = "auto")]
     pub(crate) gpu: keel_prover::gpu::GpuPolicy,
+    /// With --l1.rpc: where the primary's batches are proven and posted. `local`: a prover
+    /// thread and a committer in this process. `remote`: by `keel prover run` and
+    /// `keel committer` processes (the node reads the proven checkpoint from the L1).
+    #[arg(long = "sequencer.proving", value_enum, default_value = "local")]
+    pub(crate) proving: crate::node::Proving,
     /// Data directory (the state and the write-ahead log).
     #[arg(long = "sequencer.dir", default_value = DEFAULT_DIR)]
     pub(crate) dir: PathBuf,
@@ -138,6 +143,7 @@ pub(crate) fn run(args: SequencerArgs) -> anyhow::Result<()> {
             srs: crate::prover::srs(&args.srs),
             k: args.k,
             gpu: args.gpu,
+            proving: args.proving,
         });
     }
     anyhow::ensure!(

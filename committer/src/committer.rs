@@ -293,6 +293,14 @@ impl Committer {
         Ok(Offered::Held)
     }
 
+    /// The data of the batch held as number `n`, if one is.
+    pub fn held(&self, n: BatchNumber) -> Option<Vec<u8>> {
+        lock(&self.inner.shared)
+            .held
+            .get(&n.0)
+            .map(|(d, _)| d.clone())
+    }
+
     /// Where the committer stands.
     pub fn status(&self) -> CommitterStatus {
         lock(&self.inner.shared).status.clone()

@@ -15,6 +15,7 @@
 //! | [`tx`] | signed L1 transactions ([`L1Tx`], [`Call`]) with replay protection |
 //! | [`genesis`] | what a deployment fixes at its start |
 //! | [`committer`] | the [`Committer`] service: proven batches in any order, posted in order, exactly once |
+//! | [`api`] | the committer's HTTP API (what `keel committer` serves): proven batches from provers in other processes, checked against the L1, the paired sequencer and the verifier before they are held; [`CommitterClient`] |
 //! | [`follower`] | the [`QueueFollower`]: the L1's forced-inclusion queue, handed to the sequencer in order |
 //! | [`reconstruct`] | the state rebuilt from L1 data alone, and the exit built from it |
 //! | [`rpc`] | the L1's JSON-RPC API (what `keel l1` serves) and [`RpcL1`], its client as a [`SettlementLayer`] |
@@ -47,6 +48,7 @@
 //! Forced *withdrawals* are refused at the queue for now: whether one succeeded on L2 is not a
 //! public input of the batch proof, so the L1 could not know whether to pay it.
 
+pub mod api;
 pub mod committer;
 pub mod embedded;
 pub mod follower;
@@ -57,6 +59,7 @@ pub mod settlement;
 pub mod sla;
 pub mod tx;
 
+pub use api::{CommitterApi, CommitterClient, Courier, OfferError, SequencedBatches};
 pub use committer::{Committer, CommitterConfig, CommitterError, CommitterStatus, Offered};
 pub use embedded::{BlockProducer, EmbeddedL1, OpenError};
 pub use follower::QueueFollower;

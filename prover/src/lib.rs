@@ -25,6 +25,10 @@
 //!  G1 ══ exact equality with CpuMsm (halo2-axiom's best_multiexp), in the tests
 //! ```
 //!
+//! ```text
+//!  worker::run: batch stream ─▶ shadow state (STF) ─▶ witness ─▶ prove (this shard's batches) ─▶ sink
+//! ```
+//!
 //! Both engines implement [`gpu::Msm`], so callers (the KZG commitment wrapper) do not care
 //! which one they hold.
 
@@ -33,6 +37,7 @@ pub mod gpu;
 pub mod keys;
 pub mod kzg;
 pub mod prove;
+pub mod worker;
 
 pub use circuit::{CircuitError, PublicInputs, Shape};
 pub use keys::{BatchKeys, KeyError, KeySource, Srs};

@@ -6,6 +6,7 @@
 //! | `GET /v1/ops/{seq}` | an operation's level and batch |
 //! | `GET /v1/accounts/{index}` | an account as admitted so far |
 //! | `GET /v1/status` | epoch, depth, sequence numbers, waiting operations, last batch, root |
+//! | `GET /v1/batches/{n}` | batch `n` as this sequencer logged it: its canonical encoding (`application/octet-stream`); `404 unknown_batch` if it has none |
 //! | `GET /v1/stream?from=n` | the batch stream from batch `n`: frames of a 4-byte big-endian length and a batch's canonical encoding, live after the backlog; backpressure by TCP |
 //! | `POST /v1/replicated` | `{"batch": n, "root": hex}`: a standby holds batch `n` with that post-state root (checked against the log); its operations reach `replicated` |
 //! | `GET /metrics` | Prometheus text |
@@ -83,6 +84,7 @@ pub fn router(seq: Sequencer) -> Router {
         .route("/v1/ops/{seq}", get(op_status))
         .route("/v1/accounts/{index}", get(account))
         .route("/v1/status", get(status))
+        .route("/v1/batches/{number}", get(batch))
         .route("/v1/stream", get(stream))
         .route("/v1/replicated", post(replicated))
         .route("/metrics", get(metrics))
@@ -185,6 +187,23 @@ async fn status(State(s): State<Sequencer>) -> Response {
 async fn metrics(State(s): State<Sequencer>) -> Response {
     let text = s.metrics_text();
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
+}
+
+/// Batch `n` as logged here: what a committer checks a proven batch against before posting it.
+async fn batch(State(s): State<Sequencer>, Path(number): Path<u64>) -> Response {
+    match s.batch(BatchNumber(number)) {
+        Ok(Some(b)) => (
+            [(header::CONTENT_TYPE, "application/octet-stream")],
+            b.encode(),
+        )
+            .into_response(),
+        Ok(None) => error(
+            StatusCode::NOT_FOUND,
+            "unknown_batch",
+            format!("no batch {number} was logged here"),
+        ),
+        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, "store", e.to_string()),
+    }
 }
 
 /// `POST /v1/replicated` body: a standby's acknowledgement.

@@ -37,6 +37,9 @@ pub enum ClientError {
     /// The stream carried bytes that are not a batch.
     #[error("bad stream frame: {0}")]
     Frame(String),
+    /// An answer whose body is not what the API promises.
+    #[error("unexpected answer: {0}")]
+    Body(String),
 }
 
 /// How long a connection attempt may take before the client moves on.
@@ -55,10 +58,11 @@ pub struct Client {
     http: reqwest::Client,
 }
 
-async fn json<T: serde::de::DeserializeOwned>(r: reqwest::Response) -> Result<T, ClientError> {
+/// The body of a successful answer; a refusal's typed reason otherwise.
+async fn read_body(r: reqwest::Response) -> Result<bytes::Bytes, ClientError> {
     let status = r.status();
     if status.is_success() {
-        return Ok(r.json().await?);
+        return Ok(r.bytes().await?);
     }
     let text = r.text().await?;
     let (reason, message) = match serde_json::from_str::<ErrorBody>(&text) {
@@ -96,18 +100,18 @@ impl Client {
     }
 
     /// Sends the request `make` builds for each endpoint in turn, from the current one, until
-    /// one answers with anything but a transport failure or a `503`.
-    async fn call<T: serde::de::DeserializeOwned>(
+    /// one answers with anything but a transport failure or a `503`; returns the answer's body.
+    async fn call_raw(
         &self,
         make: impl Fn(&str) -> reqwest::RequestBuilder,
-    ) -> Result<T, ClientError> {
+    ) -> Result<bytes::Bytes, ClientError> {
         let n = self.endpoints.len();
         let start = self.current.load(Ordering::Relaxed);
         let mut last = None;
         for i in 0..n {
             let at = (start + i) % n;
             let result = match make(&self.endpoints[at]).send().await {
-                Ok(r) => json(r).await,
+                Ok(r) => read_body(r).await,
                 Err(e) => Err(e.into()),
             };
             match result {
@@ -122,6 +126,15 @@ impl Client {
             }
         }
         Err(last.expect("at least one endpoint was tried"))
+    }
+
+    /// [`Client::call_raw`], with the answer read as JSON.
+    async fn call<T: serde::de::DeserializeOwned>(
+        &self,
+        make: impl Fn(&str) -> reqwest::RequestBuilder,
+    ) -> Result<T, ClientError> {
+        let b = self.call_raw(make).await?;
+        serde_json::from_slice(&b).map_err(|e| ClientError::Body(e.to_string()))
     }
 
     async fn get<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
@@ -155,7 +168,7 @@ impl Client {
         if r.status().is_success() {
             return Ok(());
         }
-        Err(json::<()>(r).await.expect_err("a failed status"))
+        Err(read_body(r).await.expect_err("a failed status"))
     }
 
     /// Submits `op` and waits for `level` (at most `timeout` beyond acceptance).
@@ -200,6 +213,25 @@ impl Client {
         self.get("/v1/status").await
     }
 
+    /// Batch `n` as the sequencer logged it; `None` if it has none. Fails over like every call,
+    /// so it reads the first endpoint that answers (the primary, or a standby's `503`s skipped).
+    pub async fn batch(&self, n: u64) -> Result<Option<Batch>, ClientError> {
+        let result = self
+            .call_raw(|base| {
+                self.http
+                    .get(format!("{base}/v1/batches/{n}"))
+                    .timeout(REQUEST_TIMEOUT)
+            })
+            .await;
+        match result {
+            Ok(bytes) => Batch::decode(&bytes)
+                .map(Some)
+                .map_err(|e| ClientError::Frame(format!("batch {n}: {e}"))),
+            Err(ClientError::Refused { status: 404, .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// The batch stream from batch `from`.
     pub async fn stream(&self, from: u64) -> Result<BatchStream, ClientError> {
         let r = self
@@ -208,7 +240,7 @@ impl Client {
             .send()
             .await?;
         if !r.status().is_success() {
-            return Err(json::<()>(r).await.expect_err("a failed status"));
+            return Err(read_body(r).await.expect_err("a failed status"));
         }
         Ok(BatchStream {
             response: r,

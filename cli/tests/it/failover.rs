@@ -1,11 +1,15 @@
 //! Hot standby and failover with real processes over loopback: `keel l1`, and two
-//! `keel sequencer --l1.rpc` nodes (a primary and a standby), each proving with real halo2 proofs.
+//! `keel sequencer --l1.rpc` nodes (a primary and a standby), with real halo2 proofs.
 //!
-//! - Failover: under steady load the primary is killed with SIGKILL; the standby claims the
-//!   lease and carries on. The test measures the time from the kill to the first operation the
-//!   new primary accepts and to the first batch proven after the kill, and asserts only
-//!   correctness: no `replicated` operation lost, none twice, no money created or lost, and every
-//!   root equal to a replay of the batches.
+//! - Failover, in the split deployment: each node runs with `--sequencer.proving remote` beside
+//!   its own `keel committer`, and a farm of two `keel prover run` shards knows both nodes and
+//!   both committers. Under steady load the primary is killed with SIGKILL; the standby claims
+//!   the lease and carries on; the provers follow it, and its committer posts in epoch 2 (the
+//!   proofs the dead primary's committer took are offered again). The test measures the time
+//!   from the kill to the first operation the new primary accepts and to the first batch proven
+//!   after the kill, and asserts only correctness: no `replicated` operation lost, none twice,
+//!   no money created or lost, every root equal to a replay of the batches, both shards proving.
+//!   (Take-over with a node's own prover and committer runs in the devnet's end-to-end test.)
 //! - Partition: the primary is cut off from the L1 and from the standby (TCP proxies that the
 //!   test cuts); the standby takes over; the batch the old primary proved meanwhile is refused by
 //!   the L1 once it can reach it again; and the old primary rejoins as a standby.
@@ -28,7 +32,7 @@ use keel_committer::{Call, RpcL1, SettlementLayer};
 use keel_sequencer::{Client, ClientError, Level};
 use keel_state::{
     test_utils::{key, signed_transfer},
-    Batch, BatchNumber, BatchOp, Decode, Encode, MemStore, SecretKey, SignedOp, State,
+    Batch, BatchNumber, BatchOp, Decode, Encode, Epoch, MemStore, SecretKey, SignedOp, State,
 };
 use serde_json::{json, Value};
 use tempfile::TempDir;
@@ -80,12 +84,22 @@ struct Node {
 
 impl Node {
     fn start(dir: &Path, i: u8, port: u16, l1: &str, peer: &str, role: &str) -> Self {
-        let key_file = dir.join(format!("sequencer-{i}.key"));
-        std::fs::write(&key_file, ::hex::encode(sequencer_key(i).to_bytes())).unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_keel"))
-            .args(["sequencer", "--role", role, "--l1.rpc", l1])
+        Self::start_with(dir, i, port, l1, peer, role, "local")
+    }
+
+    fn start_with(
+        dir: &Path,
+        i: u8,
+        port: u16,
+        l1: &str,
+        peer: &str,
+        role: &str,
+        proving: &str,
+    ) -> Self {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_keel"));
+        cmd.args(["sequencer", "--role", role, "--l1.rpc", l1])
             .arg("--sequencer.key-file")
-            .arg(&key_file)
+            .arg(key_file(dir, i))
             .arg("--sequencer.dir")
             .arg(dir.join(format!("sequencer-{i}")))
             .args(["--sequencer.listen", &format!("127.0.0.1:{port}")])
@@ -94,12 +108,50 @@ impl Node {
             .args(["--sequencer.batch-deadline-ms", "50"])
             .args(["--sequencer.peers", peer])
             .args(["--sequencer.takeover-backoff-ms", "1000"])
+            .args(["--sequencer.proving", proving])
+            .arg("--prover.keys-dir")
+            .arg(keys_dir())
+            .args(["--prover.k", &SHAPE.k.to_string()]);
+        Self::spawn(cmd, format!("http://127.0.0.1:{port}"), "API on")
+    }
+
+    /// `keel committer` for sequencer `i` (its key), serving on `port`.
+    fn committer(dir: &Path, i: u8, port: u16, l1: &str, sequencer: &str) -> Self {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_keel"));
+        cmd.args([
+            "committer",
+            "--l1.rpc",
+            l1,
+            "--committer.sequencer",
+            sequencer,
+        ])
+        .arg("--l1.verifier")
+        .arg(verifier_file())
+        .arg("--committer.key-file")
+        .arg(key_file(dir, i))
+        .arg("--committer.dir")
+        .arg(dir.join(format!("committer-{i}")))
+        .args(["--committer.listen", &format!("127.0.0.1:{port}")]);
+        Self::spawn(cmd, format!("http://127.0.0.1:{port}"), "API on")
+    }
+
+    /// `keel prover run` as shard `shard`, on one core (two shards share this machine's two).
+    fn prover(shard: &str, port: u16, l1: &str, sequencers: &str, committers: &str) -> Self {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_keel"));
+        cmd.args(["prover", "run", "--l1.rpc", l1, "--prover.shard", shard])
+            .args(["--prover.sequencers", sequencers])
+            .args(["--prover.committers", committers])
+            .args(["--prover.listen", &format!("127.0.0.1:{port}")])
             .arg("--prover.keys-dir")
             .arg(keys_dir())
             .args(["--prover.k", &SHAPE.k.to_string()])
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
+            .args(["--prover.capacity", &SHAPE.capacity.to_string()])
+            .env("RAYON_NUM_THREADS", "1");
+        Self::spawn(cmd, format!("http://127.0.0.1:{port}"), "ready (")
+    }
+
+    fn spawn(mut cmd: Command, url: String, ready: &str) -> Self {
+        let mut child = cmd.stderr(Stdio::piped()).spawn().unwrap();
         let log = Arc::new(Mutex::new(Vec::new()));
         let lines = BufReader::new(child.stderr.take().unwrap()).lines();
         let l = log.clone();
@@ -108,12 +160,8 @@ impl Node {
                 l.lock().unwrap().push(line);
             }
         });
-        let node = Self {
-            child,
-            url: format!("http://127.0.0.1:{port}"),
-            log,
-        };
-        node.wait_log("the node to start", "API on", Duration::from_secs(60));
+        let node = Self { child, url, log };
+        node.wait_log("the process to start", ready, Duration::from_secs(120));
         node
     }
 
@@ -151,12 +199,20 @@ impl Node {
 
 impl Drop for Node {
     fn drop(&mut self) {
-        if thread::panicking() {
+        // on failure, or when asked (KEEL_TEST_LOGS=1), every process's log
+        if thread::panicking() || std::env::var_os("KEEL_TEST_LOGS").is_some() {
             eprintln!("--- {} log:\n{}", self.url, self.log());
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Sequencer `i`'s key, in a file.
+fn key_file(dir: &Path, i: u8) -> std::path::PathBuf {
+    let f = dir.join(format!("sequencer-{i}.key"));
+    std::fs::write(&f, ::hex::encode(sequencer_key(i).to_bytes())).unwrap();
+    f
 }
 
 fn setup(dir: &TempDir) -> (L1Process, Arc<RpcL1>) {
@@ -228,13 +284,22 @@ struct Seen {
 }
 
 #[test]
-fn the_standby_takes_over_from_a_killed_primary_and_loses_no_replicated_operation() {
+fn a_split_deployment_survives_a_killed_primary_and_loses_no_replicated_operation() {
     let _heavy = crate::heavy();
     let dir = TempDir::new().unwrap();
     let (l1_process, l1) = setup(&dir);
     let ((pa, url_a), (pb, url_b)) = (port(), port());
-    let mut a = Node::start(dir.path(), 0, pa, &l1_process.url, &url_b, "primary");
-    let b = Node::start(dir.path(), 1, pb, &l1_process.url, &url_a, "standby");
+    let ((pca, url_ca), (pcb, url_cb)) = (port(), port());
+    let (l1_url, d) = (&l1_process.url, dir.path());
+    let mut a = Node::start_with(d, 0, pa, l1_url, &url_b, "primary", "remote");
+    let b = Node::start_with(d, 1, pb, l1_url, &url_a, "standby", "remote");
+    let ca = Node::committer(d, 0, pca, l1_url, &url_a);
+    let cb = Node::committer(d, 1, pcb, l1_url, &url_b);
+    let (sequencers, committers) = (format!("{url_a},{url_b}"), format!("{url_ca},{url_cb}"));
+    let provers: Vec<Node> = ["0/2", "1/2"]
+        .iter()
+        .map(|shard| Node::prover(shard, port().0, l1_url, &sequencers, &committers))
+        .collect();
     for i in 0..2 {
         deposit(&l1, i);
     }
@@ -243,16 +308,9 @@ fn the_standby_takes_over_from_a_killed_primary_and_loses_no_replicated_operatio
         Duration::from_secs(60),
         || last_batch(&b) >= 2,
     );
-    a.wait_log(
-        "batch 1 proven",
-        "batch 1 proven on the L1",
-        Duration::from_secs(300),
-    );
-    b.wait_log(
-        "the standby's prover",
-        "prover ready",
-        Duration::from_secs(300),
-    );
+    until("batch 1 proven", Duration::from_secs(300), || {
+        l1.rollup().unwrap().checkpoint.batch >= BatchNumber(1)
+    });
 
     // steady load through a client that knows both endpoints
     let rt = tokio::runtime::Runtime::new().unwrap();
@@ -355,6 +413,25 @@ fn the_standby_takes_over_from_a_killed_primary_and_loses_no_replicated_operatio
         (node["role"].as_str(), node["epoch"].as_u64()),
         (Some("primary"), Some(2))
     );
+    // the farm: both shards proved; the new holder's committer posts in epoch 2, the old one's
+    // term is over
+    for p in &provers {
+        let st = p.get("/v1/prover").unwrap();
+        assert!(st["proofs"].as_u64().unwrap() >= 1, "{st}");
+    }
+    let st = cb.get("/v1/status").unwrap();
+    assert_eq!(
+        (st["term"].as_u64(), st["lease_holder"].as_bool()),
+        (Some(2), Some(true)),
+        "{st}"
+    );
+    assert!(st["posted"].as_u64().unwrap() >= 1, "{st}");
+    let st = ca.get("/v1/status").unwrap();
+    assert_eq!(
+        (st["term"].as_u64(), st["lease_holder"].as_bool()),
+        (None, Some(false)),
+        "{st}"
+    );
 
     // correctness: settle, then read the chain of record and replay it
     until("the new primary to settle", Duration::from_secs(30), || {
@@ -369,6 +446,7 @@ fn the_standby_takes_over_from_a_killed_primary_and_loses_no_replicated_operatio
         "the new primary's root is a replay of its batches"
     );
     let view = l1.rollup().unwrap();
+    let mut epochs = Vec::new();
     for n in 1..=view.checkpoint.batch.0 {
         let posted = l1.batch(BatchNumber(n)).unwrap().unwrap();
         let posted = Batch::decode(&posted.data).unwrap();
@@ -377,7 +455,11 @@ fn the_standby_takes_over_from_a_killed_primary_and_loses_no_replicated_operatio
             chain[n as usize - 1].new_root,
             "L1 batch {n}"
         );
+        epochs.push(posted.epoch);
     }
+    // the dead primary's committer may post what it held until the claim; then epoch 2 only
+    assert!(epochs.windows(2).all(|w| w[0] <= w[1]), "{epochs:?}");
+    assert_eq!(epochs.last(), Some(&Epoch(2)), "{epochs:?}");
     let ops = l2_ops(&chain);
     let unique: HashSet<(u32, u64)> = ops.iter().map(|o| (o.from().0, o.nonce())).collect();
     assert_eq!(unique.len(), ops.len(), "no operation twice");
@@ -408,7 +490,8 @@ fn the_standby_takes_over_from_a_killed_primary_and_loses_no_replicated_operatio
         chain.len(),
         view.checkpoint.batch
     );
-    drop(b);
+    drop(provers);
+    drop((b, ca, cb));
     drop(l1);
     l1_process.stop();
 }

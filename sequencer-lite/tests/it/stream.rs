@@ -59,7 +59,14 @@ async fn a_subscriber_that_disconnects_resumes_from_batch_n_without_gaps_or_repe
     for (i, b) in got.iter().enumerate() {
         assert_eq!(b.number, BatchNumber(i as u64 + 1), "gap or repeat");
         assert_eq!(Some(b), seq.batch(b.number).unwrap().as_ref());
+        // one batch by number, as a committer checks a proven batch against the log
+        assert_eq!(Some(b), client.batch(b.number.0).await.unwrap().as_ref());
     }
+    assert_eq!(client.batch(st.last_batch + 1).await.unwrap(), None);
+    let r = reqwest::get(format!("{}/v1/batches/x", client.base()))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400, "a number is required");
     // what the stream carries is enough to rebuild the state
     let mut replica = State::open(MemStore::new(), DEPTH).unwrap();
     for b in &got {

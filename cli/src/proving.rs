@@ -1,0 +1,166 @@
+//! The proving worker's two wirings ([`keel_prover::worker`]): batches from the sequencer in this
+//! process or from sequencers over HTTP, the shadow state from the L1, and proofs to the
+//! committer in this process or to committers over HTTP.
+
+use std::{sync::Arc, time::Duration};
+
+use keel_committer::{api::ClientError, reconstruct, Courier, SettlementLayer};
+use keel_prover::{
+    worker::{BatchFeed, Delivery, ProofSink, Upstream},
+    BatchProof,
+};
+use keel_sequencer::{Client, Sequencer, StreamItem};
+use keel_state::{Batch, BatchNumber, Encode, Epoch, MemStore, State};
+
+/// The state at the L1's proven checkpoint, replayed from the L1's data.
+fn shadow(l1: &dyn SettlementLayer) -> Result<State<MemStore>, String> {
+    reconstruct::replay(l1, MemStore::new(), |_, _| {})
+        .map(|r| r.state)
+        .map_err(|e| e.to_string())
+}
+
+/// Batches from the sequencer in this process.
+pub(crate) struct InProcess {
+    pub(crate) l1: Arc<dyn SettlementLayer>,
+    pub(crate) seq: Sequencer,
+}
+
+/// An in-process subscription.
+pub(crate) struct LocalFeed(crossbeam_channel::Receiver<StreamItem>);
+
+impl BatchFeed for LocalFeed {
+    fn next(&mut self, wait: Duration) -> Result<Option<Batch>, String> {
+        match self.0.recv_timeout(wait) {
+            Ok(item) => Ok(Some(item.batch)),
+            Err(crossbeam_channel::RecvTimeoutError::Timeout) => Ok(None),
+            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => {
+                Err("the sequencer stopped streaming".into())
+            }
+        }
+    }
+}
+
+impl Upstream for InProcess {
+    type Feed = LocalFeed;
+    fn shadow(&mut self) -> Result<State<MemStore>, String> {
+        shadow(self.l1.as_ref())
+    }
+    fn subscribe(&mut self, from: BatchNumber) -> Result<LocalFeed, String> {
+        self.seq
+            .subscribe(from, 4)
+            .map(LocalFeed)
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// Batches from sequencers over HTTP: the first of them that streams (a standby answers
+/// `503 not_primary`, so the stream comes from the primary).
+pub(crate) struct Remote {
+    pub(crate) l1: Arc<dyn SettlementLayer>,
+    pub(crate) sequencers: Vec<String>,
+    pub(crate) rt: tokio::runtime::Handle,
+}
+
+/// A stream over HTTP, read from a plain thread.
+pub(crate) struct RemoteFeed {
+    stream: keel_sequencer::BatchStream,
+    from: String,
+    rt: tokio::runtime::Handle,
+}
+
+impl BatchFeed for RemoteFeed {
+    fn next(&mut self, wait: Duration) -> Result<Option<Batch>, String> {
+        // cancel-safe: a batch half read stays in the stream's buffer
+        let stream = &mut self.stream;
+        // the timer is made inside the runtime, which drives it
+        match self
+            .rt
+            .block_on(async { tokio::time::timeout(wait, stream.next()).await })
+        {
+            Err(_) => Ok(None),
+            Ok(Ok(Some(b))) => Ok(Some(b)),
+            Ok(Ok(None)) => Err(format!("{} ended the stream", self.from)),
+            Ok(Err(e)) => Err(format!("{}: {e}", self.from)),
+        }
+    }
+}
+
+impl Upstream for Remote {
+    type Feed = RemoteFeed;
+    fn shadow(&mut self) -> Result<State<MemStore>, String> {
+        shadow(self.l1.as_ref())
+    }
+    fn subscribe(&mut self, from: BatchNumber) -> Result<RemoteFeed, String> {
+        let mut why = Vec::new();
+        for url in &self.sequencers {
+            match self.rt.block_on(Client::new(url.clone()).stream(from.0)) {
+                Ok(stream) => {
+                    tracing::info!("following {url} from batch {from}");
+                    return Ok(RemoteFeed {
+                        stream,
+                        from: url.clone(),
+                        rt: self.rt.clone(),
+                    });
+                }
+                Err(e) => why.push(format!("{url}: {e}")),
+            }
+        }
+        Err(format!("no sequencer streams ({})", why.join("; ")))
+    }
+}
+
+/// Proofs to the committer in this process, over a channel to the node's loop, stamped with the
+/// node's epoch (the epoch is not a public input: the proof holds for any).
+pub(crate) struct ToNode {
+    pub(crate) out: crossbeam_channel::Sender<(Vec<u8>, Vec<u8>)>,
+    pub(crate) epoch: Epoch,
+}
+
+impl ProofSink for ToNode {
+    fn deliver(&mut self, batch: &Batch, proof: &BatchProof) -> Delivery {
+        let mut batch = batch.clone();
+        batch.epoch = self.epoch;
+        match self.out.send((batch.encode(), proof.proof.clone())) {
+            Ok(()) => Delivery::Accepted,
+            Err(_) => Delivery::Retry("the node is stopping".into()),
+        }
+    }
+}
+
+/// Proofs to committers over HTTP: whichever of them holds the lease takes each, and the
+/// courier keeps it until the L1 settles it (offering it again after a failover).
+pub(crate) struct ToCommitters(pub(crate) Courier);
+
+impl ToCommitters {
+    fn check(&mut self) {
+        if let Err(e) = self.0.check() {
+            tracing::warn!("re-offering kept proofs: {e}");
+        }
+    }
+}
+
+impl ProofSink for ToCommitters {
+    fn deliver(&mut self, batch: &Batch, proof: &BatchProof) -> Delivery {
+        self.check();
+        match self.0.offer(&batch.encode(), &proof.proof) {
+            Ok(a) => {
+                tracing::info!(
+                    "batch {} handed to {} ({:?}, epoch {})",
+                    a.batch,
+                    self.0.client().base(),
+                    a.result,
+                    a.epoch
+                );
+                Delivery::Accepted
+            }
+            Err(e @ (ClientError::Http(_) | ClientError::Refused { status: 503, .. })) => {
+                Delivery::Retry(e.to_string())
+            }
+            Err(e) => Delivery::Refused(e.to_string()),
+        }
+    }
+
+    fn idle(&mut self) {
+        self.check();
+    }
+}
