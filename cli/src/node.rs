@@ -57,6 +57,8 @@ const POLL: Duration = Duration::from_millis(100);
 const FENCE_GRACE: Duration = Duration::from_secs(5);
 /// The L1 client's timeout: a partitioned L1 must not stall the node.
 const L1_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a primary's API may take to close its connections when the role ends.
+const SERVER_GRACE: Duration = Duration::from_secs(5);
 
 /// What the node needs besides the sequencer's own settings.
 pub(crate) struct NodeOptions {
@@ -134,9 +136,11 @@ fn node_router(s: Shared) -> Router {
         .with_state(s)
 }
 
-/// An API server on a clone of the node's listener; dropping it stops accepting.
+/// An API server on a clone of the node's listener; dropping it stops accepting, and
+/// [`Server::stop`] also waits for its connections to end (they hold the sequencer).
 struct Server {
     stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Server {
@@ -150,14 +154,31 @@ impl Server {
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let _enter = rt.enter();
         let l = tokio::net::TcpListener::from_std(l)?;
-        rt.spawn(async move {
+        let task = rt.spawn(async move {
             let _ = axum::serve(l, app)
                 .with_graceful_shutdown(async {
                     let _ = rx.await;
                 })
                 .await;
         });
-        Ok(Self { stop: Some(tx) })
+        Ok(Self {
+            stop: Some(tx),
+            task: Some(task),
+        })
+    }
+
+    /// Stops accepting and waits (at most [`SERVER_GRACE`]) for open connections to end.
+    fn stop(mut self, rt: &tokio::runtime::Runtime) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(task) = self.task.take() {
+            // the timer is made inside the runtime, which drives it
+            let ended = rt.block_on(async { tokio::time::timeout(SERVER_GRACE, task).await });
+            if ended.is_err() {
+                tracing::warn!("the API's connections did not end within {SERVER_GRACE:?}");
+            }
+        }
     }
 }
 
@@ -614,9 +635,10 @@ impl Node {
                 }
             }
         };
-        drop(server);
-        drop(follower);
+        // everything that holds the sequencer ends before its directory is moved or reopened
         seq.shutdown();
+        server.stop(&self.rt);
+        drop(follower);
         if let Some(l) = local.take() {
             l.stop();
         }
@@ -657,8 +679,9 @@ impl Node {
             "fenced in epoch {}: the L1's lease is in epoch {}; {verdict}",
             epoch.0, view.lease.epoch.0
         );
+        // recorded before it is said, so whoever reads the log finds it in /v1/node
+        edit(&self.status, |s| s.fenced.push(why.clone()));
         tracing::warn!("{why}; rejoining as a standby");
-        edit(&self.status, |s| s.fenced.push(why));
         Ended::Switch
     }
 }
@@ -668,6 +691,7 @@ struct LocalProving {
     committer: Committer,
     proofs: crossbeam_channel::Receiver<(Vec<u8>, Vec<u8>)>,
     stop: Arc<AtomicBool>,
+    thread: thread::JoinHandle<()>,
 }
 
 impl LocalProving {
@@ -692,8 +716,13 @@ impl LocalProving {
         cs.halted
     }
 
+    /// Stops the prover thread (a proof under way is finished first: the thread holds the
+    /// sequencer until it ends) and the committer.
     fn stop(mut self) {
         self.stop.store(true, Ordering::Release);
+        if self.thread.join().is_err() {
+            tracing::warn!("the prover thread panicked");
+        }
         self.committer.shutdown();
     }
 }
@@ -729,7 +758,7 @@ impl Node {
             stop.clone(),
             self.status.clone(),
         );
-        thread::Builder::new()
+        let thread = thread::Builder::new()
             .name("keel-node-prover".into())
             .spawn(move || {
                 let mut upstream = crate::proving::InProcess { l1, seq };
@@ -744,6 +773,7 @@ impl Node {
             committer,
             proofs,
             stop,
+            thread,
         })
     }
 }

@@ -291,6 +291,12 @@ async fn stream(State(s): State<Sequencer>, Query(q): Query<StreamQuery>) -> Res
             tokio::select! {
                 r = progress.changed() => if r.is_err() { return },
                 () = tx.closed() => return,
+                // a shut-down sequencer's streams end, so that nothing keeps its store open
+                () = tokio::time::sleep(Duration::from_millis(200)) => {
+                    if s.is_shut_down() {
+                        return;
+                    }
+                }
             }
         }
     });

@@ -43,6 +43,9 @@ pub enum SequencerError {
     /// An I/O error (the data directory, the listener).
     #[error("{0}")]
     Io(#[from] std::io::Error),
+    /// The sequencer was shut down: it takes no new subscribers.
+    #[error("the sequencer is shut down")]
+    ShutDown,
 }
 
 /// Why a submission was refused. Nothing was changed.

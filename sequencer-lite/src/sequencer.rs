@@ -592,17 +592,31 @@ impl Sequencer {
     /// no gap and no repeat, over a channel of `buffer` items. A subscriber that lags holds up
     /// only its own feeder thread (which reads old batches back from the log), never the
     /// sequencer. Dropping the receiver ends the subscription.
+    ///
+    /// The feeder thread ends with the subscription or at [`Sequencer::shutdown`], which waits
+    /// for it; after shutdown, subscribing is refused ([`SequencerError::ShutDown`]).
     pub fn subscribe(
         &self,
         from: BatchNumber,
         buffer: usize,
     ) -> Result<Receiver<StreamItem>, SequencerError> {
+        let mut threads = lock(&self.inner.threads);
+        if self.is_shut_down() {
+            return Err(SequencerError::ShutDown);
+        }
         let (tx, rx) = crossbeam_channel::bounded(buffer.max(1));
         let inner = self.inner.clone();
-        std::thread::Builder::new()
+        let feeder = std::thread::Builder::new()
             .name("keel-subscriber".into())
             .spawn(move || inner.feed(from.0.max(1), tx))?;
+        threads.retain(|t| !t.is_finished());
+        threads.push(feeder);
         Ok(rx)
+    }
+
+    /// Whether [`Sequencer::shutdown`] was called.
+    pub fn is_shut_down(&self) -> bool {
+        self.inner.shutdown.load(Ordering::Acquire)
     }
 
     /// Stops accepting and stops the threads once the batch being cut (if any) is committed.
@@ -780,8 +794,19 @@ impl Inner {
                     .iter()
                     .find(|w| w.batch.number.0 == next)
                     .cloned();
-                if tx.send(StreamItem { batch, witness }).is_err() {
-                    return;
+                // a subscriber that stops reading holds up only this thread, until shutdown
+                let mut item = StreamItem { batch, witness };
+                loop {
+                    match tx.send_timeout(item, Duration::from_millis(100)) {
+                        Ok(()) => break,
+                        Err(crossbeam_channel::SendTimeoutError::Timeout(back)) => {
+                            if self.shutdown.load(Ordering::Acquire) {
+                                return;
+                            }
+                            item = back;
+                        }
+                        Err(crossbeam_channel::SendTimeoutError::Disconnected(_)) => return,
+                    }
                 }
                 next += 1;
             }

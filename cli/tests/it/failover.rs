@@ -604,10 +604,13 @@ fn a_partitioned_primary_is_fenced_its_batch_refused_and_it_rejoins_as_a_standby
         "rejoining as a standby",
         Duration::from_secs(60),
     );
-    let fenced = a.get("/v1/node").unwrap()["fenced"][0]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    // the node's API is down while it turns from primary into standby
+    let mut node = None;
+    until("the node's API", Duration::from_secs(60), || {
+        node = a.get("/v1/node");
+        node.is_some()
+    });
+    let fenced = node.unwrap()["fenced"][0].as_str().unwrap().to_owned();
     assert!(
         fenced.contains("the L1 refused batch 2")
             && fenced.contains("epoch 1 is not the current epoch 2"),

@@ -102,3 +102,47 @@ fn an_in_process_subscriber_gets_batches_in_order_with_their_witnesses() {
     }
     seq.shutdown();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_ends_every_stream_even_a_stalled_one_and_refuses_new_subscribers() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = config(dir.path());
+    c.batch_capacity = 1;
+    let seq = Sequencer::open(c).unwrap();
+    let s = seq.clone();
+    tokio::task::spawn_blocking(move || fund(&s, 3))
+        .await
+        .unwrap();
+    let client = serve(seq.clone()).await;
+    let st = settle(&client).await;
+    assert!(st.last_batch >= 3, "{st:?}");
+    let mut http = client.stream(1).await.unwrap();
+    http.next().await.unwrap().expect("a batch");
+    // an in-process subscriber that never reads: its feeder is stuck on a full channel
+    let stalled = seq.subscribe(BatchNumber(1), 1).unwrap();
+    let s = seq.clone();
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        tokio::task::spawn_blocking(move || s.shutdown()),
+    )
+    .await
+    .expect("shutdown does not wait on a subscriber that stopped reading")
+    .unwrap();
+    assert!(seq.is_shut_down());
+    assert!(matches!(
+        seq.subscribe(BatchNumber(1), 1),
+        Err(keel_sequencer::SequencerError::ShutDown)
+    ));
+    // the network stream delivers what it had, then ends: it no longer holds the sequencer
+    let ended = tokio::time::timeout(Duration::from_secs(10), async {
+        while let Ok(Some(_)) = http.next().await {}
+    })
+    .await;
+    assert!(ended.is_ok(), "the stream of a shut-down sequencer ends");
+    // the stalled subscriber's channel is closed once what it buffered is read
+    let mut left = 0;
+    while stalled.recv_timeout(Duration::from_secs(5)).is_ok() {
+        left += 1;
+    }
+    assert!(left <= 1, "{left}");
+}
