@@ -37,8 +37,9 @@ pub const DEFAULT_POLL: Duration = Duration::from_millis(100);
 /// First wait after a failure (the upstream unreachable, a proof not delivered); it doubles up
 /// to [`DEFAULT_RETRY_MAX`].
 pub const DEFAULT_RETRY_MIN: Duration = Duration::from_millis(200);
-/// Longest wait between retries.
-pub const DEFAULT_RETRY_MAX: Duration = Duration::from_secs(5);
+/// Longest wait between retries: after a failover, a proof waiting for a committer that may
+/// post it is handed over at most this long after the new primary's claim.
+pub const DEFAULT_RETRY_MAX: Duration = Duration::from_secs(2);
 
 /// Which batches a prover of a farm proves: `n` with `(n - 1) mod count = index`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

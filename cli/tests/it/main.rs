@@ -6,6 +6,7 @@ use std::process::Command;
 mod devnet;
 mod failover;
 mod l1;
+mod services;
 
 /// Tests that run several proving processes take turns: on a 2-core machine, running them
 /// together only slows each (and starves the heartbeats the failover tests depend on).
