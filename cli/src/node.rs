@@ -640,7 +640,9 @@ impl Node {
         server.stop(&self.rt);
         drop(follower);
         if let Some(l) = local.take() {
-            l.stop();
+            // switching roles reopens the directory, so the prover thread must let go of the
+            // sequencer first; a node that stops exits, and a proof under way is abandoned
+            l.stop(matches!(ended, Ended::Switch));
         }
         if let Ended::Switch = ended {
             move_aside(&config.dir, &format!("fenced-epoch{}", epoch.0))?;
@@ -716,11 +718,11 @@ impl LocalProving {
         cs.halted
     }
 
-    /// Stops the prover thread (a proof under way is finished first: the thread holds the
-    /// sequencer until it ends) and the committer.
-    fn stop(mut self) {
+    /// Stops the committer and tells the prover thread to stop; with `wait`, waits for it (a
+    /// proof under way is finished first: the thread holds the sequencer until it ends).
+    fn stop(mut self, wait: bool) {
         self.stop.store(true, Ordering::Release);
-        if self.thread.join().is_err() {
+        if wait && self.thread.join().is_err() {
             tracing::warn!("the prover thread panicked");
         }
         self.committer.shutdown();
