@@ -156,6 +156,9 @@ impl ProofSink for ToCommitters {
             Err(e @ (ClientError::Http(_) | ClientError::Refused { status: 503, .. })) => {
                 Delivery::Retry(e.to_string())
             }
+            Err(ref e @ ClientError::Refused { ref reason, .. }) if reason == "bad_proof" => {
+                Delivery::Invalid(e.to_string())
+            }
             Err(e) => Delivery::Refused(e.to_string()),
         }
     }

@@ -6,7 +6,8 @@
 //!  Upstream::subscribe(next) ──▶ batch n ──▶ shadow.apply_batch (the STF) ──▶ witness
 //!        shard owns n? ──▶ prove ──▶ ProofSink::deliver ── accepted ──▶ next batch
 //!                                                        ├─ retry ─────▶ again after a wait
-//!                                                        └─ refused ───▶ rebuild the shadow
+//!                                                        ├─ refused ───▶ rebuild the shadow
+//!                                                        └─ invalid ───▶ stop: wrong keys
 //!  stream lost ──▶ resubscribe from the shadow's last batch, which must come back unchanged
 //!  a batch that does not apply (another history: a failover) ──▶ rebuild the shadow
 //! ```
@@ -122,8 +123,11 @@ pub enum Delivery {
     /// Not taken now (no committer reachable, none holding the lease): try again.
     Retry(String),
     /// Refused for good: the batch is not what the committer's sequencer logged (the stream came
-    /// from another history) or the proof is bad. The worker rebuilds its shadow state.
+    /// from another history). The worker rebuilds its shadow state.
     Refused(String),
+    /// The proof does not verify with the verifier the L1 pins: this prover's keys are not the
+    /// deployment's (another capacity, k or SRS). Proving again cannot help; the worker stops.
+    Invalid(String),
 }
 
 /// Where proofs go.
@@ -189,6 +193,14 @@ pub enum WorkerError {
         batch: BatchNumber,
         /// Why.
         error: ProveError,
+    },
+    /// A proof was refused as invalid.
+    #[error("the proof of batch {batch} was refused as invalid: {why}\nHelp: this prover's keys are not the ones the L1 pins; prove with the deployment's capacity, k and SRS (the verifier file `keel prover keygen` wrote for `keel l1`)")]
+    Invalid {
+        /// The batch.
+        batch: BatchNumber,
+        /// The sink's words.
+        why: String,
     },
 }
 
@@ -358,30 +370,36 @@ where
                 error,
             })?;
             (self.on)(Event::Proved(batch.number, &timings));
-            if let Some(pass) = self.deliver(&batch, &proof) {
+            if let Some(pass) = self.deliver(&batch, &proof)? {
                 return Ok(pass);
             }
         }
     }
 
-    /// Hands the proof over, retrying while the sink says so. `None`: delivered.
-    fn deliver(&mut self, batch: &Batch, proof: &BatchProof) -> Option<Pass> {
+    /// Hands the proof over, retrying while the sink says so. `Ok(None)`: delivered.
+    fn deliver(&mut self, batch: &Batch, proof: &BatchProof) -> Result<Option<Pass>, WorkerError> {
         loop {
             match self.sink.deliver(batch, proof) {
                 Delivery::Accepted => {
                     self.backoff = self.config.retry_min;
                     (self.on)(Event::Delivered(batch.number));
-                    return None;
+                    return Ok(None);
                 }
                 Delivery::Retry(why) => {
                     let why = format!("delivering batch {}: {why}", batch.number);
                     if !self.trouble(&why) {
-                        return Some(Pass::Stopped);
+                        return Ok(Some(Pass::Stopped));
                     }
                 }
                 Delivery::Refused(why) => {
                     let why = format!("batch {} was refused: {why}", batch.number);
-                    return Some(self.resync(&why));
+                    return Ok(Some(self.resync(&why)));
+                }
+                Delivery::Invalid(why) => {
+                    return Err(WorkerError::Invalid {
+                        batch: batch.number,
+                        why,
+                    })
                 }
             }
         }
@@ -651,6 +669,42 @@ mod tests {
         // batch 3 after two retries; batch 4 refused, then proven again from a new shadow
         assert_eq!(numbers(&got), [3, 3, 4, 5]);
         assert_eq!(log, ["shadow@2", "subscribe@2", "shadow@2", "subscribe@2"]);
+    }
+
+    #[test]
+    fn a_proof_refused_as_invalid_stops_the_worker_with_help() {
+        let h = history(1, 1);
+        let stop = AtomicBool::new(false);
+        let mut up = Script {
+            checkpoint: 0,
+            proven: h.clone(),
+            subscriptions: vec![(h.clone(), None)].into(),
+            log: Rc::default(),
+        };
+        let mut sink = Sink {
+            delivered: Vec::new(),
+            answers: vec![
+                Delivery::Accepted,
+                Delivery::Invalid("422 bad_proof".into()),
+            ]
+            .into(),
+            until: BatchNumber(99),
+            stop: &stop,
+        };
+        let prove = |w: &BatchWitness| {
+            let proof = BatchProof {
+                public: PublicInputs::of(&w.batch),
+                proof: vec![],
+            };
+            Ok((proof, Timings::default()))
+        };
+        let e = run(prove, &mut up, &mut sink, fast(Shard::ALL), &stop, |_| {}).unwrap_err();
+        assert!(
+            matches!(&e, WorkerError::Invalid { batch, .. } if *batch == BatchNumber(2)),
+            "{e}"
+        );
+        assert!(e.to_string().contains("Help:"), "{e}");
+        assert_eq!(numbers(&sink.delivered), [1]);
     }
 
     #[test]
