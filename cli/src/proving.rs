@@ -153,7 +153,8 @@ impl ProofSink for ToCommitters {
                 );
                 Delivery::Accepted
             }
-            Err(e @ (ClientError::Http(_) | ClientError::Refused { status: 503, .. })) => {
+            // no committer could take it now (none holds the lease, or one failed itself)
+            Err(e @ (ClientError::Http(_) | ClientError::Refused { status: 500.., .. })) => {
                 Delivery::Retry(e.to_string())
             }
             Err(ref e @ ClientError::Refused { ref reason, .. }) if reason == "bad_proof" => {
