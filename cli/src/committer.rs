@@ -75,7 +75,7 @@ pub(crate) fn run(args: CommitterArgs) -> anyhow::Result<()> {
     )
     .map_err(|e| anyhow::anyhow!("{}: {e}", args.verifier.display()))?;
     let l1: Arc<dyn SettlementLayer> = Arc::new(
-        RpcL1::connect(&args.l1_rpc)
+        RpcL1::connect_with(&args.l1_rpc, crate::node::L1_TIMEOUT)
             .with_context(|| format!("connecting to the L1 at {}", args.l1_rpc))?,
     );
     let view = l1.rollup()?;

@@ -55,8 +55,8 @@ use serde::Serialize;
 const POLL: Duration = Duration::from_millis(100);
 /// How long a fenced primary waits for its committer to hear the L1's verdict on what it held.
 const FENCE_GRACE: Duration = Duration::from_secs(5);
-/// The L1 client's timeout: a partitioned L1 must not stall the node.
-const L1_TIMEOUT: Duration = Duration::from_secs(5);
+/// The L1 client's timeout: a partitioned L1 must not stall the node (nor a committer).
+pub(crate) const L1_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a primary's API may take to close its connections when the role ends.
 const SERVER_GRACE: Duration = Duration::from_secs(5);
 
