@@ -42,8 +42,7 @@ use keel_committer::{
 };
 use keel_prover::{
     gpu::GpuPolicy,
-    keys::{kzg_params_cached, BatchKeys, Srs},
-    kzg::{cpu_factory, engine_for, MsmParams},
+    keys::Srs,
     worker::{Event, WorkerConfig},
     BatchProver, Shape,
 };
@@ -96,14 +95,9 @@ struct NodeStatus {
     epoch: u64,
     /// The prover: loading, or its backend.
     prover: String,
-    /// Batches this node proved since it started.
-    proofs: u64,
-    /// The last batch it proved.
-    proved: u64,
-    /// How long its last proof took, in milliseconds.
-    proof_ms_last: u64,
-    /// All its proofs together, in milliseconds.
-    proof_ms_total: u64,
+    /// The proofs this node made since it started.
+    #[serde(flatten)]
+    proofs: crate::proving::ProofStats,
     /// The committer, while primary.
     committer: Option<CommitterView>,
     /// Each time this node was fenced, and what the L1 said.
@@ -202,16 +196,7 @@ fn load_prover(opts: &NodeOptions, shape: Shape, status: Shared) -> ProverSlot {
         slot.clone(),
     );
     thread::spawn(move || {
-        let loaded = (|| -> anyhow::Result<BatchProver> {
-            std::fs::create_dir_all(&dir)?;
-            let params = kzg_params_cached(&srs, shape.k, &dir)?;
-            // keys are made on the CPU path (the same keys whatever proves with them)
-            let cpu = MsmParams::new(params.clone(), cpu_factory());
-            let (keys, _) = BatchKeys::load_or_generate(&dir, &params, &cpu, shape)?;
-            let engine = engine_for(gpu).context("opening the GPU")?;
-            Ok(BatchProver::new(MsmParams::new(params, engine), keys))
-        })();
-        let r = match loaded {
+        let r = match crate::prover::open_prover(&dir, shape, &srs, gpu) {
             Ok(p) => {
                 edit(&status, |st| st.prover = p.backend());
                 tracing::info!("prover ready ({})", p.backend());
@@ -812,15 +797,7 @@ fn prove_in_process(
 /// Shows what the worker reports in `/v1/node` and the log.
 fn report(status: &Shared, e: &Event<'_>) {
     match e {
-        Event::Proved(n, t) => {
-            let ms = t.total.as_millis() as u64;
-            edit(status, |s| {
-                s.proofs += 1;
-                s.proved = n.0;
-                s.proof_ms_last = ms;
-                s.proof_ms_total += ms;
-            });
-        }
+        Event::Proved(n, t) => edit(status, |s| s.proofs.record(*n, t)),
         Event::Synced(n) => tracing::info!("prover: state rebuilt from the L1 at batch {n}"),
         Event::Trouble(why) => tracing::warn!("prover: {why}"),
         _ => {}

@@ -17,9 +17,9 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use clap::{Args, Subcommand};
 use keel_prover::{
-    keys::{kzg_params_cached, BatchKeys, KeySource, Srs},
+    keys::{kzg_params_cached, BatchKeys, KeySource, KzgParams, Srs},
     kzg::{cpu_factory, MsmParams},
-    Shape,
+    BatchProver, Shape,
 };
 use keel_state::DEFAULT_DEPTH;
 
@@ -124,6 +124,32 @@ pub(crate) fn check_shape(shape: Shape) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The KZG parameters and the keys of `shape` in `dir`, loaded or generated there (keys are
+/// made on the CPU path: they are the same whatever proves with them).
+fn load_keys(
+    dir: &Path,
+    shape: Shape,
+    srs: &Srs,
+) -> anyhow::Result<(KzgParams, BatchKeys, KeySource)> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let params = kzg_params_cached(srs, shape.k, dir)?;
+    let cpu = MsmParams::new(params.clone(), cpu_factory());
+    let (keys, source) = BatchKeys::load_or_generate(dir, &params, &cpu, shape)?;
+    Ok((params, keys, source))
+}
+
+/// A prover for `shape` with the keys in `dir` and the engine `gpu` picks.
+pub(crate) fn open_prover(
+    dir: &Path,
+    shape: Shape,
+    srs: &Srs,
+    gpu: keel_prover::gpu::GpuPolicy,
+) -> anyhow::Result<BatchProver> {
+    let (params, keys, _) = load_keys(dir, shape, srs)?;
+    let engine = keel_prover::kzg::engine_for(gpu).context("opening the GPU")?;
+    Ok(BatchProver::new(MsmParams::new(params, engine), keys))
+}
+
 /// Loads or generates the keys of `shape` in `dir` and writes the verifier file an L1 pins;
 /// returns the file, where the keys came from, and the verifying key's digest.
 pub(crate) fn keygen(
@@ -132,10 +158,7 @@ pub(crate) fn keygen(
     srs: &Srs,
 ) -> anyhow::Result<(PathBuf, KeySource, String)> {
     check_shape(shape)?;
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let params = kzg_params_cached(srs, shape.k, dir)?;
-    let msm = MsmParams::new(params.clone(), cpu_factory());
-    let (keys, source) = BatchKeys::load_or_generate(dir, &params, &msm, shape)?;
+    let (params, keys, source) = load_keys(dir, shape, srs)?;
     let file = dir.join(format!(
         "batch-N{}-D{}-k{}.verifier",
         shape.capacity, shape.depth, shape.k
@@ -188,16 +211,11 @@ struct ProverStatus {
     synced_at: u64,
     /// The last batch applied to the state.
     applied: u64,
-    /// Batches proven since the start.
-    proofs: u64,
-    /// The last batch proven.
-    proved: u64,
     /// The last batch a committer took.
     delivered: u64,
-    /// How long the last proof took, in milliseconds.
-    proof_ms_last: u64,
-    /// All proofs together, in milliseconds.
-    proof_ms_total: u64,
+    /// Proofs made since the start.
+    #[serde(flatten)]
+    proofs: crate::proving::ProofStats,
     /// The last trouble the prover recovered from (a lost stream, a refused proof).
     trouble: Option<String>,
 }
@@ -233,13 +251,7 @@ fn serve(args: RunArgs) -> anyhow::Result<()> {
         shape.k,
         args.dir.display()
     );
-    std::fs::create_dir_all(&args.dir)
-        .with_context(|| format!("creating {}", args.dir.display()))?;
-    let params = kzg_params_cached(&srs(&args.srs), shape.k, &args.dir)?;
-    let cpu = MsmParams::new(params.clone(), cpu_factory());
-    let (keys, _) = BatchKeys::load_or_generate(&args.dir, &params, &cpu, shape)?;
-    let engine = keel_prover::kzg::engine_for(args.gpu).context("opening the GPU")?;
-    let prover = keel_prover::BatchProver::new(MsmParams::new(params, engine), keys);
+    let prover = open_prover(&args.dir, shape, &srs(&args.srs), args.gpu)?;
 
     let status = Arc::new(Mutex::new(ProverStatus {
         backend: prover.backend(),
@@ -308,15 +320,7 @@ fn serve(args: RunArgs) -> anyhow::Result<()> {
                 tracing::debug!("batch {n} applied{}", if mine { ", proving" } else { "" });
                 edit(&mut |s| s.applied = n.0);
             }
-            Event::Proved(n, t) => {
-                let ms = t.total.as_millis() as u64;
-                edit(&mut |s| {
-                    s.proofs += 1;
-                    s.proved = n.0;
-                    s.proof_ms_last = ms;
-                    s.proof_ms_total += ms;
-                });
-            }
+            Event::Proved(n, t) => edit(&mut |s| s.proofs.record(n, t)),
             Event::Delivered(n) => edit(&mut |s| s.delivered = n.0),
             Event::Trouble(why) => {
                 tracing::warn!("{why}");

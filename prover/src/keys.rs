@@ -110,6 +110,9 @@ pub fn kzg_params(srs: &Srs, k: u32) -> Result<ParamsKZG<Bn256>, KeyError> {
     }
 }
 
+/// The KZG parameters (an SRS) on BN254, as halo2-axiom holds them.
+pub type KzgParams = ParamsKZG<Bn256>;
+
 /// [`kzg_params`], keeping the development SRS in the directory `cache` so that it is computed
 /// once per machine: setting it up at k = 16 takes over a minute on two cores, reading it back
 /// well under a second. A cache file that does not check out (its checksum, its size) is

@@ -310,13 +310,8 @@ where
         let mut feed = match self.upstream.subscribe(from) {
             Ok(f) => f,
             Err(e) => {
-                return Ok(
-                    if self.trouble(&format!("subscribing from batch {from}: {e}")) {
-                        Pass::Resubscribe
-                    } else {
-                        Pass::Stopped
-                    },
-                )
+                let why = format!("subscribing from batch {from}: {e}");
+                return Ok(self.then(&why, Pass::Resubscribe));
             }
         };
         (self.on)(Event::Following(from));
@@ -331,11 +326,7 @@ where
                     continue;
                 }
                 Err(e) => {
-                    return Ok(if self.trouble(&format!("the batch stream: {e}")) {
-                        Pass::Resubscribe
-                    } else {
-                        Pass::Stopped
-                    })
+                    return Ok(self.then(&format!("the batch stream: {e}"), Pass::Resubscribe))
                 }
             };
             let last = shadow.last_batch();
@@ -350,13 +341,13 @@ where
                     "the upstream's batch {} is not the one applied here: another history",
                     batch.number
                 );
-                return Ok(self.resync(&why));
+                return Ok(self.then(&why, Pass::Resync));
             }
             let witness = match shadow.apply_batch(&batch) {
                 Ok(w) => w,
                 Err(e) => {
                     let why = format!("batch {} does not apply: {e}", batch.number);
-                    return Ok(self.resync(&why));
+                    return Ok(self.then(&why, Pass::Resync));
                 }
             };
             self.backoff = self.config.retry_min;
@@ -393,7 +384,7 @@ where
                 }
                 Delivery::Refused(why) => {
                     let why = format!("batch {} was refused: {why}", batch.number);
-                    return Ok(Some(self.resync(&why)));
+                    return Ok(Some(self.then(&why, Pass::Resync)));
                 }
                 Delivery::Invalid(why) => {
                     return Err(WorkerError::Invalid {
@@ -405,9 +396,11 @@ where
         }
     }
 
-    fn resync(&mut self, why: &str) -> Pass {
+    /// Reports `why`, waits the back-off, then goes on with `next` (or stops, if told to
+    /// meanwhile).
+    fn then(&mut self, why: &str, next: Pass) -> Pass {
         if self.trouble(why) {
-            Pass::Resync
+            next
         } else {
             Pass::Stopped
         }

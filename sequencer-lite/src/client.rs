@@ -226,7 +226,7 @@ impl Client {
         match result {
             Ok(bytes) => Batch::decode(&bytes)
                 .map(Some)
-                .map_err(|e| ClientError::Frame(format!("batch {n}: {e}"))),
+                .map_err(|e| ClientError::Body(format!("batch {n}: {e}"))),
             Err(ClientError::Refused { status: 404, .. }) => Ok(None),
             Err(e) => Err(e),
         }

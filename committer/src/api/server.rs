@@ -12,7 +12,7 @@ use axum::{
     Json, Router,
 };
 use keel_prover::{BatchProof, BatchVerifier, PublicInputs};
-use keel_state::{Batch, Decode, Encode, Epoch, SecretKey};
+use keel_state::{Batch, Decode, Encode, Epoch, PublicKey, SecretKey};
 
 use super::{
     ErrorBody, OfferAnswer, OfferBody, OfferError, OfferResult, SequencedBatches, StatusView,
@@ -44,6 +44,8 @@ pub struct CommitterApi {
     config: CommitterConfig,
     l1: Arc<dyn SettlementLayer>,
     key: SecretKey,
+    /// `key`'s public half, derived once (a curve multiplication).
+    me: PublicKey,
     verifier: BatchVerifier,
     sequencer: Box<dyn SequencedBatches>,
     term: Mutex<Option<Term>>,
@@ -76,6 +78,7 @@ impl CommitterApi {
         Self {
             config,
             l1,
+            me: key.public_key(),
             key,
             verifier,
             sequencer,
@@ -95,7 +98,7 @@ impl CommitterApi {
     }
 
     fn sync_with(&self, view: &RollupView) -> Result<(), OfferError> {
-        let mine = view.lease.sequencer == self.key.public_key() && view.exit_mode.is_none();
+        let mine = view.lease.sequencer == self.me && view.exit_mode.is_none();
         let mut term = lock(&self.term);
         match term.as_ref() {
             Some(t) if mine && t.epoch == view.lease.epoch => return Ok(()),
@@ -138,7 +141,7 @@ impl CommitterApi {
         if let Some(x) = &view.exit_mode {
             return Err(OfferError::ExitMode(x.reason.to_string()));
         }
-        if view.lease.sequencer != self.key.public_key() {
+        if view.lease.sequencer != self.me {
             return Err(OfferError::NotLeaseHolder {
                 batch: n,
                 epoch: epoch.0,
@@ -211,7 +214,7 @@ impl CommitterApi {
     /// The open term's status, and the lease as the L1 says now.
     pub fn status(&self) -> StatusView {
         let lease = self.l1.rollup().map(|v| v.lease).ok();
-        let me = self.key.public_key();
+        let me = self.me;
         let term = lock(&self.term);
         let (epoch, st) = match term.as_ref() {
             Some(t) => (Some(t.epoch.0), t.committer.status()),
