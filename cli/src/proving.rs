@@ -4,7 +4,7 @@
 
 use std::{sync::Arc, time::Duration};
 
-use keel_committer::{api::ClientError, reconstruct, Courier, SettlementLayer};
+use keel_committer::{reconstruct, Courier, SettlementLayer};
 use keel_prover::{
     worker::{BatchFeed, Delivery, ProofSink, Upstream},
     BatchProof, Timings,
@@ -177,13 +177,8 @@ impl ProofSink for ToCommitters {
                 );
                 Delivery::Accepted
             }
-            // no committer could take it now (none holds the lease, or one failed itself)
-            Err(e @ (ClientError::Http(_) | ClientError::Refused { status: 500.., .. })) => {
-                Delivery::Retry(e.to_string())
-            }
-            Err(ref e @ ClientError::Refused { ref reason, .. }) if reason == "bad_proof" => {
-                Delivery::Invalid(e.to_string())
-            }
+            Err(e) if e.transient() => Delivery::Retry(e.to_string()),
+            Err(e) if e.bad_proof() => Delivery::Invalid(e.to_string()),
             Err(e) => Delivery::Refused(e.to_string()),
         }
     }

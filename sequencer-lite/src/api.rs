@@ -272,6 +272,11 @@ async fn stream(State(s): State<Sequencer>, Query(q): Query<StreamQuery>) -> Res
     tokio::spawn(async move {
         let mut progress = s.progress();
         loop {
+            // a shut-down sequencer's streams end (shutdown wakes them through the watch), so
+            // that nothing keeps its store open
+            if s.is_shut_down() {
+                return;
+            }
             let last = progress.borrow_and_update().last_batch.0;
             while next <= last {
                 let batch = match s.batch(BatchNumber(next)) {
@@ -291,12 +296,6 @@ async fn stream(State(s): State<Sequencer>, Query(q): Query<StreamQuery>) -> Res
             tokio::select! {
                 r = progress.changed() => if r.is_err() { return },
                 () = tx.closed() => return,
-                // a shut-down sequencer's streams end, so that nothing keeps its store open
-                () = tokio::time::sleep(Duration::from_millis(200)) => {
-                    if s.is_shut_down() {
-                        return;
-                    }
-                }
             }
         }
     });

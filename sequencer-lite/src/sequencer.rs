@@ -630,6 +630,8 @@ impl Sequencer {
         lock(&inner.verify_tx).take();
         inner.shutdown.store(true, Ordering::Release);
         inner.wake.notify_all();
+        // network streams wait on the progress watch: wake them to see the shutdown
+        inner.progress.send_modify(|_| {});
         let threads = std::mem::take(&mut *lock(&inner.threads));
         for t in threads {
             let _ = t.join();

@@ -34,6 +34,23 @@ pub enum ClientError {
     },
 }
 
+impl ClientError {
+    /// Whether trying again later (or another committer) may succeed: no committer could be
+    /// reached, or one answered 5xx (not the lease holder, its sequencer unreachable, halted,
+    /// its store failing). Otherwise the committer judged the offer itself.
+    pub fn transient(&self) -> bool {
+        match self {
+            Self::Http(_) => true,
+            Self::Refused { status, .. } => *status >= 500,
+        }
+    }
+
+    /// Whether the committer found the proof invalid for the verifier the L1 pins.
+    pub fn bad_proof(&self) -> bool {
+        matches!(self, Self::Refused { reason, .. } if reason == "bad_proof")
+    }
+}
+
 /// A blocking client of committers' APIs. Given several endpoints, an offer goes to each in turn
 /// from the one that last took one, until one answers with anything but a transport failure or
 /// a `503` (not the lease holder, its sequencer unreachable, halted): so a prover that serves a
@@ -215,9 +232,7 @@ impl Courier {
                 Ok(_) => {
                     self.pending.remove(&n);
                 }
-                Err(e @ (ClientError::Http(_) | ClientError::Refused { status: 503, .. })) => {
-                    return Err(e.to_string());
-                }
+                Err(e) if e.transient() => return Err(e.to_string()),
                 Err(e) => {
                     tracing::warn!(target: "keel::prover", batch = n, error = %e, "a kept proof was refused in the new epoch; dropped");
                     self.pending.remove(&n);
@@ -247,4 +262,43 @@ fn read<T: serde::de::DeserializeOwned>(r: reqwest::blocking::Response) -> Resul
         reason,
         message,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refused(status: u16, reason: &str) -> ClientError {
+        ClientError::Refused {
+            status,
+            reason: reason.into(),
+            message: String::new(),
+        }
+    }
+
+    #[test]
+    fn only_an_unreachable_or_failing_committer_is_worth_retrying() {
+        // a courier keeps its proof and a prover retries for these ...
+        for e in [
+            ClientError::Http("connection refused".into()),
+            refused(503, "not_lease_holder"),
+            refused(503, "sequencer_unavailable"),
+            refused(500, "store"),
+        ] {
+            assert!(e.transient(), "{e}");
+            assert!(!e.bad_proof(), "{e}");
+        }
+        // ... and takes these as the committer's verdict on the offer
+        for e in [
+            refused(409, "not_sequenced"),
+            refused(409, "conflict"),
+            refused(422, "bad_data"),
+            refused(400, "bad_hex"),
+        ] {
+            assert!(!e.transient(), "{e}");
+            assert!(!e.bad_proof(), "{e}");
+        }
+        let e = refused(422, "bad_proof");
+        assert!(!e.transient() && e.bad_proof(), "{e}");
+    }
 }
