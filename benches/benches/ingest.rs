@@ -10,7 +10,9 @@
 //! 3. peer `keel/inproc/no-fsync`: (1) with the log not fsync'd: the price of durability.
 //! 4. peer `keel/inproc/fsync/one-by-one`: (1) with `verify_group_max = 1`, each signature's
 //!    curve check on its own (what the sequencer did before the verifier stage batched them).
-//! 5. peer `stf-on-ack-path`: each operation through `State::execute_batch` on RocksDB before
+//! 5. peer `keel/inproc/fsync/batcher-nice-0`: (1) with the batcher thread at the same
+//!    priority as the rest (`batcher_nice = 0`; the default is 10).
+//! 6. peer `stf-on-ack-path`: each operation through `State::execute_batch` on RocksDB before
 //!    its acknowledgement (what a sequencer without a separate admission path would do).
 //!
 //! Then the batcher's sustained rate: how fast the backlog left by (1) is cut, executed (tree,
@@ -305,6 +307,13 @@ fn main() {
         |s| inproc(s, ops),
         false,
     );
+    // the batcher at the same priority as the acknowledgement path
+    let same_priority = run(
+        "keel/inproc/fsync/batcher-nice-0",
+        |c| c.batcher_nice = 0,
+        |s| inproc(s, ops),
+        false,
+    );
     let stf = wanted("stf-on-ack-path")
         .then(|| stf_on_ack_path(&ops[..n.min(2_000)]).report("stf-on-ack-path"));
 
@@ -316,4 +325,5 @@ fn main() {
     ratio(stf, "stf-on-ack-path");
     ratio(nosync, "no-fsync");
     ratio(one_by_one, "one-by-one signatures");
+    ratio(same_priority, "batcher at niceness 0");
 }

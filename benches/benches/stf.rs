@@ -5,7 +5,7 @@
 //! | `stf/transfers/{mem,rocks}/d24` | signed transfers applied as one batch (signature check, nonce, two leaf updates at depth 24, witness), committed | — (throughput figure; the sequencer issue's target is 10,000 op/s) |
 //! | `stf/poseidon2/{keel,poseidon-primitives}` | one 2-to-1 Poseidon hash, the tree's unit of work | poseidon-primitives (Scroll's native Poseidon, same permutation) |
 //! | `stf/verify/{schnorr-grumpkin,ecdsa-secp256k1}` | one signature check | k256 ECDSA verify, what an EVM-style chain checks per transaction |
-//! | `stf/verify/schnorr-grumpkin-batch64` | 64 signature checks as one batch (per signature) | `stf/verify/schnorr-grumpkin`, one at a time |
+//! | `stf/verify/schnorr-grumpkin-batch{24,64}` | 24 or 64 signature checks as one batch (per signature): challenges, then one Straus/GLV chain | `stf/verify/pippenger-batch{24,64}`: the same weighted check with halo2curves' Pippenger `msm_serial`; and `stf/verify/schnorr-grumpkin`, one at a time |
 //! | `tree/update/d{16,24,32}` | one leaf update: read siblings, rehash the path | — |
 //!
 //! Run: `cargo bench -p keel-benches -- stf` (or `-- tree`).
@@ -164,27 +164,34 @@ fn bench_verify(c: &mut Criterion) {
     });
     g.finish();
 
-    // 64 signatures checked together (challenges hashed, then one multi-scalar sum), per
-    // signature: what the sequencer's verifier stage does with a full group
-    let mut g = c.benchmark_group("stf/verify");
-    g.throughput(Throughput::Elements(64));
-    let items: Vec<_> = (0..64u64)
-        .map(|i| {
-            let sk = key(i as u32 + 1);
-            let msg = Fr::from(i);
-            (sk.public_key(), msg, sk.sign(msg))
-        })
-        .collect();
-    g.bench_function("schnorr-grumpkin-batch64", |b| {
-        b.iter(|| {
-            let p: Vec<_> = items
-                .iter()
-                .map(|(pk, msg, sig)| pk.prepare(std::hint::black_box(*msg), sig))
-                .collect();
-            assert!(keel_state::signature::verify_batch(&p));
-        })
-    });
-    g.finish();
+    // n signatures checked together (challenges hashed, then one weighted sum), per signature:
+    // what the sequencer's verifier stage does with a group; 24 is about the group 64
+    // closed-loop clients form, 64 a full one. The peer checks the same weighted sum with
+    // halo2curves' Pippenger `msm_serial` (the verifier before the Straus/GLV chain).
+    for n in [24u64, 64] {
+        let mut g = c.benchmark_group("stf/verify");
+        g.throughput(Throughput::Elements(n));
+        let items: Vec<_> = (0..n)
+            .map(|i| {
+                let sk = key(i as u32 + 1);
+                let msg = Fr::from(i);
+                (sk.public_key(), msg, sk.sign(msg))
+            })
+            .collect();
+        g.bench_function(format!("schnorr-grumpkin-batch{n}"), |b| {
+            b.iter(|| {
+                let p: Vec<_> = items
+                    .iter()
+                    .map(|(pk, msg, sig)| pk.prepare(std::hint::black_box(*msg), sig))
+                    .collect();
+                assert!(keel_state::signature::verify_batch(&p));
+            })
+        });
+        g.bench_function(format!("pippenger-batch{n}"), |b| {
+            b.iter(|| assert!(pippenger::verify_batch(std::hint::black_box(&items))))
+        });
+        g.finish();
+    }
 
     let mut g = c.benchmark_group("stf/verify");
     g.throughput(Throughput::Elements(1));
@@ -216,6 +223,63 @@ fn bench_tree(c: &mut Criterion) {
         });
     }
     g.finish();
+}
+
+/// The peer of the batch rows: the same weighted check `(Σ zᵢsᵢ)·G − Σ zᵢ·Rᵢ − Σ (zᵢeᵢ)·pkᵢ = 0`
+/// (same challenges, BLAKE2b-derived 128-bit weights) with halo2curves' Pippenger sum, the
+/// 128-bit weights of the `Rᵢ` kept short so that sum has half the windows.
+mod pippenger {
+    use halo2_proofs::halo2curves::{
+        ff::{Field, PrimeField},
+        group::{prime::PrimeCurveAffine, Group},
+        grumpkin::{Fr as Scalar, G1Affine, G1},
+        msm::msm_serial,
+    };
+    use keel_state::{poseidon, Fr, PublicKey, Signature};
+
+    fn scalar_of(x: Fr) -> Scalar {
+        Scalar::from_repr(x.to_repr()).expect("r < q: an Fr integer is a Grumpkin scalar")
+    }
+
+    pub(super) fn verify_batch(items: &[(PublicKey, Fr, Signature)]) -> bool {
+        let seed = {
+            let mut st = blake2b_simd::Params::new().hash_length(64).to_state();
+            for (pk, _, sig) in items {
+                st.update(&pk.to_bytes());
+                st.update(&sig.to_bytes());
+            }
+            st.finalize()
+        };
+        let (mut z_r, mut r_bases, mut z_pk, mut pk_bases) = (vec![], vec![], vec![], vec![]);
+        let mut s_sum = Scalar::ZERO;
+        for (i, (pk, msg, sig)) in items.iter().enumerate() {
+            let r = sig.r();
+            let (px, py) = pk.xy();
+            let e = scalar_of(poseidon::hash(&[r.x, r.y, px, py, *msg]));
+            let s = Scalar::from_repr(sig.s_bytes()).expect("a decoded signature's s");
+            let h = blake2b_simd::Params::new()
+                .hash_length(16)
+                .to_state()
+                .update(seed.as_bytes())
+                .update(&(i as u64).to_le_bytes())
+                .finalize();
+            let mut wide = [0u8; 32];
+            wide[..16].copy_from_slice(h.as_bytes());
+            let z = Scalar::from_repr(wide).expect("128-bit");
+            s_sum += z * s;
+            z_r.push(z);
+            r_bases.push(r);
+            z_pk.push(-(z * e));
+            pk_bases.push(pk.point());
+        }
+        z_pk.push(s_sum);
+        pk_bases.push(G1Affine::generator());
+        let mut acc_r = G1::identity();
+        msm_serial(&z_r, &r_bases, &mut acc_r);
+        let mut acc = G1::identity();
+        msm_serial(&z_pk, &pk_bases, &mut acc);
+        bool::from((acc - acc_r).is_identity())
+    }
 }
 
 criterion_group!(benches, bench_stf, bench_poseidon, bench_verify, bench_tree);

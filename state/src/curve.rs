@@ -1,53 +1,148 @@
-//! Variable-time double-scalar multiplication on Grumpkin, for signature verification.
+//! Variable-time multi-scalar multiplication on Grumpkin, for signature verification.
 //!
 //! halo2curves' `G1 * Scalar` is constant-time double-and-add: 256 doublings and 256 additions
-//! per product, and verification needs two products. Verification handles only public values, so
-//! it may branch on them: [`double_mul_vartime`] computes `a·P + b·Q` in one shared chain of
-//! ~254 doublings, adding precomputed odd multiples at the non-zero digits of each scalar's
-//! width-`w` NAF (about one digit in `w + 1`). The fixed generator's table is built once with a
-//! wider window.
+//! per product. Verification handles only public values, so it may branch on them:
+//! [`multi_mul_vartime`] computes `g·G + Σ kᵢ·Pᵢ` by Straus' method, one shared chain of
+//! doublings adding precomputed odd multiples at the non-zero digits of each scalar's width-`w`
+//! NAF (about one digit in `w + 1`).
+//!
+//! Every scalar is first split with Grumpkin's endomorphism (GLV): `k = k₁ + k₂·ζ` with
+//! `|k₁|, |k₂| < 2^128` and `ζ·P = (β·x, y)`, so the chain has ~128 doublings instead of ~254,
+//! and the table of `ζ·P` costs one field multiplication per entry. The generator's tables are
+//! built once with a wider window. A signature costs about 80 mixed additions this way, whether
+//! it is checked alone or in a group of any size (the doublings are shared), against ~250 point
+//! operations per signature in a Pippenger sum over groups of about 24.
 //!
 //! Never use this with secret scalars: its timing depends on them.
 
 use std::sync::LazyLock;
 
 use halo2_proofs::halo2curves::{
-    ff::PrimeField,
+    ff::{PrimeField, WithSmallOrderMulGroup},
     group::{prime::PrimeCurveAffine, Curve, Group},
     grumpkin::{Fr as Scalar, G1Affine, G1},
 };
 
-/// Window of the variable base's NAF (8 precomputed points).
+use crate::field::Fr;
+
+/// Window of the variable bases' NAFs (8 precomputed points each).
 const W_VAR: u32 = 5;
-/// Window of the generator's NAF (32 precomputed points, built once).
+/// Window of the generator's NAFs (32 precomputed points each, built once).
 const W_GEN: u32 = 7;
 
 /// `[1·P, 3·P, 5·P, …, (2^(w−1) − 1)·P]` in affine form.
 fn odd_multiples(p: &G1, w: u32) -> Vec<G1Affine> {
-    let n = 1usize << (w - 2);
-    let twice = p.double();
-    let mut proj = Vec::with_capacity(n);
-    proj.push(*p);
-    for i in 1..n {
-        proj.push(proj[i - 1] + twice);
-    }
-    let mut out = vec![G1Affine::identity(); n];
+    let mut proj = Vec::with_capacity(1 << (w - 2));
+    push_odd_multiples(&mut proj, p, w);
+    let mut out = vec![G1Affine::identity(); proj.len()];
     G1::batch_normalize(&proj, &mut out);
     out
 }
 
-static GENERATOR_TABLE: LazyLock<Vec<G1Affine>> =
-    LazyLock::new(|| odd_multiples(&G1::generator(), W_GEN));
+/// Appends `[1·P, 3·P, …, (2^(w−1) − 1)·P]` in projective form.
+fn push_odd_multiples(out: &mut Vec<G1>, p: &G1, w: u32) {
+    let twice = p.double();
+    let mut cur = *p;
+    out.push(cur);
+    for _ in 1..1usize << (w - 2) {
+        cur += twice;
+        out.push(cur);
+    }
+}
 
-/// The width-`w` non-adjacent form of `k`, least significant digit first: every non-zero digit
-/// is odd, below `2^(w−1)` in magnitude, and followed by at least `w − 1` zeros.
-fn wnaf(k: &Scalar, w: u32) -> Vec<i8> {
+/// The generator's odd multiples and those of `ζ·G`.
+static GENERATOR_TABLES: LazyLock<[Vec<G1Affine>; 2]> = LazyLock::new(|| {
+    let table = odd_multiples(&G1::generator(), W_GEN);
+    let endo = table.iter().map(endo).collect();
+    [table, endo]
+});
+
+/// `ζ·P`: Grumpkin's endomorphism `(x, y) ↦ (β·x, y)`, with `β` a cube root of unity in `Fr`.
+fn endo(p: &G1Affine) -> G1Affine {
+    G1Affine {
+        x: p.x * Fr::ZETA,
+        y: p.y,
+    }
+}
+
+/// The short lattice basis of GLV for Grumpkin's scalar field `n` and `λ = ζ`: the vectors
+/// `(a₁, b₁) = (A1, −B1)` and `(a₂, b₂) = (B1, B2)` both satisfy `a + b·λ ≡ 0 (mod n)` (the
+/// extended Euclidean algorithm on `(n, λ)`, stopped at `√n`; checked by a unit test).
+#[cfg(test)]
+const A1: u128 = 0x6f4d8248eeb859fc8211bbeb7d4f1129;
+const B1: u128 = 0x89d3256894d213e2;
+const B2: u128 = 0x6f4d8248eeb859fd0be4e1541221250b;
+/// `round(2²⁵⁶·b₂/n)` and `round(2²⁵⁶·(−b₁)/n)`, little-endian limbs: `cᵢ = ⌊k·gᵢ / 2²⁵⁶⌋`
+/// approximates the rounded coordinates of `k` in the basis.
+const G1_LIMBS: [u64; 3] = [0x5398fd0300ff6560, 0x4ccef014a773d2d2, 0x2];
+const G2_LIMBS: [u64; 2] = [0xd91d232ec7e0b3d2, 0x2];
+
+/// `⌊k·g / 2²⁵⁶⌋` for a 256-bit `k` and a `g` of at most 192 bits; the result fits 128 bits.
+fn mul_shift_256(k: &[u64; 4], g: &[u64]) -> u128 {
+    let mut prod = [0u64; 8];
+    for (i, &ki) in k.iter().enumerate() {
+        let mut carry = 0u128;
+        for (j, &gj) in g.iter().enumerate() {
+            let t = u128::from(ki) * u128::from(gj) + u128::from(prod[i + j]) + carry;
+            prod[i + j] = t as u64;
+            carry = t >> 64;
+        }
+        prod[i + g.len()] = carry as u64;
+    }
+    debug_assert!(prod[6] == 0 && prod[7] == 0, "k < 2^254 and g < 2^131");
+    u128::from(prod[4]) | (u128::from(prod[5]) << 64)
+}
+
+/// A field element as a signed magnitude `(|v|, v < 0)`, if `v` or `−v` is below 2^128.
+fn signed_u128(v: Scalar) -> Option<(u128, bool)> {
+    let short = |x: Scalar| {
+        let repr = x.to_repr();
+        let (low, high) = repr.split_at(16);
+        high.iter()
+            .all(|&b| b == 0)
+            .then(|| u128::from_le_bytes(low.try_into().expect("16 bytes")))
+    };
+    short(v)
+        .map(|m| (m, false))
+        .or_else(|| short(-v).map(|m| (m, true)))
+}
+
+/// `k = s₁·k₁ + s₂·k₂·ζ` with 128-bit magnitudes `k₁, k₂` (in practice under 2^127) and signs
+/// `sᵢ` (`true`: negative), or `None` if a half came out longer (never seen; then `k` is used
+/// whole). `k₂` is the rounded projection of `k` on the basis and `k₁ = k − k₂·ζ`, so the
+/// halves reconstruct `k` by construction.
+fn split(k: &Scalar) -> Option<[(u128, bool); 2]> {
+    let limbs = limbs_scalar(k);
+    let k_limbs = [limbs[0], limbs[1], limbs[2], limbs[3]];
+    let c1 = Scalar::from_u128(mul_shift_256(&k_limbs, &G1_LIMBS));
+    let c2 = Scalar::from_u128(mul_shift_256(&k_limbs, &G2_LIMBS));
+    // (k₁, k₂) = (k, 0) − c₁·(a₁, b₁) − c₂·(a₂, b₂), with b₁ = −B1
+    let k2 = c1 * Scalar::from_u128(B1) - c2 * Scalar::from_u128(B2);
+    let k1 = *k - k2 * Scalar::ZETA;
+    Some([signed_u128(k1)?, signed_u128(k2)?])
+}
+
+/// A 128-bit magnitude as the limbs [`wnaf`] reads.
+fn limbs_u128(m: u128) -> [u64; 5] {
+    [m as u64, (m >> 64) as u64, 0, 0, 0]
+}
+
+/// A scalar's canonical integer as the limbs [`wnaf`] reads.
+fn limbs_scalar(k: &Scalar) -> [u64; 5] {
     let repr = k.to_repr();
-    // five limbs: the scalar (< 2^254) plus room for the carries of negative digits
     let mut limbs = [0u64; 5];
     for (i, chunk) in repr.chunks_exact(8).enumerate() {
         limbs[i] = u64::from_le_bytes(chunk.try_into().expect("8 bytes"));
     }
+    limbs
+}
+
+/// The width-`w` non-adjacent form of `k`, least significant digit first: every non-zero digit
+/// is odd, below `2^(w−1)` in magnitude, and followed by at least `w − 1` zeros.
+///
+/// The integer comes as five little-endian limbs: up to 256 bits plus room for the carries of
+/// negative digits.
+fn wnaf(mut limbs: [u64; 5], w: u32) -> Vec<i8> {
     let window = 1u64 << w;
     let mut digits = Vec::with_capacity(257);
     while limbs.iter().any(|&l| l != 0) {
@@ -89,61 +184,104 @@ fn shr1(limbs: &mut [u64; 5]) {
     }
 }
 
-fn add_digit(acc: &mut G1, table: &[G1Affine], digit: i8) {
-    if digit == 0 {
-        return;
-    }
-    let p = &table[usize::from(digit.unsigned_abs() / 2)];
-    debug_assert!(
-        !bool::from(p.is_identity()),
-        "odd multiples of a prime-order point"
-    );
-    if digit > 0 {
-        *acc += p;
-    } else {
-        *acc -= p;
-    }
+/// One NAF of a Straus chain: its digits (least significant first), the odd multiples they
+/// index, and whether they are negated.
+struct Chain<'a> {
+    digits: Vec<i8>,
+    table: &'a [G1Affine],
+    neg: bool,
 }
 
-/// `a·G + b·Q` (with `G` Grumpkin's generator) in variable time. `Q` must not be the identity.
-pub(crate) fn generator_double_mul_vartime(a: &Scalar, b: &Scalar, q: &G1) -> G1 {
-    double_mul_with_tables(
-        a,
-        &GENERATOR_TABLE,
-        W_GEN,
-        b,
-        &odd_multiples(q, W_VAR),
-        W_VAR,
-    )
+/// `g·G + Σ kᵢ·Pᵢ` (with `G` Grumpkin's generator) in variable time. No `Pᵢ` may be the identity.
+pub(crate) fn multi_mul_vartime(g: &Scalar, terms: &[(Scalar, G1Affine)]) -> G1 {
+    multi_mul_with(g, terms, split)
 }
 
-/// `a·P + b·Q` in variable time. Neither point may be the identity.
-#[cfg(test)]
-pub(crate) fn double_mul_vartime(a: &Scalar, p: &G1, b: &Scalar, q: &G1) -> G1 {
-    double_mul_with_tables(
-        a,
-        &odd_multiples(p, W_VAR),
-        W_VAR,
-        b,
-        &odd_multiples(q, W_VAR),
-        W_VAR,
-    )
-}
-
-fn double_mul_with_tables(
-    a: &Scalar,
-    table_a: &[G1Affine],
-    wa: u32,
-    b: &Scalar,
-    table_b: &[G1Affine],
-    wb: u32,
+/// [`multi_mul_vartime`] with the scalar split as a parameter (tests force the whole-scalar path).
+fn multi_mul_with(
+    g: &Scalar,
+    terms: &[(Scalar, G1Affine)],
+    split: impl Fn(&Scalar) -> Option<[(u128, bool); 2]>,
 ) -> G1 {
-    let (na, nb) = (wnaf(a, wa), wnaf(b, wb));
+    let table_len = 1usize << (W_VAR - 2);
+    // every base's odd multiples, brought to affine form with one shared inversion
+    let mut proj = Vec::with_capacity(terms.len() * table_len);
+    for (_, p) in terms {
+        debug_assert!(!bool::from(p.is_identity()), "a base is the identity");
+        push_odd_multiples(&mut proj, &G1::from(*p), W_VAR);
+    }
+    let mut tables = vec![G1Affine::identity(); proj.len()];
+    G1::batch_normalize(&proj, &mut tables);
+    let splits: Vec<Option<[(u128, bool); 2]>> = terms.iter().map(|(k, _)| split(k)).collect();
+    let endo_tables: Vec<Vec<G1Affine>> = splits
+        .iter()
+        .zip(tables.chunks_exact(table_len))
+        .map(|(s, t)| match s {
+            Some([_, (k2, _)]) if *k2 != 0 => t.iter().map(endo).collect(),
+            _ => Vec::new(),
+        })
+        .collect();
+
+    let mut chains = Vec::with_capacity(2 * terms.len() + 2);
+    let gen = &*GENERATOR_TABLES;
+    match split(g) {
+        Some(parts) => {
+            for ((m, neg), table) in parts.into_iter().zip(gen.iter()) {
+                chains.push(Chain {
+                    digits: wnaf(limbs_u128(m), W_GEN),
+                    table,
+                    neg,
+                });
+            }
+        }
+        None => chains.push(Chain {
+            digits: wnaf(limbs_scalar(g), W_GEN),
+            table: &gen[0],
+            neg: false,
+        }),
+    }
+    for (((k, _), s), (table, endo_table)) in terms
+        .iter()
+        .zip(&splits)
+        .zip(tables.chunks_exact(table_len).zip(&endo_tables))
+    {
+        match s {
+            Some([(k1, neg1), (k2, neg2)]) => {
+                chains.push(Chain {
+                    digits: wnaf(limbs_u128(*k1), W_VAR),
+                    table,
+                    neg: *neg1,
+                });
+                chains.push(Chain {
+                    digits: wnaf(limbs_u128(*k2), W_VAR),
+                    table: endo_table,
+                    neg: *neg2,
+                });
+            }
+            None => chains.push(Chain {
+                digits: wnaf(limbs_scalar(k), W_VAR),
+                table,
+                neg: false,
+            }),
+        }
+    }
+
+    let len = chains.iter().map(|c| c.digits.len()).max().unwrap_or(0);
     let mut acc = G1::identity();
-    for i in (0..na.len().max(nb.len())).rev() {
+    for i in (0..len).rev() {
         acc = acc.double();
-        add_digit(&mut acc, table_a, na.get(i).copied().unwrap_or(0));
-        add_digit(&mut acc, table_b, nb.get(i).copied().unwrap_or(0));
+        for c in &chains {
+            let Some(&d) = c.digits.get(i) else { continue };
+            if d == 0 {
+                continue;
+            }
+            let p = &c.table[usize::from(d.unsigned_abs() / 2)];
+            if (d > 0) != c.neg {
+                acc += p;
+            } else {
+                acc -= p;
+            }
+        }
     }
     acc
 }
@@ -151,7 +289,7 @@ fn double_mul_with_tables(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use halo2_proofs::halo2curves::ff::Field;
+    use halo2_proofs::halo2curves::{ff::Field, CurveAffine};
     use rand_chacha::{rand_core::SeedableRng, ChaCha20Rng};
 
     fn naf_value(d: &[i8]) -> Scalar {
@@ -175,19 +313,26 @@ mod tests {
             Scalar::from(15),
             Scalar::from(16),
             -Scalar::from(2),
+            Scalar::from_u128(u128::MAX),
         ];
         let randoms: Vec<Scalar> = (0..200).map(|_| Scalar::random(&mut rng)).collect();
         for k in edge.iter().chain(&randoms) {
-            for w in [W_VAR, W_GEN] {
-                let d = wnaf(k, w);
-                assert_eq!(naf_value(&d), *k);
-                for (i, &x) in d.iter().enumerate() {
-                    if x != 0 {
-                        assert!(x % 2 != 0 && i32::from(x).abs() < 1 << (w - 1));
-                        assert!(
-                            d[i + 1..].iter().take(w as usize - 1).all(|&y| y == 0),
-                            "not a NAF"
-                        );
+            let low = u128::from_le_bytes(k.to_repr()[..16].try_into().unwrap());
+            for (limbs, value) in [
+                (limbs_scalar(k), *k),
+                (limbs_u128(low), Scalar::from_u128(low)),
+            ] {
+                for w in [W_VAR, W_GEN] {
+                    let d = wnaf(limbs, w);
+                    assert_eq!(naf_value(&d), value);
+                    for (i, &x) in d.iter().enumerate() {
+                        if x != 0 {
+                            assert!(x % 2 != 0 && i32::from(x).abs() < 1 << (w - 1));
+                            assert!(
+                                d[i + 1..].iter().take(w as usize - 1).all(|&y| y == 0),
+                                "not a NAF"
+                            );
+                        }
                     }
                 }
             }
@@ -195,25 +340,114 @@ mod tests {
     }
 
     #[test]
-    fn double_mul_matches_constant_time_products() {
-        let mut rng = ChaCha20Rng::seed_from_u64(2);
-        let g = G1::generator();
-        let edge = [Scalar::ZERO, Scalar::ONE, -Scalar::ONE, Scalar::from(2)];
-        for i in 0..64 {
-            let p = g * Scalar::random(&mut rng);
-            let q = g * Scalar::random(&mut rng);
-            let (a, b) = if i < 16 {
-                (edge[i % 4], edge[i / 4])
-            } else {
-                (Scalar::random(&mut rng), Scalar::random(&mut rng))
-            };
-            assert_eq!(double_mul_vartime(&a, &p, &b, &q), p * a + q * b);
-            assert_eq!(generator_double_mul_vartime(&a, &b, &q), g * a + q * b);
+    fn the_endomorphism_is_multiplication_by_zeta() {
+        let mut rng = ChaCha20Rng::seed_from_u64(3);
+        for _ in 0..8 {
+            let p = (G1::generator() * Scalar::random(&mut rng)).to_affine();
+            assert_eq!(G1::from(endo(&p)), p * Scalar::ZETA);
+            assert!(bool::from(endo(&p).is_on_curve()));
         }
-        // P = Q and P = −Q: the tables then cancel or double, still exact
-        let p = g * Scalar::from(77);
+    }
+
+    #[test]
+    fn the_lattice_basis_is_in_the_kernel() {
+        // a + b·ζ ≡ 0 for (A1, −B1) and (B1, B2)
+        let z = Scalar::ZETA;
+        assert_eq!(
+            Scalar::from_u128(A1) - Scalar::from_u128(B1) * z,
+            Scalar::ZERO
+        );
+        assert_eq!(
+            Scalar::from_u128(B1) + Scalar::from_u128(B2) * z,
+            Scalar::ZERO
+        );
+    }
+
+    #[test]
+    fn the_split_reconstructs_every_scalar_in_two_halves() {
+        let mut rng = ChaCha20Rng::seed_from_u64(4);
+        let edge = [
+            Scalar::ZERO,
+            Scalar::ONE,
+            -Scalar::ONE,
+            Scalar::ZETA,
+            -Scalar::ZETA,
+            Scalar::from_u128(u128::MAX),
+            -Scalar::from_u128(u128::MAX),
+        ];
+        let randoms: Vec<Scalar> = (0..10_000).map(|_| Scalar::random(&mut rng)).collect();
+        for k in edge.iter().chain(&randoms) {
+            let parts = split(k).unwrap_or_else(|| panic!("{k:?} did not split"));
+            let value = |(m, neg): (u128, bool)| {
+                let v = Scalar::from_u128(m);
+                if neg {
+                    -v
+                } else {
+                    v
+                }
+            };
+            assert_eq!(value(parts[0]) + value(parts[1]) * Scalar::ZETA, *k);
+            // and each half is short: at most 128 bits, in practice 127
+            assert!(parts.iter().all(|(m, _)| *m < 1 << 127), "{k:?}: {parts:?}");
+        }
+    }
+
+    /// `g·G + Σ kᵢ·Pᵢ` with halo2curves' constant-time products.
+    fn reference(g: &Scalar, terms: &[(Scalar, G1Affine)]) -> G1 {
+        terms
+            .iter()
+            .fold(G1::generator() * g, |acc, (k, p)| acc + *p * k)
+    }
+
+    #[test]
+    fn multi_mul_matches_constant_time_products() {
+        let mut rng = ChaCha20Rng::seed_from_u64(2);
+        let gen = G1::generator();
+        let edge = [
+            Scalar::ZERO,
+            Scalar::ONE,
+            -Scalar::ONE,
+            Scalar::from(2),
+            Scalar::ZETA,
+            Scalar::from_u128(u128::MAX),
+            -Scalar::from_u128(1 << 127),
+        ];
+        let point = |rng: &mut ChaCha20Rng| (gen * Scalar::random(rng)).to_affine();
+        for n in 0..6 {
+            for round in 0..8 {
+                let g = if round < edge.len() {
+                    edge[round]
+                } else {
+                    Scalar::random(&mut rng)
+                };
+                let terms: Vec<(Scalar, G1Affine)> = (0..n)
+                    .map(|i| {
+                        let k = if round < 2 {
+                            edge[(i + round) % edge.len()]
+                        } else {
+                            Scalar::random(&mut rng)
+                        };
+                        (k, point(&mut rng))
+                    })
+                    .collect();
+                let want = reference(&g, &terms);
+                assert_eq!(multi_mul_vartime(&g, &terms), want, "n {n} round {round}");
+                // the whole-scalar path, taken if a split ever failed to reconstruct
+                assert_eq!(multi_mul_with(&g, &terms, |_| None), want);
+            }
+        }
+        // a base twice, a base and its negation, the generator itself as a base: still exact
+        let p = point(&mut rng);
         let (a, b) = (Scalar::random(&mut rng), Scalar::random(&mut rng));
-        assert_eq!(double_mul_vartime(&a, &p, &b, &p), p * (a + b));
-        assert_eq!(double_mul_vartime(&a, &p, &a, &-p), G1::identity());
+        assert_eq!(
+            multi_mul_vartime(&Scalar::ZERO, &[(a, p), (b, p)]),
+            G1::from(p) * (a + b)
+        );
+        assert_eq!(
+            multi_mul_vartime(&Scalar::ZERO, &[(a, p), (a, -p)]),
+            G1::identity()
+        );
+        let g_affine = gen.to_affine();
+        assert_eq!(multi_mul_vartime(&a, &[(-a, g_affine)]), G1::identity());
     }
 }

@@ -23,7 +23,6 @@ use halo2_proofs::halo2curves::{
     ff::{Field, FromUniformBytes, PrimeField},
     group::{prime::PrimeCurveAffine, Curve, Group},
     grumpkin::{Fr as Scalar, G1Affine, G1},
-    msm::msm_serial,
     CurveAffine,
 };
 use rand_core::{CryptoRng, RngCore};
@@ -255,7 +254,7 @@ impl PreparedSignature {
     /// The curve check for this one signature.
     pub fn verify(&self) -> Result<(), SignatureError> {
         // s·G − e·pk == R, in one variable-time chain (all values here are public)
-        let lhs = curve::generator_double_mul_vartime(&self.s, &-self.e, &G1::from(self.pk));
+        let lhs = curve::multi_mul_vartime(&self.s, &[(-self.e, self.pk)]);
         if lhs == G1::from(self.r) {
             Ok(())
         } else {
@@ -273,8 +272,9 @@ const BATCH_PERSONAL: &[u8] = b"keel/schnorr/zb";
 /// from BLAKE2b over every input. Grumpkin has prime order, so if some signature is invalid
 /// (its term `sᵢ·G − Rᵢ − eᵢ·pkᵢ ≠ 0`), the weighted sum vanishes for at most one value of
 /// that `zᵢ` given the others: a forger must find a 2^-128 event by grinding the hash. The
-/// empty batch is valid. Per signature this costs a share of a Pippenger sum instead of a
-/// double-scalar product (see `stf/verify` in BENCHMARKS.md).
+/// empty batch is valid. The sum is one Straus chain over every term ([`curve`]'s
+/// `multi_mul_vartime`): the ~128 doublings are shared, so per signature this costs its
+/// additions alone (see `stf/verify` in BENCHMARKS.md).
 pub fn verify_batch(items: &[PreparedSignature]) -> bool {
     match items {
         [] => return true,
@@ -292,11 +292,7 @@ pub fn verify_batch(items: &[PreparedSignature]) -> bool {
         seed.update(&it.e.to_repr());
     }
     let seed = seed.finalize();
-    let n = items.len();
-    let mut z_r = Vec::with_capacity(n);
-    let mut r_bases = Vec::with_capacity(n);
-    let mut z_pk = Vec::with_capacity(n + 1);
-    let mut pk_bases = Vec::with_capacity(n + 1);
+    let mut terms = Vec::with_capacity(2 * items.len());
     let mut s_sum = Scalar::ZERO;
     for (i, it) in items.iter().enumerate() {
         let h = blake2b_simd::Params::new()
@@ -310,19 +306,10 @@ pub fn verify_batch(items: &[PreparedSignature]) -> bool {
         wide[..16].copy_from_slice(h.as_bytes());
         let z = Scalar::from_repr(wide).expect("a 128-bit integer is a canonical scalar");
         s_sum += z * it.s;
-        z_r.push(-z);
-        r_bases.push(it.r);
-        z_pk.push(-(z * it.e));
-        pk_bases.push(it.pk);
+        terms.push((-z, it.r));
+        terms.push((-(z * it.e), it.pk));
     }
-    z_pk.push(s_sum);
-    pk_bases.push(G1Affine::generator());
-    // two sums: the R weights are 128-bit, so their sum needs half the windows
-    let mut acc_r = G1::identity();
-    msm_serial(&z_r, &r_bases, &mut acc_r);
-    let mut acc = G1::identity();
-    msm_serial(&z_pk, &pk_bases, &mut acc);
-    bool::from((acc + acc_r).is_identity())
+    bool::from(curve::multi_mul_vartime(&s_sum, &terms).is_identity())
 }
 
 /// A Schnorr signature `(R, s)`.
