@@ -231,7 +231,7 @@ fn bench_tree(c: &mut Criterion) {
 mod pippenger {
     use halo2_proofs::halo2curves::{
         ff::{Field, PrimeField},
-        group::{prime::PrimeCurveAffine, Group},
+        group::Group,
         grumpkin::{Fr as Scalar, G1Affine, G1},
         msm::msm_serial,
     };

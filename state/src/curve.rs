@@ -27,6 +27,8 @@ use crate::field::Fr;
 
 /// Window of the variable bases' NAFs (8 precomputed points each).
 const W_VAR: u32 = 5;
+/// Window of a short (128-bit) scalar's NAF (4 precomputed points).
+const W_SHORT: u32 = 4;
 /// Window of the generator's NAFs (32 precomputed points each, built once).
 const W_GEN: u32 = 7;
 
@@ -203,66 +205,57 @@ fn multi_mul_with(
     terms: &[(Scalar, G1Affine)],
     split: impl Fn(&Scalar) -> Option<[(u128, bool); 2]>,
 ) -> G1 {
-    let table_len = 1usize << (W_VAR - 2);
+    let plans: Vec<Plan> = terms.iter().map(|(k, _)| Plan::of(k, &split)).collect();
     // every base's odd multiples, brought to affine form with one shared inversion
-    let mut proj = Vec::with_capacity(terms.len() * table_len);
-    for (_, p) in terms {
+    let mut proj = Vec::with_capacity(terms.len() << (W_VAR - 2));
+    for ((_, p), plan) in terms.iter().zip(&plans) {
         debug_assert!(!bool::from(p.is_identity()), "a base is the identity");
-        push_odd_multiples(&mut proj, &G1::from(*p), W_VAR);
+        push_odd_multiples(&mut proj, &G1::from(*p), plan.window());
     }
     let mut tables = vec![G1Affine::identity(); proj.len()];
     G1::batch_normalize(&proj, &mut tables);
-    let splits: Vec<Option<[(u128, bool); 2]>> = terms.iter().map(|(k, _)| split(k)).collect();
-    let endo_tables: Vec<Vec<G1Affine>> = splits
+    let mut rest = &tables[..];
+    let tables: Vec<&[G1Affine]> = plans
         .iter()
-        .zip(tables.chunks_exact(table_len))
-        .map(|(s, t)| match s {
-            Some([_, (k2, _)]) if *k2 != 0 => t.iter().map(endo).collect(),
+        .map(|plan| {
+            let (mine, others) = rest.split_at(1 << (plan.window() - 2));
+            rest = others;
+            mine
+        })
+        .collect();
+    let endo_tables: Vec<Vec<G1Affine>> = plans
+        .iter()
+        .zip(&tables)
+        .map(|(plan, t)| match plan {
+            Plan::Split([_, (k2, _)]) if *k2 != 0 => t.iter().map(endo).collect(),
             _ => Vec::new(),
         })
         .collect();
 
     let mut chains = Vec::with_capacity(2 * terms.len() + 2);
     let gen = &*GENERATOR_TABLES;
-    match split(g) {
-        Some(parts) => {
+    match Plan::of(g, &split) {
+        Plan::Short(m, neg) => chains.push(Chain::new(limbs_u128(m), W_GEN, &gen[0], neg)),
+        Plan::Split(parts) => {
             for ((m, neg), table) in parts.into_iter().zip(gen.iter()) {
-                chains.push(Chain {
-                    digits: wnaf(limbs_u128(m), W_GEN),
-                    table,
-                    neg,
-                });
+                chains.push(Chain::new(limbs_u128(m), W_GEN, table, neg));
             }
         }
-        None => chains.push(Chain {
-            digits: wnaf(limbs_scalar(g), W_GEN),
-            table: &gen[0],
-            neg: false,
-        }),
+        Plan::Whole => chains.push(Chain::new(limbs_scalar(g), W_GEN, &gen[0], false)),
     }
-    for (((k, _), s), (table, endo_table)) in terms
+    for (((k, _), plan), (table, endo_table)) in terms
         .iter()
-        .zip(&splits)
-        .zip(tables.chunks_exact(table_len).zip(&endo_tables))
+        .zip(&plans)
+        .zip(tables.iter().zip(&endo_tables))
     {
-        match s {
-            Some([(k1, neg1), (k2, neg2)]) => {
-                chains.push(Chain {
-                    digits: wnaf(limbs_u128(*k1), W_VAR),
-                    table,
-                    neg: *neg1,
-                });
-                chains.push(Chain {
-                    digits: wnaf(limbs_u128(*k2), W_VAR),
-                    table: endo_table,
-                    neg: *neg2,
-                });
+        let w = plan.window();
+        match plan {
+            Plan::Short(m, neg) => chains.push(Chain::new(limbs_u128(*m), w, table, *neg)),
+            Plan::Split([(k1, neg1), (k2, neg2)]) => {
+                chains.push(Chain::new(limbs_u128(*k1), w, table, *neg1));
+                chains.push(Chain::new(limbs_u128(*k2), w, endo_table, *neg2));
             }
-            None => chains.push(Chain {
-                digits: wnaf(limbs_scalar(k), W_VAR),
-                table,
-                neg: false,
-            }),
+            Plan::Whole => chains.push(Chain::new(limbs_scalar(k), w, table, false)),
         }
     }
 
@@ -284,6 +277,44 @@ fn multi_mul_with(
         }
     }
     acc
+}
+
+/// How one scalar enters the chain.
+enum Plan {
+    /// It, or its negation, is below 2^128 (a batch's weight): one chain as it is.
+    Short(u128, bool),
+    /// Split by the endomorphism: two 128-bit chains over one table.
+    Split([(u128, bool); 2]),
+    /// Neither (a split that failed, never seen): one 254-bit chain.
+    Whole,
+}
+
+impl Plan {
+    fn of(k: &Scalar, split: &impl Fn(&Scalar) -> Option<[(u128, bool); 2]>) -> Self {
+        if let Some((m, neg)) = signed_u128(*k) {
+            return Self::Short(m, neg);
+        }
+        split(k).map_or(Self::Whole, Self::Split)
+    }
+
+    /// The NAF window: a short scalar's one chain pays less for a smaller table; a split
+    /// scalar's two chains share a larger one.
+    fn window(&self) -> u32 {
+        match self {
+            Self::Short(..) => W_SHORT,
+            _ => W_VAR,
+        }
+    }
+}
+
+impl<'a> Chain<'a> {
+    fn new(limbs: [u64; 5], w: u32, table: &'a [G1Affine], neg: bool) -> Self {
+        Self {
+            digits: wnaf(limbs, w),
+            table,
+            neg,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -322,7 +353,7 @@ mod tests {
                 (limbs_scalar(k), *k),
                 (limbs_u128(low), Scalar::from_u128(low)),
             ] {
-                for w in [W_VAR, W_GEN] {
+                for w in [W_SHORT, W_VAR, W_GEN] {
                     let d = wnaf(limbs, w);
                     assert_eq!(naf_value(&d), value);
                     for (i, &x) in d.iter().enumerate() {
