@@ -12,12 +12,14 @@
 //!    curve check on its own (what the sequencer did before the verifier stage batched them).
 //! 5. peer `keel/inproc/fsync/batcher-nice-0`: (1) with the batcher thread at the same
 //!    priority as the rest (`batcher_nice = 0`; the default is 10).
-//! 6. peer `stf-on-ack-path`: each operation through `State::execute_batch` on RocksDB before
+//! 6. peer `keel/inproc/fsync/one-verifier`: (1) with one verifier thread (`verify_threads = 1`).
+//! 7. peer `stf-on-ack-path`: each operation through `State::execute_batch` on RocksDB before
 //!    its acknowledgement (what a sequencer without a separate admission path would do).
 //!
 //! Then the batcher's sustained rate: how fast the backlog left by (1) is cut, executed (tree,
 //! witness) and committed. `KEEL_INGEST_OPS` sets the operations per run (default 30,000);
-//! `KEEL_INGEST_ONLY=keel/inproc,stf` runs only the runs whose names start so.
+//! `KEEL_INGEST_ONLY=keel/inproc,stf` runs only the runs whose names start so;
+//! `KEEL_INGEST_ROUNDS=3` repeats runs 1–6 round-robin and reports each one's median.
 
 use std::{
     sync::{
@@ -251,6 +253,12 @@ fn stages(seq: &Sequencer) {
     );
 }
 
+/// `KEEL_INGEST_ROUNDS`: how many times each run is repeated, round-robin (default 1). On a VM
+/// whose speed drifts, interleaved rounds and their median compare runs more fairly.
+fn rounds() -> usize {
+    env_or("KEEL_INGEST_ROUNDS", 1).max(1)
+}
+
 /// `KEEL_INGEST_ONLY=a,b`: run only the runs whose names start with one of these.
 fn wanted(name: &str) -> bool {
     std::env::var("KEEL_INGEST_ONLY").map_or(true, |only| {
@@ -258,24 +266,39 @@ fn wanted(name: &str) -> bool {
     })
 }
 
-/// Runs `name` on a fresh sequencer set up by `tweak`; its rate, if it was wanted.
-fn run(
-    name: &str,
-    tweak: impl FnOnce(&mut SequencerConfig),
-    body: impl FnOnce(&Sequencer) -> Run,
-    drain_after: bool,
-) -> Option<f64> {
-    if !wanted(name) {
-        return None;
-    }
-    let (_dir, seq) = open(tweak);
-    let rate = body(&seq).report(name);
+/// One configuration the bench runs.
+struct Case {
+    name: &'static str,
+    tweak: fn(&mut SequencerConfig),
+    http: bool,
+}
+
+/// Runs `case` on a fresh sequencer; its rate. The batcher's backlog is drained (and its rate
+/// reported) after the first round of the headline run.
+fn run(case: &Case, ops: &[SignedOp], drain_after: bool) -> f64 {
+    let (_dir, seq) = open(case.tweak);
+    let mut r = if case.http {
+        http(&seq, ops)
+    } else {
+        inproc(&seq, ops)
+    };
+    let rate = r.report(case.name);
     stages(&seq);
     if drain_after {
-        drain(&seq, name);
+        drain(&seq, case.name);
     }
     seq.shutdown();
-    Some(rate)
+    rate
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    let m = v.len() / 2;
+    if v.len() % 2 == 1 {
+        v[m]
+    } else {
+        (v[m - 1] + v[m]) / 2.0
+    }
 }
 
 fn main() {
@@ -284,46 +307,83 @@ fn main() {
         return;
     }
     let n = ops_count();
+    let rounds = rounds();
     println!(
-        "ingest: {n} signed transfers per run, {ACCOUNTS} accounts, depth {DEFAULT_DEPTH}, {} submitting threads, {} cores",
+        "ingest: {n} signed transfers per run, {ACCOUNTS} accounts, depth {DEFAULT_DEPTH}, {} submitting threads, {} cores, {rounds} round(s)",
         threads(),
         std::thread::available_parallelism().map_or(0, |p| p.get())
     );
     let ops = signed(n);
     let ops = &ops[..];
 
-    let keel = run("keel/inproc/fsync", |_| (), |s| inproc(s, ops), true);
-    run("keel/http/fsync", |_| (), |s| http(s, ops), false);
-    let nosync = run(
-        "keel/inproc/no-fsync",
-        |c| c.fsync = FsyncPolicy::Never,
-        |s| inproc(s, ops),
-        false,
-    );
-    // signatures checked one at a time, as before the verifier stage
-    let one_by_one = run(
-        "keel/inproc/fsync/one-by-one",
-        |c| c.verify_group_max = 1,
-        |s| inproc(s, ops),
-        false,
-    );
-    // the batcher at the same priority as the acknowledgement path
-    let same_priority = run(
-        "keel/inproc/fsync/batcher-nice-0",
-        |c| c.batcher_nice = 0,
-        |s| inproc(s, ops),
-        false,
-    );
+    const HEADLINE: &str = "keel/inproc/fsync";
+    let cases = [
+        Case {
+            name: HEADLINE,
+            tweak: |_| (),
+            http: false,
+        },
+        Case {
+            name: "keel/http/fsync",
+            tweak: |_| (),
+            http: true,
+        },
+        Case {
+            name: "keel/inproc/no-fsync",
+            tweak: |c| c.fsync = FsyncPolicy::Never,
+            http: false,
+        },
+        // signatures checked one at a time, as before the verifier stage
+        Case {
+            name: "keel/inproc/fsync/one-by-one",
+            tweak: |c| c.verify_group_max = 1,
+            http: false,
+        },
+        // the batcher at the same priority as the acknowledgement path
+        Case {
+            name: "keel/inproc/fsync/batcher-nice-0",
+            tweak: |c| c.batcher_nice = 0,
+            http: false,
+        },
+        // one verifier thread, as before
+        Case {
+            name: "keel/inproc/fsync/one-verifier",
+            tweak: |c| c.verify_threads = 1,
+            http: false,
+        },
+    ];
+    let cases: Vec<&Case> = cases.iter().filter(|c| wanted(c.name)).collect();
+    let mut rates: Vec<Vec<f64>> = vec![Vec::new(); cases.len()];
+    for round in 0..rounds {
+        if rounds > 1 {
+            println!("-- round {}", round + 1);
+        }
+        for (case, r) in cases.iter().zip(&mut rates) {
+            r.push(run(case, ops, round == 0 && case.name == HEADLINE));
+        }
+    }
     let stf = wanted("stf-on-ack-path")
         .then(|| stf_on_ack_path(&ops[..n.min(2_000)]).report("stf-on-ack-path"));
 
-    let ratio = |peer: Option<f64>, what: &str| {
-        if let (Some(k), Some(p)) = (keel, peer) {
-            println!("ratio: keel/inproc/fsync vs {what}: {:.2}x", k / p);
+    let medians: Vec<(&str, f64)> = cases
+        .iter()
+        .zip(rates)
+        .map(|(c, r)| (c.name, median(r)))
+        .collect();
+    if rounds > 1 {
+        for (name, m) in &medians {
+            println!("median {name:<32} {m:>8.0} op/s");
         }
+    }
+    let Some(&(_, keel)) = medians.iter().find(|(name, _)| *name == HEADLINE) else {
+        return;
     };
-    ratio(stf, "stf-on-ack-path");
-    ratio(nosync, "no-fsync");
-    ratio(one_by_one, "one-by-one signatures");
-    ratio(same_priority, "batcher at niceness 0");
+    let peers = medians
+        .iter()
+        .filter(|(name, _)| *name != HEADLINE)
+        .copied()
+        .chain(stf.map(|r| ("stf-on-ack-path", r)));
+    for (name, p) in peers {
+        println!("ratio: {HEADLINE} vs {name}: {:.2}x", keel / p);
+    }
 }

@@ -8,8 +8,9 @@ use anyhow::Context;
 use clap::Args;
 use keel_sequencer::{
     config::{
-        DEFAULT_BATCH_CAPACITY, DEFAULT_BATCH_DEADLINE, DEFAULT_MAX_BODY, DEFAULT_MAX_PENDING,
-        DEFAULT_MAX_PER_ACCOUNT, DEFAULT_VERIFY_GROUP_MAX,
+        DEFAULT_BATCHER_NICE, DEFAULT_BATCH_CAPACITY, DEFAULT_BATCH_DEADLINE, DEFAULT_MAX_BODY,
+        DEFAULT_MAX_PENDING, DEFAULT_MAX_PER_ACCOUNT, DEFAULT_VERIFY_GROUP_MAX,
+        DEFAULT_VERIFY_THREADS,
     },
     FsyncPolicy, Sequencer, SequencerConfig,
 };
@@ -106,6 +107,15 @@ pub(crate) struct SequencerArgs {
     /// Most signatures checked together in one multi-scalar sum (1: each on its own).
     #[arg(long = "sequencer.verify-group-max", default_value_t = DEFAULT_VERIFY_GROUP_MAX)]
     pub(crate) verify_group_max: usize,
+    /// Threads checking signature groups.
+    #[arg(long = "sequencer.verify-threads", default_value_t = DEFAULT_VERIFY_THREADS as u16,
+          value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub(crate) verify_threads: u16,
+    /// Niceness of the batcher thread, 0 to 19 (above 0: acknowledging operations comes before
+    /// executing batches when the CPU is short).
+    #[arg(long = "sequencer.batcher-nice", default_value_t = DEFAULT_BATCHER_NICE,
+          value_parser = clap::value_parser!(i32).range(0..=19))]
+    pub(crate) batcher_nice: i32,
 }
 
 impl SequencerArgs {
@@ -120,6 +130,8 @@ impl SequencerArgs {
         c.max_per_account = self.max_per_account;
         c.max_body = self.max_body;
         c.verify_group_max = self.verify_group_max;
+        c.verify_threads = usize::from(self.verify_threads);
+        c.batcher_nice = self.batcher_nice;
         c
     }
 }

@@ -18,6 +18,10 @@ pub const DEFAULT_GROUP_MAX: usize = 1024;
 pub const DEFAULT_VERIFY_GROUP_MAX: usize = 256;
 /// Default largest request body, in bytes (an operation is under 300 bytes in hex).
 pub const DEFAULT_MAX_BODY: usize = 16 * 1024;
+/// Default threads checking signature groups.
+pub const DEFAULT_VERIFY_THREADS: usize = 2;
+/// Default niceness of the batcher thread (0 to 19; 0: the same priority as the rest).
+pub const DEFAULT_BATCHER_NICE: i32 = 10;
 /// Default batches a network subscriber may have in flight before the stream waits for it.
 pub const DEFAULT_STREAM_BUFFER: usize = 16;
 
@@ -71,6 +75,14 @@ pub struct SequencerConfig {
     pub max_body: usize,
     /// Batches in flight to one network subscriber.
     pub stream_buffer: usize,
+    /// Threads checking signature groups, each taking whatever has queued when it is free.
+    pub verify_threads: usize,
+    /// Niceness of the batcher thread, 0 to 19. Above 0, acknowledging operations (hashing,
+    /// signature checks, the log) takes the CPU before executing batches (the tree, the
+    /// witness): a burst is acknowledged at full speed and executed once it passes, while the
+    /// batcher still gets a share of a busy machine (Linux gives a thread at niceness 10 about
+    /// a tenth of the share of one at 0). Ignored where threads have no niceness of their own.
+    pub batcher_nice: i32,
 }
 
 impl SequencerConfig {
@@ -89,6 +101,8 @@ impl SequencerConfig {
             verify_group_max: DEFAULT_VERIFY_GROUP_MAX,
             max_body: DEFAULT_MAX_BODY,
             stream_buffer: DEFAULT_STREAM_BUFFER,
+            verify_threads: DEFAULT_VERIFY_THREADS,
+            batcher_nice: DEFAULT_BATCHER_NICE,
         }
     }
 }

@@ -10,10 +10,16 @@
 //!                                   ─▶ commit state ─▶ trim view ─▶ subscribers
 //! ```
 //!
-//! The verifier thread checks the signatures queued since its last check as one batch
-//! ([`keel_state::signature::verify_batch`]: one multi-scalar sum instead of a double-scalar
-//! product each). If a group fails, each of its submitters checks its own signature, so one
-//! forged signature costs the others no more than checking alone.
+//! The verifier threads (`verify_threads`, two by default) each check the signatures queued
+//! since their last check as one batch ([`keel_state::signature::verify_batch`]: one shared
+//! chain of doublings instead of a double-scalar product each). If a group fails, each of its
+//! submitters checks its own signature, so one forged signature costs the others no more than
+//! checking alone.
+//!
+//! CPU priority: acknowledging comes first. The batcher runs at niceness `batcher_nice`
+//! (10 by default), so during a burst the hashing, signature checks and log take the cores and
+//! the backlog is executed once the burst passes; the batcher still gets a share of a busy
+//! machine, and `max_pending` bounds the backlog.
 //!
 //! Crash safety: an operation is acknowledged only after its group is in the log; a batch is
 //! logged (with its operations, dropping their `a` records) before its state is committed. On
@@ -184,6 +190,19 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// Sets the calling thread's niceness to `nice` (0 to 19) where threads have their own (Linux);
+/// a failure is logged and changes nothing else.
+fn lower_priority(nice: i32) {
+    if nice <= 0 {
+        return;
+    }
+    #[cfg(target_os = "linux")]
+    // On Linux the nice value is per thread: `None` (0) names the calling thread.
+    if let Err(e) = rustix::process::setpriority_process(None, nice.min(19)) {
+        tracing::warn!(target: "keel::sequencer", nice, error = %e, "could not lower the batcher's priority");
+    }
+}
+
 /// `pk` if the signature is valid: the verifier's answer when it has one, else checked here.
 fn checked(pk: PublicKey, sig: &PreparedSignature, group: Option<bool>) -> Option<PublicKey> {
     group.unwrap_or_else(|| sig.verify().is_ok()).then_some(pk)
@@ -293,19 +312,21 @@ impl Sequencer {
                 .name("keel-wal".into())
                 .spawn(move || inner.write_loop(wal_rx))?
         };
-        let verifier = {
-            let inner = inner.clone();
-            std::thread::Builder::new()
-                .name("keel-verify".into())
-                .spawn(move || inner.verify_loop(verify_rx))?
-        };
+        let verifiers = (0..inner.config.verify_threads.max(1))
+            .map(|_| {
+                let (inner, rx) = (inner.clone(), verify_rx.clone());
+                std::thread::Builder::new()
+                    .name("keel-verify".into())
+                    .spawn(move || inner.verify_loop(rx))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         let batcher = {
             let inner = inner.clone();
             std::thread::Builder::new()
                 .name("keel-batcher".into())
                 .spawn(move || inner.batch_loop())?
         };
-        lock(&inner.threads).extend([writer, verifier, batcher]);
+        lock(&inner.threads).extend([writer, batcher].into_iter().chain(verifiers));
         Ok(Self { inner })
     }
 
@@ -714,6 +735,7 @@ impl Inner {
     /// Cuts a batch when `capacity` durable operations wait or the oldest has waited
     /// `deadline`; returns once the sequencer halts (a batch being cut is finished first).
     fn batch_loop(&self) {
+        lower_priority(self.config.batcher_nice);
         let cap = self.config.batch_capacity.max(1);
         let deadline = self.config.batch_deadline;
         loop {
@@ -832,6 +854,31 @@ impl Inner {
 mod tests {
     use super::*;
     use keel_state::test_utils;
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn lower_priority_changes_only_the_calling_thread() {
+        let own = rustix::process::getpriority_process(None).unwrap();
+        let lowered = std::thread::spawn(|| {
+            lower_priority(7);
+            rustix::process::getpriority_process(None).unwrap()
+        })
+        .join()
+        .unwrap();
+        assert_eq!(lowered, 7.max(own));
+        // this thread keeps its niceness
+        assert_eq!(rustix::process::getpriority_process(None).unwrap(), own);
+        // 0 leaves the thread alone; above 19 is capped
+        let capped = std::thread::spawn(|| {
+            lower_priority(0);
+            let before = rustix::process::getpriority_process(None).unwrap();
+            lower_priority(40);
+            (before, rustix::process::getpriority_process(None).unwrap())
+        })
+        .join()
+        .unwrap();
+        assert_eq!(capped, (own, 19));
+    }
 
     fn config(dir: &std::path::Path) -> SequencerConfig {
         let mut c = SequencerConfig::new(dir);
