@@ -190,16 +190,28 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// Sets the calling thread's niceness to `nice` (0 to 19) where threads have their own (Linux);
-/// a failure is logged and changes nothing else.
+/// Lowers the calling thread's priority to niceness `nice` (capped at 19) where threads have
+/// their own (Linux). It never raises it: a thread already at `nice` or above (say, a node
+/// started under `nice -n 15`) is left alone. A failure is logged and changes nothing else.
 fn lower_priority(nice: i32) {
     if nice <= 0 {
         return;
     }
     #[cfg(target_os = "linux")]
-    // On Linux the nice value is per thread: `None` (0) names the calling thread.
-    if let Err(e) = rustix::process::setpriority_process(None, nice.min(19)) {
-        tracing::warn!(target: "keel::sequencer", nice, error = %e, "could not lower the batcher's priority");
+    {
+        // On Linux the nice value is per thread: `None` (0) names the calling thread.
+        use rustix::process::{getpriority_process, setpriority_process};
+        let nice = nice.min(19);
+        let result = getpriority_process(None).and_then(|current| {
+            if current < nice {
+                setpriority_process(None, nice)
+            } else {
+                Ok(())
+            }
+        });
+        if let Err(e) = result {
+            tracing::warn!(target: "keel::sequencer", nice, error = %e, "could not lower the batcher's priority");
+        }
     }
 }
 
@@ -877,7 +889,16 @@ mod tests {
         })
         .join()
         .unwrap();
-        assert_eq!(capped, (own, 19));
+        assert_eq!(capped, (own, 19.max(own)));
+        // a thread already lower than asked keeps its niceness (it is never raised)
+        let kept = std::thread::spawn(|| {
+            lower_priority(12);
+            lower_priority(5);
+            rustix::process::getpriority_process(None).unwrap()
+        })
+        .join()
+        .unwrap();
+        assert_eq!(kept, 12.max(own));
     }
 
     fn config(dir: &std::path::Path) -> SequencerConfig {
