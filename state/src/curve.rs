@@ -81,10 +81,11 @@ const B2: u128 = 0x6f4d8248eeb859fd0be4e1541221250b;
 const G1_LIMBS: [u64; 3] = [0x5398fd0300ff6560, 0x4ccef014a773d2d2, 0x2];
 const G2_LIMBS: [u64; 2] = [0xd91d232ec7e0b3d2, 0x2];
 
-/// `⌊k·g / 2²⁵⁶⌋` for a 256-bit `k` and a `g` of at most 192 bits; the result fits 128 bits.
-fn mul_shift_256(k: &[u64; 4], g: &[u64]) -> u128 {
+/// `⌊k·g / 2²⁵⁶⌋` for a scalar's limbs `k` (the fifth is zero) and a `g` of at most 192 bits;
+/// the result fits 128 bits.
+fn mul_shift_256(k: &[u64; 5], g: &[u64]) -> u128 {
     let mut prod = [0u64; 8];
-    for (i, &ki) in k.iter().enumerate() {
+    for (i, &ki) in k[..4].iter().enumerate() {
         let mut carry = 0u128;
         for (j, &gj) in g.iter().enumerate() {
             let t = u128::from(ki) * u128::from(gj) + u128::from(prod[i + j]) + carry;
@@ -117,9 +118,8 @@ fn signed_u128(v: Scalar) -> Option<(u128, bool)> {
 /// halves reconstruct `k` by construction.
 fn split(k: &Scalar) -> Option<[(u128, bool); 2]> {
     let limbs = limbs_scalar(k);
-    let k_limbs = [limbs[0], limbs[1], limbs[2], limbs[3]];
-    let c1 = Scalar::from_u128(mul_shift_256(&k_limbs, &G1_LIMBS));
-    let c2 = Scalar::from_u128(mul_shift_256(&k_limbs, &G2_LIMBS));
+    let c1 = Scalar::from_u128(mul_shift_256(&limbs, &G1_LIMBS));
+    let c2 = Scalar::from_u128(mul_shift_256(&limbs, &G2_LIMBS));
     // (k₁, k₂) = (k, 0) − c₁·(a₁, b₁) − c₂·(a₂, b₂), with b₁ = −B1
     let k2 = c1 * Scalar::from_u128(B1) - c2 * Scalar::from_u128(B2);
     let k1 = *k - k2 * Scalar::ZETA;
@@ -236,29 +236,13 @@ fn multi_mul_with(
 
     let mut chains = Vec::with_capacity(2 * terms.len() + 2);
     let gen = &*GENERATOR_TABLES;
-    match Plan::of(g, &split) {
-        Plan::Short(m, neg) => chains.push(Chain::new(limbs_u128(m), W_GEN, &gen[0], neg)),
-        Plan::Split(parts) => {
-            for ((m, neg), table) in parts.into_iter().zip(gen.iter()) {
-                chains.push(Chain::new(limbs_u128(m), W_GEN, table, neg));
-            }
-        }
-        Plan::Whole => chains.push(Chain::new(limbs_scalar(g), W_GEN, &gen[0], false)),
-    }
+    Plan::of(g, &split).push_chains(g, W_GEN, [&gen[0], &gen[1]], &mut chains);
     for (((k, _), plan), (table, endo_table)) in terms
         .iter()
         .zip(&plans)
         .zip(tables.iter().zip(&endo_tables))
     {
-        let w = plan.window();
-        match plan {
-            Plan::Short(m, neg) => chains.push(Chain::new(limbs_u128(*m), w, table, *neg)),
-            Plan::Split([(k1, neg1), (k2, neg2)]) => {
-                chains.push(Chain::new(limbs_u128(*k1), w, table, *neg1));
-                chains.push(Chain::new(limbs_u128(*k2), w, endo_table, *neg2));
-            }
-            Plan::Whole => chains.push(Chain::new(limbs_scalar(k), w, table, false)),
-        }
+        plan.push_chains(k, plan.window(), [table, endo_table], &mut chains);
     }
 
     let len = chains.iter().map(|c| c.digits.len()).max().unwrap_or(0);
@@ -297,6 +281,25 @@ impl Plan {
             return Self::Short(m, neg);
         }
         split(k).map_or(Self::Whole, Self::Split)
+    }
+
+    /// The chains of `k` (planned as `self`) at window `w`: `tables` are the odd multiples of
+    /// its base and of the base's endomorphism image (used by the second half of a split).
+    fn push_chains<'a>(
+        &self,
+        k: &Scalar,
+        w: u32,
+        [table, endo_table]: [&'a [G1Affine]; 2],
+        chains: &mut Vec<Chain<'a>>,
+    ) {
+        match self {
+            Self::Short(m, neg) => chains.push(Chain::new(limbs_u128(*m), w, table, *neg)),
+            Self::Split([(k1, neg1), (k2, neg2)]) => {
+                chains.push(Chain::new(limbs_u128(*k1), w, table, *neg1));
+                chains.push(Chain::new(limbs_u128(*k2), w, endo_table, *neg2));
+            }
+            Self::Whole => chains.push(Chain::new(limbs_scalar(k), w, table, false)),
+        }
     }
 
     /// The NAF window: a short scalar's one chain pays less for a smaller table; a split
