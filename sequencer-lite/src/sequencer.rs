@@ -47,7 +47,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{oneshot, watch};
 
 use crate::{
-    admission::{Admission, Waiting},
+    admission::{self, Admission, Waiting},
     config::SequencerConfig,
     error::{SequencerError, SubmitError},
     metrics::Metrics,
@@ -349,7 +349,7 @@ impl Sequencer {
 
     /// Admits a signed operation and returns once it is in the log (per the fsync policy).
     pub async fn submit(&self, op: SignedOp) -> Result<u64, SubmitError> {
-        let verified = match self.prepare(&op) {
+        let verified = match self.prepare(&op)? {
             Some((pk, sig)) => {
                 let group = match self.queue_check(sig) {
                     Some(rx) => rx.await.ok().flatten(),
@@ -365,7 +365,7 @@ impl Sequencer {
 
     /// [`Sequencer::submit`] for callers outside an async runtime.
     pub fn submit_blocking(&self, op: SignedOp) -> Result<u64, SubmitError> {
-        let verified = self.prepare(&op).and_then(|(pk, sig)| {
+        let verified = self.prepare(&op)?.and_then(|(pk, sig)| {
             let group = self
                 .queue_check(sig)
                 .and_then(|rx| rx.blocking_recv().ok().flatten());
@@ -451,9 +451,27 @@ impl Sequencer {
     /// The sender's key and the signature with its challenge hashed, outside any lock (keys
     /// never change once an account exists). `None` if the account is unknown: the rules then
     /// report it.
-    fn prepare(&self, op: &SignedOp) -> Option<(PublicKey, PreparedSignature)> {
-        let pk = self.account(op.from()).ok()??.pk;
-        Some((pk, pk.prepare(op.message(), op.signature())))
+    ///
+    /// The limits that need no signature (halted, mempool full, the sender's share) are checked
+    /// first, under the same lock: a refused operation, a flood from one account say, costs no
+    /// hashing and no curve work. [`Sequencer::admit`] checks them again, authoritatively.
+    fn prepare(
+        &self,
+        op: &SignedOp,
+    ) -> Result<Option<(PublicKey, PreparedSignature)>, SubmitError> {
+        let account = {
+            let adm = lock(&self.inner.adm);
+            if let Err(e) = self.inner.limits(&adm, Some(op.from())) {
+                self.inner.metrics.reject(e.reason());
+                return Err(e);
+            }
+            let state = self.inner.state.read().unwrap_or_else(|p| p.into_inner());
+            adm.account(op.from(), &|i| state.account(i))
+        };
+        Ok(account
+            .ok()
+            .flatten()
+            .map(|a| (a.pk, a.pk.prepare(op.message(), op.signature()))))
     }
 
     /// Queues the curve check for the verifier thread (`None` once it has stopped).
@@ -474,29 +492,12 @@ impl Sequencer {
         let inner = &self.inner;
         let result = (|| {
             let mut adm = lock(&inner.adm);
-            if let Some(why) = &adm.halted {
-                return Err(SubmitError::Halted(why.clone()));
-            }
+            inner.limits(&adm, admission::sender(&op))?;
             if let Some(i) = l1_index {
                 if i != adm.next_l1 {
                     return Err(SubmitError::QueueOrder {
                         expected: adm.next_l1,
                         got: i,
-                    });
-                }
-            }
-            if adm.uncommitted() >= inner.config.max_pending {
-                return Err(SubmitError::MempoolFull {
-                    limit: inner.config.max_pending,
-                });
-            }
-            if let BatchOp::L2(s) = &op {
-                if adm.per_account.get(&s.from()).copied().unwrap_or(0)
-                    >= inner.config.max_per_account
-                {
-                    return Err(SubmitError::AccountLimit {
-                        account: s.from().0,
-                        limit: inner.config.max_per_account,
                     });
                 }
             }
@@ -673,6 +674,28 @@ impl Sequencer {
 }
 
 impl Inner {
+    /// The refusals that need neither the state nor a signature: a halted sequencer, a full
+    /// mempool, a sender (`None` for an L1 entry) at its share of it.
+    fn limits(&self, adm: &Admission, sender: Option<AccountIndex>) -> Result<(), SubmitError> {
+        if let Some(why) = &adm.halted {
+            return Err(SubmitError::Halted(why.clone()));
+        }
+        if adm.uncommitted() >= self.config.max_pending {
+            return Err(SubmitError::MempoolFull {
+                limit: self.config.max_pending,
+            });
+        }
+        if let Some(from) = sender {
+            if adm.per_account.get(&from).copied().unwrap_or(0) >= self.config.max_per_account {
+                return Err(SubmitError::AccountLimit {
+                    account: from.0,
+                    limit: self.config.max_per_account,
+                });
+            }
+        }
+        Ok(())
+    }
+
     fn durable(
         &self,
         seq: u64,

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use keel_sequencer::{api::ErrorBody, Client, Sequencer};
+use keel_sequencer::{api::ErrorBody, Client, Sequencer, SequencerConfig};
 use keel_state::{test_utils::key, AccountIndex, Encode, SignedOp, Transfer};
 use serde_json::json;
 
@@ -17,13 +17,17 @@ struct Fixture {
 }
 
 async fn fixture(max_per_account: usize) -> Fixture {
+    fixture_with(|c| c.max_per_account = max_per_account).await
+}
+
+async fn fixture_with(tweak: impl FnOnce(&mut SequencerConfig)) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let mut c = config(dir.path());
     // nothing is cut during the test: every refusal is checked against a still state
     c.batch_deadline = Duration::from_secs(3600);
     c.batch_capacity = 64;
-    c.max_per_account = max_per_account;
     c.max_body = 1024;
+    tweak(&mut c);
     let seq = Sequencer::open(c).unwrap();
     let s = seq.clone();
     tokio::task::spawn_blocking(move || fund(&s, 3))
@@ -67,6 +71,11 @@ impl Fixture {
                 self.seq.account(AccountIndex(i)).unwrap()
             );
         }
+    }
+
+    async fn metrics(&self) -> String {
+        let r = self.http.get(format!("{}/metrics", self.base)).send();
+        r.await.unwrap().text().await.unwrap()
     }
 
     async fn refused_op(&self, op: &SignedOp, status: u16, reason: &str) {
@@ -162,18 +171,31 @@ async fn a_flood_from_one_account_is_429_and_others_still_get_in() {
     f.refused_op(&transfer(1, 2, 1, 4), 429, "account_limit")
         .await;
     f.client.submit(&transfer(2, 1, 1, 0)).await.unwrap();
-    let metrics = f
-        .http
-        .get(format!("{}/metrics", f.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = f.metrics().await;
     assert!(metrics.contains("keel_sequencer_rejected_total{reason=\"account_limit\"} 1"));
     assert!(
         metrics.contains("keel_sequencer_accepted_total 8"),
+        "{metrics}"
+    );
+    // the refused one was turned away before its signature was hashed or checked
+    assert!(
+        metrics.contains("keel_sequencer_verify_signatures_total 5"),
+        "{metrics}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_mempool_is_503_before_any_signature_work() {
+    // the three funding deposits wait uncommitted (nothing is cut): room for two more
+    let f = fixture_with(|c| c.max_pending = 5).await;
+    f.client.submit(&transfer(0, 1, 1, 0)).await.unwrap();
+    f.client.submit(&transfer(1, 2, 1, 0)).await.unwrap();
+    f.refused_op(&transfer(2, 0, 1, 0), 503, "mempool_full")
+        .await;
+    let metrics = f.metrics().await;
+    assert!(metrics.contains("keel_sequencer_rejected_total{reason=\"mempool_full\"} 1"));
+    assert!(
+        metrics.contains("keel_sequencer_verify_signatures_total 2"),
         "{metrics}"
     );
 }
