@@ -2,7 +2,9 @@
 //! durable WAL (group commit, fsync) and signature checks, on this machine's cores.
 //!
 //! A load benchmark (not criterion: each run consumes signed operations and grows the state).
-//! Measured in one run, each on a fresh sequencer at depth 24 with `ACCOUNTS` funded accounts:
+//! Measured in one run, each on a fresh sequencer at depth 24 with `ACCOUNTS` funded accounts
+//! (the funding deposits are committed before the clock starts, so a run's batcher works only on
+//! its own backlog):
 //!
 //! 1. `keel/inproc/fsync`: `Sequencer::submit_blocking` from `THREADS` threads (the figure).
 //! 2. `keel/http/fsync`: the same through `POST /v1/ops` over loopback, `CONNS` concurrent
@@ -11,10 +13,16 @@
 //! 4. peer `keel/inproc/fsync/one-by-one`: (1) with `verify_group_max = 1`, each signature's
 //!    curve check on its own (what the sequencer did before the verifier stage batched them).
 //! 5. peer `keel/inproc/fsync/batcher-nice-0`: (1) with the batcher thread at the same
-//!    priority as the rest (`batcher_nice = 0`; the default is 10).
+//!    priority as the rest (`batcher_nice = 0`; the default is 19), and
+//!    `keel/inproc/fsync/batcher-nice-10` (the default before 2026-12-02).
 //! 6. peer `keel/inproc/fsync/one-verifier`: (1) with one verifier thread (`verify_threads = 1`).
 //! 7. peer `stf-on-ack-path`: each operation through `State::execute_batch` on RocksDB before
 //!    its acknowledgement (what a sequencer without a separate admission path would do).
+//!
+//! After each run: how the log's group commits and the signature groups formed, and the
+//! process's CPU time per operation with the shares of the batcher, the verifier threads, the
+//! log writer and the rest (the submitting threads). On a VM whose speed drifts the shares are
+//! steadier than the rates.
 //!
 //! Then the batcher's sustained rate: how fast the backlog left by (1) is cut, executed (tree,
 //! witness) and committed. `KEEL_INGEST_OPS` sets the operations per run (default 30,000);
@@ -93,6 +101,16 @@ fn open(tweak: impl FnOnce(&mut SequencerConfig)) -> (tempfile::TempDir, Sequenc
         seq.submit_l1_blocking(u64::from(i), test_utils::deposit_entry(i, 1 << 40))
             .unwrap();
     }
+    // the deposits are set-up: their batches are committed before the run starts, so the run's
+    // batcher works only on the run's own backlog
+    let start = Instant::now();
+    while seq.status().unwrap().waiting > 0 {
+        assert!(
+            start.elapsed() < Duration::from_secs(300),
+            "set-up deposits not committed"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
     (dir, seq)
 }
 
@@ -117,6 +135,34 @@ impl Run {
         );
         rate
     }
+}
+
+/// `(name, utime + stime)` from a `/proc/.../stat` file.
+fn ticks(path: &std::path::Path) -> Option<(String, u64)> {
+    let stat = std::fs::read_to_string(path).ok()?;
+    let (open, close) = (stat.find('(')?, stat.rfind(')')?);
+    let f: Vec<&str> = stat.get(close + 2..)?.split(' ').collect();
+    let t = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
+    Some((stat[open + 1..close].to_string(), t))
+}
+
+/// CPU ticks of this process's live threads, summed by thread name, and of the whole process
+/// (threads that have exited included) under `"total"`.
+fn cpu_by_thread() -> std::collections::BTreeMap<String, u64> {
+    let mut out = std::collections::BTreeMap::new();
+    for t in std::fs::read_dir("/proc/self/task")
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        if let Some((name, t)) = ticks(&t.path().join("stat")) {
+            *out.entry(name).or_default() += t;
+        }
+    }
+    if let Some((_, t)) = ticks(std::path::Path::new("/proc/self/stat")) {
+        out.insert("total".into(), t);
+    }
+    out
 }
 
 fn inproc(seq: &Sequencer, ops: &[SignedOp]) -> Run {
@@ -278,12 +324,29 @@ struct Case {
 /// reported) after the first round of the headline run.
 fn run(case: &Case, ops: &[SignedOp], drain_after: bool) -> f64 {
     let (_dir, seq) = open(case.tweak);
+    let before = cpu_by_thread();
     let mut r = if case.http {
         http(&seq, ops)
     } else {
         inproc(&seq, ops)
     };
     let rate = r.report(case.name);
+    let after = cpu_by_thread();
+    let delta = |k: &str| after.get(k).copied().unwrap_or(0) - before.get(k).copied().unwrap_or(0);
+    let total = delta("total");
+    let named = ["keel-batcher", "keel-verify", "keel-wal"];
+    let rest = total.saturating_sub(named.iter().map(|k| delta(k)).sum());
+    let share = |d: u64| d as f64 * 100.0 / total.max(1) as f64;
+    println!(
+        "{:<24} cpu: {:.2} s, {:.0} µs an op: batcher {:.0}%, verifiers {:.0}%, log {:.0}%, submitters and rest {:.0}%",
+        "",
+        total as f64 / 100.0,
+        total as f64 / 100.0 / r.ops as f64 * 1e6,
+        share(delta("keel-batcher")),
+        share(delta("keel-verify")),
+        share(delta("keel-wal")),
+        share(rest),
+    );
     stages(&seq);
     if drain_after {
         drain(&seq, case.name);
@@ -344,6 +407,11 @@ fn main() {
         Case {
             name: "keel/inproc/fsync/batcher-nice-0",
             tweak: |c| c.batcher_nice = 0,
+            http: false,
+        },
+        Case {
+            name: "keel/inproc/fsync/batcher-nice-10",
+            tweak: |c| c.batcher_nice = 10,
             http: false,
         },
         // one verifier thread, as before
