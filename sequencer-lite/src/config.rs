@@ -21,7 +21,7 @@ pub const DEFAULT_MAX_BODY: usize = 16 * 1024;
 /// Default threads checking signature groups.
 pub const DEFAULT_VERIFY_THREADS: usize = 2;
 /// Default niceness of the batcher thread (0 to 19; 0: the same priority as the rest).
-pub const DEFAULT_BATCHER_NICE: i32 = 19;
+pub const DEFAULT_BATCHER_NICE: i32 = 10;
 /// Default batches a network subscriber may have in flight before the stream waits for it.
 pub const DEFAULT_STREAM_BUFFER: usize = 16;
 
@@ -80,12 +80,8 @@ pub struct SequencerConfig {
     /// Niceness of the batcher thread, 0 to 19. Above 0, acknowledging operations (hashing,
     /// signature checks, the log) takes the CPU before executing batches (the tree, the
     /// witness): a burst is acknowledged at full speed and executed once it passes, while the
-    /// batcher still gets a share of a busy machine (Linux weighs a thread at niceness 10 at
-    /// about a tenth of one at 0, and at 19 about a seventieth). The default, 19, took the
-    /// batcher's share of a two-core burst from 8–13% (at 10) and 17–18% (at 0) to 4–9%
-    /// (`ingest` bench, 2026-12-02). Under sustained overload the backlog is bounded by
-    /// `max_pending`, and what it refuses costs no signature work, so the batcher then gets the
-    /// cores. Ignored where threads have no niceness of their own.
+    /// batcher still gets a share of a busy machine (Linux gives a thread at niceness 10 about
+    /// a tenth of the share of one at 0). Ignored where threads have no niceness of their own.
     pub batcher_nice: i32,
 }
 
