@@ -13,8 +13,8 @@
 //! 4. peer `keel/inproc/fsync/one-by-one`: (1) with `verify_group_max = 1`, each signature's
 //!    curve check on its own (what the sequencer did before the verifier stage batched them).
 //! 5. peer `keel/inproc/fsync/batcher-nice-0`: (1) with the batcher thread at the same
-//!    priority as the rest (`batcher_nice = 0`; the default is 19), and
-//!    `keel/inproc/fsync/batcher-nice-10` (the default before 2026-12-02).
+//!    priority as the rest (`batcher_nice = 0`; the default is 10), and
+//!    `keel/inproc/fsync/batcher-nice-19` (the lowest).
 //! 6. peer `keel/inproc/fsync/one-verifier`: (1) with one verifier thread (`verify_threads = 1`).
 //! 7. peer `stf-on-ack-path`: each operation through `State::execute_batch` on RocksDB before
 //!    its acknowledgement (what a sequencer without a separate admission path would do).
@@ -410,8 +410,8 @@ fn main() {
             http: false,
         },
         Case {
-            name: "keel/inproc/fsync/batcher-nice-10",
-            tweak: |c| c.batcher_nice = 10,
+            name: "keel/inproc/fsync/batcher-nice-19",
+            tweak: |c| c.batcher_nice = 19,
             http: false,
         },
         // one verifier thread, as before

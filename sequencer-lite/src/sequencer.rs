@@ -19,7 +19,7 @@
 //! CPU priority: acknowledging comes first. The batcher runs at niceness `batcher_nice`
 //! (10 by default), so during a burst the hashing, signature checks and log take the cores and
 //! the backlog is executed once the burst passes; the batcher still gets a share of a busy
-//! machine, and `max_pending` bounds the backlog.
+//! machine, and `max_pending` bounds the backlog (refusals past it cost no signature work).
 //!
 //! Crash safety: an operation is acknowledged only after its group is in the log; a batch is
 //! logged (with its operations, dropping their `a` records) before its state is committed. On
