@@ -332,7 +332,11 @@ fn run(case: &Case, ops: &[SignedOp], drain_after: bool) -> f64 {
     };
     let rate = r.report(case.name);
     let after = cpu_by_thread();
-    let delta = |k: &str| after.get(k).copied().unwrap_or(0) - before.get(k).copied().unwrap_or(0);
+    // ticks are Linux's USER_HZ, 100 a second on every architecture it exposes to /proc
+    let delta = |k: &str| {
+        let at = |m: &std::collections::BTreeMap<String, u64>| m.get(k).copied().unwrap_or(0);
+        at(&after).saturating_sub(at(&before))
+    };
     let total = delta("total");
     let named = ["keel-batcher", "keel-verify", "keel-wal"];
     let rest = total.saturating_sub(named.iter().map(|k| delta(k)).sum());
