@@ -146,10 +146,13 @@ fn ticks(path: &std::path::Path) -> Option<(String, u64)> {
     Some((stat[open + 1..close].to_string(), t))
 }
 
+/// CPU ticks by thread name (see [`cpu_by_thread`]).
+type Ticks = std::collections::BTreeMap<String, u64>;
+
 /// CPU ticks of this process's live threads, summed by thread name, and of the whole process
 /// (threads that have exited included) under `"total"`.
-fn cpu_by_thread() -> std::collections::BTreeMap<String, u64> {
-    let mut out = std::collections::BTreeMap::new();
+fn cpu_by_thread() -> Ticks {
+    let mut out = Ticks::new();
     for t in std::fs::read_dir("/proc/self/task")
         .into_iter()
         .flatten()
@@ -320,6 +323,42 @@ struct Case {
     http: bool,
 }
 
+impl Case {
+    /// A run through `Sequencer::submit_blocking` with the defaults changed by `tweak`.
+    const fn inproc(name: &'static str, tweak: fn(&mut SequencerConfig)) -> Self {
+        Self {
+            name,
+            tweak,
+            http: false,
+        }
+    }
+}
+
+/// Prints the process's CPU time per operation between two [`cpu_by_thread`] snapshots, with
+/// the shares of the sequencer's named threads and of the rest (the submitting threads, and the
+/// HTTP client in the HTTP run).
+fn report_cpu(before: &Ticks, after: &Ticks, ops: usize) {
+    // ticks are Linux's USER_HZ, 100 a second on every architecture it exposes to /proc
+    let delta = |k: &str| {
+        let at = |m: &Ticks| m.get(k).copied().unwrap_or(0);
+        at(after).saturating_sub(at(before))
+    };
+    let total = delta("total");
+    let named = ["keel-batcher", "keel-verify", "keel-wal"];
+    let rest = total.saturating_sub(named.iter().map(|k| delta(k)).sum());
+    let share = |d: u64| d as f64 * 100.0 / total.max(1) as f64;
+    println!(
+        "{:<24} cpu: {:.2} s, {:.0} µs an op: batcher {:.0}%, verifiers {:.0}%, log {:.0}%, submitters and rest {:.0}%",
+        "",
+        total as f64 / 100.0,
+        total as f64 / 100.0 / ops as f64 * 1e6,
+        share(delta(named[0])),
+        share(delta(named[1])),
+        share(delta(named[2])),
+        share(rest),
+    );
+}
+
 /// Runs `case` on a fresh sequencer; its rate. The batcher's backlog is drained (and its rate
 /// reported) after the first round of the headline run.
 fn run(case: &Case, ops: &[SignedOp], drain_after: bool) -> f64 {
@@ -331,26 +370,7 @@ fn run(case: &Case, ops: &[SignedOp], drain_after: bool) -> f64 {
         inproc(&seq, ops)
     };
     let rate = r.report(case.name);
-    let after = cpu_by_thread();
-    // ticks are Linux's USER_HZ, 100 a second on every architecture it exposes to /proc
-    let delta = |k: &str| {
-        let at = |m: &std::collections::BTreeMap<String, u64>| m.get(k).copied().unwrap_or(0);
-        at(&after).saturating_sub(at(&before))
-    };
-    let total = delta("total");
-    let named = ["keel-batcher", "keel-verify", "keel-wal"];
-    let rest = total.saturating_sub(named.iter().map(|k| delta(k)).sum());
-    let share = |d: u64| d as f64 * 100.0 / total.max(1) as f64;
-    println!(
-        "{:<24} cpu: {:.2} s, {:.0} µs an op: batcher {:.0}%, verifiers {:.0}%, log {:.0}%, submitters and rest {:.0}%",
-        "",
-        total as f64 / 100.0,
-        total as f64 / 100.0 / r.ops as f64 * 1e6,
-        share(delta("keel-batcher")),
-        share(delta("keel-verify")),
-        share(delta("keel-wal")),
-        share(rest),
-    );
+    report_cpu(&before, &cpu_by_thread(), r.ops);
     stages(&seq);
     if drain_after {
         drain(&seq, case.name);
@@ -386,44 +406,20 @@ fn main() {
 
     const HEADLINE: &str = "keel/inproc/fsync";
     let cases = [
-        Case {
-            name: HEADLINE,
-            tweak: |_| (),
-            http: false,
-        },
+        Case::inproc(HEADLINE, |_| ()),
         Case {
             name: "keel/http/fsync",
             tweak: |_| (),
             http: true,
         },
-        Case {
-            name: "keel/inproc/no-fsync",
-            tweak: |c| c.fsync = FsyncPolicy::Never,
-            http: false,
-        },
+        Case::inproc("keel/inproc/no-fsync", |c| c.fsync = FsyncPolicy::Never),
         // signatures checked one at a time, as before the verifier stage
-        Case {
-            name: "keel/inproc/fsync/one-by-one",
-            tweak: |c| c.verify_group_max = 1,
-            http: false,
-        },
-        // the batcher at the same priority as the acknowledgement path
-        Case {
-            name: "keel/inproc/fsync/batcher-nice-0",
-            tweak: |c| c.batcher_nice = 0,
-            http: false,
-        },
-        Case {
-            name: "keel/inproc/fsync/batcher-nice-19",
-            tweak: |c| c.batcher_nice = 19,
-            http: false,
-        },
+        Case::inproc("keel/inproc/fsync/one-by-one", |c| c.verify_group_max = 1),
+        // the batcher at the same priority as the acknowledgement path, and at the lowest
+        Case::inproc("keel/inproc/fsync/batcher-nice-0", |c| c.batcher_nice = 0),
+        Case::inproc("keel/inproc/fsync/batcher-nice-19", |c| c.batcher_nice = 19),
         // one verifier thread, as before
-        Case {
-            name: "keel/inproc/fsync/one-verifier",
-            tweak: |c| c.verify_threads = 1,
-            http: false,
-        },
+        Case::inproc("keel/inproc/fsync/one-verifier", |c| c.verify_threads = 1),
     ];
     let cases: Vec<&Case> = cases.iter().filter(|c| wanted(c.name)).collect();
     let mut rates: Vec<Vec<f64>> = vec![Vec::new(); cases.len()];

@@ -465,8 +465,7 @@ impl Sequencer {
                 self.inner.metrics.reject(e.reason());
                 return Err(e);
             }
-            let state = self.inner.state.read().unwrap_or_else(|p| p.into_inner());
-            adm.account(op.from(), &|i| state.account(i))
+            self.inner.account(&adm, op.from())
         };
         Ok(account
             .ok()
@@ -536,9 +535,7 @@ impl Sequencer {
 
     /// The account as admitted so far (including operations not yet in a batch).
     pub fn account(&self, index: AccountIndex) -> Result<Option<Account>, StfError> {
-        let adm = lock(&self.inner.adm);
-        let state = self.inner.state.read().unwrap_or_else(|p| p.into_inner());
-        adm.account(index, &|i| state.account(i))
+        self.inner.account(&lock(&self.inner.adm), index)
     }
 
     /// The account in the last committed batch's state.
@@ -674,6 +671,12 @@ impl Sequencer {
 }
 
 impl Inner {
+    /// The account as admitted so far (`adm` is the locked admission state).
+    fn account(&self, adm: &Admission, index: AccountIndex) -> Result<Option<Account>, StfError> {
+        let state = self.state.read().unwrap_or_else(|p| p.into_inner());
+        adm.account(index, &|i| state.account(i))
+    }
+
     /// The refusals that need neither the state nor a signature: a halted sequencer, a full
     /// mempool, a sender (`None` for an L1 entry) at its share of it.
     fn limits(&self, adm: &Admission, sender: Option<AccountIndex>) -> Result<(), SubmitError> {
