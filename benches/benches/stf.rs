@@ -158,9 +158,9 @@ fn bench_verify(c: &mut Criterion) {
     let sk = key(1);
     let pk = sk.public_key();
     let msg = Fr::from(42);
-    let sig = sk.sign(msg);
+    let sig = sk.sign(&[msg]);
     g.bench_function("schnorr-grumpkin", |b| {
-        b.iter(|| pk.verify(std::hint::black_box(msg), &sig).unwrap())
+        b.iter(|| pk.verify(std::hint::black_box(&[msg]), &sig).unwrap())
     });
     g.finish();
 
@@ -175,14 +175,14 @@ fn bench_verify(c: &mut Criterion) {
             .map(|i| {
                 let sk = key(i as u32 + 1);
                 let msg = Fr::from(i);
-                (sk.public_key(), msg, sk.sign(msg))
+                (sk.public_key(), msg, sk.sign(&[msg]))
             })
             .collect();
         g.bench_function(format!("schnorr-grumpkin-batch{n}"), |b| {
             b.iter(|| {
                 let p: Vec<_> = items
                     .iter()
-                    .map(|(pk, msg, sig)| pk.prepare(std::hint::black_box(*msg), sig))
+                    .map(|(pk, msg, sig)| pk.prepare(std::hint::black_box(&[*msg]), sig))
                     .collect();
                 assert!(keel_state::signature::verify_batch(&p));
             })

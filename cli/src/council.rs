@@ -216,7 +216,7 @@ pub(crate) fn run(cmd: CouncilCommand) -> anyhow::Result<()> {
             let responses: Vec<SignatureShare> = decode_all(&responses, "a response")?;
             let sig = frost::aggregate(&group, &commitments, &responses, msg)?;
             ensure!(
-                group.key.verify(msg, &sig).is_ok(),
+                group.key.verify(&[msg], &sig).is_ok(),
                 "the aggregate does not verify under the group key"
             );
             println!("{}", hex::encode(sig.encode()));

@@ -826,7 +826,7 @@ impl EmbeddedL1 {
             .into());
         }
         let msg = action.message(self.genesis.chain_id, sequence);
-        if self.genesis.council.key.verify(msg, signature).is_err() {
+        if self.genesis.council.key.verify(&[msg], signature).is_err() {
             return Err(Rejection::BadCouncilSignature.into());
         }
         t.running()?;

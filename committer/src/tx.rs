@@ -322,7 +322,7 @@ impl L1Tx {
     /// Builds and signs a transaction.
     pub fn sign(sk: &SecretKey, chain_id: u64, nonce: u64, call: Call) -> Self {
         let signer = sk.public_key();
-        let signature = sk.sign(Self::message(chain_id, &signer, nonce, &call));
+        let signature = sk.sign(&[Self::message(chain_id, &signer, nonce, &call)]);
         Self {
             signer,
             nonce,
@@ -334,7 +334,7 @@ impl L1Tx {
     /// Whether the signature is the signer's over this transaction on `chain_id`.
     pub fn verify(&self, chain_id: u64) -> bool {
         let msg = Self::message(chain_id, &self.signer, self.nonce, &self.call);
-        self.signer.verify(msg, &self.signature).is_ok()
+        self.signer.verify(&[msg], &self.signature).is_ok()
     }
 
     /// The signer's L1 address.
@@ -406,12 +406,12 @@ mod tests {
             Call::Council {
                 action: CouncilAction::RotateSequencers(vec![pk, key(2).public_key()]),
                 sequence: amount,
-                signature: key(3).sign(Fr::one()),
+                signature: key(3).sign(&[Fr::one()]),
             },
             Call::Council {
                 action: CouncilAction::ActivateExitMode,
                 sequence: amount,
-                signature: key(3).sign(Fr::from(amount)),
+                signature: key(3).sign(&[Fr::from(amount)]),
             },
             Call::Exit {
                 account: Account {

@@ -38,7 +38,7 @@ use serde::{Deserialize, Serialize};
 use crate::circuit::{CircuitInput, Shape, BLINDING_ROWS};
 
 /// Bumped whenever the circuit's constraints change, so that cached keys are not reused.
-pub const CIRCUIT_VERSION: u32 = 1;
+pub const CIRCUIT_VERSION: u32 = 2;
 
 /// The public seed of the development SRS.
 const DEV_SEED: [u8; 32] = *b"keel/dev-srs/INSECURE/do-not-use";

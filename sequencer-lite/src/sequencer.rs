@@ -470,7 +470,7 @@ impl Sequencer {
         Ok(account
             .ok()
             .flatten()
-            .map(|a| (a.pk, a.pk.prepare(op.message(), op.signature()))))
+            .map(|a| (a.pk, a.pk.prepare(&op.message(), op.signature()))))
     }
 
     /// Queues the curve check for the verifier thread (`None` once it has stopped).

@@ -279,7 +279,7 @@ fn group_commitment(
         .fold(G1::identity(), |acc, (c, p)| acc + c.hiding + c.binding * p)
         .to_affine();
     PublicKey::from_point(r)?;
-    Ok((r, challenge(&r, &group.key, msg)))
+    Ok((r, challenge(&r, &group.key, &[msg])))
 }
 
 /// Round two: this member's share of the signature on `msg` for the signing set `commitments`

@@ -6,13 +6,23 @@
 //! only as queue entries: accounts are created on the L1, which assigns their index.
 //!
 //! ```text
-//! fields(op)  Deposit  [1, to, pk.x, pk.y, amount]
-//!             Transfer [2, from, to, amount, nonce]
-//!             Withdraw [3, from, recipient, amount, nonce]
-//! msg         Poseidon(fields)                           (what the owner signs)
-//! entry hash  Poseidon(source, msg, R.x, R.y, s_lo, s_hi) (source 0 = L2, 1 = L1 queue;
-//!                                                         R, s = 0 for a deposit)
+//! word(op)    kind + 2^8·a + 2^40·b + 2^72·amount + 2^136·nonce    (< 2^200, one field element)
+//!             Deposit  kind 1, a = to,   b = 0,  nonce = 0
+//!             Transfer kind 2, a = from, b = to
+//!             Withdraw kind 3, a = from, b = 0
+//! (e₁, e₂)    Deposit (pk.x, pk.y)   Transfer (0, 0)   Withdraw (recipient, 0)
+//! msg         Transfer [word]        Withdraw [word, recipient]
+//!             (what the owner signs: the signature's challenge absorbs these elements)
+//! entry hash  Poseidon(source, word, e₁, e₂, R.x, R.y, s_lo, s_hi)
+//!             (source 0 = L2, 1 = L1 queue; R, s = 0 for a deposit)
 //! ```
+//!
+//! The scalar fields share one word because each is range-bounded (indices 32 bits, amounts and
+//! nonces 64), so the word encodes them injectively. The signature covers the words themselves
+//! rather than a hash of them ([`crate::signature`]), so checking a transfer's signature costs the
+//! challenge's three Poseidon permutations and nothing more: the check is on the sequencer's
+//! acknowledgement path. Messages of different kinds cannot coincide: the kind is in the word,
+//! and a one- and a two-element message pad differently in the challenge's sponge.
 //!
 //! Encoding: a tag byte (`0x01` deposit, `0x02`/`0x03` L2 transfer/withdraw, `0x12`/`0x13`
 //! forced transfer/withdraw), then the fields in order (indices `u32`, amounts and nonces `u64`,
@@ -34,6 +44,39 @@ const TAG_DEPOSIT: u8 = 0x01;
 const TAG_TRANSFER: u8 = 0x02;
 const TAG_WITHDRAW: u8 = 0x03;
 const TAG_FORCED: u8 = 0x10;
+
+/// Where each scalar field starts in an operation's word (see the module doc): `a`, `b`, amount,
+/// nonce; the kind is in bits 0–7.
+pub const WORD_SHIFTS: [u32; 4] = [8, 40, 72, 136];
+
+/// An operation's scalar fields in one field element:
+/// `kind + 2^8·a + 2^40·b + 2^72·amount + 2^136·nonce` (below 2^200, so below the modulus).
+pub fn word(kind: u64, a: AccountIndex, b: AccountIndex, amount: u64, nonce: u64) -> Fr {
+    debug_assert!(kind < 1 << 8);
+    let (a, b) = (u64::from(a.0), u64::from(b.0));
+    Fr::from_raw([
+        kind | a << 8 | b << 40,
+        b >> 24 | amount << 8,
+        amount >> 56 | nonce << 8,
+        nonce >> 56,
+    ])
+}
+
+/// What an operation's owner signs: `[word]` for a transfer, `[word, recipient]` for a
+/// withdrawal (see the module doc). Dereferences to the elements.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Message {
+    elements: [Fr; 2],
+    len: usize,
+}
+
+impl std::ops::Deref for Message {
+    type Target = [Fr];
+
+    fn deref(&self) -> &[Fr] {
+        &self.elements[..self.len]
+    }
+}
 
 /// A deposit from the L1: creates the account at `to` with key `pk`, or tops it up.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -105,15 +148,12 @@ pub enum BatchOp {
 }
 
 impl Transfer {
-    /// The signed message for these fields.
-    pub fn message(from: AccountIndex, to: AccountIndex, amount: u64, nonce: u64) -> Fr {
-        poseidon::hash(&[
-            Fr::from(KIND_TRANSFER),
-            Fr::from(u64::from(from.0)),
-            Fr::from(u64::from(to.0)),
-            Fr::from(amount),
-            Fr::from(nonce),
-        ])
+    /// The signed message for these fields: `[word]`.
+    pub fn message(from: AccountIndex, to: AccountIndex, amount: u64, nonce: u64) -> Message {
+        Message {
+            elements: [word(KIND_TRANSFER, from, to, amount, nonce), Fr::zero()],
+            len: 1,
+        }
     }
 
     /// Builds and signs a transfer.
@@ -124,7 +164,7 @@ impl Transfer {
         amount: u64,
         nonce: u64,
     ) -> Self {
-        let signature = sk.sign(Self::message(from, to, amount, nonce));
+        let signature = sk.sign(&Self::message(from, to, amount, nonce));
         Self {
             from,
             to,
@@ -136,15 +176,15 @@ impl Transfer {
 }
 
 impl Withdraw {
-    /// The signed message for these fields.
-    pub fn message(from: AccountIndex, recipient: &L1Address, amount: u64, nonce: u64) -> Fr {
-        poseidon::hash(&[
-            Fr::from(KIND_WITHDRAW),
-            Fr::from(u64::from(from.0)),
-            fr_from_address(&recipient.0),
-            Fr::from(amount),
-            Fr::from(nonce),
-        ])
+    /// The signed message for these fields: `[word, recipient]`.
+    pub fn message(from: AccountIndex, recipient: &L1Address, amount: u64, nonce: u64) -> Message {
+        Message {
+            elements: [
+                word(KIND_WITHDRAW, from, AccountIndex(0), amount, nonce),
+                fr_from_address(&recipient.0),
+            ],
+            len: 2,
+        }
     }
 
     /// Builds and signs a withdrawal.
@@ -155,7 +195,7 @@ impl Withdraw {
         amount: u64,
         nonce: u64,
     ) -> Self {
-        let signature = sk.sign(Self::message(from, &recipient, amount, nonce));
+        let signature = sk.sign(&Self::message(from, &recipient, amount, nonce));
         Self {
             from,
             recipient,
@@ -167,16 +207,11 @@ impl Withdraw {
 }
 
 impl Deposit {
-    /// `Poseidon(fields)` of the deposit (unsigned; used in the entry hash).
-    pub fn message(&self) -> Fr {
+    /// `(word, pk.x, pk.y)`: what the entry hash absorbs of a deposit.
+    fn elements(&self) -> [Fr; 3] {
         let (x, y) = self.pk.xy();
-        poseidon::hash(&[
-            Fr::from(KIND_DEPOSIT),
-            Fr::from(u64::from(self.to.0)),
-            x,
-            y,
-            Fr::from(self.amount),
-        ])
+        let w = word(KIND_DEPOSIT, self.to, AccountIndex(0), self.amount, 0);
+        [w, x, y]
     }
 }
 
@@ -214,7 +249,7 @@ impl SignedOp {
     }
 
     /// The message the signature covers.
-    pub fn message(&self) -> Fr {
+    pub fn message(&self) -> Message {
         match self {
             Self::Transfer(t) => Transfer::message(t.from, t.to, t.amount, t.nonce),
             Self::Withdraw(w) => Withdraw::message(w.from, &w.recipient, w.amount, w.nonce),
@@ -223,14 +258,16 @@ impl SignedOp {
 
     /// Checks the signature against `pk`.
     pub fn verify(&self, pk: &PublicKey) -> Result<(), crate::signature::SignatureError> {
-        pk.verify(self.message(), self.signature())
+        pk.verify(&self.message(), self.signature())
     }
 
     fn entry_hash(&self, source: Fr) -> Fr {
         let sig = self.signature();
         let r = sig.r();
         let (s_lo, s_hi) = split_u256(&sig.s_bytes());
-        poseidon::hash(&[source, self.message(), r.x, r.y, s_lo, s_hi])
+        let m = self.message();
+        let e1 = m.get(1).copied().unwrap_or(Fr::zero());
+        poseidon::hash(&[source, m[0], e1, Fr::zero(), r.x, r.y, s_lo, s_hi])
     }
 }
 
@@ -252,15 +289,16 @@ impl BatchOp {
         matches!(self, Self::L1(_))
     }
 
-    /// `Poseidon(source, msg, R.x, R.y, s_lo, s_hi)`: what the data commitment and the queue hash
-    /// absorb.
+    /// `Poseidon(source, word, e₁, e₂, R.x, R.y, s_lo, s_hi)`: what the data commitment and the
+    /// queue hash absorb.
     pub fn entry_hash(&self) -> Fr {
         match self {
             Self::L2(op) => op.entry_hash(Fr::zero()),
             Self::L1(QueueEntry::Forced(op)) => op.entry_hash(Fr::one()),
             Self::L1(QueueEntry::Deposit(d)) => {
                 let z = Fr::zero();
-                poseidon::hash(&[Fr::one(), d.message(), z, z, z, z])
+                let [w, x, y] = d.elements();
+                poseidon::hash(&[Fr::one(), w, x, y, z, z, z, z])
             }
         }
     }
@@ -378,5 +416,150 @@ impl Decode for SignedOp {
             BatchOp::L2(op) => Ok(op),
             op => Err(DecodeError::UnknownTag { tag: op.tag(), at }),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use halo2_proofs::halo2curves::ff::{Field, PrimeField};
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn pow2(n: u32) -> Fr {
+        Fr::from(2).pow_vartime([u64::from(n)])
+    }
+
+    /// The fields back out of a word's little-endian integer.
+    fn unpack(w: Fr) -> (u64, u32, u32, u64, u64) {
+        let bytes = w.to_repr();
+        let bits = |from: u32, len: u32| -> u64 {
+            (0..len).fold(0u64, |acc, i| {
+                let bit = from + i;
+                let set = bytes.as_ref()[(bit / 8) as usize] >> (bit % 8) & 1;
+                acc | u64::from(set) << i
+            })
+        };
+        let [sa, sb, sm, sn] = WORD_SHIFTS;
+        let high = (200..256).any(|bit| bytes.as_ref()[bit / 8] >> (bit % 8) & 1 == 1);
+        assert!(!high, "a word is below 2^200");
+        (
+            bits(0, 8),
+            bits(sa, 32) as u32,
+            bits(sb, 32) as u32,
+            bits(sm, 64),
+            bits(sn, 64),
+        )
+    }
+
+    #[test]
+    fn the_word_is_the_documented_sum_at_the_edges() {
+        for (kind, a, b, amount, nonce) in [
+            (0, 0, 0, 0, 0),
+            (2, 1, 2, 3, 4),
+            (3, u32::MAX, 0, u64::MAX, u64::MAX),
+            (255, u32::MAX, u32::MAX, u64::MAX, u64::MAX),
+            (1, 1 << 31, 1 << 23, 1 << 55, 1 << 56),
+        ] {
+            let [sa, sb, sm, sn] = WORD_SHIFTS;
+            let sum = Fr::from(kind)
+                + Fr::from(u64::from(a)) * pow2(sa)
+                + Fr::from(u64::from(b)) * pow2(sb)
+                + Fr::from(amount) * pow2(sm)
+                + Fr::from(nonce) * pow2(sn);
+            let w = word(kind, AccountIndex(a), AccountIndex(b), amount, nonce);
+            assert_eq!(w, sum);
+            assert_eq!(unpack(w), (kind, a, b, amount, nonce));
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn the_word_decodes_to_its_fields(
+            kind in 0u64..4, a: u32, b: u32, amount: u64, nonce: u64,
+        ) {
+            let w = word(kind, AccountIndex(a), AccountIndex(b), amount, nonce);
+            prop_assert_eq!(unpack(w), (kind, a, b, amount, nonce));
+        }
+    }
+
+    #[test]
+    fn messages_bind_every_field_and_the_kind() {
+        let (from, to) = (AccountIndex(5), AccountIndex(6));
+        let base = Transfer::message(from, to, 7, 8);
+        for other in [
+            Transfer::message(AccountIndex(6), to, 7, 8),
+            Transfer::message(from, AccountIndex(5), 7, 8),
+            Transfer::message(from, to, 8, 8),
+            Transfer::message(from, to, 7, 9),
+            // the fields a withdrawal to "address 6" would have
+            Withdraw::message(
+                from,
+                &L1Address(*b"\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\x06"),
+                7,
+                8,
+            ),
+        ] {
+            assert_ne!(*base, *other);
+        }
+        // a transfer's message is its one word
+        let expected = Fr::from(2)
+            + Fr::from(5) * pow2(8)
+            + Fr::from(6) * pow2(40)
+            + Fr::from(7) * pow2(72)
+            + Fr::from(8) * pow2(136);
+        assert_eq!(*base, [expected]);
+        // a withdrawal's, its word and the recipient
+        let addr = L1Address([9; 20]);
+        let w = Withdraw::message(from, &addr, 7, 8);
+        assert_ne!(*w, *Withdraw::message(from, &L1Address([8; 20]), 7, 8));
+        assert_eq!(
+            *w,
+            [
+                word(3, from, AccountIndex(0), 7, 8),
+                fr_from_address(&addr.0)
+            ]
+        );
+    }
+
+    #[test]
+    fn entry_hashes_absorb_the_documented_elements() {
+        let sk = crate::test_utils::key(1);
+        let z = Fr::zero();
+        let t = Transfer::sign(&sk, AccountIndex(1), AccountIndex(2), 3, 4);
+        let (s_lo, s_hi) = split_u256(&t.signature.s_bytes());
+        let r = t.signature.r();
+        let w = word(2, AccountIndex(1), AccountIndex(2), 3, 4);
+        let op = SignedOp::Transfer(t);
+        assert_eq!(
+            BatchOp::L2(op).entry_hash(),
+            poseidon::hash(&[z, w, z, z, r.x, r.y, s_lo, s_hi])
+        );
+        assert_eq!(
+            BatchOp::L1(QueueEntry::Forced(op)).entry_hash(),
+            poseidon::hash(&[Fr::one(), w, z, z, r.x, r.y, s_lo, s_hi])
+        );
+        let addr = L1Address([9; 20]);
+        let wd = Withdraw::sign(&sk, AccountIndex(1), addr, 3, 4);
+        let (s_lo, s_hi) = split_u256(&wd.signature.s_bytes());
+        let r = wd.signature.r();
+        let w = word(3, AccountIndex(1), AccountIndex(0), 3, 4);
+        let a = fr_from_address(&addr.0);
+        assert_eq!(
+            BatchOp::L2(SignedOp::Withdraw(wd)).entry_hash(),
+            poseidon::hash(&[z, w, a, z, r.x, r.y, s_lo, s_hi])
+        );
+        let pk = sk.public_key();
+        let (x, y) = pk.xy();
+        let d = Deposit {
+            to: AccountIndex(7),
+            pk,
+            amount: 9,
+        };
+        let w = word(1, AccountIndex(7), AccountIndex(0), 9, 0);
+        assert_eq!(
+            QueueEntry::Deposit(d).entry_hash(),
+            poseidon::hash(&[Fr::one(), w, x, y, z, z, z, z])
+        );
     }
 }

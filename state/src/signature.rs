@@ -6,12 +6,21 @@
 //! ```text
 //! secret key   sk ∈ Grumpkin scalar field (= BN254 Fq), sk ≠ 0
 //! public key   pk = sk·G                       (G = Grumpkin's generator (1, √-16))
-//! nonce        k  = wide_reduce(BLAKE2b-512("keel/schnorr/k", sk ‖ msg ‖ ctr))   deterministic
+//! message      msg = m₁ … mₙ, field elements (an operation's words: ops.rs)
+//! nonce        k  = wide_reduce(BLAKE2b-512("keel/schnorr/k", sk ‖ m₁ ‖ … ‖ mₙ ‖ ctr))   deterministic
 //! commitment   R  = k·G
-//! challenge    e  = Poseidon(R.x, R.y, pk.x, pk.y, msg) ∈ Fr  ⊂ Fq   (r < q, so e embeds as is)
+//! challenge    e  = Poseidon(R.x, R.y, pk.x, pk.y, m₁, …, mₙ) ∈ Fr  ⊂ Fq   (r < q, so e embeds as is)
 //! response     s  = k + e·sk  (mod q)
 //! verify       s·G == R + e·pk, with pk and R on the curve and not the identity
 //! ```
+//!
+//! The message is absorbed into the challenge as it is, not hashed first: a one-word message costs
+//! the challenge's three permutations and nothing more. Messages of different lengths cannot
+//! give the same challenge, because the sponge's padding (a `1` after the last element) is
+//! injective. Messages of the same length are told apart by their content: an operation's first
+//! element carries its kind (ops.rs), and the one-element messages signed elsewhere (an L1
+//! transaction's or a council action's Poseidon digest) could equal a transfer's word only if the
+//! digest fell below 2^200 and also named the signer's own account with its current nonce.
 //!
 //! Encodings are uncompressed and canonical: a point is `x ‖ y` (32-byte little-endian field
 //! elements), a signature is `R ‖ s`. Decoding rejects non-canonical integers, points off the
@@ -108,8 +117,8 @@ impl SecretKey {
         PublicKey((G1::generator() * self.0).to_affine())
     }
 
-    /// Signs `msg` (a field element, normally `Poseidon(operation fields)`), deterministically.
-    pub fn sign(&self, msg: Fr) -> Signature {
+    /// Signs `msg` (field elements: an operation's words, or one digest), deterministically.
+    pub fn sign(&self, msg: &[Fr]) -> Signature {
         let pk = self.public_key();
         let k = self.nonce(msg);
         let r = (G1::generator() * k).to_affine();
@@ -120,8 +129,13 @@ impl SecretKey {
         }
     }
 
-    fn nonce(&self, msg: Fr) -> Scalar {
-        hash_to_scalar(NONCE_PERSONAL, &[&self.0.to_repr(), &fr_to_bytes(&msg)])
+    fn nonce(&self, msg: &[Fr]) -> Scalar {
+        let sk = self.0.to_repr();
+        let words: Vec<[u8; 32]> = msg.iter().map(fr_to_bytes).collect();
+        let parts: Vec<&[u8]> = std::iter::once(sk.as_ref())
+            .chain(words.iter().map(|w| w.as_slice()))
+            .collect();
+        hash_to_scalar(NONCE_PERSONAL, &parts)
     }
 }
 
@@ -199,13 +213,13 @@ impl PublicKey {
     }
 
     /// Checks `sig` on `msg` under this key.
-    pub fn verify(&self, msg: Fr, sig: &Signature) -> Result<(), SignatureError> {
+    pub fn verify(&self, msg: &[Fr], sig: &Signature) -> Result<(), SignatureError> {
         self.prepare(msg, sig).verify()
     }
 
     /// The hashing half of verification (the challenge, a Poseidon hash), leaving the curve
     /// check to [`PreparedSignature::verify`] or, for many signatures at once, [`verify_batch`].
-    pub fn prepare(&self, msg: Fr, sig: &Signature) -> PreparedSignature {
+    pub fn prepare(&self, msg: &[Fr], sig: &Signature) -> PreparedSignature {
         PreparedSignature {
             pk: self.0,
             r: sig.r,
@@ -359,10 +373,13 @@ impl Signature {
     }
 }
 
-/// `e = Poseidon(R.x, R.y, pk.x, pk.y, msg)`, as a Grumpkin scalar.
-pub(crate) fn challenge(r: &G1Affine, pk: &PublicKey, msg: Fr) -> Scalar {
+/// `e = Poseidon(R.x, R.y, pk.x, pk.y, m₁, …, mₙ)`, as a Grumpkin scalar.
+pub(crate) fn challenge(r: &G1Affine, pk: &PublicKey, msg: &[Fr]) -> Scalar {
     let (px, py) = pk.xy();
-    let e = poseidon::hash(&[r.x, r.y, px, py, msg]);
+    let mut inputs = Vec::with_capacity(4 + msg.len());
+    inputs.extend_from_slice(&[r.x, r.y, px, py]);
+    inputs.extend_from_slice(msg);
+    let e = poseidon::hash(&inputs);
     // r < q: every canonical Fr encoding is a canonical Fq encoding of the same integer.
     Scalar::from_repr(e.to_repr()).expect("Fr modulus is below Fq modulus")
 }

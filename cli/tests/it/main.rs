@@ -247,7 +247,7 @@ fn the_council_deals_a_key_and_signs_an_action_in_two_rounds() {
         GroupKey::decode(&hex::decode(std::fs::read_to_string(d("group.key")).unwrap()).unwrap())
             .unwrap();
     let m = CouncilAction::ActivateExitMode.message(7, 0);
-    group.key.verify(m, &sig).unwrap();
+    group.key.verify(&[m], &sig).unwrap();
     // two of a 3-of-4 council do not make a signature
     let (ok, _, err) = aggregate(&commitments[..2], &responses[..2]);
     assert!(!ok, "t - 1 responses aggregated: {err}");

@@ -47,7 +47,7 @@ fn a_council_action_with_t_minus_one_signatures_is_refused() {
     let call = Call::Council {
         action: act.clone(),
         sequence: 0,
-        signature: key(1).sign(msg),
+        signature: key(1).sign(&[msg]),
     };
     assert_eq!(
         refusal(send(&l1, &funder(), call)),

@@ -5,8 +5,10 @@
 //!
 //! ```text
 //! kind bits dep, tr, wd (at most one; none = padding) · from_queue bit
-//! msg    = Poseidon(kind, a, dep ? pk.x : tr ? b : recipient, dep ? pk.y : amount, dep ? amount : nonce)
-//! entry  = Poseidon(from_queue, msg, R.x, R.y, s_lo, s_hi)            (R, s = 0 for deposits)
+//! word   = kind + 2^8·a + 2^40·b + 2^72·amount + 2^136·nonce        (each part range-checked)
+//! e₁, e₂ = dep ? (pk.x, pk.y) : wd ? (recipient, 0) : (0, 0)
+//! msg    = tr ? [word] : [word, recipient]                            (what a signature covers)
+//! entry  = Poseidon(from_queue, word, e₁, e₂, R.x, R.y, s_lo, s_hi)   (R, s = 0 for deposits)
 //! ok     = deposit:  a < 2^D ∧ (¬x.exists ∨ (x.pk = pk ∧ x.balance + amount < 2^64))
 //!          signed:   a < 2^D ∧ x.exists ∧ schnorr(x.pk) ∧ nonce = x.nonce ∧ x.nonce ≠ 2^64−1
 //!                    ∧ x.balance ≥ amount ∧ (transfer ⇒ b < 2^D ∧ y.exists ∧ (a = b ∨ y.balance + amount < 2^64))
@@ -20,13 +22,14 @@
 //! These are the rules of `keel_state::stf`, evaluated as bits rather than in order: the circuit
 //! proves whether an operation applies, not which rule a rejected one broke first.
 
+use halo2_base::halo2_proofs::halo2curves::ff::Field;
 use halo2_base::{
     gates::{circuit::builder::BaseCircuitBuilder, GateInstructions, RangeChip, RangeInstructions},
     poseidon::hasher::PoseidonHasher,
     AssignedValue, Context,
     QuantumCell::Constant,
 };
-use keel_state::{poseidon, Fr};
+use keel_state::{ops, poseidon, Fr};
 
 use super::{
     ecc::{schnorr_ok, SchnorrInput},
@@ -209,12 +212,19 @@ fn slot(
     // the signed message and the entry hash, as keel_state::ops defines them
     let k = gate.mul_add(ctx, tr, Constant(Fr::from(2)), dep);
     let kind = gate.mul_add(ctx, wd, Constant(Fr::from(3)), k);
-    let to_or_recipient = gate.select(ctx, b, recipient, tr);
-    let f2 = gate.select(ctx, dpk.0, to_or_recipient, dep);
-    let f3 = gate.select(ctx, dpk.1, amount, dep);
-    let f4 = gate.select(ctx, amount, nonce, dep);
-    let msg = hasher.hash_fix_len_array(ctx, gate, &[kind, a, f2, f3, f4]);
-    let entry = hasher.hash_fix_len_array(ctx, gate, &[src, msg, r.0, r.1, s_lo, s_hi]);
+    // the word: kind < 4, a and b < 2^32 (bit-decomposed above), amount and nonce < 2^64
+    let word =
+        ops::WORD_SHIFTS
+            .iter()
+            .zip([a, b, amount, nonce])
+            .fold(kind, |acc, (shift, part)| {
+                let scale = Constant(Fr::from(2).pow_vartime([u64::from(*shift)]));
+                gate.mul_add(ctx, part, scale, acc)
+            });
+    let wd_recipient = gate.mul(ctx, wd, recipient);
+    let e1 = gate.mul_add(ctx, dep, dpk.0, wd_recipient);
+    let e2 = gate.mul(ctx, dep, dpk.1);
+    let entry = hasher.hash_fix_len_array(ctx, gate, &[src, word, e1, e2, r.0, r.1, s_lo, s_hi]);
 
     // the rules
     let fits_a = fits(ctx, gate, &a_bits, depth);
@@ -228,7 +238,8 @@ fn slot(
             r,
             s_lo,
             s_hi,
-            msg,
+            msg: [word, recipient],
+            one_word: tr,
         },
     );
     let nonce_ok = gate.is_equal(ctx, nonce, x.nonce);
@@ -319,5 +330,58 @@ fn slot(
         queue: gate.select(ctx, queue, run.queue, src),
         data: gate.select(ctx, data, run.data, used),
         count: gate.add(ctx, run.count, used),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use keel_state::{
+        test_utils::{deposit, funded_state, transfer, withdraw},
+        Epoch,
+    };
+
+    use super::super::{CircuitError, PublicInputs, Shape};
+    use super::*;
+
+    /// A field that an operation's kind leaves out of its word is 0 in the slot; a prover that puts
+    /// anything else there changes the word, so the slot no longer matches what was signed (or,
+    /// for a deposit, what the L1 queue absorbed).
+    #[test]
+    fn a_field_its_kind_leaves_out_of_the_word_is_bound_to_zero() {
+        let shape = Shape {
+            capacity: 3,
+            depth: 4,
+            k: 17,
+        };
+        let mut s = funded_state(4, 3, 1_000);
+        let w = s
+            .execute_batch(
+                Epoch(1),
+                vec![deposit(5, 7), transfer(0, 1, 10, 0), withdraw(2, 9, 0)],
+            )
+            .expect("a valid batch");
+        let public = PublicInputs::of(&w.batch);
+        let honest = CircuitInput::from_witness(&shape, &w).unwrap();
+        shape.mock_prove_input(&honest, &public).unwrap();
+
+        let refused = |alter: &dyn Fn(&mut CircuitInput)| {
+            let mut input = honest.clone();
+            alter(&mut input);
+            match shape.mock_prove_input(&input, &public) {
+                Err(CircuitError::Unsatisfied(_)) => {}
+                other => panic!("expected an unsatisfied circuit, got {other:?}"),
+            }
+        };
+        // a deposit with a nonce, a withdrawal with a recipient account
+        refused(&|i| i.ops[0].nonce = 1);
+        refused(&|i| i.ops[2].b = 1);
+        // the elements beside the word: a withdrawal's recipient, a deposit's key
+        refused(&|i| i.ops[2].recipient += Fr::one());
+        refused(&|i| i.ops[0].deposit_pk.1 = -i.ops[0].deposit_pk.1);
+        // a transfer's recipient element is not part of it: whatever the slot holds there
+        // changes neither its message nor its entry
+        let mut input = honest.clone();
+        input.ops[1].recipient = Fr::from(7);
+        shape.mock_prove_input(&input, &public).unwrap();
     }
 }

@@ -182,12 +182,15 @@ pub(crate) struct SchnorrInput {
     pub(crate) s_lo: AssignedValue<Fr>,
     /// High half of `s`.
     pub(crate) s_hi: AssignedValue<Fr>,
-    /// The signed message.
-    pub(crate) msg: AssignedValue<Fr>,
+    /// The signed message, `[m₁]` or `[m₁, m₂]` as `one_word` says.
+    pub(crate) msg: [AssignedValue<Fr>; 2],
+    /// A bit: 1 if the message is `m₁` alone.
+    pub(crate) one_word: AssignedValue<Fr>,
 }
 
-/// Whether `s·G = R + e·pk` with `e = Poseidon(R.x, R.y, pk.x, pk.y, msg)` and `pk`, `R` on the
-/// curve: 1 or 0, never unsatisfiable. `s` is used as the 256-bit integer `s_hi·2^128 + s_lo`,
+/// Whether `s·G = R + e·pk` with `e = Poseidon(R.x, R.y, pk.x, pk.y, m₁[, m₂])` and `pk`, `R` on
+/// the curve: 1 or 0, never unsatisfiable. Both challenges are hashed and one is selected, so the
+/// layout is the same for either length. `s` is used as the 256-bit integer `s_hi·2^128 + s_lo`,
 /// whose multiple of `G` is that of `s mod q` (the encoding already refuses `s ≥ q`).
 ///
 /// One joint double-and-add over 256 bit pairs computes `s·G − e·pk`; the table of the four
@@ -201,7 +204,10 @@ pub(crate) fn schnorr_ok(
     let gate = &range.gate;
     let (pkx, pky) = input.pk;
     let (rx, ry) = input.r;
-    let e = hasher.hash_fix_len_array(ctx, gate, &[rx, ry, pkx, pky, input.msg]);
+    let [m1, m2] = input.msg;
+    let e1 = hasher.hash_fix_len_array(ctx, gate, &[rx, ry, pkx, pky, m1]);
+    let e2 = hasher.hash_fix_len_array(ctx, gate, &[rx, ry, pkx, pky, m1, m2]);
+    let e = gate.select(ctx, e1, e2, input.one_word);
     let mut e_bits = canonical_bits(ctx, range, e);
     let zero = ctx.load_zero();
     e_bits.resize(256, zero);

@@ -154,7 +154,16 @@ impl Shape {
         public: &PublicInputs,
     ) -> Result<(), CircuitError> {
         let input = CircuitInput::from_witness(self, witness)?;
-        let mut b = self.builder(CircuitBuilderStage::Mock, &input);
+        self.mock_prove_input(&input, public)
+    }
+
+    /// [`Self::mock_prove`] on slots already read (tests alter them as a cheating prover would).
+    pub(crate) fn mock_prove_input(
+        &self,
+        input: &CircuitInput,
+        public: &PublicInputs,
+    ) -> Result<(), CircuitError> {
+        let mut b = self.builder(CircuitBuilderStage::Mock, input);
         b.calculate_params(Some(BLINDING_ROWS));
         let prover = MockProver::run(self.k, &b, vec![public.to_vec()])
             .map_err(|_| CircuitError::TooSmall { k: self.k })?;

@@ -50,8 +50,8 @@ fn any_six_of_eight_sign_and_the_signature_verifies_as_ordinary_schnorr() {
     assert_eq!(sets.len(), 28 + 8 + 1);
     for (k, ids) in sets.iter().enumerate() {
         let sig = sign_with(&group, &shares, ids, msg, k as u64).unwrap();
-        group.key.verify(msg, &sig).unwrap();
-        assert!(group.key.verify(msg + Fr::one(), &sig).is_err());
+        group.key.verify(&[msg], &sig).unwrap();
+        assert!(group.key.verify(&[msg + Fr::one()], &sig).is_err());
     }
 }
 
@@ -81,7 +81,7 @@ fn five_of_eight_cannot_sign() {
         })
         .collect();
     let sig = sign_with(&lying, &lying_shares, &[1, 2, 3, 4, 5], msg, 0).unwrap();
-    assert!(group.key.verify(msg, &sig).is_err());
+    assert!(group.key.verify(&[msg], &sig).is_err());
 }
 
 #[test]
@@ -163,7 +163,7 @@ fn shares_commitments_and_responses_round_trip_and_a_tampered_share_is_refused()
     assert_eq!(SignatureShare::decode(&z.encode()).unwrap(), z);
     let z2 = frost::sign(&shares[1], n2, &set, Fr::one()).unwrap();
     let sig = frost::aggregate(&group, &set, &[z2, z], Fr::one()).unwrap();
-    group.key.verify(Fr::one(), &sig).unwrap();
+    group.key.verify(&[Fr::one()], &sig).unwrap();
 }
 
 proptest! {
@@ -180,6 +180,6 @@ proptest! {
         }
         let msg = Fr::from(seed);
         let sig = sign_with(&group, &shares, &ids, msg, seed).unwrap();
-        prop_assert!(group.key.verify(msg, &sig).is_ok());
+        prop_assert!(group.key.verify(&[msg], &sig).is_ok());
     }
 }

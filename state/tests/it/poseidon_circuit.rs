@@ -17,8 +17,8 @@ fn inputs() -> Vec<Vec<Fr>> {
         vec![Fr::ZERO],
         vec![Fr::ONE, Fr::from(2)],
         vec![-Fr::ONE; 3],
-        (0..5).map(Fr::from).collect(), // the width of a Schnorr challenge / op message
-        (0..6).map(Fr::from).collect(), // the width of an entry hash
+        (0..5).map(Fr::from).collect(), // the width of a transfer's Schnorr challenge
+        (0..6).map(Fr::from).collect(), // the width of a withdrawal's challenge
     ];
     for len in [1usize, 2, 3, 4, 7, 8] {
         cases.push((0..len).map(|_| Fr::random(&mut rng)).collect());

@@ -16,12 +16,12 @@ fn sign_verify_round_trip() {
         let k = sk(n);
         let pk = k.public_key();
         let msg = Fr::from(u64::from(n) * 1_000_003);
-        let sig = k.sign(msg);
-        assert_eq!(pk.verify(msg, &sig), Ok(()));
+        let sig = k.sign(&[msg]);
+        assert_eq!(pk.verify(&[msg], &sig), Ok(()));
         let pk2 = PublicKey::from_bytes(&pk.to_bytes()).unwrap();
         let sig2 = Signature::from_bytes(&sig.to_bytes()).unwrap();
         assert_eq!((pk2, sig2), (pk, sig));
-        assert_eq!(pk2.verify(msg, &sig2), Ok(()));
+        assert_eq!(pk2.verify(&[msg], &sig2), Ok(()));
         let k2 = SecretKey::from_bytes(&k.to_bytes()).unwrap();
         assert_eq!(k2.public_key(), pk);
     }
@@ -30,10 +30,10 @@ fn sign_verify_round_trip() {
 #[test]
 fn signing_is_deterministic_and_message_bound() {
     let k = sk(1);
-    assert_eq!(k.sign(Fr::from(5)), k.sign(Fr::from(5)));
+    assert_eq!(k.sign(&[Fr::from(5)]), k.sign(&[Fr::from(5)]));
     assert_ne!(
-        k.sign(Fr::from(5)).r(),
-        k.sign(Fr::from(6)).r(),
+        k.sign(&[Fr::from(5)]).r(),
+        k.sign(&[Fr::from(6)]).r(),
         "nonce must depend on the message"
     );
 }
@@ -44,25 +44,48 @@ fn signing_is_deterministic_and_message_bound() {
 fn known_answers() {
     let k = sk(42);
     let pk = hex::encode(k.public_key().to_bytes());
-    let sig = hex::encode(k.sign(Fr::from(1234567)).to_bytes());
+    let sig = hex::encode(k.sign(&[Fr::from(1234567)]).to_bytes());
     assert_eq!(pk, KAT_PK);
     assert_eq!(sig, KAT_SIG);
     // the pinned pair is itself valid: decodes, and verifies for its message only
     let pk = PublicKey::from_bytes(&hex::decode(KAT_PK).unwrap().try_into().unwrap()).unwrap();
     let sig = Signature::from_bytes(&hex::decode(KAT_SIG).unwrap().try_into().unwrap()).unwrap();
-    assert_eq!(pk.verify(Fr::from(1234567), &sig), Ok(()));
-    assert!(pk.verify(Fr::from(1234568), &sig).is_err());
+    assert_eq!(pk.verify(&[Fr::from(1234567)], &sig), Ok(()));
+    assert!(pk.verify(&[Fr::from(1234568)], &sig).is_err());
 }
 
 const KAT_PK: &str = "0cf1ca590c527bb9e62beafa33d7600661f220c9bbb31ba907206cbfc82b6f2b0643938729f85a73e74f99e3f62c53c67f0ce8da7cabbffead336beedef48011";
 const KAT_SIG: &str = "724817f888a2df2f32cc518b38cbb91b79ac84c1a38411c8a6dd7dfef2c9911f0ec3894128591b22d6dfc60cdede1d26c705f49e754bed68d75b80440ab1d0001d4715b7b83a57946f73e5fce669f289b0bb8880b93a94bb14f4c91146623a0a";
 
+/// A message is its elements in order, whatever their number: a signature on `[m]` is not one on
+/// `[m, 0]` (the sponge pads them differently), nor on `[m₂, m₁]`, nor on either element alone.
+#[test]
+fn a_message_is_bound_to_its_length_and_order() {
+    let k = sk(4);
+    let pk = k.public_key();
+    let (m1, m2) = (Fr::from(11), Fr::from(12));
+    let one = k.sign(&[m1]);
+    assert_eq!(
+        pk.verify(&[m1, Fr::zero()], &one),
+        Err(SignatureError::Invalid)
+    );
+    assert_eq!(pk.verify(&[], &one), Err(SignatureError::Invalid));
+    let two = k.sign(&[m1, m2]);
+    assert_eq!(pk.verify(&[m1, m2], &two), Ok(()));
+    for other in [&[m2, m1][..], &[m1], &[m2], &[m1, m2, Fr::zero()]] {
+        assert_eq!(pk.verify(other, &two), Err(SignatureError::Invalid));
+    }
+    // the nonce depends on every element too
+    assert_ne!(two.r(), k.sign(&[m1, m2 + Fr::one()]).r());
+    assert_ne!(one.r(), k.sign(&[m1, Fr::zero()]).r());
+}
+
 #[test]
 fn wrong_key_is_refused() {
     let msg = Fr::from(9);
-    let sig = sk(1).sign(msg);
+    let sig = sk(1).sign(&[msg]);
     assert_eq!(
-        sk(2).public_key().verify(msg, &sig),
+        sk(2).public_key().verify(&[msg], &sig),
         Err(SignatureError::Invalid)
     );
 }
@@ -70,9 +93,9 @@ fn wrong_key_is_refused() {
 #[test]
 fn wrong_message_is_refused() {
     let k = sk(1);
-    let sig = k.sign(Fr::from(9));
+    let sig = k.sign(&[Fr::from(9)]);
     assert_eq!(
-        k.public_key().verify(Fr::from(10), &sig),
+        k.public_key().verify(&[Fr::from(10)], &sig),
         Err(SignatureError::Invalid)
     );
 }
@@ -81,15 +104,15 @@ fn wrong_message_is_refused() {
 fn mangled_s_is_refused() {
     let k = sk(3);
     let msg = Fr::from(77);
-    let mut bytes = k.sign(msg).to_bytes();
+    let mut bytes = k.sign(&[msg]).to_bytes();
     bytes[64] ^= 1; // s + or − 1: still canonical, no longer valid
     let sig = Signature::from_bytes(&bytes).unwrap();
     assert_eq!(
-        k.public_key().verify(msg, &sig),
+        k.public_key().verify(&[msg], &sig),
         Err(SignatureError::Invalid)
     );
     // an s at or above the Grumpkin scalar modulus is not even decodable
-    let mut bytes = k.sign(msg).to_bytes();
+    let mut bytes = k.sign(&[msg]).to_bytes();
     bytes[64..].copy_from_slice(&[0xff; 32]);
     assert_eq!(
         Signature::from_bytes(&bytes),
@@ -101,14 +124,14 @@ fn mangled_s_is_refused() {
 fn mangled_r_is_refused() {
     let k = sk(3);
     let msg = Fr::from(77);
-    let good = k.sign(msg);
+    let good = k.sign(&[msg]);
     // R replaced by another valid point: decodes, does not verify
-    let other = sk(4).sign(msg);
+    let other = sk(4).sign(&[msg]);
     let mut bytes = good.to_bytes();
     bytes[..64].copy_from_slice(&other.to_bytes()[..64]);
     let sig = Signature::from_bytes(&bytes).unwrap();
     assert_eq!(
-        k.public_key().verify(msg, &sig),
+        k.public_key().verify(&[msg], &sig),
         Err(SignatureError::Invalid)
     );
 }
@@ -119,7 +142,7 @@ fn point_not_on_curve_is_refused() {
     let mut pk = k.public_key().to_bytes();
     pk[32] ^= 1; // y changed: off the curve
     assert_eq!(PublicKey::from_bytes(&pk), Err(SignatureError::NotOnCurve));
-    let mut sig = k.sign(Fr::ONE).to_bytes();
+    let mut sig = k.sign(&[Fr::ONE]).to_bytes();
     sig[0] ^= 1; // R.x changed
     assert_eq!(Signature::from_bytes(&sig), Err(SignatureError::NotOnCurve));
     let (x, y) = k.public_key().xy();
@@ -171,7 +194,7 @@ mod batch {
             .map(|i| {
                 let k = if i % 3 == 0 { sk(0) } else { sk(i as u8) };
                 let msg = Fr::from(if i == 1 { 0 } else { i as u64 });
-                let sig = k.sign(msg);
+                let sig = k.sign(&[msg]);
                 (k.public_key(), msg, sig)
             })
             .collect()
@@ -180,7 +203,7 @@ mod batch {
     fn prepared(items: &[(PublicKey, Fr, Signature)]) -> Vec<PreparedSignature> {
         items
             .iter()
-            .map(|(pk, msg, sig)| pk.prepare(*msg, sig))
+            .map(|(pk, msg, sig)| pk.prepare(&[*msg], sig))
             .collect()
     }
 
@@ -212,7 +235,7 @@ mod batch {
                 ("s + 1", (pk, msg, with_s(&sig, |s| s + Scalar::ONE))),
                 ("R of another signature", {
                     let mut b = sig.to_bytes();
-                    b[..64].copy_from_slice(&other.sign(msg).to_bytes()[..64]);
+                    b[..64].copy_from_slice(&other.sign(&[msg]).to_bytes()[..64]);
                     (pk, msg, Signature::from_bytes(&b).unwrap())
                 }),
             ];
@@ -251,7 +274,7 @@ mod batch {
                 .iter()
                 .map(|&(k, m, forge)| {
                     let key = sk(k);
-                    let sig = key.sign(Fr::from(m));
+                    let sig = key.sign(&[Fr::from(m)]);
                     let msg = if forge { Fr::from(m + 100) } else { Fr::from(m) };
                     (key.public_key(), msg, sig)
                 })
