@@ -66,7 +66,8 @@ pub fn word(kind: u64, a: AccountIndex, b: AccountIndex, amount: u64, nonce: u64
 /// withdrawal (see the module doc). Dereferences to the elements.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Message {
-    elements: [Fr; 2],
+    /// `(word, e₁, e₂)` as the entry hash absorbs them; the message is the first `len`.
+    elements: [Fr; 3],
     len: usize,
 }
 
@@ -151,7 +152,11 @@ impl Transfer {
     /// The signed message for these fields: `[word]`.
     pub fn message(from: AccountIndex, to: AccountIndex, amount: u64, nonce: u64) -> Message {
         Message {
-            elements: [word(KIND_TRANSFER, from, to, amount, nonce), Fr::zero()],
+            elements: [
+                word(KIND_TRANSFER, from, to, amount, nonce),
+                Fr::zero(),
+                Fr::zero(),
+            ],
             len: 1,
         }
     }
@@ -182,6 +187,7 @@ impl Withdraw {
             elements: [
                 word(KIND_WITHDRAW, from, AccountIndex(0), amount, nonce),
                 fr_from_address(&recipient.0),
+                Fr::zero(),
             ],
             len: 2,
         }
@@ -261,13 +267,12 @@ impl SignedOp {
         pk.verify(&self.message(), self.signature())
     }
 
-    fn entry_hash(&self, source: Fr) -> Fr {
+    /// `(R.x, R.y, s_lo, s_hi)`: what the entry hash absorbs of the signature.
+    fn signature_elements(&self) -> [Fr; 4] {
         let sig = self.signature();
         let r = sig.r();
         let (s_lo, s_hi) = split_u256(&sig.s_bytes());
-        let m = self.message();
-        let e1 = m.get(1).copied().unwrap_or(Fr::zero());
-        poseidon::hash(&[source, m[0], e1, Fr::zero(), r.x, r.y, s_lo, s_hi])
+        [r.x, r.y, s_lo, s_hi]
     }
 }
 
@@ -292,15 +297,14 @@ impl BatchOp {
     /// `Poseidon(source, word, e₁, e₂, R.x, R.y, s_lo, s_hi)`: what the data commitment and the
     /// queue hash absorb.
     pub fn entry_hash(&self) -> Fr {
-        match self {
-            Self::L2(op) => op.entry_hash(Fr::zero()),
-            Self::L1(QueueEntry::Forced(op)) => op.entry_hash(Fr::one()),
-            Self::L1(QueueEntry::Deposit(d)) => {
-                let z = Fr::zero();
-                let [w, x, y] = d.elements();
-                poseidon::hash(&[Fr::one(), w, x, y, z, z, z, z])
+        let source = Fr::from(u64::from(self.is_queue_entry()));
+        let ([w, e1, e2], [rx, ry, s_lo, s_hi]) = match self {
+            Self::L2(op) | Self::L1(QueueEntry::Forced(op)) => {
+                (op.message().elements, op.signature_elements())
             }
-        }
+            Self::L1(QueueEntry::Deposit(d)) => (d.elements(), [Fr::zero(); 4]),
+        };
+        poseidon::hash(&[source, w, e1, e2, rx, ry, s_lo, s_hi])
     }
 
     /// The encoding's tag byte.
