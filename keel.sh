@@ -31,6 +31,11 @@ ensure_packages() {
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
 }
 
+# A compilation cache, when this machine has one (`.ci/run` installs sccache).
+if [ -z "${RUSTC_WRAPPER:-}" ] && command -v sccache >/dev/null 2>&1; then
+    export RUSTC_WRAPPER=sccache
+fi
+
 cmd="${1:-}"
 shift || true
 case "$cmd" in

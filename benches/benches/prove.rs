@@ -1,16 +1,25 @@
-//! Batch proofs: circuit size per operation, proof time per batch on the CPU and on the GPU MSM
-//! path (same run, same keys), and each phase's share of the prover's time.
+//! Batch proofs: the circuit's layout per operation, and proven throughput (transfers per second)
+//! of full batches on the CPU and on the GPU MSM path (same run, same keys), with each phase's
+//! share of the prover's time.
 //!
-//! `KEEL_PROVE_SHAPES` lists `capacity x depth @ k` shapes (default `1x3@16,2x8@17`).
-//! The GPU path runs where an adapter is found (`auto`); on a machine without one it says so.
-//! On a software adapter (lavapipe) it runs once, for correctness, and is not timed.
-//! `KEEL_GPU=off|auto|require` picks the GPU policy; `KEEL_PROVE_TIMED=0` makes one proof per
-//! shape and path (for the phase shares) and skips the criterion loops.
-//! The development SRS is used: timings do not depend on the toxic waste.
+//! `KEEL_PROVE_SHAPES` lists shapes, comma-separated: `NxD@k`, or `fill-D@k` (the largest
+//! capacity `2^k` rows hold at depth `D`), or `NxD` (the smallest `k` that holds it). The default,
+//! `fill-24@17`, is a full batch at the issue's depth. Each shape is proven `KEEL_PROVE_RUNS`
+//! times (default 3) on each path after one untimed proof; the line printed names the median,
+//! transfers per second (`N / median`) and seconds per transfer.
+//!
+//! The GPU path runs where an adapter is found (`auto`); on a machine without one it says so. On a
+//! software adapter (lavapipe) it runs once, for correctness, and is not timed.
+//! `KEEL_GPU=off|auto|require` picks the GPU policy. The development SRS is used: timings do not
+//! depend on the toxic waste.
+//!
+//! The peer, the circuit before its custom gates (halo2-base, commit 765a037), is measured by
+//! `scripts/prove-peer`, which builds that commit's version of this bench and runs it at the same
+//! depth in the same session.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
+use criterion::{criterion_group, criterion_main, Criterion};
 use keel_prover::{
     gpu::{AdapterClass, GpuContext, GpuPolicy, MsmConfig},
     keys::{kzg_params, BatchKeys, Srs},
@@ -23,15 +32,23 @@ use keel_state::{
 };
 
 fn shapes() -> Vec<Shape> {
-    let spec = std::env::var("KEEL_PROVE_SHAPES").unwrap_or_else(|_| "1x3@16,2x8@17".into());
+    let spec = std::env::var("KEEL_PROVE_SHAPES").unwrap_or_else(|_| "fill-24@17".into());
     spec.split(',')
         .map(|s| {
-            let (nd, k) = s.split_once('@').expect("shape is NxD@k");
-            let (n, d) = nd.split_once('x').expect("shape is NxD@k");
-            Shape {
-                capacity: n.trim().parse().expect("capacity"),
-                depth: d.trim().parse().expect("depth"),
-                k: k.trim().parse().expect("k"),
+            let s = s.trim();
+            if let Some(rest) = s.strip_prefix("fill-") {
+                let (d, k) = rest.split_once('@').expect("fill-D@k");
+                return Shape::fill(d.parse().expect("depth"), k.parse().expect("k"));
+            }
+            let (nd, k) = match s.split_once('@') {
+                Some((nd, k)) => (nd, Some(k.parse().expect("k"))),
+                None => (s, None),
+            };
+            let (n, d) = nd.split_once('x').expect("shape is NxD[@k]");
+            let (capacity, depth) = (n.parse().expect("capacity"), d.parse().expect("depth"));
+            match k {
+                Some(k) => Shape { capacity, depth, k },
+                None => Shape::fit(capacity, depth),
             }
         })
         .collect()
@@ -39,7 +56,7 @@ fn shapes() -> Vec<Shape> {
 
 /// A full batch of transfers between funded accounts.
 fn witness(shape: &Shape) -> BatchWitness {
-    let accounts = 4u32.min(1 << shape.depth.min(31));
+    let accounts = 16u32.min(1 << shape.depth.min(31));
     let mut s = funded_state(shape.depth, accounts, 1 << 40);
     let ops = (0..shape.capacity as u64)
         .map(|n| {
@@ -56,53 +73,51 @@ fn share(t: &Timings) -> String {
     let total = t.total.as_secs_f64();
     let pct = |d: Duration| 100.0 * d.as_secs_f64() / total;
     format!(
-        "witness {:.1}% | commitments {:.1}% ({} MSMs) | FFT+quotient {:.1}% | opening {:.1}% | total {:.2} s",
+        "witness {:.1}% | commitments {:.1}% ({} MSMs) | FFT+quotient {:.1}% | opening {:.1}%",
         pct(t.witness),
         pct(t.commitments),
         t.commits,
         pct(t.fft_quotient),
         pct(t.opening),
-        total
     )
 }
 
-/// Where a slot's cells go: the layout alone (no proof) for a few depths, one and two slots.
-/// Cells per operation = cells(N=2) - cells(N=1); the slope over depth is the cost of one tree
-/// level (four Merkle paths per operation: two leaves, before and after).
+/// The layout of one operation at several depths, from the circuit itself.
 fn layout_sweep() {
-    let cells = |capacity, depth| {
-        Shape {
-            capacity,
-            depth,
-            k: 17,
-        }
-        .statistics()
-        .advice_cells
-    };
-    let depths = [3u8, 8, 16, 24];
-    let per_op: Vec<usize> = depths.iter().map(|&d| cells(2, d) - cells(1, d)).collect();
-    for (d, c) in depths.iter().zip(&per_op) {
-        println!("layout: depth {d:>2}: {c} advice cells per operation");
+    for depth in [3u8, 8, 16, 24, 26] {
+        let s = Shape::per_operation(depth);
+        let by: Vec<String> = s.rows_by.iter().map(|(g, r)| format!("{g} {r}")).collect();
+        println!(
+            "layout: depth {depth:>2}: {} advice cells per operation ({} rows × {} columns; {} glue rows; {})",
+            s.advice_cells,
+            s.rows,
+            s.advice_columns,
+            s.glue_rows,
+            by.join(", ")
+        );
     }
-    let levels = f64::from(depths[3] - depths[0]);
-    let per_level = (per_op[3] - per_op[0]) as f64 / levels;
-    let fixed = per_op[0] as f64 - per_level * f64::from(depths[0]);
+    let s = Shape::per_operation(24);
     println!(
-        "layout: per operation = {fixed:.0} (signature, range checks, hashes, queue) + {per_level:.0} per tree level; \
-         at depth 24 the tree is {:.0}% of an operation",
-        100.0 * per_level * 24.0 / per_op[3] as f64
+        "layout: {} advice, {} fixed columns, {} lookup argument(s) over a {}-row table, degree {}",
+        s.advice_columns, s.fixed_columns, s.lookups, s.table_rows, s.degree
     );
 }
 
-fn bench(c: &mut Criterion) {
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn bench(_: &mut Criterion) {
     layout_sweep();
     let policy = match std::env::var("KEEL_GPU").as_deref() {
         Ok("off") => GpuPolicy::Off,
         Ok("require") => GpuPolicy::Require,
         _ => GpuPolicy::Auto,
     };
-    // KEEL_PROVE_TIMED=0: one proof per shape and path (phase shares only), no criterion loop
-    let timed = std::env::var("KEEL_PROVE_TIMED").map_or(true, |v| v != "0");
+    let runs: usize = std::env::var("KEEL_PROVE_RUNS")
+        .ok()
+        .map_or(3, |v| v.parse().expect("KEEL_PROVE_RUNS is a number"));
     let gpu = match GpuContext::acquire(policy) {
         Ok(Some(ctx)) => Some(ctx),
         Ok(None) => None,
@@ -114,24 +129,28 @@ fn bench(c: &mut Criterion) {
     let software = gpu
         .as_ref()
         .is_some_and(|ctx| ctx.class() == AdapterClass::Software);
-    let mut group = c.benchmark_group("prove");
-    group.sample_size(10);
     for shape in shapes() {
         let stats = shape.statistics();
         println!(
-            "shape N={} D={} k={}: {} advice cells ({} per op), {} lookup cells, {} advice columns, rows {}",
+            "shape N={} D={} k={}: {} of {} rows used ({} per operation), {} advice × {} fixed columns, degree {}",
             shape.capacity,
             shape.depth,
             shape.k,
-            stats.advice_cells,
-            stats.advice_cells / shape.capacity,
-            stats.lookup_cells,
-            stats.params.num_advice_per_phase[0],
-            1u64 << shape.k
+            stats.rows,
+            1u64 << shape.k,
+            stats.rows / shape.capacity,
+            stats.advice_columns,
+            stats.fixed_columns,
+            stats.degree,
         );
         let srs = kzg_params(&Srs::Dev, shape.k).expect("dev SRS");
         let cpu = MsmParams::new(srs.clone(), cpu_factory());
+        let started = Instant::now();
         let keys = BatchKeys::generate(&cpu, shape).expect("keys");
+        println!(
+            "  keys generated in {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
         let w = witness(&shape);
         let mut backends = vec![("cpu", BatchProver::new(cpu, keys.clone()))];
         if let Some(ctx) = &gpu {
@@ -147,23 +166,35 @@ fn bench(c: &mut Criterion) {
                 .verifier()
                 .verify(&proof)
                 .expect("the proof verifies");
-            println!("  {name} ({}): {}", prover.backend(), share(&t));
-            if !timed {
-                continue;
-            }
+            println!(
+                "  {name} ({}): first proof {:.2} s: {}",
+                prover.backend(),
+                t.total.as_secs_f64(),
+                share(&t)
+            );
             if *name == "gpu" && software {
-                // lavapipe shares the CPU's cores: one run shows the path works, a
-                // criterion loop of minutes-long proofs would say nothing about GPUs
                 println!("  gpu: software adapter, run once for correctness, not timed");
                 continue;
             }
-            let id = BenchmarkId::new(*name, format!("N{}-D{}", shape.capacity, shape.depth));
-            group.bench_with_input(id, &w, |b, w| {
-                b.iter(|| prover.prove(w, |_| {}).expect("proof"))
-            });
+            let times: Vec<f64> = (0..runs)
+                .map(|_| {
+                    let (_, t) = prover.prove(&w, |_| {}).expect("proof");
+                    t.total.as_secs_f64()
+                })
+                .collect();
+            let m = median(times.clone());
+            let shown: Vec<String> = times.iter().map(|t| format!("{t:.2}")).collect();
+            println!(
+                "prove/{name}/N{}-D{}-k{}: median {m:.2} s of [{}]: {:.3} transfers/s, {:.3} s per transfer",
+                shape.capacity,
+                shape.depth,
+                shape.k,
+                shown.join(", "),
+                shape.capacity as f64 / m,
+                m / shape.capacity as f64,
+            );
         }
     }
-    group.finish();
 }
 
 criterion_group!(benches, bench);

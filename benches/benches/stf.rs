@@ -3,7 +3,7 @@
 //! | id | what | peer |
 //! |---|---|---|
 //! | `stf/transfers/{mem,rocks}/d24` | signed transfers applied as one batch (signature check, nonce, two leaf updates at depth 24, witness), committed | — (throughput figure; the sequencer issue's target is 10,000 op/s) |
-//! | `stf/poseidon2/{keel,poseidon-primitives}` | one 2-to-1 Poseidon hash, the tree's unit of work | poseidon-primitives (Scroll's native Poseidon, same permutation) |
+//! | `stf/poseidon2/{keel,poseidon-primitives}` | one tree node (a one-permutation compression), the tree's unit of work | poseidon-primitives (Scroll's native Poseidon, same permutation) |
 //! | `stf/verify/{schnorr-grumpkin,ecdsa-secp256k1}` | one signature check | k256 ECDSA verify, what an EVM-style chain checks per transaction |
 //! | `stf/verify/schnorr-grumpkin-batch{24,64}` | 24 or 64 signature checks as one batch (per signature): challenges, then one Straus/GLV chain | `stf/verify/pippenger-batch{24,64}`: the same weighted check with halo2curves' Pippenger `msm_serial`; and `stf/verify/schnorr-grumpkin`, one at a time |
 //! | `tree/update/d{16,24,32}` | one leaf update: read siblings, rehash the path | — |
@@ -98,8 +98,8 @@ fn tempfile_dir() -> std::path::PathBuf {
     d
 }
 
-/// poseidon-primitives' textbook permutation with the same generated constants, driven by the
-/// same sponge as `keel_state::poseidon::hash` (two permutations for two inputs).
+/// poseidon-primitives' textbook permutation with the same generated constants, in the same
+/// compression as `keel_state::tree::node` (one permutation, the domain in the capacity).
 mod peer {
     use keel_state::{poseidon, Fr};
     use poseidon_primitives::poseidon::primitives::{ConstantLength, Hash, Spec};
@@ -125,9 +125,7 @@ mod peer {
     pub(crate) type Hasher = Hash<Fr, P128, ConstantLength<2>, 3, 2>;
 
     pub(crate) fn hash2(h: &Hasher, a: Fr, b: Fr) -> Fr {
-        let mut st = [Fr::from_raw([0, 1, 0, 0]), a, b];
-        h.permute(&mut st);
-        st[1] += Fr::one();
+        let mut st = [poseidon::capacity(poseidon::Domain::Node, 2), a, b];
         h.permute(&mut st);
         st[1]
     }
@@ -138,13 +136,13 @@ fn bench_poseidon(c: &mut Criterion) {
     let peer = peer::Hasher::init();
     assert_eq!(
         peer::hash2(&peer, a, b),
-        poseidon::hash2(a, b),
+        tree::node(a, b),
         "peer computes another function"
     );
     let mut g = c.benchmark_group("stf/poseidon2");
     g.throughput(Throughput::Elements(1));
     g.bench_function("keel", |bn| {
-        bn.iter(|| poseidon::hash2(std::hint::black_box(a), b))
+        bn.iter(|| tree::node(std::hint::black_box(a), b))
     });
     g.bench_function("poseidon-primitives", |bn| {
         bn.iter(|| peer::hash2(&peer, std::hint::black_box(a), b))
@@ -235,11 +233,7 @@ mod pippenger {
         grumpkin::{Fr as Scalar, G1Affine, G1},
         msm::msm_serial,
     };
-    use keel_state::{poseidon, Fr, PublicKey, Signature};
-
-    fn scalar_of(x: Fr) -> Scalar {
-        Scalar::from_repr(x.to_repr()).expect("r < q: an Fr integer is a Grumpkin scalar")
-    }
+    use keel_state::{Fr, PublicKey, Signature};
 
     pub(super) fn verify_batch(items: &[(PublicKey, Fr, Signature)]) -> bool {
         let seed = {
@@ -255,7 +249,8 @@ mod pippenger {
         for (i, (pk, msg, sig)) in items.iter().enumerate() {
             let r = sig.r();
             let (px, py) = pk.xy();
-            let e = scalar_of(poseidon::hash(&[r.x, r.y, px, py, *msg]));
+            let h = keel_state::signature::challenge_hash((r.x, r.y), (px, py), &[*msg]);
+            let e = keel_state::signature::challenge_scalar(h);
             let s = Scalar::from_repr(sig.s_bytes()).expect("a decoded signature's s");
             let h = blake2b_simd::Params::new()
                 .hash_length(16)

@@ -145,9 +145,10 @@ pub(crate) struct DevnetArgs {
     /// machine and shape).
     #[arg(long = "prover.keys-dir", default_value = crate::prover::DEFAULT_KEYS_DIR)]
     keys_dir: PathBuf,
-    /// log2 of the batch circuit's rows (first run).
-    #[arg(long = "prover.k", default_value_t = crate::prover::DEFAULT_K)]
-    k: u32,
+    /// log2 of the batch circuit's rows (first run; default: the smallest that holds the
+    /// layout).
+    #[arg(long = "prover.k")]
+    k: Option<u32>,
     /// KZG parameters: `dev` (INSECURE: devnets and tests only) or a file in halo2's raw format.
     #[arg(long = "prover.srs", default_value = "dev")]
     srs: String,
@@ -226,7 +227,7 @@ fn prepare(args: &DevnetArgs, dir: &Dir) -> anyhow::Result<(Layout, bool)> {
         chain_id: args.chain_id,
         depth: args.depth,
         capacity: args.capacity,
-        k: args.k,
+        k: crate::prover::shape(args.capacity, args.depth, args.k).k,
         accounts: args.accounts,
     };
     if dir.layout().exists() {
@@ -260,11 +261,7 @@ fn prepare(args: &DevnetArgs, dir: &Dir) -> anyhow::Result<(Layout, bool)> {
         args.accounts,
         args.depth
     );
-    crate::prover::check_shape(Shape {
-        capacity: args.capacity,
-        depth: args.depth,
-        k: args.k,
-    })?;
+    crate::prover::check_shape(crate::prover::shape(args.capacity, args.depth, args.k))?;
     std::fs::create_dir_all(dir.keys())?;
     std::fs::create_dir_all(dir.root.join("logs"))?;
     let sequencers: Vec<SecretKey> = (0..2).map(|_| new_key()).collect();

@@ -70,7 +70,7 @@ pub(crate) struct NodeOptions {
     pub(crate) standby_first: bool,
     pub(crate) keys_dir: PathBuf,
     pub(crate) srs: Srs,
-    pub(crate) k: u32,
+    pub(crate) k: Option<u32>,
     pub(crate) gpu: GpuPolicy,
     pub(crate) proving: Proving,
 }
@@ -257,11 +257,7 @@ pub(crate) fn run(opts: NodeOptions) -> anyhow::Result<()> {
         prover: "loading".into(),
         ..Default::default()
     }));
-    let shape = Shape {
-        capacity: opts.config.batch_capacity,
-        depth: view.depth,
-        k: opts.k,
-    };
+    let shape = crate::prover::shape(opts.config.batch_capacity, view.depth, opts.k);
     let prover = match opts.proving {
         Proving::Local => load_prover(&opts, shape, status.clone()),
         Proving::Remote => {

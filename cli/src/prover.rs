@@ -25,10 +25,8 @@ use keel_state::DEFAULT_DEPTH;
 
 /// Default key directory.
 pub(crate) const DEFAULT_KEYS_DIR: &str = "keel-data/keys";
-/// Default operations per batch.
-pub(crate) const DEFAULT_CAPACITY: usize = 1;
-/// Default log2 of the circuit's rows.
-pub(crate) const DEFAULT_K: u32 = 16;
+/// Default operations per batch: the sequencer's, a batch that fills the production circuit.
+pub(crate) const DEFAULT_CAPACITY: usize = keel_sequencer::config::DEFAULT_BATCH_CAPACITY;
 
 /// Default address of a prover service's status API.
 pub(crate) const DEFAULT_LISTEN: &str = "127.0.0.1:7745";
@@ -42,6 +40,27 @@ pub(crate) enum ProverCommand {
     /// data, prove this prover's shard of the batches and hand each proof to the committer
     /// that holds the lease (`keel committer`). Runs until SIGINT or SIGTERM.
     Run(RunArgs),
+    /// Print the batch circuit's size for a shape, from the circuit itself: advice cells, rows
+    /// and columns per transfer, the fixed and lookup columns, the degree (operators and
+    /// researchers size their machines with it). Makes no keys.
+    Layout(LayoutArgs),
+}
+
+/// The shape whose layout is printed.
+#[derive(Args, Debug)]
+pub(crate) struct LayoutArgs {
+    /// Operations per batch.
+    #[arg(long = "prover.capacity", default_value_t = DEFAULT_CAPACITY)]
+    capacity: usize,
+    /// State tree depth.
+    #[arg(long = "prover.depth", default_value_t = DEFAULT_DEPTH)]
+    depth: u8,
+    /// log2 of the circuit's rows (default: the smallest that holds the layout).
+    #[arg(long = "prover.k")]
+    k: Option<u32>,
+    /// Print JSON on stdout.
+    #[arg(long)]
+    json: bool,
 }
 
 /// A prover service's flags.
@@ -71,9 +90,9 @@ pub(crate) struct RunArgs {
     /// Operations per batch: the sequencers' batch capacity.
     #[arg(long = "prover.capacity", default_value_t = DEFAULT_CAPACITY)]
     capacity: usize,
-    /// log2 of the circuit's rows.
-    #[arg(long = "prover.k", default_value_t = DEFAULT_K)]
-    k: u32,
+    /// log2 of the circuit's rows (default: the smallest that holds the layout).
+    #[arg(long = "prover.k")]
+    k: Option<u32>,
     /// KZG parameters: `dev` (INSECURE: devnets and tests only) or a file in halo2's raw format.
     #[arg(long = "prover.srs", default_value = "dev")]
     srs: String,
@@ -95,9 +114,9 @@ pub(crate) struct KeygenArgs {
     /// State tree depth.
     #[arg(long = "prover.depth", default_value_t = DEFAULT_DEPTH)]
     depth: u8,
-    /// log2 of the circuit's rows.
-    #[arg(long = "prover.k", default_value_t = DEFAULT_K)]
-    k: u32,
+    /// log2 of the circuit's rows (default: the smallest that holds the layout).
+    #[arg(long = "prover.k")]
+    k: Option<u32>,
     /// KZG parameters: `dev` (INSECURE, publicly known toxic waste: devnets and tests only) or
     /// a file in halo2's raw format.
     #[arg(long = "prover.srs", default_value = "dev")]
@@ -112,6 +131,14 @@ pub(crate) fn srs(arg: &str) -> Srs {
     }
 }
 
+/// The shape of `capacity` operations at `depth`: `2^k` rows, or the fewest that hold it.
+pub(crate) fn shape(capacity: usize, depth: u8, k: Option<u32>) -> Shape {
+    match k {
+        Some(k) => Shape { capacity, depth, k },
+        None => Shape::fit(capacity.max(1), depth.clamp(1, keel_state::MAX_DEPTH)),
+    }
+}
+
 /// Refuses a shape no circuit is made for, before anything is created.
 pub(crate) fn check_shape(shape: Shape) -> anyhow::Result<()> {
     anyhow::ensure!(shape.capacity >= 1, "the capacity must be at least 1");
@@ -121,6 +148,17 @@ pub(crate) fn check_shape(shape: Shape) -> anyhow::Result<()> {
         keel_state::MAX_DEPTH
     );
     anyhow::ensure!((10..=26).contains(&shape.k), "k must be in 10..=26");
+    let need = shape.statistics().rows_needed;
+    anyhow::ensure!(
+        need <= 1usize << shape.k,
+        "{} operations at depth {} need {need} rows, 2^{} has {}: pass --prover.k {} (or leave \
+         --prover.k out for the smallest that fits)",
+        shape.capacity,
+        shape.depth,
+        shape.k,
+        1usize << shape.k,
+        Shape::fit(shape.capacity, shape.depth).k
+    );
     Ok(())
 }
 
@@ -172,15 +210,86 @@ pub(crate) fn run(cmd: ProverCommand) -> anyhow::Result<()> {
     match cmd {
         ProverCommand::Keygen(args) => run_keygen(args),
         ProverCommand::Run(args) => serve(args),
+        ProverCommand::Layout(args) => print_layout(args),
     }
 }
 
-fn run_keygen(args: KeygenArgs) -> anyhow::Result<()> {
-    let shape = Shape {
-        capacity: args.capacity,
-        depth: args.depth,
-        k: args.k,
+/// What `keel prover layout --json` prints.
+#[derive(serde::Serialize)]
+struct LayoutReport {
+    circuit_version: u32,
+    shape: Shape,
+    /// Rows `2^k` offers after halo2's reserved rows.
+    usable_rows: usize,
+    /// log2 of the extended domain the quotient is computed on.
+    extended_k: u32,
+    per_operation: keel_prover::Statistics,
+    circuit: keel_prover::Statistics,
+}
+
+fn print_layout(args: LayoutArgs) -> anyhow::Result<()> {
+    let shape = shape(args.capacity, args.depth, args.k);
+    check_shape(shape)?;
+    let circuit = shape.statistics();
+    let per = Shape::per_operation(shape.depth);
+    // the quotient's domain: the next power of two above (degree − 1)·2^k
+    let extended_k = shape.k
+        + (circuit.degree as u32 - 1)
+            .next_power_of_two()
+            .trailing_zeros();
+    let report = LayoutReport {
+        circuit_version: keel_prover::keys::CIRCUIT_VERSION,
+        shape,
+        usable_rows: shape.usable_rows(),
+        extended_k,
+        per_operation: per,
+        circuit,
     };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(());
+    }
+    let (p, c) = (&report.per_operation, &report.circuit);
+    println!(
+        "batch circuit v{}: capacity {}, depth {}, k {}",
+        report.circuit_version, shape.capacity, shape.depth, shape.k
+    );
+    println!(
+        "per transfer:  {} advice cells = {} rows × {} advice columns",
+        p.advice_cells, p.rows, p.advice_columns
+    );
+    let by: Vec<String> = p.rows_by.iter().map(|(g, r)| format!("{g} {r}")).collect();
+    println!(
+        "               rows: {}, glue {}",
+        by.join(", "),
+        p.glue_rows
+    );
+    println!(
+        "whole circuit: {} of {} usable rows ({:.1}%), {} advice cells",
+        c.rows,
+        report.usable_rows,
+        100.0 * c.rows as f64 / report.usable_rows as f64,
+        c.advice_cells
+    );
+    println!(
+        "columns:       {} advice, {} fixed (coefficients, constants, the table's 4, selectors), 1 instance",
+        c.advice_columns, c.fixed_columns
+    );
+    println!(
+        "lookups:       {} argument(s) over a {}-row table (range limbs, fixed-base windows)",
+        c.lookups, c.table_rows
+    );
+    println!(
+        "degree:        {} (the quotient on 2^{} points, {}× the rows)",
+        c.degree,
+        report.extended_k,
+        1u32 << (report.extended_k - shape.k)
+    );
+    Ok(())
+}
+
+fn run_keygen(args: KeygenArgs) -> anyhow::Result<()> {
+    let shape = shape(args.capacity, args.depth, args.k);
     eprintln!(
         "keel prover keygen: capacity {}, depth {}, k {} in {} (generating takes minutes)",
         shape.capacity,
@@ -234,11 +343,7 @@ fn serve(args: RunArgs) -> anyhow::Result<()> {
             .with_context(|| format!("connecting to the L1 at {}", args.l1_rpc))?,
     );
     let view = keel_committer::SettlementLayer::rollup(l1.as_ref())?;
-    let shape = Shape {
-        capacity: args.capacity,
-        depth: view.depth,
-        k: args.k,
-    };
+    let shape = shape(args.capacity, view.depth, args.k);
     check_shape(shape)?;
     let committers = keel_committer::CommitterClient::new(args.committers.clone())?;
     let listener = std::net::TcpListener::bind(args.listen)
@@ -330,4 +435,34 @@ fn serve(args: RunArgs) -> anyhow::Result<()> {
     )?;
     tracing::info!("stopped");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The production defaults agree: the sequencer's batch capacity, the prover's capacity
+    /// and the default depth make a circuit that fills 2^17 rows (a batch that holds one more
+    /// operation would not fit).
+    #[test]
+    fn the_default_batch_fills_the_production_circuit() {
+        let s = shape(DEFAULT_CAPACITY, DEFAULT_DEPTH, None);
+        assert_eq!((s.depth, s.k), (26, 17), "{s:?}");
+        assert_eq!(Shape::fill(DEFAULT_DEPTH, 17).capacity, DEFAULT_CAPACITY);
+        check_shape(s).unwrap();
+    }
+
+    #[test]
+    fn a_k_too_small_for_the_shape_is_refused_with_the_k_that_fits() {
+        let err = check_shape(Shape {
+            capacity: 8,
+            depth: 24,
+            k: 12,
+        })
+        .unwrap_err()
+        .to_string();
+        let fit = Shape::fit(8, 24).k;
+        assert!(err.contains(&format!("--prover.k {fit}")), "{err}");
+        check_shape(Shape::fit(8, 24)).unwrap();
+    }
 }

@@ -59,9 +59,9 @@ pub(crate) struct SequencerArgs {
     /// rollup's depth are generated there if missing: minutes).
     #[arg(long = "prover.keys-dir", default_value = crate::prover::DEFAULT_KEYS_DIR)]
     pub(crate) keys_dir: PathBuf,
-    /// log2 of the batch circuit's rows.
-    #[arg(long = "prover.k", default_value_t = crate::prover::DEFAULT_K)]
-    pub(crate) k: u32,
+    /// log2 of the batch circuit's rows (default: the smallest that holds the layout).
+    #[arg(long = "prover.k")]
+    pub(crate) k: Option<u32>,
     /// KZG parameters: `dev` (INSECURE: devnets and tests only) or a file in halo2's raw format.
     #[arg(long = "prover.srs", default_value = "dev")]
     pub(crate) srs: String,

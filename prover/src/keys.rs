@@ -5,40 +5,39 @@
 //! proofs against it**. It exists so tests and the devnet run anywhere; every use logs a warning.
 //!
 //! Keys are cached as `batch-N{capacity}-D{depth}-k{k}.pk` with a JSON manifest beside it. A
-//! cached key is used only if the manifest names the same circuit version, shape, layout (the
-//! halo2-base configuration the circuit gives today) and SRS, and the key's verifying-key digest
-//! is the manifest's; otherwise it is regenerated.
+//! cached key is used only if the manifest names the same circuit version, shape and SRS, the
+//! same *wiring digest* as the circuit computes today (its gates, lookup table, fixed values,
+//! selectors and copy constraints: [`BatchCircuit::wiring_digest`], so a change that forgets to
+//! bump the version is still caught), and the key's verifying-key digest is the manifest's;
+//! otherwise it is regenerated.
 
 use std::{
     fs, io,
     path::{Path, PathBuf},
 };
 
-use halo2_base::{
-    gates::{
-        circuit::{builder::BaseCircuitBuilder, BaseCircuitParams, CircuitBuilderStage},
-        flex_gate::MultiPhaseThreadBreakPoints,
+use halo2_base::halo2_proofs::{
+    halo2curves::{
+        bn256::{Bn256, G1Affine},
+        group::GroupEncoding,
     },
-    halo2_proofs::{
-        halo2curves::{
-            bn256::{Bn256, Fr, G1Affine},
-            group::GroupEncoding,
-        },
-        plonk::{keygen_pk, keygen_vk, ProvingKey, VerifyingKey},
-        poly::{
-            commitment::{Params, ParamsProver},
-            kzg::commitment::ParamsKZG,
-        },
-        SerdeFormat,
+    plonk::{keygen_pk, keygen_vk_custom, ProvingKey, VerifyingKey},
+    poly::{
+        commitment::{Params, ParamsProver},
+        kzg::commitment::ParamsKZG,
     },
+    SerdeFormat,
 };
 use rand_chacha::{rand_core::SeedableRng, ChaCha20Rng};
 use serde::{Deserialize, Serialize};
 
-use crate::circuit::{CircuitInput, Shape, BLINDING_ROWS};
+use crate::circuit::{BatchCircuit, CircuitError, Shape};
 
-/// Bumped whenever the circuit's constraints change, so that cached keys are not reused.
-pub const CIRCUIT_VERSION: u32 = 2;
+/// Bumped whenever the circuit's constraints change. Version 3 is the custom-gate circuit
+/// (Poseidon chip, Merkle gadget, Schnorr on incomplete additions, lookups); versions 1 and 2
+/// were halo2-base layouts. The key cache also compares the circuit's wiring digest, so a
+/// forgotten bump cannot make it reuse keys of another wiring.
+pub const CIRCUIT_VERSION: u32 = 3;
 
 /// The public seed of the development SRS.
 const DEV_SEED: [u8; 32] = *b"keel/dev-srs/INSECURE/do-not-use";
@@ -68,9 +67,32 @@ pub enum KeyError {
     /// halo2 refused to generate keys.
     #[error("key generation failed: {0}")]
     Keygen(String),
+    /// The shape does not fit its `k`.
+    #[error(transparent)]
+    Circuit(#[from] CircuitError),
     /// A verifier file does not decode.
     #[error("not a Keel verifier file: {0}")]
     BadVerifier(String),
+    /// A verifier file of another circuit version.
+    #[error("the verifier file is for circuit version {found}, this build proves and verifies version {expected}; help: regenerate it with `keel prover keygen` and start a chain with it")]
+    VerifierVersion {
+        /// The file's version.
+        found: u32,
+        /// This build's.
+        expected: u32,
+    },
+    /// A key file that is not this build's circuit.
+    #[error("{path}: the key is for circuit version {found} ({shape}); this build's circuit is version {expected}; help: delete it, or run `keel prover keygen`, to make keys for this circuit")]
+    KeyVersion {
+        /// The key file.
+        path: PathBuf,
+        /// The version its manifest names.
+        found: u32,
+        /// This build's.
+        expected: u32,
+        /// The shape it names.
+        shape: String,
+    },
 }
 
 /// Where KZG parameters come from.
@@ -173,8 +195,8 @@ struct Manifest {
     capacity: usize,
     depth: u8,
     k: u32,
-    config: BaseCircuitParams,
-    break_points: MultiPhaseThreadBreakPoints,
+    #[serde(default)]
+    wiring: String,
     srs: String,
     vk: String,
 }
@@ -188,15 +210,11 @@ pub enum KeySource {
     Cached,
 }
 
-/// The batch circuit's keys and its pinned layout.
+/// The batch circuit's keys.
 #[derive(Clone, Debug)]
 pub struct BatchKeys {
     /// The circuit shape.
     pub shape: Shape,
-    /// halo2-base's configuration for the shape.
-    pub config: BaseCircuitParams,
-    /// Where halo2-base broke the layout into columns (the prover must reuse them).
-    pub break_points: MultiPhaseThreadBreakPoints,
     /// The proving key (holds the verifying key).
     pub pk: ProvingKey<G1Affine>,
 }
@@ -207,16 +225,11 @@ impl BatchKeys {
     where
         P: Params<'p, G1Affine> + Sync,
     {
-        let mut b = shape.builder(CircuitBuilderStage::Keygen, &CircuitInput::blank(&shape));
-        let config = b.calculate_params(Some(BLINDING_ROWS));
-        let vk = keygen_vk(params, &b).map_err(|e| KeyError::Keygen(e.to_string()))?;
-        let pk = keygen_pk(params, vk, &b).map_err(|e| KeyError::Keygen(e.to_string()))?;
-        Ok(Self {
-            shape,
-            config,
-            break_points: b.break_points(),
-            pk,
-        })
+        let circuit = BatchCircuit::blank(shape)?;
+        let vk = keygen_vk_custom(params, &circuit, true)
+            .map_err(|e| KeyError::Keygen(e.to_string()))?;
+        let pk = keygen_pk(params, vk, &circuit).map_err(|e| KeyError::Keygen(e.to_string()))?;
+        Ok(Self { shape, pk })
     }
 
     /// The verifying key.
@@ -237,7 +250,8 @@ impl BatchKeys {
         let stem = format!("batch-N{}-D{}-k{}", shape.capacity, shape.depth, shape.k);
         let pk_path = dir.join(format!("{stem}.pk"));
         let manifest_path = dir.join(format!("{stem}.json"));
-        match Self::load(&pk_path, &manifest_path, srs, shape) {
+        let wiring = BatchCircuit::wiring_digest(shape)?;
+        match Self::load(&pk_path, &manifest_path, srs, shape, &wiring) {
             Ok(Some(keys)) => return Ok((keys, KeySource::Cached)),
             Ok(None) => {}
             Err(e) => {
@@ -255,8 +269,7 @@ impl BatchKeys {
             capacity: shape.capacity,
             depth: shape.depth,
             k: shape.k,
-            config: keys.config.clone(),
-            break_points: keys.break_points.clone(),
+            wiring,
             srs: srs_digest(srs),
             vk: vk_digest(keys.vk()),
         };
@@ -272,6 +285,7 @@ impl BatchKeys {
         manifest_path: &Path,
         srs: &ParamsKZG<Bn256>,
         shape: Shape,
+        wiring: &str,
     ) -> Result<Option<Self>, KeyError> {
         let io = |path: &Path| {
             let path = path.to_path_buf();
@@ -284,45 +298,89 @@ impl BatchKeys {
             tracing::warn!(target: "keel::prover", path = %manifest_path.display(), "unreadable key manifest; regenerating");
             return Ok(None);
         };
-        let today = shape.statistics().params;
-        let same_layout = serde_json::to_value(&m.config).ok() == serde_json::to_value(&today).ok();
-        if m.version != CIRCUIT_VERSION
-            || (m.capacity, m.depth, m.k) != (shape.capacity, shape.depth, shape.k)
-            || !same_layout
+        if m.version != CIRCUIT_VERSION {
+            tracing::info!(target: "keel::prover", path = %manifest_path.display(), found = m.version, expected = CIRCUIT_VERSION, "cached key is for another circuit version; regenerating");
+            return Ok(None);
+        }
+        if (m.capacity, m.depth, m.k) != (shape.capacity, shape.depth, shape.k)
             || m.srs != srs_digest(srs)
         {
-            tracing::info!(target: "keel::prover", path = %manifest_path.display(), "cached key is for another circuit, layout or SRS; regenerating");
+            tracing::info!(target: "keel::prover", path = %manifest_path.display(), "cached key is for another shape or SRS; regenerating");
+            return Ok(None);
+        }
+        if m.wiring != wiring {
+            tracing::warn!(target: "keel::prover", path = %manifest_path.display(), "cached key is for another wiring of this circuit version; regenerating");
             return Ok(None);
         }
         let bytes = fs::read(pk_path).map_err(io(pk_path))?;
-        let pk = ProvingKey::<G1Affine>::from_bytes::<BaseCircuitBuilder<Fr>>(
-            &bytes,
-            SerdeFormat::RawBytes,
-            m.config.clone(),
-        )
-        .map_err(io(pk_path))?;
+        let pk =
+            ProvingKey::<G1Affine>::from_bytes::<BatchCircuit>(&bytes, SerdeFormat::RawBytes, ())
+                .map_err(io(pk_path))?;
         if vk_digest(pk.get_vk()) != m.vk {
             tracing::warn!(target: "keel::prover", path = %pk_path.display(), "cached key does not match its manifest; regenerating");
             return Ok(None);
         }
-        Ok(Some(Self {
-            shape,
-            config: m.config,
-            break_points: m.break_points,
-            pk,
-        }))
+        Ok(Some(Self { shape, pk }))
+    }
+
+    /// Reads the keys cached in `dir` for `shape`, refusing (rather than regenerating) keys of
+    /// another circuit version or wiring: for an operator who pinned a key file.
+    pub fn load_pinned(dir: &Path, srs: &ParamsKZG<Bn256>, shape: Shape) -> Result<Self, KeyError> {
+        let stem = format!("batch-N{}-D{}-k{}", shape.capacity, shape.depth, shape.k);
+        let pk_path = dir.join(format!("{stem}.pk"));
+        let manifest_path = dir.join(format!("{stem}.json"));
+        let json = fs::read(&manifest_path).map_err(|source| KeyError::Io {
+            path: manifest_path.clone(),
+            source,
+        })?;
+        let m: Manifest = serde_json::from_slice(&json)
+            .map_err(|e| KeyError::BadVerifier(format!("{}: {e}", manifest_path.display())))?;
+        let wiring = BatchCircuit::wiring_digest(shape)?;
+        if m.version != CIRCUIT_VERSION || m.wiring != wiring {
+            return Err(KeyError::KeyVersion {
+                path: pk_path,
+                found: m.version,
+                expected: CIRCUIT_VERSION,
+                shape: format!("N{} D{} k{}", m.capacity, m.depth, m.k),
+            });
+        }
+        Self::load(&pk_path, &manifest_path, srs, shape, &wiring)?.ok_or_else(|| {
+            KeyError::Keygen(format!(
+                "{}: the key does not match its manifest or SRS",
+                pk_path.display()
+            ))
+        })
     }
 }
 
-/// First bytes of a verifier file.
-const VERIFIER_MAGIC: &[u8; 8] = b"keel-vf1";
+/// First bytes of a verifier file: `keel-vf` and the file format, which follows the circuit
+/// version (format 1 held a halo2-base layout; 2 is the custom-gate circuit, version 3).
+const VERIFIER_MAGIC: &[u8; 8] = b"keel-vf2";
+const VERIFIER_PREFIX: &[u8; 7] = b"keel-vf";
+
+/// What a verifier file says about its circuit.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VerifierHeader {
+    /// The circuit version ([`CIRCUIT_VERSION`]).
+    pub version: u32,
+    /// The shape.
+    pub shape: Shape,
+    /// The wiring digest ([`BatchCircuit::wiring_digest`]).
+    pub wiring: String,
+}
 
 impl BatchKeys {
     /// The verifier as bytes: what a node that only checks proofs (an L1) needs, without the
-    /// proving key. `magic ‖ len ‖ layout (JSON) ‖ len ‖ KZG parameters ‖ verifying key`, the
+    /// proving key. `magic ‖ len ‖ header (JSON) ‖ len ‖ KZG parameters ‖ verifying key`, the
     /// points in halo2's raw format. [`crate::BatchVerifier::from_bytes`] reads it back.
     pub fn verifier_bytes(&self, srs: &ParamsKZG<Bn256>) -> Vec<u8> {
-        let config = serde_json::to_vec(&self.config).expect("the layout serialises");
+        let header = VerifierHeader {
+            version: CIRCUIT_VERSION,
+            shape: self.shape,
+            wiring: BatchCircuit::wiring_digest(self.shape)
+                .expect("keys exist only for shapes that fit"),
+        };
+        let config = serde_json::to_vec(&header).expect("the header serialises");
         let mut params = Vec::new();
         srs.write_custom(&mut params, SerdeFormat::RawBytes)
             .expect("writing to a Vec cannot fail");
@@ -339,11 +397,21 @@ impl BatchKeys {
 /// Reads what [`BatchKeys::verifier_bytes`] wrote.
 pub(crate) fn read_verifier(
     bytes: &[u8],
-) -> Result<(ParamsKZG<Bn256>, VerifyingKey<G1Affine>), KeyError> {
+) -> Result<(VerifierHeader, ParamsKZG<Bn256>, VerifyingKey<G1Affine>), KeyError> {
     let bad = |what: &str| KeyError::BadVerifier(what.to_string());
-    let rest = bytes
-        .strip_prefix(VERIFIER_MAGIC)
-        .ok_or_else(|| bad("wrong magic"))?;
+    let rest = match bytes.strip_prefix(VERIFIER_MAGIC) {
+        Some(rest) => rest,
+        None => {
+            // an older format: say which circuit it is for
+            return Err(match bytes.strip_prefix(VERIFIER_PREFIX) {
+                Some([b'1', ..]) => KeyError::VerifierVersion {
+                    found: 2,
+                    expected: CIRCUIT_VERSION,
+                },
+                _ => bad("wrong magic"),
+            });
+        }
+    };
     let part = |rest: &mut &[u8]| -> Result<Vec<u8>, KeyError> {
         let (len, tail) = rest.split_at_checked(8).ok_or_else(|| bad("cut short"))?;
         let len = u64::from_be_bytes(len.try_into().expect("8 bytes"));
@@ -353,18 +421,20 @@ pub(crate) fn read_verifier(
         Ok(p.to_vec())
     };
     let mut rest = rest;
-    let config: BaseCircuitParams = serde_json::from_slice(&part(&mut rest)?)
-        .map_err(|e| KeyError::BadVerifier(format!("layout: {e}")))?;
+    let header: VerifierHeader = serde_json::from_slice(&part(&mut rest)?)
+        .map_err(|e| KeyError::BadVerifier(format!("header: {e}")))?;
+    if header.version != CIRCUIT_VERSION {
+        return Err(KeyError::VerifierVersion {
+            found: header.version,
+            expected: CIRCUIT_VERSION,
+        });
+    }
     let params = part(&mut rest)?;
     let params = ParamsKZG::<Bn256>::read_custom(&mut params.as_slice(), SerdeFormat::RawBytes)
         .map_err(|e| KeyError::BadVerifier(format!("KZG parameters: {e}")))?;
-    let vk = VerifyingKey::<G1Affine>::from_bytes::<BaseCircuitBuilder<Fr>>(
-        rest,
-        SerdeFormat::RawBytes,
-        config,
-    )
-    .map_err(|e| KeyError::BadVerifier(format!("verifying key: {e}")))?;
-    Ok((params, vk))
+    let vk = VerifyingKey::<G1Affine>::from_bytes::<BatchCircuit>(rest, SerdeFormat::RawBytes, ())
+        .map_err(|e| KeyError::BadVerifier(format!("verifying key: {e}")))?;
+    Ok((header, params, vk))
 }
 
 /// The verifying key's transcript digest, hex.

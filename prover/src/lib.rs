@@ -5,8 +5,8 @@
 //!
 //! ```text
 //!  BatchWitness (keel-state) ──▶ circuit::Shape (N ops, depth D, 2^k rows) ──▶ BatchProver::prove
-//!                                 keys: dev SRS or ceremony file; pk/vk cached  │ create_proof::<MsmKzg, Shplonk>
-//!                                                                              │   commitments ──▶ Msm engine
+//!   custom gates: Poseidon chip, Merkle gadget,  keys: dev SRS or ceremony file; │ create_proof::<MsmKzg, Shplonk>
+//!   Schnorr on incomplete additions, lookups     pk/vk cached by wiring digest   │   commitments ──▶ Msm engine
 //!  BatchProof { public inputs, proof } ◀────────────────────────────────────────┘   (GpuMsm | CpuMsm)
 //!        └──▶ BatchVerifier: halo2-axiom's VerifierSHPLONK on ParamsKZG, unchanged
 //! ```
@@ -39,7 +39,7 @@ pub mod kzg;
 pub mod prove;
 pub mod worker;
 
-pub use circuit::{CircuitError, PublicInputs, Shape};
+pub use circuit::{BatchCircuit, CircuitError, PublicInputs, Shape, Statistics};
 pub use keys::{BatchKeys, KeyError, KeySource, Srs};
 pub use kzg::{MsmKzg, MsmParams, Shplonk};
 pub use prove::{BatchProof, BatchProver, BatchVerifier, Progress, ProveError, Timings};

@@ -2,7 +2,7 @@
 //! and the time each phase took.
 //!
 //! ```text
-//!  BatchWitness ──witness──▶ circuit (halo2-base layout, pinned break points)
+//!  BatchWitness ──witness──▶ circuit (custom gates; its layout computes the public inputs)
 //!               ──prove────▶ create_proof::<MsmKzg, Shplonk>   commitments: Msm engine (GPU or CPU)
 //!                                                               FFT + quotient: halo2-axiom
 //!                                                               opening: SHPLONK
@@ -27,7 +27,7 @@ use keel_state::{BatchWitness, Fr};
 use rand_core::OsRng;
 
 use crate::{
-    circuit::{CircuitError, CircuitInput, PublicInputs},
+    circuit::{BatchCircuit, CircuitError, CircuitInput, PublicInputs},
     keys::BatchKeys,
     kzg::{MsmKzg, MsmParams, Shplonk},
 };
@@ -140,18 +140,12 @@ impl BatchProver {
         let shape = &self.keys.shape;
         let input = CircuitInput::from_witness(shape, witness)?;
         let public = input.public;
-        let builder = shape.prover_builder(
-            self.keys.config.clone(),
-            self.keys.break_points.clone(),
-            &input,
-        );
+        let circuit = BatchCircuit::new(*shape, input)?;
         let instances = public.to_vec();
-        for ((cell, claimed), which) in builder.assigned_instances[0]
-            .iter()
-            .zip(&instances)
-            .zip(NAMES)
+        for ((computed, claimed), which) in
+            circuit.computed_public().iter().zip(&instances).zip(NAMES)
         {
-            if cell.value() != claimed {
+            if computed != claimed {
                 return Err(ProveError::HeaderMismatch { which });
             }
         }
@@ -164,7 +158,7 @@ impl BatchProver {
         create_proof::<MsmKzg, Shplonk<'_>, _, _, _, _>(
             &self.params,
             &self.keys.pk,
-            &[builder],
+            &[circuit],
             &[&[&instances]],
             OsRng,
             &mut transcript,
@@ -214,7 +208,7 @@ impl BatchVerifier {
 
     /// A verifier from the bytes [`crate::BatchKeys::verifier_bytes`] wrote.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, crate::KeyError> {
-        let (params, vk) = crate::keys::read_verifier(bytes)?;
+        let (_, params, vk) = crate::keys::read_verifier(bytes)?;
         Ok(Self { params, vk })
     }
 

@@ -4,8 +4,10 @@ use std::{path::PathBuf, time::Duration};
 
 use keel_state::{Epoch, DEFAULT_DEPTH};
 
-/// Default operations per batch.
-pub const DEFAULT_BATCH_CAPACITY: usize = 64;
+/// Default operations per batch: as many as the batch circuit holds in 2^17 rows at the default
+/// depth (26): 51 (`keel prover layout` prints the layout; a test of the `keel` binary checks
+/// that they agree).
+pub const DEFAULT_BATCH_CAPACITY: usize = 51;
 /// Default longest wait before a partly full batch is cut.
 pub const DEFAULT_BATCH_DEADLINE: Duration = Duration::from_millis(500);
 /// Default most accepted operations waiting for a batch.

@@ -22,10 +22,13 @@ pub struct Account {
 pub const ACCOUNT_BYTES: usize = PUBLIC_KEY_BYTES + 16;
 
 impl Account {
-    /// `Poseidon(pk.x, pk.y, balance, nonce)`.
+    /// `sponge(Leaf, pk.x, pk.y, balance, nonce)`: two permutations.
     pub fn leaf(&self) -> Fr {
         let (x, y) = self.pk.xy();
-        poseidon::hash(&[x, y, Fr::from(self.balance), Fr::from(self.nonce)])
+        poseidon::sponge(
+            poseidon::Domain::Leaf,
+            &[x, y, Fr::from(self.balance), Fr::from(self.nonce)],
+        )
     }
 }
 

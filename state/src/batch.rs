@@ -1,11 +1,12 @@
 //! Batches, their data commitment, and their encoding (what the committer posts to the L1).
 //!
 //! ```text
-//! data_commitment = Poseidon(d_n, n)   where d_0 = 0, d_{i+1} = Poseidon(d_i, entry_hash(op_i))
-//! queue hash      q_{j+1} = Poseidon(q_j, entry_hash(entry_j))   over L1 queue entries, q_0 = 0
+//! data_commitment = compress(Batch, d_n, n)   where d_0 = 0, d_{i+1} = compress(Data, d_i, entry_hash(op_i))
+//! queue hash      q_{j+1} = compress(Queue, q_j, entry_hash(entry_j))   over L1 queue entries, q_0 = 0
 //! ```
 //!
-//! Both are chains of two-element Poseidon hashes so the circuit can compute them op by op, and
+//! Both are chains of one-permutation compressions ([`poseidon::compress`]), each in its own
+//! domain, so the circuit can compute them op by op, and
 //! padding no-ops simply leave them unchanged. The encoding is
 //! `version(1) ‖ number(8) ‖ epoch(8) ‖ prev_root ‖ new_root ‖ queue_before ‖ queue_after ‖
 //! data_commitment ‖ count(4) ‖ ops`; decoding checks that `data_commitment` matches the ops.
@@ -49,10 +50,11 @@ pub struct Batch {
 
 /// The data commitment of a sequence of operations.
 pub fn data_commitment(ops: &[BatchOp]) -> Fr {
-    let d = ops
-        .iter()
-        .fold(Fr::zero(), |d, op| poseidon::hash2(d, op.entry_hash()));
-    poseidon::hash2(d, Fr::from(ops.len() as u64))
+    use poseidon::{compress, Domain};
+    let d = ops.iter().fold(Fr::zero(), |d, op| {
+        compress(Domain::Data, d, op.entry_hash())
+    });
+    compress(Domain::Batch, d, Fr::from(ops.len() as u64))
 }
 
 impl Batch {

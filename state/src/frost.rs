@@ -2,7 +2,8 @@
 //! an ordinary Keel Schnorr [`Signature`] that [`PublicKey::verify`] accepts under the group key.
 //!
 //! The protocol is FROST's two rounds (Komlo & Goldberg 2020; the flow of RFC 9591) over Keel's
-//! own Schnorr scheme, so its challenge is Keel's `e = Poseidon(R.x, R.y, Y.x, Y.y, msg)`:
+//! own Schnorr scheme, so its challenge is Keel's (`signature.rs`: made from
+//! `sponge(Challenge, R.x, R.y, Y.x, Y.y, msg)`):
 //!
 //! ```text
 //! keygen (trusted dealer)  f(x) = a₀ + a₁x + … + a_{t−1}x^{t−1};  sᵢ = f(i);  Y = a₀·G;  Yᵢ = sᵢ·G

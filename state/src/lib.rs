@@ -18,7 +18,7 @@
 //!
 //! | module | owns |
 //! |---|---|
-//! | [`poseidon`] | the one Poseidon spec, shared with halo2-base's circuit gadget |
+//! | [`poseidon`] | the one Poseidon permutation and its domain-separated sponges (the prover's circuit chip computes the same) |
 //! | [`signature`] | Schnorr over Grumpkin: keys, deterministic signing, verification, encodings |
 //! | [`frost`] | FROST threshold signing whose signatures verify as ordinary [`signature`]s (the council) |
 //! | [`tree`] | the sparse Merkle tree: empty subtrees, paths, proofs |

@@ -13,7 +13,7 @@
 //! (e₁, e₂)    Deposit (pk.x, pk.y)   Transfer (0, 0)   Withdraw (recipient, 0)
 //! msg         Transfer [word]        Withdraw [word, recipient]
 //!             (what the owner signs: the signature's challenge absorbs these elements)
-//! entry hash  Poseidon(source, word, e₁, e₂, R.x, R.y, s_lo, s_hi)
+//! entry hash  sponge(Entry, source, word, e₁, e₂, R.x, R.y, s_lo, s_hi)   (four permutations)
 //!             (source 0 = L2, 1 = L1 queue; R, s = 0 for a deposit)
 //! ```
 //!
@@ -22,7 +22,7 @@
 //! rather than a hash of them ([`crate::signature`]), so checking a transfer's signature costs the
 //! challenge's three Poseidon permutations and nothing more: the check is on the sequencer's
 //! acknowledgement path. Messages of different kinds cannot coincide: the kind is in the word,
-//! and a one- and a two-element message pad differently in the challenge's sponge.
+//! and the challenge's sponge names the message's length in its capacity.
 //!
 //! Encoding: a tag byte (`0x01` deposit, `0x02`/`0x03` L2 transfer/withdraw, `0x12`/`0x13`
 //! forced transfer/withdraw), then the fields in order (indices `u32`, amounts and nonces `u64`,
@@ -282,9 +282,9 @@ impl QueueEntry {
         BatchOp::L1(*self).entry_hash()
     }
 
-    /// The queue's running hash after this entry: `Poseidon(previous, entry_hash)`.
+    /// The queue's running hash after this entry: `compress(Queue, previous, entry_hash)`.
     pub fn chain(&self, queue_hash: Fr) -> Fr {
-        poseidon::hash2(queue_hash, self.entry_hash())
+        poseidon::compress(poseidon::Domain::Queue, queue_hash, self.entry_hash())
     }
 }
 
@@ -294,8 +294,8 @@ impl BatchOp {
         matches!(self, Self::L1(_))
     }
 
-    /// `Poseidon(source, word, e₁, e₂, R.x, R.y, s_lo, s_hi)`: what the data commitment and the
-    /// queue hash absorb.
+    /// `sponge(Entry, source, word, e₁, e₂, R.x, R.y, s_lo, s_hi)`: what the data commitment and
+    /// the queue hash absorb.
     pub fn entry_hash(&self) -> Fr {
         let source = Fr::from(u64::from(self.is_queue_entry()));
         let ([w, e1, e2], [rx, ry, s_lo, s_hi]) = match self {
@@ -304,7 +304,7 @@ impl BatchOp {
             }
             Self::L1(QueueEntry::Deposit(d)) => (d.elements(), [Fr::zero(); 4]),
         };
-        poseidon::hash(&[source, w, e1, e2, rx, ry, s_lo, s_hi])
+        entry(&[source, w, e1, e2, rx, ry, s_lo, s_hi])
     }
 
     /// The encoding's tag byte.
@@ -319,6 +319,11 @@ impl BatchOp {
             Self::L1(QueueEntry::Deposit(_)) => TAG_DEPOSIT,
         }
     }
+}
+
+/// The entry sponge over its eight elements.
+fn entry(elements: &[Fr; 8]) -> Fr {
+    poseidon::sponge(poseidon::Domain::Entry, elements)
 }
 
 impl Encode for BatchOp {
@@ -537,11 +542,11 @@ mod tests {
         let op = SignedOp::Transfer(t);
         assert_eq!(
             BatchOp::L2(op).entry_hash(),
-            poseidon::hash(&[z, w, z, z, r.x, r.y, s_lo, s_hi])
+            entry(&[z, w, z, z, r.x, r.y, s_lo, s_hi])
         );
         assert_eq!(
             BatchOp::L1(QueueEntry::Forced(op)).entry_hash(),
-            poseidon::hash(&[Fr::one(), w, z, z, r.x, r.y, s_lo, s_hi])
+            entry(&[Fr::one(), w, z, z, r.x, r.y, s_lo, s_hi])
         );
         let addr = L1Address([9; 20]);
         let wd = Withdraw::sign(&sk, AccountIndex(1), addr, 3, 4);
@@ -551,7 +556,7 @@ mod tests {
         let a = fr_from_address(&addr.0);
         assert_eq!(
             BatchOp::L2(SignedOp::Withdraw(wd)).entry_hash(),
-            poseidon::hash(&[z, w, a, z, r.x, r.y, s_lo, s_hi])
+            entry(&[z, w, a, z, r.x, r.y, s_lo, s_hi])
         );
         let pk = sk.public_key();
         let (x, y) = pk.xy();
@@ -563,7 +568,7 @@ mod tests {
         let w = word(1, AccountIndex(7), AccountIndex(0), 9, 0);
         assert_eq!(
             QueueEntry::Deposit(d).entry_hash(),
-            poseidon::hash(&[Fr::one(), w, x, y, z, z, z, z])
+            entry(&[Fr::one(), w, x, y, z, z, z, z])
         );
     }
 }

@@ -9,15 +9,23 @@
 //! message      msg = m₁ … mₙ, field elements (an operation's words: ops.rs)
 //! nonce        k  = wide_reduce(BLAKE2b-512("keel/schnorr/k", sk ‖ m₁ ‖ … ‖ mₙ ‖ ctr))   deterministic
 //! commitment   R  = k·G
-//! challenge    e  = Poseidon(R.x, R.y, pk.x, pk.y, m₁, …, mₙ) ∈ Fr  ⊂ Fq   (r < q, so e embeds as is)
+//! hash         h  = sponge(Challenge, R.x, R.y, pk.x, pk.y, m₁, …, mₙ) ∈ Fr          (poseidon.rs)
+//! challenge    e  = 2^253 + 2·(h mod 2^253) + 1   (an integer below 2^254, taken mod q)
 //! response     s  = k + e·sk  (mod q)
 //! verify       s·G == R + e·pk, with pk and R on the curve and not the identity
 //! ```
 //!
-//! The message is absorbed into the challenge as it is, not hashed first: a one-word message costs
-//! the challenge's three permutations and nothing more. Messages of different lengths cannot
-//! give the same challenge, because the sponge's padding (a `1` after the last element) is
-//! injective. Messages of the same length are told apart by their content: an operation's first
+//! The challenge is an odd integer in `[2^253, 2^254)` made from the hash's 253 low bits: that is
+//! the form a double-and-add chain with incomplete additions computes without a correction
+//! (`Acc = [2]P`, then `Acc ← (Acc ± P) + Acc` for each of the 253 bits, most significant first,
+//! gives `[2^253 + 2k + 1]P`), so the circuit's variable-base multiplication needs no modular
+//! arithmetic in `q`. The map from `h` to `e` loses at most the hash's top bit: the challenge
+//! space has 2^253 values.
+//!
+//! The message is absorbed into the challenge as it is, not hashed first: a one- or two-word
+//! message costs the challenge's three permutations and nothing more. Messages of different
+//! lengths cannot give the same challenge, because the sponge's capacity names the input length
+//! (and the domain). Messages of the same length are told apart by their content: an operation's first
 //! element carries its kind (ops.rs), and the one-element messages signed elsewhere (an L1
 //! transaction's or a council action's Poseidon digest) could equal a transfer's word only if the
 //! digest fell below 2^200 and also named the signer's own account with its current nonce.
@@ -373,15 +381,30 @@ impl Signature {
     }
 }
 
-/// `e = Poseidon(R.x, R.y, pk.x, pk.y, m₁, …, mₙ)`, as a Grumpkin scalar.
-pub(crate) fn challenge(r: &G1Affine, pk: &PublicKey, msg: &[Fr]) -> Scalar {
-    let (px, py) = pk.xy();
+/// The bits of the challenge hash that the challenge takes.
+pub const CHALLENGE_BITS: u32 = 253;
+
+/// `h = sponge(Challenge, R.x, R.y, pk.x, pk.y, m₁, …, mₙ)`: the hash a challenge is made from.
+pub fn challenge_hash(r: (Fr, Fr), pk: (Fr, Fr), msg: &[Fr]) -> Fr {
     let mut inputs = Vec::with_capacity(4 + msg.len());
-    inputs.extend_from_slice(&[r.x, r.y, px, py]);
+    inputs.extend_from_slice(&[r.0, r.1, pk.0, pk.1]);
     inputs.extend_from_slice(msg);
-    let e = poseidon::hash(&inputs);
-    // r < q: every canonical Fr encoding is a canonical Fq encoding of the same integer.
-    Scalar::from_repr(e.to_repr()).expect("Fr modulus is below Fq modulus")
+    poseidon::sponge(poseidon::Domain::Challenge, &inputs)
+}
+
+/// `e = 2^253 + 2·(h mod 2^253) + 1` as a Grumpkin scalar (see the module docs).
+pub fn challenge_scalar(h: Fr) -> Scalar {
+    let mut bytes = h.to_repr();
+    // h mod 2^253: clear bits 253..255 (byte 31 holds bits 248..255)
+    bytes[31] &= 0x1f;
+    let k = Scalar::from_repr(bytes).expect("an integer below 2^253 is a canonical scalar");
+    let top = Scalar::from(2).pow_vartime([u64::from(CHALLENGE_BITS)]);
+    top + k.double() + Scalar::ONE
+}
+
+/// The challenge of a signature with commitment `r` by `pk` on `msg`.
+pub(crate) fn challenge(r: &G1Affine, pk: &PublicKey, msg: &[Fr]) -> Scalar {
+    challenge_scalar(challenge_hash((r.x, r.y), pk.xy(), msg))
 }
 
 fn checked_point(x: Fr, y: Fr) -> Result<G1Affine, SignatureError> {

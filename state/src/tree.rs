@@ -1,9 +1,10 @@
 //! The sparse Merkle tree: empty subtrees, paths, proofs.
 //!
-//! A tree of depth `D` has `2^D` leaves; leaf `i` holds `Poseidon(pk.x, pk.y, balance, nonce)`
-//! of account `i`, or 0 when empty. Inner nodes are `Poseidon(left, right)`. Levels count from
+//! A tree of depth `D` has `2^D` leaves; leaf `i` holds account `i`'s [`crate::Account::leaf`], or 0
+//! when empty. Inner nodes are `compress(Node, left, right)`: one Poseidon permutation
+//! ([`poseidon::compress`]). Levels count from
 //! the leaves (level 0) to the root (level `D`, index 0). A subtree with only empty leaves has the
-//! fixed hash `EMPTY[level]` (`EMPTY[0] = 0`, `EMPTY[l+1] = Poseidon(EMPTY[l], EMPTY[l])`), so a
+//! fixed hash `EMPTY[level]` (`EMPTY[0] = 0`, `EMPTY[l+1] = node(EMPTY[l], EMPTY[l])`), so a
 //! store need only hold the nodes that were ever written.
 //!
 //! The logic here is storage-free: it reads nodes through [`NodeSource`] and returns the nodes to
@@ -21,13 +22,14 @@ use crate::{
 
 /// The largest supported depth (an [`AccountIndex`] is a `u32`).
 pub const MAX_DEPTH: u8 = 32;
-/// The depth a deployment gets unless its genesis says otherwise: 16.7 million accounts.
-pub const DEFAULT_DEPTH: u8 = 24;
+/// The depth a deployment gets unless its genesis says otherwise: 2^26 = 67 million accounts,
+/// room for the first year's target of 50 million citizens (2^24 is 16.7 million).
+pub const DEFAULT_DEPTH: u8 = 26;
 
 static EMPTY: LazyLock<[Fr; MAX_DEPTH as usize + 1]> = LazyLock::new(|| {
     let mut e = [Fr::zero(); MAX_DEPTH as usize + 1];
     for l in 1..e.len() {
-        e[l] = poseidon::hash2(e[l - 1], e[l - 1]);
+        e[l] = node(e[l - 1], e[l - 1]);
     }
     e
 });
@@ -98,12 +100,17 @@ pub fn updated_path(index: AccountIndex, leaf: Fr, siblings: &[Fr]) -> Vec<(Node
     out
 }
 
-/// `Poseidon(node, sibling)` when `node` is a left child, `Poseidon(sibling, node)` otherwise.
-fn hash_pair(node: Fr, sibling: Fr, node_is_right: bool) -> Fr {
-    if node_is_right {
-        poseidon::hash2(sibling, node)
+/// An inner node: `compress(Node, left, right)`, one permutation.
+pub fn node(left: Fr, right: Fr) -> Fr {
+    poseidon::compress(poseidon::Domain::Node, left, right)
+}
+
+/// `node(cur, sibling)` when `cur` is a left child, `node(sibling, cur)` otherwise.
+fn hash_pair(cur: Fr, sibling: Fr, cur_is_right: bool) -> Fr {
+    if cur_is_right {
+        node(sibling, cur)
     } else {
-        poseidon::hash2(node, sibling)
+        node(cur, sibling)
     }
 }
 
@@ -172,7 +179,7 @@ mod tests {
     fn empty_tree_root_is_empty_hash() {
         let n = Nodes::default();
         assert_eq!(root(&n, 4).unwrap(), empty_hash(4));
-        assert_eq!(empty_hash(1), poseidon::hash2(Fr::zero(), Fr::zero()));
+        assert_eq!(empty_hash(1), node(Fr::zero(), Fr::zero()));
     }
 
     #[test]
@@ -190,10 +197,7 @@ mod tests {
             .map(|i| n.0.get(&(0, i)).copied().unwrap_or(Fr::zero()))
             .collect();
         while level.len() > 1 {
-            level = level
-                .chunks(2)
-                .map(|c| poseidon::hash2(c[0], c[1]))
-                .collect();
+            level = level.chunks(2).map(|c| node(c[0], c[1])).collect();
         }
         assert_eq!(r, level[0]);
         for i in 0..8u32 {

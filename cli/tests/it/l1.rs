@@ -40,7 +40,7 @@ use crate::keel;
 pub(crate) const SHAPE: Shape = Shape {
     capacity: 1,
     depth: 3,
-    k: 16,
+    k: 11,
 };
 const CHAIN: u64 = 7;
 /// Short enough to wait out on the wall clock.
@@ -65,17 +65,22 @@ pub(crate) fn verifier_file() -> PathBuf {
     static FILE: OnceLock<PathBuf> = OnceLock::new();
     FILE.get_or_init(|| {
         let dir = keys_dir();
+        let (capacity, depth, k) = (
+            SHAPE.capacity.to_string(),
+            SHAPE.depth.to_string(),
+            SHAPE.k.to_string(),
+        );
         let (ok, out, err) = keel(&[
             "prover",
             "keygen",
             "--prover.keys-dir",
             dir.to_str().unwrap(),
             "--prover.capacity",
-            "1",
+            &capacity,
             "--prover.depth",
-            "3",
+            &depth,
             "--prover.k",
-            "16",
+            &k,
         ]);
         assert!(ok, "{err}");
         PathBuf::from(out.trim())

@@ -28,7 +28,7 @@ use rand_chacha::{rand_core::SeedableRng, ChaCha20Rng};
 pub(crate) const SHAPE: Shape = Shape {
     capacity: 1,
     depth: 3,
-    k: 16,
+    k: 11,
 };
 pub(crate) const CHAIN: u64 = 7;
 pub(crate) const T0: u64 = 1_700_000_000_000;

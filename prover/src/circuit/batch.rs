@@ -5,39 +5,39 @@
 //!
 //! ```text
 //! kind bits dep, tr, wd (at most one; none = padding) · from_queue bit
-//! word   = kind + 2^8·a + 2^40·b + 2^72·amount + 2^136·nonce        (each part range-checked)
+//! word   = kind + 2^8·a + 2^40·b + 2^72·amount + 2^136·nonce        (amount, nonce: 64-bit lookups)
+//! a      = Σ bitsᵢ·2^i + 2^D·a_high   (bits: the x path's; a_high < 2^(32−D) by lookup)   fits_a = a_high = 0
 //! e₁, e₂ = dep ? (pk.x, pk.y) : wd ? (recipient, 0) : (0, 0)
-//! msg    = tr ? [word] : [word, recipient]                            (what a signature covers)
-//! entry  = Poseidon(from_queue, word, e₁, e₂, R.x, R.y, s_lo, s_hi)   (R, s = 0 for deposits)
-//! ok     = deposit:  a < 2^D ∧ (¬x.exists ∨ (x.pk = pk ∧ x.balance + amount < 2^64))
-//!          signed:   a < 2^D ∧ x.exists ∧ schnorr(x.pk) ∧ nonce = x.nonce ∧ x.nonce ≠ 2^64−1
-//!                    ∧ x.balance ≥ amount ∧ (transfer ⇒ b < 2^D ∧ y.exists ∧ (a = b ∨ y.balance + amount < 2^64))
+//! entry  = sponge(Entry, from_queue, word, e₁, e₂, R.x, R.y, s_lo, s_hi)
+//! h      = sponge(Challenge, R.x, R.y, pk.x, pk.y, word, wd·recipient)   (capacity by length: 5 or 6)
+//! ok     = deposit:  fits_a ∧ (¬x.exists ∨ (x.pk = pk ∧ x.balance + amount < 2^64))
+//!          signed:   fits_a ∧ x.exists ∧ schnorr(x.pk, h) ∧ nonce = x.nonce ∧ x.nonce ≠ 2^64−1
+//!                    ∧ x.balance ≥ amount ∧ (transfer ⇒ fits_b ∧ y.exists ∧ (a = b ∨ y.balance + amount < 2^64))
 //! L2 operation ⇒ ok              (an L2 operation that breaks a rule makes the batch unprovable)
-//! x path ⊢ root → root₁          (authenticated when the slot is used and a < 2^D; updated when ok)
+//! x path ⊢ root → root₁          (authenticated when the slot is used and fits_a; updated when ok)
 //! y path ⊢ root₁ → root₂         (the same for a transfer's recipient, after the sender's write)
-//! data   ← Poseidon(data, entry) for every operation;  count += 1
-//! queue  ← Poseidon(queue, entry) for every queue entry, applied or not
+//! data   ← compress(Data, data, entry) for every operation;  count += 1
+//! queue  ← compress(Queue, queue, entry) for every queue entry, applied or not
 //! ```
 //!
 //! These are the rules of `keel_state::stf`, evaluated as bits rather than in order: the circuit
-//! proves whether an operation applies, not which rule a rejected one broke first.
+//! proves whether an operation applies, not which rule a rejected one broke first. Leaf balances
+//! and nonces are not range-checked: every leaf the tree ever held was written by a proven batch
+//! (or is empty), whose writes are each below 2^64 (a debit is covered, a credit or top-up is
+//! checked below 2^64, a nonce is never bumped past 2^64 − 1), and a leaf only counts when its
+//! path authenticates it against the running root.
 
-use halo2_base::halo2_proofs::halo2curves::ff::Field;
-use halo2_base::{
-    gates::{circuit::builder::BaseCircuitBuilder, GateInstructions, RangeChip, RangeInstructions},
-    poseidon::hasher::PoseidonHasher,
-    AssignedValue, Context,
-    QuantumCell::Constant,
-};
+use halo2_base::halo2_proofs::halo2curves::ff::{Field, PrimeField};
 use keel_state::{ops, poseidon, Fr};
 
 use super::{
     ecc::{schnorr_ok, SchnorrInput},
     input::{CircuitInput, Kind, LeafInput, OpInput},
+    layout::Layout,
+    merkle::{self, LeafCells},
+    poseidon as chip,
 };
-
-type Hasher = PoseidonHasher<Fr, { poseidon::T }, { poseidon::RATE }>;
-type Cell = AssignedValue<Fr>;
+use crate::circuit::layout::Cell;
 
 /// Where the batch stands between two slots.
 #[derive(Clone, Copy)]
@@ -48,289 +48,276 @@ struct Running {
     count: Cell,
 }
 
-struct Leaf {
-    exists: Cell,
-    pk: (Cell, Cell),
-    balance: Cell,
-    nonce: Cell,
-    siblings: Vec<Cell>,
-}
-
-/// Lays out the whole batch in `builder` and exposes the public inputs.
-pub(crate) fn synthesize(builder: &mut BaseCircuitBuilder<Fr>, depth: u8, input: &CircuitInput) {
-    let range = builder.range_chip();
-    let ctx = builder.main(0);
-    let gate = &range.gate;
-    let mut hasher = Hasher::new(poseidon::spec().clone());
-    hasher.initialize_consts(ctx, gate);
-
+/// Lays out the whole batch and exposes the public inputs.
+pub(crate) fn synthesize(l: &mut Layout, depth: u8, input: &CircuitInput) {
     let p = &input.public;
-    let prev_root = ctx.load_witness(p.prev_root);
-    let number = ctx.load_witness(Fr::from(p.batch_number));
-    let queue_before = ctx.load_witness(p.queue_before);
+    let prev_root = l.load(p.prev_root);
+    let number = l.load(Fr::from(p.batch_number));
+    let queue_before = l.load(p.queue_before);
+    let zero = l.constant(Fr::ZERO);
     let mut run = Running {
         root: prev_root,
         queue: queue_before,
-        data: ctx.load_zero(),
-        count: ctx.load_zero(),
+        data: zero,
+        count: zero,
     };
     for op in &input.ops {
-        run = slot(ctx, &range, &hasher, depth, op, run);
+        run = slot(l, depth, op, run);
     }
-    let data_commitment = hasher.hash_fix_len_array(ctx, gate, &[run.data, run.count]);
-    builder.assigned_instances[0] = vec![
+    let data_commitment = compress(l, poseidon::Domain::Batch, run.data, run.count);
+    for (i, c) in [
         prev_root,
         run.root,
         number,
         data_commitment,
         queue_before,
         run.queue,
-    ];
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        l.expose(c, i);
+    }
 }
 
-fn bit(ctx: &mut Context<Fr>, gate: &impl GateInstructions<Fr>, b: bool) -> Cell {
-    let c = ctx.load_witness(Fr::from(u64::from(b)));
-    gate.assert_bit(ctx, c);
+fn compress(l: &mut Layout, domain: poseidon::Domain, a: Cell, b: Cell) -> Cell {
+    chip::hash(l, domain, &[a, b])
+}
+
+fn bit(l: &mut Layout, b: bool) -> Cell {
+    let c = l.load(Fr::from(u64::from(b)));
+    l.assert_bit(c);
     c
 }
 
-fn assert_zero(ctx: &mut Context<Fr>, gate: &impl GateInstructions<Fr>, c: Cell) {
-    gate.assert_is_const(ctx, &c, &Fr::zero());
-}
-
-fn load_leaf(ctx: &mut Context<Fr>, range: &RangeChip<Fr>, l: &LeafInput) -> Leaf {
-    let exists = bit(ctx, &range.gate, l.exists);
-    let balance = ctx.load_witness(Fr::from(l.balance));
-    let nonce = ctx.load_witness(Fr::from(l.nonce));
-    range.range_check(ctx, balance, 64);
-    range.range_check(ctx, nonce, 64);
-    Leaf {
-        exists,
-        pk: (ctx.load_witness(l.pk.0), ctx.load_witness(l.pk.1)),
-        balance,
-        nonce,
-        siblings: ctx.assign_witnesses(l.siblings.iter().copied()),
+fn load_leaf(l: &mut Layout, leaf: &LeafInput) -> LeafCells {
+    LeafCells {
+        exists: bit(l, leaf.exists),
+        pk: (l.load(leaf.pk.0), l.load(leaf.pk.1)),
+        balance: l.load(Fr::from(leaf.balance)),
+        nonce: l.load(Fr::from(leaf.nonce)),
     }
 }
 
-/// `exists · Poseidon(pk.x, pk.y, balance, nonce)`: the empty leaf is 0.
-#[allow(clippy::too_many_arguments)]
-fn leaf_hash(
-    ctx: &mut Context<Fr>,
-    gate: &impl GateInstructions<Fr>,
-    hasher: &Hasher,
-    exists: Cell,
-    pk: (Cell, Cell),
-    balance: Cell,
-    nonce: Cell,
-) -> Cell {
-    let h = hasher.hash_fix_len_array(ctx, gate, &[pk.0, pk.1, balance, nonce]);
-    gate.mul(ctx, exists, h)
+/// The index `index`'s low `depth` bits as loaded cells, and whether the index fits the tree:
+/// `index = Σ bitsᵢ·2^i + 2^depth·high` with `high < 2^(32 − depth)` by lookup, `fits = high = 0`.
+/// The bits are constrained boolean where the Merkle gadget uses them.
+fn index_bits(l: &mut Layout, index: Cell, depth: u8) -> (Vec<Cell>, Cell) {
+    let d = u32::from(depth);
+    let v = l.v(index).to_repr();
+    let value = u64::from_le_bytes(v.as_ref()[..8].try_into().expect("8 bytes"));
+    let bits: Vec<Cell> = (0..d).map(|i| l.load(Fr::from(value >> i & 1))).collect();
+    let mut terms: Vec<(Fr, Cell)> = bits
+        .iter()
+        .enumerate()
+        .map(|(i, b)| (-Layout::two_pow(i as u32), *b))
+        .collect();
+    terms.push((Fr::ONE, index));
+    let scale = Layout::two_pow(d)
+        .invert()
+        .expect("a power of two is invertible");
+    let rest = l.lin(&terms, Fr::ZERO);
+    let high = l.lin(&[(scale, rest)], Fr::ZERO);
+    l.range(high, 32 - d);
+    let fits = l.is_zero(high);
+    (bits, fits)
 }
 
-/// The root `leaf` gives at the position `bits` (leaf level first) with `siblings`.
-fn fold(
-    ctx: &mut Context<Fr>,
-    gate: &impl GateInstructions<Fr>,
-    hasher: &Hasher,
-    leaf: Cell,
-    bits: &[Cell],
-    siblings: &[Cell],
-) -> Cell {
-    let mut cur = leaf;
-    for (b, s) in bits.iter().zip(siblings) {
-        // bit 1: the node is a right child
-        let left = gate.select(ctx, *s, cur, *b);
-        let right = gate.select(ctx, cur, *s, *b);
-        cur = hasher.hash_fix_len_array(ctx, gate, &[left, right]);
-    }
-    cur
-}
-
-/// Whether the 32-bit index `bits` addresses a leaf of a depth-`depth` tree.
-fn fits(ctx: &mut Context<Fr>, gate: &impl GateInstructions<Fr>, bits: &[Cell], depth: u8) -> Cell {
-    if depth >= 32 {
-        return ctx.load_constant(Fr::one());
-    }
-    let high = gate.sum(ctx, bits[usize::from(depth)..].iter().copied());
-    gate.is_zero(ctx, high)
-}
-
-fn and_all(ctx: &mut Context<Fr>, gate: &impl GateInstructions<Fr>, bits: &[Cell]) -> Cell {
-    let mut acc = bits[0];
-    for b in &bits[1..] {
-        acc = gate.and(ctx, acc, *b);
-    }
-    acc
-}
-
-fn slot(
-    ctx: &mut Context<Fr>,
-    range: &RangeChip<Fr>,
-    hasher: &Hasher,
-    depth: u8,
-    op: &OpInput,
-    run: Running,
-) -> Running {
-    let gate = &range.gate;
-    let d = usize::from(depth);
-    let one = ctx.load_constant(Fr::one());
-    let two_64 = Constant(Fr::from_raw([0, 1, 0, 0]));
+fn slot(l: &mut Layout, depth: u8, op: &OpInput, run: Running) -> Running {
+    let one = l.constant(Fr::ONE);
 
     // what the slot holds
-    let dep = bit(ctx, gate, op.kind == Kind::Deposit);
-    let tr = bit(ctx, gate, op.kind == Kind::Transfer);
-    let wd = bit(ctx, gate, op.kind == Kind::Withdraw);
-    let used = gate.sum(ctx, [dep, tr, wd]);
-    gate.assert_bit(ctx, used);
-    let src = bit(ctx, gate, op.from_queue);
-    let deposit_off_queue = gate.mul_not(ctx, src, dep);
-    assert_zero(ctx, gate, deposit_off_queue);
-    let padding_on_queue = gate.mul_not(ctx, used, src);
-    assert_zero(ctx, gate, padding_on_queue);
+    let dep = bit(l, op.kind == Kind::Deposit);
+    let tr = bit(l, op.kind == Kind::Transfer);
+    let wd = bit(l, op.kind == Kind::Withdraw);
+    let used = l.lin(&[(Fr::ONE, dep), (Fr::ONE, tr), (Fr::ONE, wd)], Fr::ZERO);
+    l.assert_bit(used);
+    let src = bit(l, op.from_queue);
+    // a deposit only comes from the queue (dep·(1 − src) = 0); padding never does
+    let deposit_off_queue = {
+        let g = super::arith::Glue {
+            ab: -Fr::ONE,
+            lin: [Fr::ONE, Fr::ZERO, Fr::ZERO, Fr::ZERO, Fr::ZERO],
+            ..Default::default()
+        };
+        l.glue(g, [Some(dep), Some(src), None, None, None])
+    };
+    l.assert_zero(deposit_off_queue);
+    let src_used = l.mul(src, used);
+    let padding_on_queue = l.sub(src, src_used);
+    l.assert_zero(padding_on_queue);
 
-    let [a, b, amount, nonce] =
-        [op.a, op.b, op.amount, op.nonce].map(|v| ctx.load_witness(Fr::from(v)));
-    range.range_check(ctx, amount, 64);
-    range.range_check(ctx, nonce, 64);
-    let a_bits = gate.num_to_bits(ctx, a, 32);
-    let b_bits = gate.num_to_bits(ctx, b, 32);
-    let recipient = ctx.load_witness(op.recipient);
-    let dpk = (
-        ctx.load_witness(op.deposit_pk.0),
-        ctx.load_witness(op.deposit_pk.1),
+    let a = l.load(Fr::from(op.a));
+    let b = l.load(Fr::from(op.b));
+    let amount = l.load(Fr::from(op.amount));
+    let nonce = l.load(Fr::from(op.nonce));
+    l.range(amount, 64);
+    l.range(nonce, 64);
+    let recipient = l.load(op.recipient);
+    let dpk = (l.load(op.deposit_pk.0), l.load(op.deposit_pk.1));
+    let r = (l.load(op.r.0), l.load(op.r.1));
+    let (s_lo, s_hi) = (l.load(op.s.0), l.load(op.s.1));
+    let x = load_leaf(l, &op.x);
+    let y = load_leaf(l, &op.y);
+    let (a_bits, fits_a) = index_bits(l, a, depth);
+    let (b_bits, fits_b) = index_bits(l, b, depth);
+
+    // the word, the message's second element, the entry
+    let [sa, sb, sm, sn] = ops::WORD_SHIFTS.map(Layout::two_pow);
+    let kind_a = l.lin(
+        &[
+            (Fr::ONE, dep),
+            (Fr::from(2), tr),
+            (Fr::from(3), wd),
+            (sa, a),
+        ],
+        Fr::ZERO,
     );
-    let r = (ctx.load_witness(op.r.0), ctx.load_witness(op.r.1));
-    let (s_lo, s_hi) = (ctx.load_witness(op.s.0), ctx.load_witness(op.s.1));
-    for c in [r.0, r.1, s_lo, s_hi] {
-        let on_deposit = gate.mul(ctx, dep, c);
-        assert_zero(ctx, gate, on_deposit);
-    }
-    let x = load_leaf(ctx, range, &op.x);
-    let y = load_leaf(ctx, range, &op.y);
+    let word = l.lin(
+        &[(Fr::ONE, kind_a), (sb, b), (sm, amount), (sn, nonce)],
+        Fr::ZERO,
+    );
+    let e1 = {
+        let g = super::arith::Glue {
+            ab: Fr::ONE,
+            cd: Fr::ONE,
+            ..Default::default()
+        };
+        l.glue(g, [Some(dep), Some(dpk.0), Some(wd), Some(recipient), None])
+    };
+    let e2 = l.mul(dep, dpk.1);
+    let entry = chip::hash(
+        l,
+        poseidon::Domain::Entry,
+        &[src, word, e1, e2, r.0, r.1, s_lo, s_hi],
+    );
 
-    // the signed message and the entry hash, as keel_state::ops defines them
-    let k = gate.mul_add(ctx, tr, Constant(Fr::from(2)), dep);
-    let kind = gate.mul_add(ctx, wd, Constant(Fr::from(3)), k);
-    // the word: kind < 4, a and b < 2^32 (bit-decomposed above), amount and nonce < 2^64
-    let word =
-        ops::WORD_SHIFTS
-            .iter()
-            .zip([a, b, amount, nonce])
-            .fold(kind, |acc, (shift, part)| {
-                let scale = Constant(Fr::from(2).pow_vartime([u64::from(*shift)]));
-                gate.mul_add(ctx, part, scale, acc)
-            });
-    let wd_recipient = gate.mul(ctx, wd, recipient);
-    let e1 = gate.mul_add(ctx, dep, dpk.0, wd_recipient);
-    let e2 = gate.mul(ctx, dep, dpk.1);
-    let entry = hasher.hash_fix_len_array(ctx, gate, &[src, word, e1, e2, r.0, r.1, s_lo, s_hi]);
-
-    // the rules
-    let fits_a = fits(ctx, gate, &a_bits, depth);
-    let fits_b = fits(ctx, gate, &b_bits, depth);
+    // the signature: one challenge sponge whose capacity names the message's length
+    let cap5 = poseidon::capacity(poseidon::Domain::Challenge, 5);
+    let cap6 = poseidon::capacity(poseidon::Domain::Challenge, 6);
+    let cap = l.lin(&[(cap5 - cap6, tr)], cap6);
+    let m2 = l.mul(wd, recipient);
+    let h = chip::sponge(l, cap, &[r.0, r.1, x.pk.0, x.pk.1, word, m2]).out[1];
     let sig = schnorr_ok(
-        ctx,
-        range,
-        hasher,
+        l,
         &SchnorrInput {
             pk: x.pk,
             r,
             s_lo,
             s_hi,
-            msg: [word, recipient],
-            one_word: tr,
+            h,
         },
     );
-    let nonce_ok = gate.is_equal(ctx, nonce, x.nonce);
-    let nonce_max = gate.is_equal(ctx, x.nonce, Constant(Fr::from(u64::MAX)));
-    let nonce_fits = gate.not(ctx, nonce_max);
-    let overdraft = range.is_less_than(ctx, x.balance, amount, 64);
-    let covered = gate.not(ctx, overdraft);
-    let y_sum = gate.add(ctx, y.balance, amount);
-    let credit_fits = range.is_less_than(ctx, y_sum, two_64, 65);
-    let self_transfer = gate.is_equal(ctx, a, b);
-    let credit_ok = gate.or(ctx, self_transfer, credit_fits);
-    let recipient_ok = and_all(ctx, gate, &[fits_b, y.exists, credit_ok]);
-    let transfer_ok = gate.select(ctx, recipient_ok, one, tr);
-    let signed_ok = and_all(
-        ctx,
-        gate,
-        &[
-            fits_a,
-            x.exists,
-            sig,
-            nonce_ok,
-            nonce_fits,
-            covered,
-            transfer_ok,
-        ],
-    );
-    let same_x = gate.is_equal(ctx, x.pk.0, dpk.0);
-    let same_y = gate.is_equal(ctx, x.pk.1, dpk.1);
-    let x_sum = gate.add(ctx, x.balance, amount);
-    let topup_fits = range.is_less_than(ctx, x_sum, two_64, 65);
-    let topup_ok = and_all(ctx, gate, &[same_x, same_y, topup_fits]);
-    let fresh = gate.not(ctx, x.exists);
-    let target_ok = gate.or(ctx, fresh, topup_ok);
-    let deposit_ok = gate.and(ctx, fits_a, target_ok);
-    let ok = gate.select(ctx, deposit_ok, signed_ok, dep);
-    let apply = gate.and(ctx, used, ok);
-    // an L2 operation that breaks a rule has no valid batch
-    let l2 = gate.mul_not(ctx, src, used);
-    let l2_refused = gate.mul_not(ctx, ok, l2);
-    assert_zero(ctx, gate, l2_refused);
+
+    // the rules
+    let nonce_ok = l.is_equal(nonce, x.nonce);
+    let nonce_max = l.is_equal_const(x.nonce, Fr::from(u64::MAX));
+    let nonce_fits = l.not(nonce_max);
+    let two_64 = Layout::two_pow(64);
+    let diff = l.lin(&[(Fr::ONE, x.balance), (-Fr::ONE, amount)], two_64);
+    let covered = l.bit64(diff);
+    let target = l.select(tr, y.balance, x.balance);
+    let sum = l.add(target, amount);
+    let sum_high = l.bit64(sum);
+    let sum_fits = l.not(sum_high);
+    let self_transfer = l.is_equal(a, b);
+    let credit_ok = l.or(self_transfer, sum_fits);
+    let recipient_ok = l.and_all(&[fits_b, y.exists, credit_ok]);
+    // tr ? recipient_ok : 1
+    let transfer_ok = {
+        let g = super::arith::Glue {
+            ab: Fr::ONE,
+            lin: [-Fr::ONE, Fr::ZERO, Fr::ZERO, Fr::ZERO, Fr::ONE],
+            ..Default::default()
+        };
+        l.glue(g, [Some(tr), Some(recipient_ok), None, None, Some(one)])
+    };
+    let signed_ok = l.and_all(&[
+        fits_a,
+        x.exists,
+        sig,
+        nonce_ok,
+        nonce_fits,
+        covered,
+        transfer_ok,
+    ]);
+    let same_x = l.is_equal(x.pk.0, dpk.0);
+    let same_y = l.is_equal(x.pk.1, dpk.1);
+    let topup_ok = l.and_all(&[same_x, same_y, sum_fits]);
+    let fresh = l.not(x.exists);
+    let target_ok = l.or(fresh, topup_ok);
+    let deposit_ok = l.and(fits_a, target_ok);
+    let ok = l.select(dep, deposit_ok, signed_ok);
+    let apply = l.and(used, ok);
+    // an L2 operation that breaks a rule has no valid batch: used·(1 − src)·(1 − ok) = 0
+    let l2 = l.sub(used, src_used);
+    let l2_ok = l.mul(l2, ok);
+    let l2_refused = l.sub(l2, l2_ok);
+    l.assert_zero(l2_refused);
 
     // the accounts after
-    let signed = gate.add(ctx, tr, wd);
-    let signed_apply = gate.mul(ctx, apply, signed);
-    let deposit_apply = gate.mul(ctx, apply, dep);
-    let debited = gate.sub(ctx, x.balance, amount);
-    let deposited = gate.select(ctx, x_sum, amount, x.exists);
-    let kept = gate.select(ctx, deposited, x.balance, deposit_apply);
-    let x_balance = gate.select(ctx, debited, kept, signed_apply);
-    let bumped = gate.add(ctx, x.nonce, one);
-    let deposit_nonce = gate.mul(ctx, x.nonce, x.exists);
-    let kept = gate.select(ctx, deposit_nonce, x.nonce, deposit_apply);
-    let x_nonce = gate.select(ctx, bumped, kept, signed_apply);
+    let signed = l.add(tr, wd);
+    let signed_apply = l.mul(apply, signed);
+    let deposit_apply = l.mul(apply, dep);
+    let debited = l.sub(x.balance, amount);
+    let deposited = l.select(x.exists, sum, amount);
+    let kept = l.select(deposit_apply, deposited, x.balance);
+    let x_balance = l.select(signed_apply, debited, kept);
+    let bumped = l.lin(&[(Fr::ONE, x.nonce)], Fr::ONE);
+    let deposit_nonce = l.mul(x.nonce, x.exists);
+    let kept = l.select(deposit_apply, deposit_nonce, x.nonce);
+    let x_nonce = l.select(signed_apply, bumped, kept);
     let x_pk = (
-        gate.select(ctx, dpk.0, x.pk.0, deposit_apply),
-        gate.select(ctx, dpk.1, x.pk.1, deposit_apply),
+        l.select(deposit_apply, dpk.0, x.pk.0),
+        l.select(deposit_apply, dpk.1, x.pk.1),
     );
-    let x_exists = gate.or(ctx, x.exists, deposit_apply);
-    let credit = gate.mul(ctx, apply, tr);
-    let y_balance = gate.select(ctx, y_sum, y.balance, credit);
+    let x_exists = l.or(x.exists, deposit_apply);
+    let credit = l.mul(apply, tr);
+    let y_balance = l.select(credit, sum, y.balance);
 
     // the tree: x's path from the running root, then y's from the root after x's write
-    let active_x = gate.and(ctx, used, fits_a);
-    let active_y = gate.and(ctx, tr, fits_b);
-    let leaf = leaf_hash(ctx, gate, hasher, x.exists, x.pk, x.balance, x.nonce);
-    let before = fold(ctx, gate, hasher, leaf, &a_bits[..d], &x.siblings);
-    let diff = gate.sub(ctx, before, run.root);
-    let off = gate.mul(ctx, diff, active_x);
-    assert_zero(ctx, gate, off);
-    let leaf = leaf_hash(ctx, gate, hasher, x_exists, x_pk, x_balance, x_nonce);
-    let after = fold(ctx, gate, hasher, leaf, &a_bits[..d], &x.siblings);
-    let root = gate.select(ctx, after, run.root, active_x);
-
-    let leaf = leaf_hash(ctx, gate, hasher, y.exists, y.pk, y.balance, y.nonce);
-    let before = fold(ctx, gate, hasher, leaf, &b_bits[..d], &y.siblings);
-    let diff = gate.sub(ctx, before, root);
-    let off = gate.mul(ctx, diff, active_y);
-    assert_zero(ctx, gate, off);
-    let leaf = leaf_hash(ctx, gate, hasher, y.exists, y.pk, y_balance, y.nonce);
-    let after = fold(ctx, gate, hasher, leaf, &b_bits[..d], &y.siblings);
-    let root = gate.select(ctx, after, root, active_y);
+    let active_x = l.and(used, fits_a);
+    let active_y = l.and(tr, fits_b);
+    let x_after = LeafCells {
+        exists: x_exists,
+        pk: x_pk,
+        balance: x_balance,
+        nonce: x_nonce,
+    };
+    let (before, after) = merkle::update(l, &x, &x_after, &a_bits, &op.x.siblings);
+    let root = authenticate(l, active_x, before, after, run.root);
+    let y_after = LeafCells {
+        balance: y_balance,
+        ..y
+    };
+    let (before, after) = merkle::update(l, &y, &y_after, &b_bits, &op.y.siblings);
+    let root = authenticate(l, active_y, before, after, root);
 
     // the data commitment and the queue hash
-    let data = hasher.hash_fix_len_array(ctx, gate, &[run.data, entry]);
-    let queue = hasher.hash_fix_len_array(ctx, gate, &[run.queue, entry]);
+    let data = compress(l, poseidon::Domain::Data, run.data, entry);
+    let queue = compress(l, poseidon::Domain::Queue, run.queue, entry);
     Running {
         root,
-        queue: gate.select(ctx, queue, run.queue, src),
-        data: gate.select(ctx, data, run.data, used),
-        count: gate.add(ctx, run.count, used),
+        queue: l.select(src, queue, run.queue),
+        data: l.select(used, data, run.data),
+        count: l.add(run.count, used),
     }
+}
+
+/// When `active`, the path's root before must be the running root; returns the root after the
+/// slot's write (or the running root, unchanged, when not active).
+fn authenticate(l: &mut Layout, active: Cell, before: Cell, after: Cell, root: Cell) -> Cell {
+    let g = super::arith::Glue {
+        ab: Fr::ONE,
+        cd: -Fr::ONE,
+        ..Default::default()
+    };
+    let off = l.glue(
+        g,
+        [Some(active), Some(before), Some(active), Some(root), None],
+    );
+    l.assert_zero(off);
+    l.select(active, after, root)
 }
 
 #[cfg(test)]
@@ -351,7 +338,7 @@ mod tests {
         let shape = Shape {
             capacity: 3,
             depth: 4,
-            k: 17,
+            k: 13,
         };
         let mut s = funded_state(4, 3, 1_000);
         let w = s
@@ -362,12 +349,12 @@ mod tests {
             .expect("a valid batch");
         let public = PublicInputs::of(&w.batch);
         let honest = CircuitInput::from_witness(&shape, &w).unwrap();
-        shape.mock_prove_input(&honest, &public).unwrap();
+        shape.mock_prove_input(&honest, &public, &[]).unwrap();
 
         let refused = |alter: &dyn Fn(&mut CircuitInput)| {
             let mut input = honest.clone();
             alter(&mut input);
-            match shape.mock_prove_input(&input, &public) {
+            match shape.mock_prove_input(&input, &public, &[]) {
                 Err(CircuitError::Unsatisfied(_)) => {}
                 other => panic!("expected an unsatisfied circuit, got {other:?}"),
             }
@@ -382,6 +369,6 @@ mod tests {
         // changes neither its message nor its entry
         let mut input = honest.clone();
         input.ops[1].recipient = Fr::from(7);
-        shape.mock_prove_input(&input, &public).unwrap();
+        shape.mock_prove_input(&input, &public, &[]).unwrap();
     }
 }

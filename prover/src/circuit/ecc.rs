@@ -1,271 +1,344 @@
-//! Grumpkin arithmetic in the circuit: complete projective addition and the Schnorr check.
+//! Grumpkin arithmetic in the circuit and the Schnorr check.
 //!
-//! Grumpkin (`y² = x³ − 17`) is defined over BN254 `Fr`, the circuit's own field, so every
-//! coordinate is one native cell. Points are projective `(X : Y : Z)` and added with the complete
-//! formula of Renes–Costello–Batina 2016 (Algorithm 7, `a = 0`): it has no division and no special
-//! case, so it is correct for doubling, for the identity `(0 : 1 : 0)` and for opposite points.
-//! That matters because a forced L1 operation may carry any key and signature: an adversary who
-//! could steer an incomplete formula into its exceptional case would make an honest prover fail
-//! and stall the queue. With complete formulas, every input has a witness.
+//! Grumpkin (`y² = x³ − 17`, prime order `q`) is defined over the circuit's field, so every
+//! coordinate is one cell. A signature `(R, s)` by `pk` on a message with challenge hash `h`
+//! verifies when `s·G = R + e·pk`, with `e = 2^253 + 2k + 1` and `h = k + 2^253·top`
+//! (`keel_state::signature`). The check, and why no input can make it unprovable:
 //!
-//! The formula is written once over [`Arith`]: [`Native`] runs it on plain field elements (the unit
-//! tests compare it with halo2curves' Grumpkin), [`Cells`] lays it out as halo2-base gates.
+//! * **Variable base, `[e]P`** (`var_*` gates, 253 + 2 rows): `P = pk` if `pk` is on the curve,
+//!   else `G` (the result is then masked). `A = [2]P`, then for each bit `kᵢ` of `k`, most
+//!   significant first, `A ← (A + Q) + A` with `Q = ±P` by the bit, in incomplete affine
+//!   additions (Orchard's double-and-add, one row per bit, `y_A` recovered from the slopes).
+//!   After `t` steps `A = [m]P` with `2^t < m < 3·2^t`; an addition is exceptional only if
+//!   `m ≡ ±1` or `2m ± 1 ≡ 0 (mod q)`, and `6·2^t < q` for every `t ≤ 251`, so the first 252
+//!   steps never are, for any bits and any `P` of order `q`. The last step uses complete
+//!   additions. The scalar's running sum `z` gives `k`; its *canonicity* (that `k + 2^253·top`
+//!   is `h` as an integer below the field modulus `r`, not `h + r`) is a comparison with `r`'s
+//!   bits carried along the chain in one cell per row (`σ`: equal so far), so a prover cannot
+//!   turn a valid signature into a refused one by decomposing `h + r`.
+//! * **Fixed base, `[s]G`** (`fb_*` gates, 64 rows): `s` in 64 windows of 4 bits, each window's
+//!   point looked up in the table (`table.rs`, with offsets); windows 1–62 are added with
+//!   incomplete additions, which the offsets keep away from their exceptional cases (the running
+//!   multiple is positive, smaller than the next window's, and their sum is below `q`), the last
+//!   window with a complete addition. The digits' running sum equals `s_lo` after window 31 and
+//!   `s_lo + 2^128·s_hi` at the end.
+//! * **Complete additions** (`cadd`, Renes–Costello–Batina) for the tails and the comparison
+//!   `[s]G = [e]P + R`, which is made projectively (`X₁Z₂ = X₂Z₁`, `Y₁Z₂ = Y₂Z₁`).
+//!
+//! The result is a bit: `pk` and `R` on the curve and the equation holding. A hostile forced
+//! entry (any key, any signature) therefore always has a witness, and is proven *rejected*.
 
-use halo2_base::{
-    gates::{GateInstructions, RangeChip, RangeInstructions},
-    poseidon::hasher::PoseidonHasher,
-    utils::{biguint_to_fe, fe_to_biguint},
-    AssignedValue, Context,
-    QuantumCell::{Constant, Existing},
+use halo2_base::halo2_proofs::halo2curves::ff::{Field, PrimeField};
+use keel_state::{signature::CHALLENGE_BITS, Fr};
+
+use super::{
+    config::cadd_formula,
+    layout::{Cell, Layout, Sel, Tag},
+    table::{self, FB_TAG, POINTS, WINDOWS},
 };
-use keel_state::{poseidon, Fr};
 
-/// `3·b` for Grumpkin's `b = −17`.
-fn b3() -> Fr {
-    -Fr::from(51)
-}
-
-/// The field operations the addition formula needs.
-pub(crate) trait Arith {
-    /// A field value (a plain element, or an assigned cell).
-    type V: Copy;
-    /// `a·b`
-    fn mul(&mut self, a: Self::V, b: Self::V) -> Self::V;
-    /// `a + b`
-    fn add(&mut self, a: Self::V, b: Self::V) -> Self::V;
-    /// `a − b`
-    fn sub(&mut self, a: Self::V, b: Self::V) -> Self::V;
-    /// `a·c` for a constant `c`
-    fn scale(&mut self, a: Self::V, c: Fr) -> Self::V;
-}
-
-/// `p + q` for projective points on Grumpkin (RCB 2016, Algorithm 7 with `a = 0`).
-pub(crate) fn add<A: Arith>(o: &mut A, p: [A::V; 3], q: [A::V; 3]) -> [A::V; 3] {
-    let [x1, y1, z1] = p;
-    let [x2, y2, z2] = q;
-    let t0 = o.mul(x1, x2);
-    let t1 = o.mul(y1, y2);
-    let t2 = o.mul(z1, z2);
-    // t3 = x1·y2 + x2·y1
-    let (a, b) = (o.add(x1, y1), o.add(x2, y2));
-    let t3 = o.mul(a, b);
-    let t01 = o.add(t0, t1);
-    let t3 = o.sub(t3, t01);
-    // t4 = y1·z2 + y2·z1
-    let (a, b) = (o.add(y1, z1), o.add(y2, z2));
-    let t4 = o.mul(a, b);
-    let t12 = o.add(t1, t2);
-    let t4 = o.sub(t4, t12);
-    // y3 = x1·z2 + x2·z1
-    let (a, b) = (o.add(x1, z1), o.add(x2, z2));
-    let x3 = o.mul(a, b);
-    let t02 = o.add(t0, t2);
-    let y3 = o.sub(x3, t02);
-    let t0 = o.scale(t0, Fr::from(3));
-    let t2 = o.scale(t2, b3());
-    let z3 = o.add(t1, t2);
-    let t1 = o.sub(t1, t2);
-    let y3 = o.scale(y3, b3());
-    let (m1, m2) = (o.mul(t3, t1), o.mul(t4, y3));
-    let x3 = o.sub(m1, m2);
-    let (m1, m2) = (o.mul(y3, t0), o.mul(t1, z3));
-    let y3 = o.add(m1, m2);
-    let (m1, m2) = (o.mul(z3, t4), o.mul(t0, t3));
-    let z3 = o.add(m1, m2);
-    [x3, y3, z3]
-}
-
-/// Plain field arithmetic (the reference the circuit layout is tested against).
-#[cfg(test)]
-pub(crate) struct Native;
+/// A projective point as cells.
+pub(crate) type Proj = [Cell; 3];
 
 #[cfg(test)]
-impl Arith for Native {
-    type V = Fr;
-    fn mul(&mut self, a: Fr, b: Fr) -> Fr {
-        a * b
-    }
-    fn add(&mut self, a: Fr, b: Fr) -> Fr {
-        a + b
-    }
-    fn sub(&mut self, a: Fr, b: Fr) -> Fr {
-        a - b
-    }
-    fn scale(&mut self, a: Fr, c: Fr) -> Fr {
-        a * c
-    }
+thread_local! {
+    /// Test hook: decompose `h + r` instead of `h`, as a cheating prover would.
+    pub(crate) static NON_CANONICAL: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
-/// The same operations as halo2-base gates.
-pub(crate) struct Cells<'a, G> {
-    pub(crate) ctx: &'a mut Context<Fr>,
-    pub(crate) gate: &'a G,
+/// Incomplete (affine) steps of the variable-base chain.
+pub(crate) const VAR_STEPS: usize = CHALLENGE_BITS as usize - 1;
+
+fn native_add(p: [Fr; 3], q: [Fr; 3]) -> [Fr; 3] {
+    cadd_formula(p, q, |a, b| a * b, |a, b| a + b, |a, b| a - b, |a, k| a * k)
 }
 
-impl<G: GateInstructions<Fr>> Arith for Cells<'_, G> {
-    type V = AssignedValue<Fr>;
-    fn mul(&mut self, a: Self::V, b: Self::V) -> Self::V {
-        self.gate.mul(self.ctx, a, b)
-    }
-    fn add(&mut self, a: Self::V, b: Self::V) -> Self::V {
-        self.gate.add(self.ctx, a, b)
-    }
-    fn sub(&mut self, a: Self::V, b: Self::V) -> Self::V {
-        self.gate.sub(self.ctx, a, b)
-    }
-    fn scale(&mut self, a: Self::V, c: Fr) -> Self::V {
-        self.gate.mul(self.ctx, a, Constant(c))
-    }
+/// `p + q` with the complete formula, on the main stream: `[p | q]` then `[p + q]`.
+pub(crate) fn cadd(l: &mut Layout, p: Proj, q: Proj) -> Proj {
+    let row = l.rows(2, "complete additions");
+    cadd_at(l, row, p, q)
 }
 
-/// Grumpkin's generator `(1, √−16)`, as halo2curves defines it.
-fn generator() -> (Fr, Fr) {
-    use halo2_base::halo2_proofs::halo2curves::{grumpkin::G1Affine, CurveAffine};
-    let g = G1Affine::generator();
-    let c = g.coordinates().expect("the generator is not the identity");
-    (*c.x(), *c.y())
+/// [`cadd`] on rows `row` and `row + 1`, already reserved.
+fn cadd_at(l: &mut Layout, row: usize, p: Proj, q: Proj) -> Proj {
+    l.enable(Sel::Cadd, row);
+    for (i, c) in p.iter().chain(&q).enumerate() {
+        l.put_copy(row, i, *c, Tag::Plain);
+    }
+    let r = native_add(p.map(|c| l.v(c)), q.map(|c| l.v(c)));
+    std::array::from_fn(|i| l.put(row + 1, i, r[i], Tag::CaddOut))
 }
 
-/// Whether `(x, y)` is on Grumpkin: `y² − x³ + 17 = 0` (never true of the identity's encoding).
-fn on_curve(
-    ctx: &mut Context<Fr>,
-    gate: &impl GateInstructions<Fr>,
-    x: AssignedValue<Fr>,
-    y: AssignedValue<Fr>,
-) -> AssignedValue<Fr> {
-    let x2 = gate.mul(ctx, x, x);
-    let x3 = gate.mul(ctx, x2, x);
-    let y2_17 = gate.mul_add(ctx, y, y, Constant(Fr::from(17)));
-    let diff = gate.sub(ctx, y2_17, x3);
-    gate.is_zero(ctx, diff)
+/// `(x, y)` as the projective `(x : y : 1)`.
+pub(crate) fn proj(l: &mut Layout, x: Cell, y: Cell) -> Proj {
+    [x, y, l.constant(Fr::ONE)]
 }
 
-/// `e` as 254 little-endian bits, constrained to be the canonical representation (`e < r` as an
-/// integer). Without the canonical check a prover could use `e + r`, which is another Grumpkin
-/// scalar, and so turn a valid forced signature into a rejected one.
-fn canonical_bits(
-    ctx: &mut Context<Fr>,
-    range: &RangeChip<Fr>,
-    e: AssignedValue<Fr>,
-) -> Vec<AssignedValue<Fr>> {
-    let gate = &range.gate;
-    let big = fe_to_biguint(e.value());
-    let mask = (num_bigint::BigUint::from(1u8) << 128) - 1u8;
-    let lo = ctx.load_witness(biguint_to_fe(&(&big & &mask)));
-    let hi = ctx.load_witness(biguint_to_fe(&(&big >> 128)));
-    let recomposed = gate.mul_add(ctx, hi, Constant(two_pow_128()), lo);
-    ctx.constrain_equal(&recomposed, &e);
-    let mut bits = gate.num_to_bits(ctx, lo, 128);
-    bits.extend(gate.num_to_bits(ctx, hi, 126));
-    // (hi, lo) < (r_hi, r_lo) lexicographically
-    let r = fe_to_biguint(&-Fr::one()) + 1u8;
-    let (r_lo, r_hi): (Fr, Fr) = (biguint_to_fe(&(&r & &mask)), biguint_to_fe(&(&r >> 128)));
-    let hi_lt = range.is_less_than(ctx, hi, Constant(r_hi), 126);
-    let hi_eq = gate.is_equal(ctx, hi, Constant(r_hi));
-    let lo_lt = range.is_less_than(ctx, lo, Constant(r_lo), 128);
-    let canonical = gate.or_and(ctx, hi_lt, hi_eq, lo_lt);
-    gate.assert_is_const(ctx, &canonical, &Fr::one());
+/// `1` if `(x, y)` is on Grumpkin (`y² − x³ − (−17) = 0`); never true of `(0, 0)`, the only
+/// stand-in for the identity an encoding could give.
+pub(crate) fn on_curve(l: &mut Layout, x: Cell, y: Cell) -> Cell {
+    let x2 = l.mul(x, x);
+    let seventeen = l.constant(Fr::from(17));
+    let mut g = super::arith::Glue {
+        ab: Fr::ONE,
+        cd: -Fr::ONE,
+        ..Default::default()
+    };
+    g.lin[4] = Fr::ONE;
+    let lhs = l.glue(g, [Some(y), Some(y), Some(x2), Some(x), Some(seventeen)]);
+    l.is_zero(lhs)
+}
+
+/// `[s]G` for `s = s_lo + 2^128·s_hi` (the halves below 2^128), projective.
+pub(crate) fn fixed_base(l: &mut Layout, s_lo: Cell, s_hi: Cell) -> Proj {
+    let digits = table::digits(l.v(s_lo), l.v(s_hi));
+    // 64 window rows, then the last window's complete addition (whose input row also ends the
+    // digit sum in column 6)
+    let start = l.rows(WINDOWS + 2, "fixed-base multiplication");
+    // 16^w mod r: windows 32.. carry 2^128·16^(w − 32), so the sum is s_lo + 2^128·s_hi
+    let weight = |w: usize| Fr::from(16).pow_vartime([w as u64]);
+    // running values: the accumulator A (affine), the digit sum
+    let (mut xa, mut ya) = (Fr::ZERO, Fr::ZERO);
+    let mut acc = Fr::ZERO;
+    let mut acc_cells = Vec::with_capacity(WINDOWS + 1);
+    let mut last = None;
+    for (w, d) in digits.iter().enumerate() {
+        let row = start + w;
+        let (xt, yt) = POINTS[w][*d as usize];
+        l.enable(Sel::FbWindow, row);
+        l.coefficient(7, row, Fr::from(FB_TAG + w as u64));
+        l.coefficient(0, row, weight(w));
+        l.put(row, 0, Fr::from(*d), Tag::FbDigit);
+        let cxt = l.put(row, 1, xt, Tag::Plain);
+        let cyt = l.put(row, 2, yt, Tag::Plain);
+        let lambda = if w == 0 || w + 1 == WINDOWS {
+            Fr::ZERO
+        } else {
+            (yt - ya)
+                * (xt - xa)
+                    .invert()
+                    .expect("window additions are never exceptional")
+        };
+        l.put(row, 3, lambda, Tag::Plain);
+        let cxa = l.put(row, 4, xa, Tag::FbXA);
+        let cya = l.put(row, 5, ya, Tag::Plain);
+        acc_cells.push(l.put(row, 6, acc, Tag::Plain));
+        acc += Fr::from(*d) * weight(w);
+        if w == 0 {
+            l.enable(Sel::FbFirst, row);
+            (xa, ya) = (xt, yt);
+        } else if w + 1 < WINDOWS {
+            l.enable(Sel::FbAdd, row);
+            let xn = lambda.square() - xa - xt;
+            ya = lambda * (xa - xn) - ya;
+            xa = xn;
+        } else {
+            last = Some(((cxa, cya), (cxt, cyt)));
+        }
+    }
+    // row 64: the last window's complete addition; its column 6 ends the digit sum
+    let row = start + WINDOWS;
+    acc_cells.push(l.put(row, 6, acc, Tag::Plain));
+    l.assert_zero(acc_cells[0]);
+    l.eq(acc_cells[32], s_lo);
+    let total = l.lin(&[(Fr::ONE, s_lo), (Layout::two_pow(128), s_hi)], Fr::ZERO);
+    l.eq(acc_cells[WINDOWS], total);
+    let ((cxa, cya), (cxt, cyt)) = last.expect("the last window");
+    let a = proj(l, cxa, cya);
+    let t = proj(l, cxt, cyt);
+    cadd_at(l, row, a, t)
+}
+
+/// The scalar multiplication `[e]P` for the challenge hash `h`: returns the projective result.
+/// `p` must be on the curve (the caller substitutes `G` otherwise).
+pub(crate) fn var_base(l: &mut Layout, p: (Cell, Cell), h: Cell) -> Proj {
+    let (xp, yp) = (l.v(p.0), l.v(p.1));
+    let hv = l.v(h);
+    #[allow(unused_mut)]
+    let mut repr: [u8; 32] = hv.to_repr();
+    #[cfg(test)]
+    if NON_CANONICAL.with(|f| f.get()) {
+        // a cheating prover's decomposition of the integer h + r
+        use num_bigint::BigUint;
+        let r = BigUint::from_bytes_le(&(-Fr::ONE).to_repr()) + 1u8;
+        let bytes = (BigUint::from_bytes_le(&repr) + r).to_bytes_le();
+        repr = [0; 32];
+        repr[..bytes.len()].copy_from_slice(&bytes);
+    }
+    let bit_of = |i: usize| repr[i / 8] >> (i % 8) & 1 == 1;
+    let bits: Vec<bool> = (0..CHALLENGE_BITS as usize).rev().map(bit_of).collect();
+    let top = bit_of(CHALLENGE_BITS as usize);
+    let r_bits = modulus_bits();
+
+    // the init row, the incomplete steps, the tail row
+    let start = l.rows(VAR_STEPS + 2, "variable-base multiplication");
+    let init = start;
+    let lambda_d = (xp.square() * Fr::from(3)) * (yp.double()).invert().expect("y ≠ 0 on Grumpkin");
+    let x2 = lambda_d.square() - xp.double();
+    let y2 = lambda_d * (xp - x2) - yp;
+    l.enable(Sel::VarInit, init);
+    l.put(init, 2, lambda_d, Tag::Plain);
+    l.put_copy(init, 4, p.0, Tag::Plain);
+    l.put_copy(init, 5, p.1, Tag::Plain);
+
+    let (mut xa, mut ya) = (x2, y2);
+    let mut z = Fr::ZERO;
+    let mut sigma = Fr::from(u64::from(top));
+    let mut z_cells = Vec::new();
+    let mut sigma0 = None;
+    for (i, bit) in bits.iter().take(VAR_STEPS).enumerate() {
+        let row = start + 1 + i;
+        let yq = if *bit { yp } else { -yp };
+        let l1 = (ya - yq)
+            * (xa - xp)
+                .invert()
+                .expect("incomplete additions are never exceptional");
+        let xr = l1.square() - xa - xp;
+        let l2 = ya.double() * (xa - xr).invert().expect("never exceptional") - l1;
+        let xn = l2.square() - xa - xr;
+        let yn = l2 * (xa - xn) - ya;
+        l.enable(
+            if i + 1 == VAR_STEPS {
+                Sel::VarLast
+            } else {
+                Sel::Var
+            },
+            row,
+        );
+        let rbit = r_bits[CHALLENGE_BITS as usize - 1 - i];
+        if rbit {
+            l.coefficient(0, row, Fr::ONE);
+        }
+        z_cells.push(l.put(row, 0, z, Tag::VarZ));
+        l.put(row, 1, xa, Tag::VarXA);
+        l.put(row, 2, l1, Tag::VarLambda1);
+        l.put(row, 3, l2, Tag::Plain);
+        l.put(row, 4, xp, Tag::Plain);
+        l.put(row, 5, yp, Tag::Plain);
+        let s = l.put(row, 6, sigma, Tag::VarSigma);
+        if i == 0 {
+            sigma0 = Some(s);
+        }
+        z = z.double() + Fr::from(u64::from(*bit));
+        if sigma == Fr::ONE && *bit != rbit {
+            sigma = Fr::ZERO;
+        }
+        (xa, ya) = (xn, yn);
+    }
+    // the tail row: [z, xA, yA, ·, xP, yP, σ]
+    let tail = start + 1 + VAR_STEPS;
+    let z_tail = l.put(tail, 0, z, Tag::VarZ);
+    let cxa = l.put(tail, 1, xa, Tag::VarXA);
+    let cya = l.put(tail, 2, ya, Tag::Plain);
+    l.put(tail, 4, xp, Tag::Plain);
+    l.put(tail, 5, yp, Tag::Plain);
+    let sigma_tail = l.put(tail, 6, sigma, Tag::VarSigma);
+    l.assert_zero(z_cells[0]);
+
+    // the last bit, the decomposition of h and its canonicity (r is odd: the last bit of r is 1)
+    let last = bits[VAR_STEPS];
+    let b = l.load(Fr::from(u64::from(last)));
+    l.assert_bit(b);
+    let top_cell = l.load(Fr::from(u64::from(top)));
+    l.assert_bit(top_cell);
+    l.eq(sigma0.expect("at least one step"), top_cell);
+    let h_again = l.lin(
+        &[
+            (Fr::from(2), z_tail),
+            (Fr::ONE, b),
+            (Layout::two_pow(CHALLENGE_BITS), top_cell),
+        ],
+        Fr::ZERO,
+    );
+    l.eq(h_again, h);
+    // σ after the last bit: still equal only if that bit is 1 (r's); it must end unequal (less)
+    let sigma_end = l.mul(sigma_tail, b);
+    l.assert_zero(sigma_end);
+
+    // the last step with complete additions: A ← (A + Q) + A, Q = (xP, ±yP)
+    let sign = l.lin(&[(Fr::from(2), b)], -Fr::ONE);
+    let yq = l.mul(sign, p.1);
+    let a = proj(l, cxa, cya);
+    let q = proj(l, p.0, yq);
+    let t = cadd(l, a, q);
+    cadd(l, t, a)
+}
+
+fn repr_bit(x: &Fr, i: usize) -> bool {
+    x.to_repr().as_ref()[i / 8] >> (i % 8) & 1 == 1
+}
+
+/// The bits of the field modulus `r`, little-endian.
+fn modulus_bits() -> Vec<bool> {
+    // r = (−1) + 1: the bits of −1 are those of r − 1, which differs from r only in bit 0
+    let minus_one = -Fr::ONE;
+    let mut bits: Vec<bool> = (0..256).map(|i| repr_bit(&minus_one, i)).collect();
+    bits[0] = true;
     bits
 }
 
-pub(crate) fn two_pow_128() -> Fr {
-    Fr::from_raw([0, 0, 1, 0])
-}
-
-/// The inputs of one Schnorr check, all assigned cells.
+/// The inputs of one Schnorr check.
 pub(crate) struct SchnorrInput {
     /// The signer's key.
-    pub(crate) pk: (AssignedValue<Fr>, AssignedValue<Fr>),
+    pub(crate) pk: (Cell, Cell),
     /// The commitment `R`.
-    pub(crate) r: (AssignedValue<Fr>, AssignedValue<Fr>),
-    /// The response `s` as two 128-bit halves (as the entry hash absorbs it).
-    pub(crate) s_lo: AssignedValue<Fr>,
-    /// High half of `s`.
-    pub(crate) s_hi: AssignedValue<Fr>,
-    /// The signed message, `[m₁]` or `[m₁, m₂]` as `one_word` says.
-    pub(crate) msg: [AssignedValue<Fr>; 2],
-    /// A bit: 1 if the message is `m₁` alone.
-    pub(crate) one_word: AssignedValue<Fr>,
+    pub(crate) r: (Cell, Cell),
+    /// The response `s` as two 128-bit halves.
+    pub(crate) s_lo: Cell,
+    /// The high half.
+    pub(crate) s_hi: Cell,
+    /// The challenge hash `h`.
+    pub(crate) h: Cell,
 }
 
-/// Whether `s·G = R + e·pk` with `e = Poseidon(R.x, R.y, pk.x, pk.y, m₁[, m₂])` and `pk`, `R` on
-/// the curve: 1 or 0, never unsatisfiable. Both challenges are hashed and one is selected, so the
-/// layout is the same for either length. `s` is used as the 256-bit integer `s_hi·2^128 + s_lo`,
-/// whose multiple of `G` is that of `s mod q` (the encoding already refuses `s ≥ q`).
-///
-/// One joint double-and-add over 256 bit pairs computes `s·G − e·pk`; the table of the four
-/// addends `{O, G, −pk, G − pk}` is built once. Two complete additions per bit.
-pub(crate) fn schnorr_ok(
-    ctx: &mut Context<Fr>,
-    range: &RangeChip<Fr>,
-    hasher: &PoseidonHasher<Fr, { poseidon::T }, { poseidon::RATE }>,
-    input: &SchnorrInput,
-) -> AssignedValue<Fr> {
-    let gate = &range.gate;
-    let (pkx, pky) = input.pk;
-    let (rx, ry) = input.r;
-    let [m1, m2] = input.msg;
-    let e1 = hasher.hash_fix_len_array(ctx, gate, &[rx, ry, pkx, pky, m1]);
-    let e2 = hasher.hash_fix_len_array(ctx, gate, &[rx, ry, pkx, pky, m1, m2]);
-    let e = gate.select(ctx, e1, e2, input.one_word);
-    let mut e_bits = canonical_bits(ctx, range, e);
-    let zero = ctx.load_zero();
-    e_bits.resize(256, zero);
-    let mut s_bits = gate.num_to_bits(ctx, input.s_lo, 128);
-    s_bits.extend(gate.num_to_bits(ctx, input.s_hi, 128));
-
-    let pk_ok = on_curve(ctx, gate, pkx, pky);
-    let r_ok = on_curve(ctx, gate, rx, ry);
-
-    let (gx, gy) = generator();
-    let one = ctx.load_constant(Fr::one());
-    let g = [ctx.load_constant(gx), ctx.load_constant(gy), one];
-    let neg_pk = [pkx, gate.neg(ctx, pky), one];
-    let g_minus_pk = add(&mut Cells { ctx, gate }, g, neg_pk);
-    let identity = [zero, one, zero];
-
-    let mut acc = identity;
-    for (sb, eb) in s_bits.iter().zip(&e_bits).rev() {
-        acc = add(&mut Cells { ctx, gate }, acc, acc);
-        let mut addend = identity;
-        for (c, out) in addend.iter_mut().enumerate() {
-            let with_g = gate.select(ctx, Existing(g_minus_pk[c]), Existing(neg_pk[c]), *sb);
-            let without_g = gate.select(ctx, Existing(g[c]), Existing(identity[c]), *sb);
-            *out = gate.select(ctx, with_g, without_g, *eb);
-        }
-        acc = add(&mut Cells { ctx, gate }, acc, addend);
-    }
-    // s·G − e·pk − R is the identity exactly when Z = 0 (for points on the curve)
-    let neg_r = [rx, gate.neg(ctx, ry), one];
-    let diff = add(&mut Cells { ctx, gate }, acc, neg_r);
-    let is_identity = gate.is_zero(ctx, diff[2]);
-    let points_ok = gate.and(ctx, pk_ok, r_ok);
-    gate.and(ctx, points_ok, is_identity)
+/// `1` if the signature verifies (see the module docs), else `0`; never unsatisfiable.
+pub(crate) fn schnorr_ok(l: &mut Layout, input: &SchnorrInput) -> Cell {
+    let pk_ok = on_curve(l, input.pk.0, input.pk.1);
+    let r_ok = on_curve(l, input.r.0, input.r.1);
+    let (gx, gy) = table::generator();
+    let (gx, gy) = (l.constant(gx), l.constant(gy));
+    let px = l.select(pk_ok, input.pk.0, gx);
+    let py = l.select(pk_ok, input.pk.1, gy);
+    let v = var_base(l, (px, py), input.h);
+    let f = fixed_base(l, input.s_lo, input.s_hi);
+    let r = proj(l, input.r.0, input.r.1);
+    let d = cadd(l, v, r);
+    // F = D projectively
+    let cross = |l: &mut Layout, i: usize| {
+        let g = super::arith::Glue {
+            ab: Fr::ONE,
+            cd: -Fr::ONE,
+            ..Default::default()
+        };
+        l.glue(g, [Some(f[i]), Some(d[2]), Some(d[i]), Some(f[2]), None])
+    };
+    let ex = cross(l, 0);
+    let ey = cross(l, 1);
+    let eq_x = l.is_zero(ex);
+    let eq_y = l.is_zero(ey);
+    l.and_all(&[pk_ok, r_ok, eq_x, eq_y])
 }
 
 #[cfg(test)]
 mod tests {
+    use super::*;
     use halo2_base::halo2_proofs::halo2curves::{
-        ff::Field,
         group::{Curve, Group},
-        grumpkin::{G1Affine, G1},
+        grumpkin::{Fr as Scalar, G1},
         CurveAffine,
     };
     use rand_chacha::{rand_core::SeedableRng, ChaCha20Rng};
 
-    use super::*;
-
-    fn proj(p: G1) -> [Fr; 3] {
-        let a = p.to_affine();
+    fn proj_of(p: G1) -> [Fr; 3] {
         if bool::from(p.is_identity()) {
             return [Fr::ZERO, Fr::ONE, Fr::ZERO];
         }
+        let a = p.to_affine();
         let c = a.coordinates().unwrap();
         [*c.x(), *c.y(), Fr::ONE]
     }
 
     fn same(a: [Fr; 3], b: [Fr; 3]) -> bool {
-        // projective equality: X1·Z2 = X2·Z1 and Y1·Z2 = Y2·Z1, never (0:0:0)
         a[0] * b[2] == b[0] * a[2] && a[1] * b[2] == b[1] * a[2] && a != [Fr::ZERO; 3]
     }
 
@@ -275,16 +348,40 @@ mod tests {
         let p = G1::random(&mut rng);
         let q = G1::random(&mut rng);
         let o = G1::identity();
-        let cases = [(p, q), (p, p), (p, -p), (p, o), (o, p), (o, o), (p + q, -q)];
-        for (a, b) in cases {
-            let got = add(&mut Native, proj(a), proj(b));
-            assert!(same(got, proj(a + b)), "{a:?} + {b:?}");
+        for (a, b) in [(p, q), (p, p), (p, -p), (p, o), (o, p), (o, o), (p + q, -q)] {
+            assert!(same(native_add(proj_of(a), proj_of(b)), proj_of(a + b)));
         }
-        // inputs in another projective scaling
-        let k = Fr::random(&mut rng);
-        let [x, y, z] = proj(p);
-        let got = add(&mut Native, [x * k, y * k, z * k], proj(q));
-        assert!(same(got, proj(p + q)));
-        let _ = G1Affine::generator();
+    }
+
+    /// The bound the module docs rely on: every incomplete step's multiples stay below q.
+    #[test]
+    fn the_incomplete_steps_never_reach_an_exceptional_multiple() {
+        use num_bigint::BigUint;
+        let q = BigUint::from_bytes_le(&(-Scalar::ONE).to_repr()) + 1u8;
+        for t in 0..VAR_STEPS {
+            // the largest multiple after t steps is 3·2^t − 1 (2 at t = 0)
+            let m_max = if t == 0 {
+                BigUint::from(2u8)
+            } else {
+                (BigUint::from(3u8) << t) - 1u8
+            };
+            assert!(&m_max * 2u8 + 1u8 < q, "step {t}");
+        }
+        let t = VAR_STEPS;
+        let m_max = (BigUint::from(3u8) << t) - 1u8;
+        assert!(
+            m_max * 2u8 + 1u8 >= q,
+            "the last step needs the complete formula"
+        );
+        // the fixed-base windows: S < T and S + T < q for windows 1..=62
+        let sixteen = BigUint::from(16u8);
+        for w in 1..WINDOWS - 1 {
+            let s_max: BigUint = (0..w)
+                .map(|i| BigUint::from(17u8) * sixteen.pow(i as u32))
+                .sum();
+            let t_min = BigUint::from(2u8) * sixteen.pow(w as u32);
+            let t_max = BigUint::from(17u8) * sixteen.pow(w as u32);
+            assert!(s_max < t_min && s_max + t_max < q, "window {w}");
+        }
     }
 }

@@ -1,4 +1,4 @@
-//! The batch validity circuit (halo2-axiom + halo2-base).
+//! The batch validity circuit: custom gates on halo2-axiom.
 //!
 //! A circuit of [`Shape`] `(capacity N, depth D, k)` proves that a batch of at most `N`
 //! operations over a depth-`D` state tree takes `prev_root` to `new_root` by exactly the rules of
@@ -13,27 +13,41 @@
 //!  PublicInputs::of(batch)  ═══ instance column ═══  prev_root … queue_after (computed)
 //! ```
 //!
-//! `ecc` holds the in-circuit Grumpkin arithmetic and the Schnorr check; `input` reads the
-//! witness; `batch` lays out the slots.
+//! | module | what |
+//! |---|---|
+//! | `config` | columns and gates (degree 6) |
+//! | `layout` | where cells go: the main stream of fixed-shape blocks, the glue stream |
+//! | `poseidon` | the permutation chip (17 rows × 7 cells) and sponges |
+//! | `merkle` | the update gadget: old and new root from one set of siblings and bits |
+//! | `ecc` | the Schnorr check: variable-base and fixed-base multiplications, complete additions |
+//! | `arith` | the generic gate's operations and range checks by lookup |
+//! | `table` | the lookup table (range limbs, fixed-base windows) |
+//! | `batch` | the slot: the rules of the STF as bits |
+//! | `input` | the witness read into slots |
 
+mod arith;
 mod batch;
+mod config;
 mod ecc;
 mod input;
+mod layout;
+mod merkle;
+mod poseidon;
+mod table;
 
-use halo2_base::{
-    gates::{
-        circuit::{builder::BaseCircuitBuilder, BaseCircuitParams, CircuitBuilderStage},
-        flex_gate::MultiPhaseThreadBreakPoints,
-    },
-    halo2_proofs::dev::MockProver,
+use halo2_base::halo2_proofs::{
+    circuit::{Cell as HaloCell, Layouter, Region, SimpleFloorPlanner, Value},
+    dev::{MockProver, VerifyFailure},
+    plonk::{Any, Circuit, Column, ConstraintSystem, Error},
 };
 use keel_state::{BatchWitness, Fr};
+use serde::{Deserialize, Serialize};
 
+pub use config::BatchConfig;
 pub(crate) use input::CircuitInput;
 pub use input::PublicInputs;
-
-/// Rows that halo2 keeps for blinding factors; halo2-base leaves them free.
-pub const BLINDING_ROWS: usize = 9;
+use layout::{Layout, Pos, Sel, Sink, W};
+pub use layout::{Tag, Tamper};
 
 /// Why a circuit could not be built for a witness.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -64,10 +78,14 @@ pub enum CircuitError {
         what: &'static str,
     },
     /// The layout does not fit `2^k` rows.
-    #[error("the circuit needs more than 2^{k} rows; help: use a larger k")]
+    #[error("the circuit needs {rows} rows, 2^{k} holds {usable}; help: use a larger k (`Shape::fit` finds the smallest)")]
     TooSmall {
         /// The `k` asked for.
         k: u32,
+        /// Rows the layout needs.
+        rows: usize,
+        /// Rows `2^k` offers after halo2's blinding rows.
+        usable: usize,
     },
     /// MockProver found unsatisfied constraints.
     #[error("the circuit is not satisfied: {0}")]
@@ -75,7 +93,7 @@ pub enum CircuitError {
 }
 
 /// The fixed shape of a batch circuit, chosen at key generation.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Shape {
     /// Operations per batch (shorter batches are padded).
     pub capacity: usize,
@@ -85,65 +103,132 @@ pub struct Shape {
     pub k: u32,
 }
 
-impl Shape {
-    /// Range-check lookup table size: `2^(k−1)` rows.
-    pub fn lookup_bits(&self) -> usize {
-        self.k as usize - 1
-    }
+/// The constraint system, as configured (for counts and the wiring digest).
+pub(crate) fn constraint_system() -> (ConstraintSystem<Fr>, BatchConfig) {
+    let mut cs = ConstraintSystem::default();
+    let config = BatchConfig::configure(&mut cs);
+    (cs, config)
+}
 
-    /// The smallest `k` (at least 10) whose layout uses at most `max_columns` advice columns.
-    pub fn fit(capacity: usize, depth: u8, max_columns: usize) -> Self {
+/// Rows halo2 keeps out of reach at the end of the domain (blinding factors and `l_last`).
+pub fn reserved_rows() -> usize {
+    constraint_system().0.blinding_factors() + 1
+}
+
+impl Shape {
+    /// The smallest `k` whose rows hold the layout (and the lookup table).
+    pub fn fit(capacity: usize, depth: u8) -> Self {
         let mut shape = Self {
             capacity,
             depth,
-            k: 10,
+            k: 1,
         };
-        loop {
-            let stats = shape.statistics();
-            if stats.params.num_advice_per_phase[0] <= max_columns {
-                return shape;
-            }
+        let need = shape.statistics().rows_needed;
+        while (1usize << shape.k) < need {
             shape.k += 1;
         }
+        shape
+    }
+
+    /// The largest capacity whose layout fits `2^k` rows at `depth` (at least 1, whatever `k`).
+    pub fn fill(depth: u8, k: u32) -> Self {
+        let fits = |capacity: usize| {
+            let s = Self { capacity, depth, k };
+            s.statistics().rows_needed <= 1usize << k
+        };
+        // every slot has the same rows: estimate from one, then settle by trying
+        let per = Self::per_operation(depth).rows.max(1);
+        let mut capacity = ((1usize << k) / per).max(1);
+        while capacity > 1 && !fits(capacity) {
+            capacity -= 1;
+        }
+        while fits(capacity + 1) {
+            capacity += 1;
+        }
+        Self { capacity, depth, k }
+    }
+
+    /// Rows `2^k` offers a layout.
+    pub fn usable_rows(&self) -> usize {
+        (1usize << self.k).saturating_sub(reserved_rows())
+    }
+
+    /// The layout for `input`.
+    pub(crate) fn layout(&self, input: &CircuitInput) -> Layout {
+        let mut l = Layout::default();
+        batch::synthesize(&mut l, self.depth, input);
+        l
     }
 
     /// Lays out the blank circuit and reports its size.
     pub fn statistics(&self) -> Statistics {
-        let mut b = self.builder(CircuitBuilderStage::Keygen, &CircuitInput::blank(self));
-        let stats = b.statistics();
-        let params = b.calculate_params(Some(BLINDING_ROWS));
+        let layout = self.layout(&CircuitInput::blank(self));
+        let rows = layout.total_rows();
+        let table = table::rows().len();
+        let (cs, config) = constraint_system();
+        let reserved = cs.blinding_factors() + 1;
+        let rows_needed = rows.max(table).max(layout.constant_rows()) + reserved;
+        // the fixed columns keygen makes: halo2 combines selectors that are never on together
+        let n = rows_needed.next_power_of_two();
+        let mut sink = SelectorSink {
+            config: &config,
+            on: vec![vec![false; n]; cs.num_selectors()],
+        };
+        layout.emit(&mut sink, &[]);
+        let fixed_columns = cs.clone().compress_selectors(sink.on).0.num_fixed_columns();
         Statistics {
-            advice_cells: stats.gate.total_advice_per_phase[0],
-            lookup_cells: stats.total_lookup_advice_per_phase[0],
-            fixed_cells: stats.gate.total_fixed,
-            params,
+            rows,
+            fixed_columns,
+            advice_columns: cs.num_advice_columns(),
+            advice_cells: rows * W,
+            glue_rows: layout.glue_stream_rows(),
+            constants: layout.constant_rows(),
+            copies: layout.copy_count(),
+            table_rows: table,
+            lookups: cs.lookups().len(),
+            degree: cs.degree(),
+            rows_needed,
+            rows_by: {
+                let mut v: Vec<_> = layout.rows_by.iter().map(|(k, v)| (*k, *v)).collect();
+                v.sort();
+                v
+            },
         }
     }
 
-    /// A builder at `stage` with the circuit laid out for `input` (auto-configured).
-    pub(crate) fn builder(
-        &self,
-        stage: CircuitBuilderStage,
-        input: &CircuitInput,
-    ) -> BaseCircuitBuilder<Fr> {
-        let mut b = BaseCircuitBuilder::from_stage(stage)
-            .use_k(self.k as usize)
-            .use_lookup_bits(self.lookup_bits())
-            .use_instance_columns(1);
-        batch::synthesize(&mut b, self.depth, input);
-        b
-    }
-
-    /// A builder for the real prover with a pinned configuration.
-    pub(crate) fn prover_builder(
-        &self,
-        params: BaseCircuitParams,
-        break_points: MultiPhaseThreadBreakPoints,
-        input: &CircuitInput,
-    ) -> BaseCircuitBuilder<Fr> {
-        let mut b = BaseCircuitBuilder::prover(params, break_points);
-        batch::synthesize(&mut b, self.depth, input);
-        b
+    /// The layout of one operation: what a slot adds to the circuit (the difference between
+    /// capacity 2 and capacity 1 of this depth, so shared constants are not counted).
+    pub fn per_operation(depth: u8) -> Statistics {
+        let one = Self {
+            capacity: 1,
+            depth,
+            k: 1,
+        }
+        .statistics();
+        let two = Self {
+            capacity: 2,
+            depth,
+            k: 1,
+        }
+        .statistics();
+        let mut rows_by = two.rows_by.clone();
+        for (k, v) in &mut rows_by {
+            let before = one
+                .rows_by
+                .iter()
+                .find(|(n, _)| n == k)
+                .map_or(0, |(_, r)| *r);
+            *v -= before;
+        }
+        Statistics {
+            rows: two.rows - one.rows,
+            advice_cells: (two.rows - one.rows) * W,
+            glue_rows: two.glue_rows - one.glue_rows,
+            constants: two.constants - one.constants,
+            copies: two.copies - one.copies,
+            rows_by,
+            ..two
+        }
     }
 
     /// Runs halo2's MockProver on `witness` against `public` (normally
@@ -154,7 +239,24 @@ impl Shape {
         public: &PublicInputs,
     ) -> Result<(), CircuitError> {
         let input = CircuitInput::from_witness(self, witness)?;
-        self.mock_prove_input(&input, public)
+        self.mock_prove_input(&input, public, &[])
+    }
+
+    /// [`Self::mock_prove`] with cells altered as a cheating prover would.
+    pub fn mock_prove_tampered(
+        &self,
+        witness: &BatchWitness,
+        public: &PublicInputs,
+        tamper: &[Tamper],
+    ) -> Result<(), CircuitError> {
+        let input = CircuitInput::from_witness(self, witness)?;
+        self.mock_prove_input(&input, public, tamper)
+    }
+
+    /// The values of the cells tagged `tag` in the honest layout of `witness`, in layout order.
+    pub fn tagged_values(&self, witness: &BatchWitness, tag: Tag) -> Result<Vec<Fr>, CircuitError> {
+        let input = CircuitInput::from_witness(self, witness)?;
+        Ok(self.layout(&input).tagged(tag))
     }
 
     /// [`Self::mock_prove`] on slots already read (tests alter them as a cheating prover would).
@@ -162,28 +264,288 @@ impl Shape {
         &self,
         input: &CircuitInput,
         public: &PublicInputs,
+        tamper: &[Tamper],
     ) -> Result<(), CircuitError> {
-        let mut b = self.builder(CircuitBuilderStage::Mock, input);
-        b.calculate_params(Some(BLINDING_ROWS));
-        let prover = MockProver::run(self.k, &b, vec![public.to_vec()])
-            .map_err(|_| CircuitError::TooSmall { k: self.k })?;
+        let circuit = BatchCircuit::new(*self, input.clone())?.tampered(tamper);
+        let prover = MockProver::run(self.k, &circuit, vec![public.to_vec()]).map_err(|_| {
+            CircuitError::TooSmall {
+                k: self.k,
+                rows: circuit.layout.total_rows(),
+                usable: self.usable_rows(),
+            }
+        })?;
         prover.verify().map_err(|failures| {
-            let n = failures.len();
-            let first = failures.first().map(|f| f.to_string()).unwrap_or_default();
-            CircuitError::Unsatisfied(format!("{n} failure(s), first: {first}"))
+            // what failed, without where: one line per gate constraint, lookup or copy
+            let mut what: Vec<String> = Vec::new();
+            for f in &failures {
+                let s = match f {
+                    VerifyFailure::ConstraintNotSatisfied { constraint, .. } => {
+                        constraint.to_string()
+                    }
+                    VerifyFailure::Lookup { name, .. } => format!("lookup '{name}'"),
+                    VerifyFailure::Permutation { .. } => "a copy constraint".to_string(),
+                    other => other.to_string(),
+                };
+                if !what.contains(&s) {
+                    what.push(s);
+                }
+            }
+            CircuitError::Unsatisfied(format!(
+                "{} failure(s): {}",
+                failures.len(),
+                what.join("; ")
+            ))
         })
     }
 }
 
 /// The size of a circuit's layout.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize)]
 pub struct Statistics {
-    /// Advice cells in the gate columns.
+    /// Rows the layout uses.
+    pub rows: usize,
+    /// Advice columns.
+    pub advice_columns: usize,
+    /// Fixed columns, after halo2 combines the selectors (coefficients, constants, the lookup
+    /// table's four, selectors).
+    pub fixed_columns: usize,
+    /// Advice cells: rows × advice columns (the area, used or not).
     pub advice_cells: usize,
-    /// Cells copied to lookup columns for range checks.
-    pub lookup_cells: usize,
-    /// Fixed (constant) cells.
-    pub fixed_cells: usize,
-    /// The configuration halo2-base derives for `k`.
-    pub params: BaseCircuitParams,
+    /// Rows of the glue stream (generic gate, range checks, loaded values).
+    pub glue_rows: usize,
+    /// Constants copied from the constants column.
+    pub constants: usize,
+    /// Copy constraints.
+    pub copies: usize,
+    /// Rows of the lookup table.
+    pub table_rows: usize,
+    /// Lookup arguments.
+    pub lookups: usize,
+    /// The constraint system's degree (the extended domain is the next power of two above
+    /// `(degree − 1)·2^k`).
+    pub degree: usize,
+    /// Rows `2^k` must hold: the layout, the table, halo2's reserved rows.
+    pub rows_needed: usize,
+    /// Rows per gadget.
+    pub rows_by: Vec<(&'static str, usize)>,
 }
+
+/// The batch circuit for halo2: a shape, the slots' input, and (in tests) cells to alter.
+#[derive(Clone)]
+pub struct BatchCircuit {
+    shape: Shape,
+    layout: std::sync::Arc<Layout>,
+    tamper: Vec<Tamper>,
+}
+
+impl std::fmt::Debug for BatchCircuit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BatchCircuit")
+            .field("shape", &self.shape)
+            .finish_non_exhaustive()
+    }
+}
+
+impl BatchCircuit {
+    /// The circuit of `input` in `shape`; refuses a layout that does not fit `2^k`.
+    pub(crate) fn new(shape: Shape, input: CircuitInput) -> Result<Self, CircuitError> {
+        let layout = shape.layout(&input);
+        let rows = layout
+            .total_rows()
+            .max(layout.constant_rows())
+            .max(table::rows().len());
+        if rows > shape.usable_rows() {
+            return Err(CircuitError::TooSmall {
+                k: shape.k,
+                rows,
+                usable: shape.usable_rows(),
+            });
+        }
+        Ok(Self {
+            shape,
+            layout: std::sync::Arc::new(layout),
+            tamper: Vec::new(),
+        })
+    }
+
+    /// The blank circuit (all padding) for key generation.
+    pub fn blank(shape: Shape) -> Result<Self, CircuitError> {
+        Self::new(shape, CircuitInput::blank(&shape))
+    }
+
+    fn tampered(mut self, tamper: &[Tamper]) -> Self {
+        self.tamper = tamper.to_vec();
+        self
+    }
+
+    /// The public inputs the layout computes, in instance order.
+    pub(crate) fn computed_public(&self) -> Vec<Fr> {
+        self.layout.exposed()
+    }
+
+    /// A digest of everything the circuit fixes: its gates and columns, the lookup table, and the
+    /// blank layout's fixed values, selectors and copy constraints. Keys made for another
+    /// wiring never match it.
+    pub fn wiring_digest(shape: Shape) -> Result<String, CircuitError> {
+        let blank = Self::blank(shape)?;
+        let (cs, _) = constraint_system();
+        let mut sink = DigestSink::new();
+        sink.h.update(format!("{:?}", cs.pinned()).as_bytes());
+        sink.h.update(&(shape.k as u64).to_le_bytes());
+        for row in table::rows() {
+            for v in row {
+                sink.h.update(&ff_bytes(&v));
+            }
+        }
+        blank.layout.emit(&mut sink, &[]);
+        Ok(hex::encode(sink.h.finalize().as_bytes()))
+    }
+}
+
+fn ff_bytes(v: &Fr) -> [u8; 32] {
+    use halo2_base::halo2_proofs::halo2curves::ff::PrimeField;
+    v.to_repr()
+}
+
+impl Circuit<Fr> for BatchCircuit {
+    type Config = BatchConfig;
+    type FloorPlanner = SimpleFloorPlanner;
+    type Params = ();
+
+    fn without_witnesses(&self) -> Self {
+        Self::blank(self.shape).expect("the blank circuit of a shape that fits fits")
+    }
+
+    fn configure(meta: &mut ConstraintSystem<Fr>) -> BatchConfig {
+        BatchConfig::configure(meta)
+    }
+
+    fn synthesize(&self, config: BatchConfig, layouter: impl Layouter<Fr>) -> Result<(), Error> {
+        synthesize_layout(&config, layouter, &self.layout, &self.tamper)
+    }
+}
+
+/// Assigns the lookup table and `layout` (with `tamper` applied) through halo2's layouter.
+pub(crate) fn synthesize_layout(
+    config: &BatchConfig,
+    mut layouter: impl Layouter<Fr>,
+    layout: &Layout,
+    tamper: &[Tamper],
+) -> Result<(), Error> {
+    {
+        layouter.assign_table(
+            || "lookup table",
+            |mut t| {
+                for (i, row) in table::rows().iter().enumerate() {
+                    for (c, v) in row.iter().enumerate() {
+                        t.assign_cell(|| "table", config.table[c], i, || Value::known(*v))?;
+                    }
+                }
+                Ok(())
+            },
+        )?;
+        layouter.assign_region(
+            || "batch",
+            |region| {
+                let mut sink = RegionSink { region, config };
+                layout.emit(&mut sink, tamper);
+                Ok(())
+            },
+        )
+    }
+}
+
+struct RegionSink<'a, 'r> {
+    region: Region<'r, Fr>,
+    config: &'a BatchConfig,
+}
+
+impl RegionSink<'_, '_> {
+    fn cell(&self, p: Pos) -> HaloCell {
+        let (column, row_offset): (Column<Any>, usize) = match p {
+            Pos::Advice { col, row } => (self.config.advice[col].into(), row),
+            Pos::Constant { row } => (self.config.constants.into(), row),
+            Pos::Instance { row } => (self.config.instance.into(), row),
+        };
+        HaloCell { row_offset, column }
+    }
+}
+
+impl Sink for RegionSink<'_, '_> {
+    fn advice(&mut self, col: usize, row: usize, value: Fr) {
+        self.region
+            .assign_advice(self.config.advice[col], row, Value::known(value));
+    }
+    fn coefficient(&mut self, col: usize, row: usize, value: Fr) {
+        self.region.assign_fixed(self.config.k[col], row, value);
+    }
+    fn constant(&mut self, row: usize, value: Fr) {
+        self.region.assign_fixed(self.config.constants, row, value);
+    }
+    fn enable(&mut self, sel: Sel, row: usize) {
+        self.config
+            .selector(sel)
+            .enable(&mut self.region, row)
+            .expect("a selector row within the circuit");
+    }
+    fn copy(&mut self, a: Pos, b: Pos) {
+        let (a, b) = (self.cell(a), self.cell(b));
+        self.region.constrain_equal(a, b);
+    }
+}
+
+/// Records which selectors are on where.
+struct SelectorSink<'a> {
+    config: &'a BatchConfig,
+    on: Vec<Vec<bool>>,
+}
+
+impl Sink for SelectorSink<'_> {
+    fn advice(&mut self, _: usize, _: usize, _: Fr) {}
+    fn coefficient(&mut self, _: usize, _: usize, _: Fr) {}
+    fn constant(&mut self, _: usize, _: Fr) {}
+    fn enable(&mut self, sel: Sel, row: usize) {
+        self.on[self.config.selector(sel).index()][row] = true;
+    }
+    fn copy(&mut self, _: Pos, _: Pos) {}
+}
+
+/// Hashes everything but the advice values.
+struct DigestSink {
+    h: blake2b_simd::State,
+}
+
+impl DigestSink {
+    fn new() -> Self {
+        Self {
+            h: blake2b_simd::Params::new()
+                .hash_length(32)
+                .personal(b"keel/wiring")
+                .to_state(),
+        }
+    }
+}
+
+impl Sink for DigestSink {
+    fn advice(&mut self, _: usize, _: usize, _: Fr) {}
+    fn coefficient(&mut self, col: usize, row: usize, value: Fr) {
+        self.h.update(&[b'k', col as u8]);
+        self.h.update(&(row as u64).to_le_bytes());
+        self.h.update(&ff_bytes(&value));
+    }
+    fn constant(&mut self, row: usize, value: Fr) {
+        self.h.update(b"c");
+        self.h.update(&(row as u64).to_le_bytes());
+        self.h.update(&ff_bytes(&value));
+    }
+    fn enable(&mut self, sel: Sel, row: usize) {
+        self.h.update(format!("s{sel:?}").as_bytes());
+        self.h.update(&(row as u64).to_le_bytes());
+    }
+    fn copy(&mut self, a: Pos, b: Pos) {
+        self.h.update(format!("{a:?}={b:?}").as_bytes());
+    }
+}
+
+#[cfg(test)]
+mod gadget_tests;

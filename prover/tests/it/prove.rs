@@ -16,11 +16,12 @@ use keel_state::{
     BatchWitness, Epoch,
 };
 
-/// One operation at depth 3: the smallest batch circuit (about 2^16 rows).
+/// One operation at depth 3: the smallest batch circuit (2^11 rows: the layout's ~1,000 and the
+/// lookup table's 1,535).
 const SHAPE: Shape = Shape {
     capacity: 1,
     depth: 3,
-    k: 16,
+    k: 11,
 };
 
 fn srs() -> &'static ParamsKZG<Bn256> {
@@ -101,6 +102,22 @@ fn a_cpu_proof_verifies_and_any_flipped_public_input_fails() {
             Err(KeyError::BadVerifier(_))
         ));
     }
+    // the verifier file of the previous circuit (format 1), and a header of another version
+    let mut old = b"keel-vf1".to_vec();
+    old.extend_from_slice(&file[8..]);
+    let err = BatchVerifier::from_bytes(&old).unwrap_err();
+    assert!(matches!(err, KeyError::VerifierVersion { .. }), "{err}");
+    let header_len = u64::from_be_bytes(file[8..16].try_into().unwrap()) as usize;
+    let header = String::from_utf8(file[16..16 + header_len].to_vec()).unwrap();
+    let current = format!("\"version\":{}", keel_prover::keys::CIRCUIT_VERSION);
+    assert!(header.contains(&current), "{header}");
+    let mut other = file.clone();
+    let at = 16 + header.find(&current).unwrap() + current.len() - 1;
+    other[at] = b'9';
+    assert!(matches!(
+        BatchVerifier::from_bytes(&other),
+        Err(KeyError::VerifierVersion { found: 9, .. })
+    ));
 }
 
 #[test]
@@ -146,7 +163,7 @@ fn keys_are_cached_and_reloaded_and_a_stale_cache_is_regenerated() {
     let first = cpu_prover().keys();
     // a copy of the shared cache (one key generation is enough for this test binary)
     for ext in ["pk", "json"] {
-        let name = format!("batch-N1-D3-k16.{ext}");
+        let name = format!("batch-N1-D3-k11.{ext}");
         std::fs::copy(shared_keys().join(&name), dir.path().join(&name)).unwrap();
     }
     let (again, src) = BatchKeys::load_or_generate(dir.path(), srs(), &params, SHAPE).unwrap();
@@ -163,7 +180,7 @@ fn keys_are_cached_and_reloaded_and_a_stale_cache_is_regenerated() {
         .unwrap();
     // a manifest that no longer matches (another layout) makes the cache regenerate, and the
     // regenerated key is cached again
-    let manifest = dir.path().join("batch-N1-D3-k16.json");
+    let manifest = dir.path().join("batch-N1-D3-k11.json");
     let text = std::fs::read_to_string(&manifest).unwrap();
     let current = format!("\"version\": {}", keel_prover::keys::CIRCUIT_VERSION);
     assert!(
@@ -181,6 +198,60 @@ fn keys_are_cached_and_reloaded_and_a_stale_cache_is_regenerated() {
     );
     let (_, src) = BatchKeys::load_or_generate(dir.path(), srs(), &params, SHAPE).unwrap();
     assert_eq!(src, KeySource::Cached);
+
+    // a wiring change that keeps the version (a forgotten bump) is caught by the digest
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    let wiring = keel_prover::BatchCircuit::wiring_digest(SHAPE).unwrap();
+    assert!(
+        text.contains(&wiring),
+        "the manifest names the wiring digest"
+    );
+    std::fs::write(
+        &manifest,
+        text.replacen(&wiring, &"0".repeat(wiring.len()), 1),
+    )
+    .unwrap();
+    assert!(matches!(
+        BatchKeys::load_pinned(dir.path(), srs(), SHAPE),
+        Err(KeyError::KeyVersion { .. })
+    ));
+    let (_, src) = BatchKeys::load_or_generate(dir.path(), srs(), &params, SHAPE).unwrap();
+    assert_eq!(src, KeySource::Generated);
+    BatchKeys::load_pinned(dir.path(), srs(), SHAPE).unwrap();
+
+    // keys of an older circuit version are refused, with a reason, where they are pinned
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    std::fs::write(&manifest, text.replacen(&current, "\"version\": 2", 1)).unwrap();
+    let err = BatchKeys::load_pinned(dir.path(), srs(), SHAPE).unwrap_err();
+    assert!(
+        matches!(err, KeyError::KeyVersion { found: 2, .. }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("circuit version 2"), "{err}");
+}
+
+#[test]
+fn a_shape_too_small_for_its_layout_is_a_typed_error() {
+    let tight = Shape { k: 10, ..SHAPE };
+    match BatchKeys::generate(cpu_params(), tight) {
+        Err(KeyError::Circuit(keel_prover::CircuitError::TooSmall {
+            k: 10,
+            rows,
+            usable,
+        })) => {
+            assert!(rows > usable)
+        }
+        other => panic!("expected a typed refusal, got {other:?}"),
+    }
+    // a prover whose keys are for depth 3 refuses a witness of depth 4 before any work
+    let mut s = funded_state(4, 2, 1_000);
+    let w = s
+        .execute_batch(Epoch(1), vec![transfer(0, 1, 1, 0)])
+        .unwrap();
+    assert!(matches!(
+        cpu_prover().prove(&w, |_| {}),
+        Err(ProveError::Circuit(keel_prover::CircuitError::Depth { .. }))
+    ));
 }
 
 #[test]

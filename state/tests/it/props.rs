@@ -39,7 +39,7 @@ fn root_from_scratch(accounts: &BTreeMap<u32, Account>) -> keel_state::Fr {
     while level.len() > 1 {
         level = level
             .chunks(2)
-            .map(|c| keel_state::poseidon::hash2(c[0], c[1]))
+            .map(|c| keel_state::tree::node(c[0], c[1]))
             .collect();
     }
     level[0]

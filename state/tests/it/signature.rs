@@ -55,7 +55,45 @@ fn known_answers() {
 }
 
 const KAT_PK: &str = "0cf1ca590c527bb9e62beafa33d7600661f220c9bbb31ba907206cbfc82b6f2b0643938729f85a73e74f99e3f62c53c67f0ce8da7cabbffead336beedef48011";
-const KAT_SIG: &str = "724817f888a2df2f32cc518b38cbb91b79ac84c1a38411c8a6dd7dfef2c9911f0ec3894128591b22d6dfc60cdede1d26c705f49e754bed68d75b80440ab1d0001d4715b7b83a57946f73e5fce669f289b0bb8880b93a94bb14f4c91146623a0a";
+const KAT_SIG: &str = "724817f888a2df2f32cc518b38cbb91b79ac84c1a38411c8a6dd7dfef2c9911f0ec3894128591b22d6dfc60cdede1d26c705f49e754bed68d75b80440ab1d000c84105446939277ad4bbdd936dc6d589aa54e739a0738223248cff274768df0a";
+
+/// The challenge is `2^253 + 2·(h mod 2^253) + 1`: odd, in `[2^253, 2^254)` as an integer, and the
+/// hash's top bit does not change it.
+#[test]
+fn the_challenge_is_the_odd_integer_made_from_the_hash_low_253_bits() {
+    use halo2_base::halo2_proofs::halo2curves::grumpkin::Fr as Scalar;
+    use keel_state::signature::challenge_scalar;
+    let two = Scalar::from(2);
+    let top = two.pow_vartime([253]);
+    assert_eq!(challenge_scalar(Fr::ZERO), top + Scalar::ONE);
+    assert_eq!(challenge_scalar(Fr::from(5)), top + Scalar::from(11));
+    // 2^253 − 1, the largest value below the top bit
+    let max = Fr::from(2).pow_vartime([253]) - Fr::ONE;
+    assert_eq!(challenge_scalar(max), top + top + top - Scalar::ONE);
+    // h and h + 2^253 (both below the field modulus) give the same challenge
+    let h = Fr::from(123_456_789);
+    assert_eq!(
+        challenge_scalar(h),
+        challenge_scalar(h + Fr::from(2).pow_vartime([253]))
+    );
+    // a signature's equation holds with that challenge (s·G = R + e·pk)
+    use halo2_base::halo2_proofs::halo2curves::grumpkin::G1;
+    use keel_state::signature::challenge_hash;
+    let k = sk(9);
+    let pk = k.public_key();
+    let msg = [Fr::from(77), Fr::from(78)];
+    let sig = k.sign(&msg);
+    let (rx, ry) = (sig.r().x, sig.r().y);
+    let e = challenge_scalar(challenge_hash((rx, ry), pk.xy(), &msg));
+    let s = <Scalar as halo2_base::halo2_proofs::halo2curves::ff::PrimeField>::from_repr_vartime(
+        sig.s_bytes(),
+    )
+    .unwrap();
+    assert_eq!(
+        G1::generator() * s,
+        G1::from(sig.r()) + G1::from(pk.point()) * e
+    );
+}
 
 /// A message is its elements in order, whatever their number: a signature on `[m]` is not one on
 /// `[m, 0]` (the sponge pads them differently), nor on `[m₂, m₁]`, nor on either element alone.
