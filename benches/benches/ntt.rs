@@ -44,13 +44,15 @@ fn bench(c: &mut Criterion) {
     let mut rng = ChaCha20Rng::seed_from_u64(1);
     for log_n in sizes() {
         let n = 1usize << log_n;
-        let omega = EvaluationDomain::<Fr>::new(1, log_n).get_omega();
+        let domain = EvaluationDomain::<Fr>::new(1, log_n);
+        let omega = domain.get_omega();
+        let data = domain.get_fft_data(n);
         let input: Vec<Fr> = (0..n).map(|_| Fr::random(&mut rng)).collect();
         g.throughput(Throughput::Elements(n as u64));
         g.bench_with_input(BenchmarkId::new("cpu", log_n), &input, |b, input| {
             b.iter_batched_ref(
                 || input.clone(),
-                |a| best_fft(a, omega, log_n),
+                |a| best_fft(a, omega, log_n, data, false),
                 criterion::BatchSize::LargeInput,
             )
         });
@@ -60,7 +62,7 @@ fn bench(c: &mut Criterion) {
             |b, input| {
                 b.iter_batched_ref(
                     || input.clone(),
-                    |a| one.install(|| best_fft(a, omega, log_n)),
+                    |a| one.install(|| best_fft(a, omega, log_n, data, false)),
                     criterion::BatchSize::LargeInput,
                 )
             },

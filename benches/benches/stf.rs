@@ -12,7 +12,6 @@
 
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput};
 use keel_state::{
-    poseidon,
     test_utils::{fund, funded_state, key},
     tree, AccountIndex, BatchOp, Epoch, Fr, MemStore, RocksStore, RocksStoreOptions, SignedOp,
     State, Transfer,

@@ -55,16 +55,17 @@ pub(crate) const DEFAULT_DIR: &str = "keel-data/devnet";
 pub(crate) const DEFAULT_BATCHES: u64 = 4;
 /// Demo accounts.
 pub(crate) const DEFAULT_ACCOUNTS: u32 = 4;
-/// Most transfers sent per second.
-pub(crate) const DEFAULT_RATE: u32 = 4;
+/// Most transfers sent per second: enough to fill a batch within its deadline.
+pub(crate) const DEFAULT_RATE: u32 = 16;
 /// The devnet's chain id.
 pub(crate) const DEFAULT_CHAIN_ID: u64 = 1337;
 /// Tree depth: 256 accounts, a circuit a CPU proves in seconds.
 pub(crate) const DEFAULT_DEPTH: u8 = 8;
-/// Operations per batch.
-pub(crate) const DEFAULT_CAPACITY: usize = 1;
+/// Operations per batch: as many as a circuit of 2^14 rows holds at depth 8 (a proof of about
+/// 4 s on two cores; a test checks that 13 would not fit).
+pub(crate) const DEFAULT_CAPACITY: usize = 12;
 /// Longest wait before a partly full batch is cut, in milliseconds.
-pub(crate) const DEFAULT_BATCH_DEADLINE_MS: u64 = 200;
+pub(crate) const DEFAULT_BATCH_DEADLINE_MS: u64 = 1_000;
 /// The L1's block time, in milliseconds.
 pub(crate) const DEFAULT_BLOCK_TIME_MS: u64 = 250;
 /// The failover timeout, in milliseconds: short, so that `--kill-primary-at` is over quickly.
@@ -227,7 +228,7 @@ fn prepare(args: &DevnetArgs, dir: &Dir) -> anyhow::Result<(Layout, bool)> {
         chain_id: args.chain_id,
         depth: args.depth,
         capacity: args.capacity,
-        k: crate::prover::shape(args.capacity, args.depth, args.k).k,
+        k: crate::prover::shape(args.capacity, args.depth, args.k)?.k,
         accounts: args.accounts,
     };
     if dir.layout().exists() {
@@ -261,7 +262,7 @@ fn prepare(args: &DevnetArgs, dir: &Dir) -> anyhow::Result<(Layout, bool)> {
         args.accounts,
         args.depth
     );
-    crate::prover::check_shape(crate::prover::shape(args.capacity, args.depth, args.k))?;
+    crate::prover::check_shape(crate::prover::shape(args.capacity, args.depth, args.k)?)?;
     std::fs::create_dir_all(dir.keys())?;
     std::fs::create_dir_all(dir.root.join("logs"))?;
     let sequencers: Vec<SecretKey> = (0..2).map(|_| new_key()).collect();

@@ -257,7 +257,7 @@ pub(crate) fn run(opts: NodeOptions) -> anyhow::Result<()> {
         prover: "loading".into(),
         ..Default::default()
     }));
-    let shape = crate::prover::shape(opts.config.batch_capacity, view.depth, opts.k);
+    let shape = crate::prover::shape(opts.config.batch_capacity, view.depth, opts.k)?;
     let prover = match opts.proving {
         Proving::Local => load_prover(&opts, shape, status.clone()),
         Proving::Remote => {

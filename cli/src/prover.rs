@@ -100,6 +100,10 @@ pub(crate) struct RunArgs {
     /// software included, or fail), `off`.
     #[arg(long = "prover.gpu", default_value = "auto")]
     gpu: keel_prover::gpu::GpuPolicy,
+    /// The verifier file the L1 pins (optional): the keys are checked against it at start, so
+    /// a prover whose proofs the chain would refuse stops with the reason.
+    #[arg(long = "prover.verifier")]
+    verifier: Option<PathBuf>,
 }
 
 /// The circuit's shape and where its keys go.
@@ -131,12 +135,30 @@ pub(crate) fn srs(arg: &str) -> Srs {
     }
 }
 
+/// The largest circuit a shape may ask for: 2^26 rows.
+const MAX_K: u32 = 26;
+
 /// The shape of `capacity` operations at `depth`: `2^k` rows, or the fewest that hold it.
-pub(crate) fn shape(capacity: usize, depth: u8, k: Option<u32>) -> Shape {
-    match k {
+/// Refuses, before laying anything out, a capacity no `2^26` rows could hold.
+pub(crate) fn shape(capacity: usize, depth: u8, k: Option<u32>) -> anyhow::Result<Shape> {
+    anyhow::ensure!(capacity >= 1, "the capacity must be at least 1");
+    anyhow::ensure!(
+        (1..=keel_state::MAX_DEPTH).contains(&depth),
+        "the depth must be in 1..={}",
+        keel_state::MAX_DEPTH
+    );
+    let per = Shape::per_operation(depth).rows;
+    anyhow::ensure!(
+        capacity.saturating_mul(per) < 1 << MAX_K,
+        "{capacity} operations at depth {depth} need about {} rows, more than 2^{MAX_K}: use a \
+         smaller --prover.capacity (2^{MAX_K} rows hold {})",
+        capacity.saturating_mul(per),
+        (1usize << MAX_K) / per
+    );
+    Ok(match k {
         Some(k) => Shape { capacity, depth, k },
-        None => Shape::fit(capacity.max(1), depth.clamp(1, keel_state::MAX_DEPTH)),
-    }
+        None => Shape::fit(capacity, depth),
+    })
 }
 
 /// Refuses a shape no circuit is made for, before anything is created.
@@ -147,7 +169,7 @@ pub(crate) fn check_shape(shape: Shape) -> anyhow::Result<()> {
         "the depth must be in 1..={}",
         keel_state::MAX_DEPTH
     );
-    anyhow::ensure!((10..=26).contains(&shape.k), "k must be in 10..=26");
+    anyhow::ensure!((10..=MAX_K).contains(&shape.k), "k must be in 10..={MAX_K}");
     let need = shape.statistics().rows_needed;
     anyhow::ensure!(
         need <= 1usize << shape.k,
@@ -228,7 +250,7 @@ struct LayoutReport {
 }
 
 fn print_layout(args: LayoutArgs) -> anyhow::Result<()> {
-    let shape = shape(args.capacity, args.depth, args.k);
+    let shape = shape(args.capacity, args.depth, args.k)?;
     check_shape(shape)?;
     let circuit = shape.statistics();
     let per = Shape::per_operation(shape.depth);
@@ -289,7 +311,7 @@ fn print_layout(args: LayoutArgs) -> anyhow::Result<()> {
 }
 
 fn run_keygen(args: KeygenArgs) -> anyhow::Result<()> {
-    let shape = shape(args.capacity, args.depth, args.k);
+    let shape = shape(args.capacity, args.depth, args.k)?;
     eprintln!(
         "keel prover keygen: capacity {}, depth {}, k {} in {} (generating takes minutes)",
         shape.capacity,
@@ -343,7 +365,7 @@ fn serve(args: RunArgs) -> anyhow::Result<()> {
             .with_context(|| format!("connecting to the L1 at {}", args.l1_rpc))?,
     );
     let view = keel_committer::SettlementLayer::rollup(l1.as_ref())?;
-    let shape = shape(args.capacity, view.depth, args.k);
+    let shape = shape(args.capacity, view.depth, args.k)?;
     check_shape(shape)?;
     let committers = keel_committer::CommitterClient::new(args.committers.clone())?;
     let listener = std::net::TcpListener::bind(args.listen)
@@ -357,6 +379,12 @@ fn serve(args: RunArgs) -> anyhow::Result<()> {
         args.dir.display()
     );
     let prover = open_prover(&args.dir, shape, &srs(&args.srs), args.gpu)?;
+    if let Some(file) = &args.verifier {
+        let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+        keel_prover::BatchVerifier::from_bytes(&bytes)
+            .and_then(|v| v.check_keys(prover.keys()))
+            .with_context(|| format!("{}", file.display()))?;
+    }
 
     let status = Arc::new(Mutex::new(ProverStatus {
         backend: prover.backend(),
@@ -446,10 +474,19 @@ mod tests {
     /// operation would not fit).
     #[test]
     fn the_default_batch_fills_the_production_circuit() {
-        let s = shape(DEFAULT_CAPACITY, DEFAULT_DEPTH, None);
+        let s = shape(DEFAULT_CAPACITY, DEFAULT_DEPTH, None).unwrap();
         assert_eq!((s.depth, s.k), (26, 17), "{s:?}");
         assert_eq!(Shape::fill(DEFAULT_DEPTH, 17).capacity, DEFAULT_CAPACITY);
         check_shape(s).unwrap();
+    }
+
+    /// The devnet's batch fills 2^14 rows at its depth.
+    #[test]
+    fn the_devnet_batch_fills_its_circuit() {
+        use crate::devnet::{DEFAULT_CAPACITY, DEFAULT_DEPTH};
+        let s = shape(DEFAULT_CAPACITY, DEFAULT_DEPTH, None).unwrap();
+        assert_eq!(s.k, 14, "{s:?}");
+        assert_eq!(Shape::fill(DEFAULT_DEPTH, 14).capacity, DEFAULT_CAPACITY);
     }
 
     #[test]
@@ -464,5 +501,8 @@ mod tests {
         let fit = Shape::fit(8, 24).k;
         assert!(err.contains(&format!("--prover.k {fit}")), "{err}");
         check_shape(Shape::fit(8, 24)).unwrap();
+        // a capacity no circuit holds is refused before anything is laid out
+        let err = shape(10_000_000, 24, None).unwrap_err().to_string();
+        assert!(err.contains("more than 2^26"), "{err}");
     }
 }

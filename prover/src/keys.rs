@@ -81,6 +81,14 @@ pub enum KeyError {
         /// This build's.
         expected: u32,
     },
+    /// A verifier file made from other keys.
+    #[error("the verifier file pins verifying key {verifier}, these keys' is {keys}; help: prove with the keys the verifier file was made from (`keel prover keygen` writes both), or start the chain with this verifier")]
+    VerifierMismatch {
+        /// The verifier file's verifying-key digest.
+        verifier: String,
+        /// The keys'.
+        keys: String,
+    },
     /// A key file that is not this build's circuit.
     #[error("{path}: the key is for circuit version {found} ({shape}); this build's circuit is version {expected}; help: delete it, or run `keel prover keygen`, to make keys for this circuit")]
     KeyVersion {

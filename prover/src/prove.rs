@@ -218,6 +218,16 @@ impl BatchVerifier {
         crate::keys::vk_digest(&self.vk)
     }
 
+    /// Refuses `keys` whose verifying key is not this verifier's: proofs made with them would
+    /// never verify here.
+    pub fn check_keys(&self, keys: &BatchKeys) -> Result<(), crate::KeyError> {
+        let (verifier, keys) = (self.vk_digest(), crate::keys::vk_digest(keys.vk()));
+        if verifier != keys {
+            return Err(crate::KeyError::VerifierMismatch { verifier, keys });
+        }
+        Ok(())
+    }
+
     /// Whether `proof` proves its public inputs.
     pub fn verify(&self, proof: &BatchProof) -> Result<(), ProveError> {
         let instances: Vec<Fr> = proof.public.to_vec();

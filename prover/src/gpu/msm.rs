@@ -121,13 +121,40 @@ pub struct MsmConfig {
     pub max_chunk: Option<usize>,
 }
 
-/// The window width for `n` scalars: `log2(n) - 3`, within 4..=16. Wider windows mean fewer
-/// bucket additions per scalar but more buckets to reduce; this keeps the reduction a small
+/// The window width for `n` scalars: about `log2(n) - 3`, within 4..=16. Wider windows mean
+/// fewer bucket additions per scalar but more buckets to reduce; this keeps the reduction a small
 /// share of the accumulation.
+///
+/// The top window holds only the bits above the last full window (`254 mod c`, and the carry):
+/// when they are few, every scalar's top digit lands in a few buckets, whose bases are added
+/// [`PER_PASS`] per pass. At `c = 14` (2^17 scalars) that is 2 bits, and an H200 took 2.3 s for
+/// what 2^18 scalars at `c = 15` do in 54 ms. So a width whose largest expected bucket needs more
+/// than four passes gives way to the nearest one that needs at most four.
 pub fn default_window_bits(n: usize) -> u32 {
     let log = n.max(1).ilog2();
-    log.saturating_sub(3)
-        .clamp(MIN_WINDOW_BITS, MAX_WINDOW_BITS)
+    let base = log
+        .saturating_sub(3)
+        .clamp(MIN_WINDOW_BITS, MAX_WINDOW_BITS);
+    let passes = |c: u32| (n as u64 >> top_window_bits(c)).div_ceil(u64::from(PER_PASS));
+    if passes(base) <= 4 {
+        return base;
+    }
+    [
+        base + 1,
+        base.wrapping_sub(1),
+        base + 2,
+        base.wrapping_sub(2),
+        base + 3,
+    ]
+    .into_iter()
+    .filter(|c| (MIN_WINDOW_BITS..=MAX_WINDOW_BITS).contains(c))
+    .find(|&c| passes(c) <= 4)
+    .unwrap_or(base)
+}
+
+/// Bits of a scalar below 2^254 left to the top window by `c`-bit windows.
+fn top_window_bits(c: u32) -> u32 {
+    254 - c * (254 / c)
 }
 
 /// How an MSM is cut into windows, buckets and reduction segments.
@@ -429,9 +456,21 @@ mod tests {
     fn window_bits_grow_with_size_within_bounds() {
         assert_eq!(default_window_bits(0), 4);
         assert_eq!(default_window_bits(1), 4);
-        assert_eq!(default_window_bits(1 << 12), 9);
+        assert_eq!(default_window_bits(1 << 12), 10);
+        assert_eq!(default_window_bits(1 << 17), 15);
         assert_eq!(default_window_bits(1 << 20), 16);
         assert_eq!(default_window_bits(1 << 30), 16);
+        // no default leaves the top window's expected largest bucket more than four passes (up
+        // to a chunk's worth of scalars: buckets are filled chunk by chunk)
+        for log in 4..=DEFAULT_MAX_CHUNK.ilog2() {
+            let n = 1usize << log;
+            let c = default_window_bits(n);
+            let top = 254 - c * (254 / c);
+            assert!(
+                (n as u64 >> top).div_ceil(u64::from(PER_PASS)) <= 4,
+                "2^{log} scalars at {c} bits"
+            );
+        }
     }
 
     #[test]

@@ -102,6 +102,28 @@ fn a_cpu_proof_verifies_and_any_flipped_public_input_fails() {
             Err(KeyError::BadVerifier(_))
         ));
     }
+    loaded.check_keys(prover.keys()).unwrap();
+    // keys of another shape do not match it: a typed refusal, before any proof is made
+    let other = Shape {
+        capacity: 2,
+        ..SHAPE
+    };
+    let other = Shape::fit(other.capacity, other.depth);
+    let other_keys = BatchKeys::generate(
+        &MsmParams::new(
+            kzg_params_cached(&Srs::Dev, other.k, &shared_keys()).unwrap(),
+            cpu_factory(),
+        ),
+        other,
+    )
+    .unwrap();
+    match loaded.check_keys(&other_keys) {
+        Err(KeyError::VerifierMismatch { verifier, keys }) => {
+            assert_eq!(verifier, loaded.vk_digest());
+            assert_ne!(verifier, keys);
+        }
+        other => panic!("expected a mismatch, got {other:?}"),
+    }
     // the verifier file of the previous circuit (format 1), and a header of another version
     let mut old = b"keel-vf1".to_vec();
     old.extend_from_slice(&file[8..]);
