@@ -190,6 +190,9 @@ fn a_merkle_path_agrees_with_the_native_tree_before_and_after() {
     }
 }
 
+/// A named case: key, commitment `R`, response `s`, challenge hash `h`.
+type SchnorrCase = (&'static str, (Fr, Fr), (Fr, Fr), Scalar, Fr);
+
 /// What the Schnorr gadget must output: both points on the curve and `s·G = R + e·pk`.
 fn native_ok(pk: (Fr, Fr), r: (Fr, Fr), s: Scalar, h: Fr) -> bool {
     let point = |(x, y): (Fr, Fr)| Option::<G1Affine>::from(G1Affine::from_xy(x, y));
@@ -240,7 +243,7 @@ fn the_schnorr_check_is_a_bit_for_any_key_and_signature() {
     let g = xy(G1::generator());
     let off = (Fr::ONE, Fr::from(2));
     let identity = (Fr::ZERO, Fr::ZERO);
-    let mut cases: Vec<(&str, (Fr, Fr), (Fr, Fr), Scalar, Fr)> = vec![
+    let mut cases: Vec<SchnorrCase> = vec![
         ("valid", pk, r, s, h),
         ("forged s", pk, r, s + Scalar::ONE, h),
         ("another key", g, r, s, h),

@@ -45,7 +45,7 @@ fn padded_sponge(inputs: &[Fr]) -> Fr {
     for chunk in inputs.chunks(poseidon::RATE) {
         absorb(chunk);
     }
-    if inputs.len() % poseidon::RATE == 0 {
+    if inputs.len().is_multiple_of(poseidon::RATE) {
         absorb(&[]);
     }
     state[1]
