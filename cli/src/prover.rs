@@ -46,9 +46,9 @@ pub(crate) enum ProverCommand {
     Layout(LayoutArgs),
 }
 
-/// The shape whose layout is printed.
+/// A circuit shape's flags.
 #[derive(Args, Debug)]
-pub(crate) struct LayoutArgs {
+pub(crate) struct ShapeArgs {
     /// Operations per batch.
     #[arg(long = "prover.capacity", default_value_t = DEFAULT_CAPACITY)]
     capacity: usize,
@@ -58,6 +58,19 @@ pub(crate) struct LayoutArgs {
     /// log2 of the circuit's rows (default: the smallest that holds the layout).
     #[arg(long = "prover.k")]
     k: Option<u32>,
+}
+
+impl ShapeArgs {
+    fn shape(&self) -> anyhow::Result<Shape> {
+        shape(self.capacity, self.depth, self.k)
+    }
+}
+
+/// The shape whose layout is printed.
+#[derive(Args, Debug)]
+pub(crate) struct LayoutArgs {
+    #[command(flatten)]
+    shape: ShapeArgs,
     /// Print JSON on stdout.
     #[arg(long)]
     json: bool,
@@ -112,15 +125,8 @@ pub(crate) struct KeygenArgs {
     /// Directory of the keys (proving key, manifest, verifier file).
     #[arg(long = "prover.keys-dir", default_value = DEFAULT_KEYS_DIR)]
     dir: PathBuf,
-    /// Operations per batch.
-    #[arg(long = "prover.capacity", default_value_t = DEFAULT_CAPACITY)]
-    capacity: usize,
-    /// State tree depth.
-    #[arg(long = "prover.depth", default_value_t = DEFAULT_DEPTH)]
-    depth: u8,
-    /// log2 of the circuit's rows (default: the smallest that holds the layout).
-    #[arg(long = "prover.k")]
-    k: Option<u32>,
+    #[command(flatten)]
+    shape: ShapeArgs,
     /// KZG parameters: `dev` (INSECURE, publicly known toxic waste: devnets and tests only) or
     /// a file in halo2's raw format.
     #[arg(long = "prover.srs", default_value = "dev")]
@@ -250,7 +256,7 @@ struct LayoutReport {
 }
 
 fn print_layout(args: LayoutArgs) -> anyhow::Result<()> {
-    let shape = shape(args.capacity, args.depth, args.k)?;
+    let shape = args.shape.shape()?;
     check_shape(shape)?;
     let circuit = shape.statistics();
     let per = Shape::per_operation(shape.depth);
@@ -311,7 +317,7 @@ fn print_layout(args: LayoutArgs) -> anyhow::Result<()> {
 }
 
 fn run_keygen(args: KeygenArgs) -> anyhow::Result<()> {
-    let shape = shape(args.capacity, args.depth, args.k)?;
+    let shape = args.shape.shape()?;
     eprintln!(
         "keel prover keygen: capacity {}, depth {}, k {} in {} (generating takes minutes)",
         shape.capacity,
