@@ -261,10 +261,13 @@ fn proofs_go_to_the_lease_holder_and_a_courier_moves_stranded_ones_to_the_next_h
     }
     // the committer learns that its posts settled on its next look at the L1, after the L1 has
     // sealed them: wait for that, then check what it reports
-    wait_for("the new holder's committer reports both batches posted", || {
-        let st = b.api.status();
-        st.posted == 2 && st.held.is_empty()
-    });
+    wait_for(
+        "the new holder's committer reports both batches posted",
+        || {
+            let st = b.api.status();
+            st.posted == 2 && st.held.is_empty()
+        },
+    );
     let st = b.api.status();
     assert_eq!((st.term, st.posted, st.held.len()), (Some(2), 2, 0));
     // the old holder's term is over: it posts nothing, and says so
