@@ -51,6 +51,8 @@ pub(crate) struct CommitterArgs {
     /// Address of the API (`POST /v1/batches`, `GET /v1/status`).
     #[arg(long = "committer.listen", default_value = DEFAULT_LISTEN)]
     listen: SocketAddr,
+    #[command(flatten)]
+    http: crate::http::HttpArgs,
 }
 
 /// The paired sequencer, asked over HTTP from the API's blocking threads.
@@ -125,10 +127,13 @@ pub(crate) fn run(args: CommitterArgs) -> anyhow::Result<()> {
     let served = rt.block_on(async {
         listener.set_nonblocking(true)?;
         let listener = tokio::net::TcpListener::from_std(listener)?;
-        tokio::select! {
-            r = axum::serve(listener, router(api.clone())) => r.context("serving the API"),
-            r = crate::stop_signal() => r,
-        }
+        keel_http::serve(listener, router(api.clone()), args.http.limits(), async {
+            if let Err(e) = crate::stop_signal().await {
+                tracing::warn!("waiting for a stop signal: {e}");
+            }
+        })
+        .await
+        .context("serving the API")
     });
     stop.store(true, Ordering::Release);
     let _ = supervisor.join();

@@ -410,6 +410,7 @@ fn free_port() -> anyhow::Result<u16> {
 fn http() -> reqwest::blocking::Client {
     reqwest::blocking::Client::builder()
         .timeout(Duration::from_secs(2))
+        .pool_idle_timeout(keel_http::CLIENT_POOL_IDLE)
         .build()
         .expect("an HTTP client")
 }

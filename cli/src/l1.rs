@@ -33,6 +33,8 @@ pub(crate) struct L1Args {
     /// Address of the JSON-RPC API.
     #[arg(long = "l1.listen", default_value = DEFAULT_LISTEN)]
     pub(crate) listen: SocketAddr,
+    #[command(flatten)]
+    pub(crate) http: crate::http::HttpArgs,
 }
 
 fn now_ms() -> u64 {
@@ -88,7 +90,7 @@ pub(crate) fn run(args: L1Args) -> anyhow::Result<()> {
     let genesis = l1.genesis().clone();
     let view = l1.rollup()?;
     let _blocks = l1.produce_blocks(genesis.deadlines.block_time);
-    let server = RpcServer::spawn(l1.clone(), args.listen)
+    let server = RpcServer::spawn_with(l1.clone(), args.listen, args.http.limits())
         .with_context(|| format!("binding {}", args.listen))?;
     tracing::info!(
         "chain {} in {} (height {}, batch {}, block time {} ms{}), API on {}",

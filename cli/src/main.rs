@@ -17,6 +17,7 @@ mod config;
 mod council;
 mod devnet;
 mod exit;
+mod http;
 mod l1;
 mod node;
 mod prover;

@@ -142,6 +142,7 @@ impl Server {
         rt: &tokio::runtime::Runtime,
         listener: &TcpListener,
         app: Router,
+        limits: keel_http::Limits,
     ) -> anyhow::Result<Self> {
         let l = listener.try_clone()?;
         l.set_nonblocking(true)?;
@@ -149,11 +150,12 @@ impl Server {
         let _enter = rt.enter();
         let l = tokio::net::TcpListener::from_std(l)?;
         let task = rt.spawn(async move {
-            let _ = axum::serve(l, app)
-                .with_graceful_shutdown(async {
-                    let _ = rx.await;
-                })
-                .await;
+            let served = keel_http::serve(l, app, limits, async {
+                let _ = rx.await;
+            });
+            if let Err(e) = served.await {
+                tracing::error!("serving the API: {e}");
+            }
         });
         Ok(Self {
             stop: Some(tx),
@@ -447,11 +449,13 @@ impl Node {
             &self.rt,
             &self.listener,
             replica::router(replica.watch()).merge(node_router(self.status.clone())),
+            self.opts.config.http,
         )?;
         let (stop_follow, stop_rx) = tokio::sync::watch::channel(false);
         let following = self.rt.spawn(replica::follow(
             replica.clone(),
             self.opts.peers.clone(),
+            self.opts.key.clone(),
             stop_rx,
             Duration::from_millis(500),
         ));
@@ -510,6 +514,15 @@ impl Node {
         })
     }
 
+    /// The registered sequencers other than this one: the standbys whose acknowledgements count.
+    fn standbys(&self, view: &RollupView) -> Vec<PublicKey> {
+        view.sequencers
+            .iter()
+            .copied()
+            .filter(|k| *k != self.me)
+            .collect()
+    }
+
     /// When this node may claim: the lease's claimable time plus its rank's back-off.
     fn claimable_at(&self, view: &RollupView) -> u64 {
         let set = &view.sequencers;
@@ -548,6 +561,8 @@ impl Node {
         );
         seq.mark_posted(c.batch);
         seq.mark_proven(c.batch);
+        // the standbys whose signed acknowledgements make operations `replicated`
+        seq.set_standbys(self.standbys(view));
         tracing::info!(
             "primary in epoch {} at batch {} ({} proven on the L1, {} waiting)",
             epoch.0,
@@ -574,6 +589,7 @@ impl Node {
             &self.rt,
             &self.listener,
             api::router(seq.clone()).merge(node_router(self.status.clone())),
+            config.http,
         )?;
 
         let mut proven = c.batch;
@@ -599,6 +615,8 @@ impl Node {
             if let Some(why) = halted {
                 bail!("the committer stopped while this node holds the lease: {why}");
             }
+            // the council may rotate the sequencers: the registry decides who acknowledges
+            seq.set_standbys(self.standbys(&view));
             if local.is_none() && view.checkpoint.batch > proven {
                 // proven and posted by other processes: the L1 says so
                 proven = view.checkpoint.batch;

@@ -97,6 +97,8 @@ pub(crate) struct RunArgs {
     /// Address of the status API (`GET /v1/prover`).
     #[arg(long = "prover.listen", default_value = DEFAULT_LISTEN)]
     listen: std::net::SocketAddr,
+    #[command(flatten)]
+    http: crate::http::HttpArgs,
     /// Directory of the keys (generated there if missing: minutes).
     #[arg(long = "prover.keys-dir", default_value = DEFAULT_KEYS_DIR)]
     dir: PathBuf,
@@ -413,10 +415,13 @@ fn serve(args: RunArgs) -> anyhow::Result<()> {
                 async move { axum::Json(s) }
             }),
         );
+        let limits = args.http.limits();
         rt.spawn(async move {
-            tokio::select! {
-                _ = crate::stop_signal() => {}
-                _ = axum::serve(listener, app) => {}
+            let served = keel_http::serve(listener, app, limits, async {
+                let _ = crate::stop_signal().await;
+            });
+            if let Err(e) = served.await {
+                tracing::error!("serving the status API: {e}");
             }
             stop.store(true, Ordering::Release);
         });

@@ -116,6 +116,8 @@ pub(crate) struct SequencerArgs {
     #[arg(long = "sequencer.batcher-nice", default_value_t = DEFAULT_BATCHER_NICE,
           value_parser = clap::value_parser!(i32).range(0..=19))]
     pub(crate) batcher_nice: i32,
+    #[command(flatten)]
+    pub(crate) http: crate::http::HttpArgs,
 }
 
 impl SequencerArgs {
@@ -132,6 +134,7 @@ impl SequencerArgs {
         c.verify_group_max = self.verify_group_max;
         c.verify_threads = usize::from(self.verify_threads);
         c.batcher_nice = self.batcher_nice;
+        c.http = self.http.limits();
         c
     }
 }

@@ -7,8 +7,8 @@
 //! | `GET /v1/accounts/{index}` | an account as admitted so far |
 //! | `GET /v1/status` | epoch, depth, sequence numbers, waiting operations, last batch, root |
 //! | `GET /v1/batches/{n}` | batch `n` as this sequencer logged it: its canonical encoding (`application/octet-stream`); `404 unknown_batch` if it has none |
-//! | `GET /v1/stream?from=n` | the batch stream from batch `n`: frames of a 4-byte big-endian length and a batch's canonical encoding, live after the backlog; backpressure by TCP |
-//! | `POST /v1/replicated` | `{"batch": n, "root": hex}`: a standby holds batch `n` with that post-state root (checked against the log); its operations reach `replicated` |
+//! | `GET /v1/stream?from=n` | the batch stream from batch `n`: frames of a 4-byte big-endian length and a batch's canonical encoding, live after the backlog; backpressure by TCP; the `keel-epoch` header names this primary's epoch |
+//! | `POST /v1/replicated` | `{"batch", "root", "epoch", "standby", "signature"}`: a registered standby's signed acknowledgement that it holds batch `n` with that post-state root ([`crate::ack`]); its operations reach `replicated` |
 //! | `GET /metrics` | Prometheus text |
 //!
 //! Every refusal is `{"error": reason, "message": text}` with a 4xx status for the client's fault
@@ -28,6 +28,7 @@ use keel_state::{AccountIndex, BatchNumber, Decode, Encode, SignedOp, StfError};
 use serde::{Deserialize, Serialize};
 
 use crate::{
+    ack::{Ack, AckError},
     error::SubmitError,
     sequencer::{Level, OpStatus, Sequencer},
 };
@@ -62,14 +63,8 @@ pub struct AccountView {
     pub nonce: u64,
 }
 
-/// A refusal's body.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ErrorBody {
-    /// The stable reason code.
-    pub error: String,
-    /// A sentence for people.
-    pub message: String,
-}
+/// A refusal's body: the same on every Keel server.
+pub use keel_http::ErrorBody;
 
 pub(crate) fn refuse(e: &SubmitError) -> Response {
     let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST);
@@ -92,9 +87,11 @@ pub fn router(seq: Sequencer) -> Router {
         .with_state(seq)
 }
 
-/// Serves the API on `listener` until the future is dropped.
+/// Serves the API on `listener` until the future is dropped, within the configured
+/// [`keel_http::Limits`].
 pub async fn serve(seq: Sequencer, listener: tokio::net::TcpListener) -> std::io::Result<()> {
-    axum::serve(listener, router(seq)).await
+    let limits = seq.config().http;
+    keel_http::serve_forever(listener, router(seq), limits).await
 }
 
 async fn submit(State(s): State<Sequencer>, body: Result<Bytes, BytesRejection>) -> Response {
@@ -180,7 +177,7 @@ async fn account(State(s): State<Sequencer>, Path(index): Path<u32>) -> Response
 async fn status(State(s): State<Sequencer>) -> Response {
     match s.status() {
         Ok(st) => Json(st).into_response(),
-        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, e.to_string()).into_response(),
+        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, "store", e.to_string()),
     }
 }
 
@@ -206,56 +203,41 @@ async fn batch(State(s): State<Sequencer>, Path(number): Path<u64>) -> Response 
     }
 }
 
-/// `POST /v1/replicated` body: a standby's acknowledgement.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ReplicatedBody {
-    /// The batch the standby holds (and every batch before it).
-    pub batch: u64,
-    /// Its post-state root as the standby computed it (`0x`, big-endian hex).
-    pub root: String,
-}
+pub use crate::ack::ReplicatedBody;
 
 fn error(status: StatusCode, error: &str, message: String) -> Response {
-    let body = ErrorBody {
-        error: error.into(),
-        message,
-    };
-    (status, Json(body)).into_response()
+    keel_http::refusal(status, error, message)
 }
 
-/// A standby's acknowledgement counts only for a batch this sequencer logged, with the root it
-/// logged: a standby that computed another root has not replicated it.
+/// A standby's acknowledgement counts only when a registered standby signed it, in this
+/// primary's epoch, for a batch this sequencer logged with the root it logged
+/// ([`Sequencer::acknowledge`]): anyone can read a batch's root, so the root alone proves nothing.
 async fn replicated(State(s): State<Sequencer>, body: Result<Bytes, BytesRejection>) -> Response {
-    let req: ReplicatedBody = match body
-        .map_err(|r| r.body_text())
-        .and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string()))
-    {
-        Ok(r) => r,
-        Err(e) => return error(StatusCode::BAD_REQUEST, "bad_request", e),
+    let checked = body
+        .map_err(|r| AckError::BadRequest(r.body_text()))
+        .and_then(|b| {
+            serde_json::from_slice::<ReplicatedBody>(&b)
+                .map_err(|e| AckError::BadRequest(e.to_string()))
+        })
+        .and_then(|b| Ack::from_body(&b));
+    let ack = match checked {
+        Ok(a) => a,
+        Err(e) => return refuse_ack(&e),
     };
-    match s.batch(BatchNumber(req.batch)) {
-        Ok(Some(b)) if keel_state::field::fr_to_hex(&b.new_root) == req.root => {
-            s.mark_replicated(b.number);
-            StatusCode::NO_CONTENT.into_response()
-        }
-        Ok(Some(b)) => error(
-            StatusCode::CONFLICT,
-            "root_mismatch",
-            format!(
-                "batch {} has root {}, not {}",
-                req.batch,
-                keel_state::field::fr_to_hex(&b.new_root),
-                req.root
-            ),
-        ),
-        Ok(None) => error(
-            StatusCode::NOT_FOUND,
-            "unknown_batch",
-            format!("no batch {} was logged here", req.batch),
-        ),
-        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, "store", e.to_string()),
+    // a signature check and a read of the log: off the async workers
+    match tokio::task::spawn_blocking(move || s.acknowledge(&ack)).await {
+        Ok(Ok(())) => StatusCode::NO_CONTENT.into_response(),
+        Ok(Err(e)) => refuse_ack(&e),
+        Err(e) => refuse_ack(&AckError::Store(format!("the check failed: {e}"))),
     }
+}
+
+fn refuse_ack(e: &AckError) -> Response {
+    let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST);
+    if e.status() == 403 {
+        tracing::warn!(target: "keel::sequencer", reason = e.reason(), "acknowledgement refused: {e}");
+    }
+    error(status, e.reason(), e.to_string())
 }
 
 /// `GET /v1/stream` query.
@@ -269,6 +251,7 @@ async fn stream(State(s): State<Sequencer>, Query(q): Query<StreamQuery>) -> Res
     let (tx, rx) =
         tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(s.config().stream_buffer);
     let mut next = q.from.unwrap_or(1).max(1);
+    let epoch = s.config().epoch.0;
     tokio::spawn(async move {
         let mut progress = s.progress();
         loop {
@@ -303,7 +286,13 @@ async fn stream(State(s): State<Sequencer>, Query(q): Query<StreamQuery>) -> Res
         rx.recv().await.map(|item| (item, rx))
     });
     (
-        [(header::CONTENT_TYPE, "application/octet-stream")],
+        [
+            (header::CONTENT_TYPE, "application/octet-stream".to_owned()),
+            (
+                header::HeaderName::from_static(crate::ack::EPOCH_HEADER),
+                epoch.to_string(),
+            ),
+        ],
         Body::from_stream(body),
     )
         .into_response()

@@ -10,10 +10,11 @@ use std::{
 };
 
 use bytes::{Buf, BytesMut};
-use keel_state::{Batch, Decode, Encode, SignedOp};
+use keel_state::{Batch, Decode, Encode, Epoch, SignedOp};
 
 use crate::{
-    api::{AccountView, ErrorBody, ReplicatedBody, SubmitBody},
+    ack::{Ack, EPOCH_HEADER},
+    api::{AccountView, ErrorBody, SubmitBody},
     sequencer::{Level, OpStatus, Status},
 };
 
@@ -94,6 +95,7 @@ impl Client {
             current: Arc::new(AtomicUsize::new(0)),
             http: reqwest::Client::builder()
                 .connect_timeout(CONNECT_TIMEOUT)
+                .pool_idle_timeout(keel_http::CLIENT_POOL_IDLE)
                 .build()
                 .expect("a TLS-less HTTP client builds"),
         }
@@ -151,13 +153,9 @@ impl Client {
         &self.endpoints[self.current.load(Ordering::Relaxed) % self.endpoints.len()]
     }
 
-    /// A standby's acknowledgement: it holds batch `batch`, whose post-state root it computed
-    /// as `root`.
-    pub async fn replicated(&self, batch: u64, root: &str) -> Result<(), ClientError> {
-        let body = ReplicatedBody {
-            batch,
-            root: root.to_owned(),
-        };
+    /// A standby's signed acknowledgement ([`crate::ack`]).
+    pub async fn replicated(&self, ack: &Ack) -> Result<(), ClientError> {
+        let body = ack.to_body();
         let r = self
             .http
             .post(format!("{}/v1/replicated", self.base()))
@@ -242,9 +240,16 @@ impl Client {
         if !r.status().is_success() {
             return Err(read_body(r).await.expect_err("a failed status"));
         }
+        let epoch = r
+            .headers()
+            .get(EPOCH_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok())
+            .map(Epoch);
         Ok(BatchStream {
             response: r,
             buf: BytesMut::new(),
+            epoch,
         })
     }
 }
@@ -254,9 +259,15 @@ impl Client {
 pub struct BatchStream {
     response: reqwest::Response,
     buf: BytesMut,
+    epoch: Option<Epoch>,
 }
 
 impl BatchStream {
+    /// The epoch the streaming primary announced, if it did.
+    pub fn epoch(&self) -> Option<Epoch> {
+        self.epoch
+    }
+
     /// The next batch; `None` when the sequencer closed the stream.
     pub async fn next(&mut self) -> Result<Option<Batch>, ClientError> {
         loop {

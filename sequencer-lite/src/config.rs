@@ -93,6 +93,9 @@ pub struct SequencerConfig {
     /// requests keep busy (cheaply refused ones included), which starves batch production under
     /// a request flood. Behind a rate-limiting proxy, 19 is the faster choice.
     pub batcher_nice: i32,
+    /// What the HTTP API tolerates from clients: header and body timeouts, the connection
+    /// limit.
+    pub http: keel_http::Limits,
 }
 
 impl SequencerConfig {
@@ -113,6 +116,7 @@ impl SequencerConfig {
             stream_buffer: DEFAULT_STREAM_BUFFER,
             verify_threads: DEFAULT_VERIFY_THREADS,
             batcher_nice: DEFAULT_BATCHER_NICE,
+            http: keel_http::Limits::default(),
         }
     }
 }

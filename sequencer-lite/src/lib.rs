@@ -28,6 +28,7 @@
 //! | [`replica`] | a standby's replica: the stream checked with our own STF, acknowledged, durable |
 //! | [`error`] | typed refusals (reason code, HTTP status) and failures |
 
+pub mod ack;
 pub(crate) mod admission;
 pub mod api;
 pub mod client;

@@ -33,11 +33,12 @@ use axum::{
     routing::{get, post},
     Json, Router,
 };
-use keel_state::{Batch, BatchError, BatchNumber, Fr, RocksStore, State};
+use keel_state::{Batch, BatchError, BatchNumber, Fr, RocksStore, SecretKey, State};
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
 use crate::{
+    ack::Ack,
     client::{Client, ClientError},
     config::SequencerConfig,
     error::{SequencerError, SubmitError, WalError},
@@ -308,11 +309,13 @@ enum End {
 }
 
 /// Follows the first peer that streams, in order, until `stop` turns true: applies every batch
-/// and acknowledges it to the peer it came from. A peer that fails or streams an invalid batch is
-/// left for the next one after `retry`.
+/// and acknowledges it to the peer it came from, signed with `key` (this standby's registered
+/// sequencer key: [`crate::ack`]). A peer that fails or streams an invalid batch is left for the
+/// next one after `retry`.
 pub async fn follow(
     replica: Replica,
     peers: Vec<String>,
+    key: SecretKey,
     mut stop: watch::Receiver<bool>,
     retry: Duration,
 ) {
@@ -326,7 +329,7 @@ pub async fn follow(
         }
         let peer = &peers[i % peers.len()];
         let end = tokio::select! {
-            end = follow_one(&replica, peer) => end,
+            end = follow_one(&replica, peer, &key) => end,
             _ = stop.wait_for(|s| *s) => End::Stopped,
         };
         replica.set_following(None);
@@ -349,7 +352,7 @@ pub async fn follow(
     }
 }
 
-async fn follow_one(replica: &Replica, peer: &str) -> End {
+async fn follow_one(replica: &Replica, peer: &str, key: &SecretKey) -> End {
     let client = Client::new(peer);
     let last = replica.last_batch();
     // from the last batch held, to check that the peer's history contains it
@@ -379,8 +382,18 @@ async fn follow_one(replica: &Replica, peer: &str) -> End {
         };
         match applied {
             Ok(Applied::New) => {
-                let root = keel_state::field::fr_to_hex(&batch.new_root);
-                if let Err(e) = client.replicated(batch.number.0, &root).await {
+                // in the epoch the primary announced (a batch it carried over from an earlier
+                // epoch is acknowledged in its current one)
+                let epoch = stream.epoch().unwrap_or(batch.epoch);
+                let (k, number, root) = (key.clone(), batch.number, batch.new_root);
+                let ack =
+                    match tokio::task::spawn_blocking(move || Ack::sign(&k, number, root, epoch))
+                        .await
+                    {
+                        Ok(a) => a,
+                        Err(e) => return End::Lost(format!("signing an acknowledgement: {e}")),
+                    };
+                if let Err(e) = client.replicated(&ack).await {
                     tracing::warn!(target: "keel::standby", %peer, batch = batch.number.0, error = %e, "acknowledgement failed");
                 }
             }
@@ -391,15 +404,58 @@ async fn follow_one(replica: &Replica, peer: &str) -> End {
     }
 }
 
-/// The standby's API: its status, and a refusal (`503 not_primary`) for submissions, so that a
-/// client with an endpoint list moves on to the primary. It reads the replica's summary only
+/// The standby's API: its status and `/metrics`, and on every route of the primary's API a
+/// typed refusal (`503 not_primary`, naming the primary it follows), so that a client with an
+/// endpoint list moves on to the primary. It reads the replica's summary only
 /// ([`Replica::watch`]), so open connections never keep the replica's store open.
 pub fn router(status: watch::Receiver<ReplicaStatus>) -> Router {
     Router::new()
         .route("/v1/status", get(standby_status))
+        .route("/metrics", get(standby_metrics))
         .route("/v1/ops", post(not_primary))
+        .route("/v1/ops/{seq}", get(not_primary))
+        .route("/v1/accounts/{index}", get(not_primary))
+        .route("/v1/batches/{number}", get(not_primary))
         .route("/v1/stream", get(not_primary))
+        .route("/v1/replicated", post(not_primary))
         .with_state(status)
+}
+
+/// The standby's Prometheus text: what it holds, whether it follows a primary, whether it
+/// refused one.
+async fn standby_metrics(AxState(s): AxState<watch::Receiver<ReplicaStatus>>) -> Response {
+    let st = s.borrow().clone();
+    let gauges = [
+        (
+            "keel_standby_last_batch",
+            "The last batch this standby holds.",
+            st.last_batch,
+        ),
+        (
+            "keel_standby_following",
+            "1 while a primary's stream is followed.",
+            u64::from(st.following.is_some()),
+        ),
+        (
+            "keel_standby_refused",
+            "1 once a streamed batch was refused (the primary is not followed).",
+            u64::from(st.refused.is_some()),
+        ),
+    ];
+    let mut out = String::new();
+    for (name, help, v) in gauges {
+        out.push_str(&format!(
+            "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}\n"
+        ));
+    }
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
+        out,
+    )
+        .into_response()
 }
 
 async fn standby_status(

@@ -47,6 +47,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{oneshot, watch};
 
 use crate::{
+    ack::{Ack, AckError},
     admission::{self, Admission, Waiting},
     config::SequencerConfig,
     error::{SequencerError, SubmitError},
@@ -170,6 +171,8 @@ pub(crate) struct Inner {
     pub(crate) metrics: Metrics,
     shutdown: AtomicBool,
     threads: Mutex<Vec<JoinHandle<()>>>,
+    /// The keys whose acknowledgements count ([`Sequencer::set_standbys`]).
+    standbys: RwLock<Vec<PublicKey>>,
 }
 
 /// The primary sequencer. Cheap to clone (a handle).
@@ -317,6 +320,7 @@ impl Sequencer {
             metrics: Metrics::default(),
             shutdown: AtomicBool::new(false),
             threads: Mutex::new(Vec::new()),
+            standbys: RwLock::new(Vec::new()),
         });
         let writer = {
             let inner = inner.clone();
@@ -591,6 +595,60 @@ impl Sequencer {
     /// Watermarks, and a way to wait for them to move.
     pub fn progress(&self) -> watch::Receiver<Progress> {
         self.inner.progress.subscribe()
+    }
+
+    /// The standbys whose acknowledgements count: the rollup's other registered sequencers, as
+    /// the node reads them from the L1. None by default, so a bare sequencer counts no
+    /// acknowledgement and nothing it acknowledges reaches `replicated` by anyone's word.
+    pub fn set_standbys(&self, keys: impl IntoIterator<Item = PublicKey>) {
+        let keys: Vec<PublicKey> = keys.into_iter().collect();
+        let mut s = self
+            .inner
+            .standbys
+            .write()
+            .unwrap_or_else(|p| p.into_inner());
+        if *s != keys {
+            tracing::info!(target: "keel::sequencer", standbys = keys.len(), "registered standbys");
+            *s = keys;
+        }
+    }
+
+    /// Takes a standby's acknowledgement ([`crate::ack`]): a registered standby, this
+    /// primary's epoch, a signature that verifies, and a batch logged here with that root;
+    /// then the batch and every one before it are `replicated`. A refused one changes nothing.
+    pub fn acknowledge(&self, ack: &Ack) -> Result<(), AckError> {
+        let registered = self
+            .inner
+            .standbys
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(&ack.standby);
+        if !registered {
+            return Err(AckError::UnknownStandby(hex::encode(
+                ack.standby.to_bytes(),
+            )));
+        }
+        let current = self.inner.config.epoch;
+        if ack.epoch != current {
+            return Err(AckError::StaleEpoch {
+                got: ack.epoch.0,
+                current: current.0,
+            });
+        }
+        ack.verify()?;
+        match self.batch(ack.batch) {
+            Ok(Some(b)) if b.new_root == ack.root => {
+                self.mark_replicated(b.number);
+                Ok(())
+            }
+            Ok(Some(b)) => Err(AckError::RootMismatch {
+                batch: ack.batch.0,
+                logged: keel_state::field::fr_to_hex(&b.new_root),
+                got: keel_state::field::fr_to_hex(&ack.root),
+            }),
+            Ok(None) => Err(AckError::UnknownBatch(ack.batch.0)),
+            Err(e) => Err(AckError::Store(e.to_string())),
+        }
     }
 
     /// A standby holds batches up to `n` (called by the replication path).

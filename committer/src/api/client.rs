@@ -77,6 +77,7 @@ impl CommitterClient {
         let http = reqwest::blocking::Client::builder()
             .connect_timeout(CONNECT_TIMEOUT)
             .timeout(CLIENT_TIMEOUT)
+            .pool_idle_timeout(keel_http::CLIENT_POOL_IDLE)
             .build()
             .map_err(|e| ClientError::Http(e.to_string()))?;
         Ok(Self {

@@ -124,14 +124,8 @@ pub struct StatusView {
     pub halted: Option<String>,
 }
 
-/// A refusal's body.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ErrorBody {
-    /// The stable reason code.
-    pub error: String,
-    /// A sentence for people.
-    pub message: String,
-}
+/// A refusal's body: the same on every Keel server.
+pub use keel_http::ErrorBody;
 
 /// Why an offer was refused.
 #[derive(Debug, thiserror::Error)]

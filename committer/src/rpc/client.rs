@@ -60,6 +60,7 @@ impl RpcL1 {
         let http = reqwest::blocking::Client::builder()
             .timeout(timeout)
             .connect_timeout(timeout.min(Duration::from_secs(5)))
+            .pool_idle_timeout(keel_http::CLIENT_POOL_IDLE)
             .build()
             .map_err(unavailable)?;
         let mut l1 = Self {

@@ -3,7 +3,10 @@
 //! follower, a standby or `keel exit` given an [`RpcL1`] runs unchanged against an L1 in
 //! another process.
 //!
-//! Requests are `POST /` with a JSON-RPC 2.0 object; parameters are named. Numbers stay numbers
+//! Requests are `POST /` with a JSON-RPC 2.0 object, or a batch array of up to
+//! [`MAX_BATCH_REQUESTS`] of them (answered in order, in one array); parameters are named. What
+//! is not JSON-RPC at all (another path or method, a body over [`MAX_REQUEST_BYTES`], a client
+//! too slow) gets the typed refusal of every Keel server ([`keel_http`]). Numbers stay numbers
 //! (batch numbers, epochs, account indices, amounts, `…_ms` times); roots and hashes are `0x` and
 //! 64 hex digits, the integer big-endian; keys, queue entries, transactions, batch data and
 //! proofs are `0x` and the hex of their canonical encoding; addresses are `0x` and 40 digits.
@@ -40,7 +43,9 @@ mod server;
 pub(crate) mod wire;
 
 pub use client::{RpcL1, DEFAULT_TIMEOUT};
-pub use server::{call, router, serve, RpcError, RpcServer, MAX_QUEUE_PAGE, MAX_REQUEST_BYTES};
+pub use server::{
+    call, router, serve, RpcError, RpcServer, MAX_BATCH_REQUESTS, MAX_QUEUE_PAGE, MAX_REQUEST_BYTES,
+};
 
 /// The request is not JSON.
 pub const PARSE_ERROR: i64 = -32700;

@@ -176,18 +176,47 @@ struct Request {
     id: Value,
 }
 
-fn reply(id: Value, outcome: Result<Value, RpcError>) -> Json<Value> {
-    Json(match outcome {
+fn reply(id: Value, outcome: Result<Value, RpcError>) -> Value {
+    match outcome {
         Ok(result) => json!({"jsonrpc": "2.0", "id": id, "result": result}),
         Err(error) => json!({"jsonrpc": "2.0", "id": id, "error": error}),
-    })
+    }
 }
+
+/// The most requests one JSON-RPC batch array may hold.
+pub const MAX_BATCH_REQUESTS: usize = 64;
 
 async fn handle(State(l1): State<Arc<dyn SettlementLayer>>, body: Bytes) -> Json<Value> {
     let value: Value = match serde_json::from_slice(&body) {
         Ok(v) => v,
-        Err(e) => return reply(Value::Null, Err(RpcError::new(PARSE_ERROR, e.to_string()))),
+        Err(e) => {
+            return Json(reply(
+                Value::Null,
+                Err(RpcError::new(PARSE_ERROR, e.to_string())),
+            ))
+        }
     };
+    // a batch (JSON-RPC 2.0 §6): each request answered in order, in one array
+    let Value::Array(requests) = value else {
+        return Json(one(&l1, value).await);
+    };
+    if requests.is_empty() || requests.len() > MAX_BATCH_REQUESTS {
+        let why = format!(
+            "a batch holds 1 to {MAX_BATCH_REQUESTS} requests, not {}",
+            requests.len()
+        );
+        return Json(reply(Value::Null, Err(RpcError::new(INVALID_REQUEST, why))));
+    }
+    let mut replies = Vec::with_capacity(requests.len());
+    for r in requests {
+        replies.push(one(&l1, r).await);
+    }
+    Json(Value::Array(replies))
+}
+
+/// One request of a call or of a batch, answered.
+async fn one(l1: &Arc<dyn SettlementLayer>, value: Value) -> Value {
+    let l1 = l1.clone();
     let id = value.get("id").cloned().unwrap_or(Value::Null);
     let req = match serde_json::from_value::<Request>(value) {
         Ok(r) if r.jsonrpc == "2.0" => r,
@@ -222,15 +251,14 @@ pub fn router(l1: Arc<dyn SettlementLayer>) -> Router {
         .with_state(l1)
 }
 
-/// Serves the API on `listener` until `shutdown` completes.
+/// Serves the API on `listener` within `limits` until `shutdown` completes.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     l1: Arc<dyn SettlementLayer>,
+    limits: keel_http::Limits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(l1))
-        .with_graceful_shutdown(shutdown)
-        .await
+    keel_http::serve(listener, router(l1), limits, shutdown).await
 }
 
 /// A server running on its own thread and runtime; dropping it stops it (in-flight calls finish
@@ -243,10 +271,20 @@ pub struct RpcServer {
 }
 
 impl RpcServer {
-    /// Binds `addr` (port 0 picks a free one) and serves `l1` there.
+    /// Binds `addr` (port 0 picks a free one) and serves `l1` there, with the default
+    /// [`keel_http::Limits`].
     pub fn spawn(
         l1: Arc<dyn SettlementLayer>,
         addr: std::net::SocketAddr,
+    ) -> std::io::Result<Self> {
+        Self::spawn_with(l1, addr, keel_http::Limits::default())
+    }
+
+    /// [`Self::spawn`] within `limits`.
+    pub fn spawn_with(
+        l1: Arc<dyn SettlementLayer>,
+        addr: std::net::SocketAddr,
+        limits: keel_http::Limits,
     ) -> std::io::Result<Self> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -259,7 +297,7 @@ impl RpcServer {
         let thread = std::thread::Builder::new()
             .name("keel-l1-rpc".into())
             .spawn(move || {
-                runtime.block_on(serve(listener, l1, async {
+                runtime.block_on(serve(listener, l1, limits, async {
                     let _ = stopped.await;
                 }))
             })?;

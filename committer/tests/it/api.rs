@@ -16,8 +16,6 @@ use std::{
     time::{Duration, Instant},
 };
 
-use std::future::IntoFuture;
-
 use keel_committer::{
     api::{router, ClientError, CommitterApi, OfferResult, MAX_BODY},
     Call, CommitterClient, Courier, EmbeddedL1, L1Error, Rejection, SequencedBatches,
@@ -82,7 +80,11 @@ fn serve(dir: &std::path::Path, l1: Arc<EmbeddedL1>, key: SecretKey, log: Arc<Lo
         .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
         .unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
-    rt.spawn(axum::serve(listener, router(api.clone())).into_future());
+    rt.spawn(keel_http::serve_forever(
+        listener,
+        router(api.clone()),
+        keel_http::Limits::default(),
+    ));
     Served { url, api, _rt: rt }
 }
 
@@ -145,7 +147,39 @@ fn every_bad_offer_is_refused_with_its_reason_and_nothing_is_held() {
         raw(&s.url, br#"{"data":"zz","proof":"02"}"#.to_vec()),
         (400, "bad_hex".into())
     );
-    assert_eq!(raw(&s.url, vec![b' '; MAX_BODY + 1]).0, 413);
+    assert_eq!(
+        raw(&s.url, vec![b' '; MAX_BODY + 1]),
+        (413, "too_large".into())
+    );
+    // every other hostile request gets the typed refusal too
+    let http = reqwest::blocking::Client::new();
+    for (r, status, why) in [
+        (
+            http.get(format!("{}/v1/batches", s.url)),
+            405,
+            "method_not_allowed",
+        ),
+        (
+            http.post(format!("{}/v1/status", s.url)),
+            405,
+            "method_not_allowed",
+        ),
+        (
+            http.get(format!("{}/v1/batches/1", s.url)),
+            404,
+            "not_found",
+        ),
+        (
+            http.get(format!("{}/metrics?x=%zz", s.url)),
+            404,
+            "not_found",
+        ),
+    ] {
+        let r = r.send().unwrap();
+        assert_eq!(r.status().as_u16(), status, "{why}");
+        let e: keel_committer::api::ErrorBody = r.json().unwrap();
+        assert_eq!(e.error, why, "{}", e.message);
+    }
     assert_eq!(
         reason(c.offer(&[1, 2, 3], &b[0].proof)),
         (422, "bad_data".into())

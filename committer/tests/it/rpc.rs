@@ -172,7 +172,50 @@ fn bad_requests_get_json_rpc_errors_and_change_nothing() {
     assert_eq!(a["error"]["data"]["rule"], json!("malformed"));
     // a body over the limit is refused before it is read
     let huge = vec![b' '; keel_committer::rpc::MAX_REQUEST_BYTES + 1];
-    assert_eq!(raw(&url, huge).0, 413);
+    let (status, a) = raw(&url, huge);
+    assert_eq!((status, &a["error"]), (413, &json!("too_large")), "{a}");
+    // what is not JSON-RPC at all gets the typed refusal every Keel server gives
+    let http = reqwest::blocking::Client::new();
+    for (r, status, reason) in [
+        (http.get(&url), 405, "method_not_allowed"),
+        (http.post(format!("{url}/v1/nothing")), 404, "not_found"),
+    ] {
+        let r = r.send().unwrap();
+        assert_eq!(r.status().as_u16(), status);
+        let e: keel_http::ErrorBody = r.json().unwrap();
+        assert_eq!(e.error, reason, "{}", e.message);
+    }
+
+    // a batch array is answered request by request, in order, each with its own id
+    let batch = json!([
+        {"jsonrpc": "2.0", "id": 1, "method": "keel_chainId"},
+        {"jsonrpc": "2.0", "id": "two", "method": "keel_mint", "params": {}},
+        {"jsonrpc": "2.0", "id": 3, "method": "keel_nonce", "params": {"address": "zz"}},
+        "not a request",
+    ]);
+    let (status, a) = raw(&url, batch.to_string());
+    let answers = a.as_array().unwrap_or_else(|| panic!("not an array: {a}"));
+    assert_eq!((status, answers.len()), (200, 4));
+    assert_eq!(answers[0]["id"], json!(1));
+    assert_eq!(answers[0]["result"], json!(l1.chain_id()));
+    assert_eq!(
+        (code(&answers[1]), &answers[1]["id"]),
+        (METHOD_NOT_FOUND, &json!("two"))
+    );
+    assert_eq!(
+        (code(&answers[2]), &answers[2]["id"]),
+        (INVALID_PARAMS, &json!(3))
+    );
+    assert_eq!(code(&answers[3]), INVALID_REQUEST);
+    // an empty batch, and one over the limit, are one invalid request
+    let over = Value::Array(vec![
+        json!({"jsonrpc": "2.0", "id": 1, "method": "keel_head"});
+        keel_committer::rpc::MAX_BATCH_REQUESTS + 1
+    ]);
+    for b in [json!([]), over] {
+        let (_, a) = raw(&url, b.to_string());
+        assert_eq!(code(&a), INVALID_REQUEST, "{a}");
+    }
 
     // a good request still answers, and nothing changed
     let (_, a) = raw(&url, req("keel_queue", json!({"position": 0, "max": 10})));

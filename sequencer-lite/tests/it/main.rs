@@ -1,6 +1,7 @@
 //! Integration tests of the sequencer over loopback: crash recovery with a killed process, bad
 //! input, the batch stream, and the standby's replica.
 
+mod ack;
 mod admission;
 mod bad_input;
 mod common;

@@ -35,6 +35,11 @@ async fn until(what: &str, mut done: impl FnMut() -> bool) {
     panic!("timed out waiting for {what}");
 }
 
+/// The standby's registered key in these tests.
+fn standby_key() -> keel_state::SecretKey {
+    key(20)
+}
+
 /// Starts following `peers`; the sender stops it, and the handle ends once it has.
 fn follow(
     replica: &Replica,
@@ -44,6 +49,7 @@ fn follow(
     let task = tokio::spawn(replica::follow(
         replica.clone(),
         peers,
+        standby_key(),
         rx,
         Duration::from_millis(50),
     ));
@@ -59,6 +65,7 @@ async fn a_standby_replicates_acknowledges_and_takes_over_where_the_primary_stop
         .await
         .unwrap();
     let primary = serve(seq.clone()).await;
+    seq.set_standbys([standby_key().public_key()]);
 
     let replica = Replica::open(config(&dir.path().join("standby"))).unwrap();
     let (stop, following) = follow(&replica, vec![primary.base().to_owned()]);
