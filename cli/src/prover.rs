@@ -214,8 +214,8 @@ pub(crate) fn open_prover(
     gpu: keel_prover::gpu::GpuPolicy,
 ) -> anyhow::Result<BatchProver> {
     let (params, keys, _) = load_keys(dir, shape, srs)?;
-    let engine = keel_prover::kzg::engine_for(gpu).context("opening the GPU")?;
-    Ok(BatchProver::new(MsmParams::new(params, engine), keys))
+    let params = keel_prover::kzg::params_for(params, gpu).context("opening the GPU")?;
+    Ok(BatchProver::new(params, keys))
 }
 
 /// Loads or generates the keys of `shape` in `dir` and writes the verifier file an L1 pins;

@@ -33,7 +33,7 @@ use std::{
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
-use keel_prover::{BatchProof, BatchVerifier, PublicInputs};
+use keel_circuit::{BatchProof, BatchVerifier, PublicInputs};
 use keel_state::{
     encoding::{DecodeResult, Reader},
     field::fr_to_bytes,

@@ -139,6 +139,9 @@ pub struct MsmParams {
     g: Arc<dyn Msm>,
     g_lagrange: Arc<dyn Msm>,
     audit: bool,
+    /// The engine was required (`--prover.gpu require`): a commitment it fails makes the proof
+    /// fail ([`crate::BatchProver::prove`]) instead of passing quietly on the CPU.
+    required: bool,
     stats: Arc<CommitStats>,
 }
 
@@ -188,6 +191,27 @@ pub fn engine_for(policy: GpuPolicy) -> Result<EngineFactory, GpuError> {
     })
 }
 
+/// Parameters whose commitments run on the engine `policy` picks ([`engine_for`]). Under
+/// `require` the GPU must take both of the SRS's bases (an error otherwise, never a quiet CPU
+/// fallback), and the parameters are marked [`MsmParams::required`], so that a commitment the
+/// GPU fails during a proof fails the proof.
+pub fn params_for(params: ParamsKZG<Bn256>, policy: GpuPolicy) -> Result<MsmParams, GpuError> {
+    if policy != GpuPolicy::Require {
+        return Ok(MsmParams::new(params, engine_for(policy)?));
+    }
+    let ctx = GpuContext::acquire(policy)?.ok_or(GpuError::NoAdapter)?;
+    let config = MsmConfig::default();
+    let g = GpuMsm::new(ctx.clone(), params.get_g(), config)?;
+    let g_lagrange = GpuMsm::new(ctx.clone(), &lagrange_basis(&params), config)?;
+    Ok(MsmParams::with_engines(
+        params,
+        gpu_factory(ctx, config),
+        Arc::new(g),
+        Arc::new(g_lagrange),
+    )
+    .required(true))
+}
+
 /// A basis the GPU could not take is committed on the CPU, and said so.
 fn gpu_unavailable(e: GpuError, bases: &[G1Affine]) -> Arc<dyn Msm> {
     tracing::warn!(target: "keel::prover", error = %e, "GPU MSM unavailable for this basis; committing on the CPU");
@@ -201,14 +225,37 @@ impl MsmParams {
         let g = factory(params.get_g());
         let lagrange = lagrange_basis(&params);
         let g_lagrange = factory(&lagrange);
+        Self::with_engines(params, factory, g, g_lagrange)
+    }
+
+    /// Wraps `params` with engines already built for its monomial (`g`) and Lagrange
+    /// (`g_lagrange`) bases; `factory` rebuilds them if the parameters are downsized.
+    pub fn with_engines(
+        params: ParamsKZG<Bn256>,
+        factory: EngineFactory,
+        g: Arc<dyn Msm>,
+        g_lagrange: Arc<dyn Msm>,
+    ) -> Self {
         Self {
             inner: params,
             factory,
             g,
             g_lagrange,
             audit: false,
+            required: false,
             stats: Arc::default(),
         }
+    }
+
+    /// Marks the engine as required: a proof during which it failed a commitment is refused.
+    pub fn required(mut self, required: bool) -> Self {
+        self.required = required;
+        self
+    }
+
+    /// Whether the engine is required.
+    pub fn is_required(&self) -> bool {
+        self.required
     }
 
     /// Compares every commitment with the CPU's (`ParamsKZG`'s own) and counts mismatches.

@@ -1,7 +1,7 @@
 //! # keel-prover
 //!
-//! The GPU runtime and its engines, the halo2 batch circuit, key management and the proving
-//! pipeline.
+//! The GPU runtime and its engines and the proving pipeline, over the batch circuit, its keys and
+//! its verifier (`keel-circuit`, re-exported here as [`circuit`] and [`keys`]).
 //!
 //! ```text
 //!  BatchWitness (keel-state) ──▶ circuit::Shape (N ops, depth D, 2^k rows) ──▶ BatchProver::prove
@@ -32,9 +32,8 @@
 //! Both engines implement [`gpu::Msm`], so callers (the KZG commitment wrapper) do not care
 //! which one they hold.
 
-pub mod circuit;
+pub use keel_circuit::{circuit, keys};
 pub mod gpu;
-pub mod keys;
 pub mod kzg;
 pub mod prove;
 pub mod worker;

@@ -6,61 +6,25 @@
 //!               ──prove────▶ create_proof::<MsmKzg, Shplonk>   commitments: Msm engine (GPU or CPU)
 //!                                                               FFT + quotient: halo2-axiom
 //!                                                               opening: SHPLONK
-//!  BatchProof { public inputs, proof bytes } ──verify──▶ VerifierSHPLONK on ParamsKZG (standard)
+//!  BatchProof { public inputs, proof bytes } ──verify──▶ BatchVerifier (keel-circuit)
 //! ```
 
 use std::time::{Duration, Instant};
 
 use halo2_base::halo2_proofs::{
-    halo2curves::bn256::{Bn256, G1Affine},
-    plonk::{create_proof, verify_proof, VerifyingKey},
-    poly::kzg::{
-        commitment::{KZGCommitmentScheme, ParamsKZG},
-        multiopen::VerifierSHPLONK,
-        strategy::SingleStrategy,
-    },
-    transcript::{
-        Blake2bRead, Blake2bWrite, Challenge255, TranscriptReadBuffer, TranscriptWriterBuffer,
-    },
+    halo2curves::bn256::G1Affine,
+    plonk::create_proof,
+    transcript::{Blake2bWrite, Challenge255, TranscriptWriterBuffer},
 };
-use keel_state::{BatchWitness, Fr};
+use keel_state::BatchWitness;
 use rand_core::OsRng;
 
+pub use keel_circuit::proof::{BatchProof, BatchVerifier, ProveError};
+
 use crate::{
-    circuit::{BatchCircuit, CircuitError, CircuitInput, PublicInputs},
     keys::BatchKeys,
     kzg::{MsmKzg, MsmParams, Shplonk},
 };
-
-/// Why a proof could not be made or did not verify.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum ProveError {
-    /// The witness does not fit the circuit.
-    #[error(transparent)]
-    Circuit(#[from] CircuitError),
-    /// The circuit computes another public input than the batch header claims.
-    #[error("the batch header's {which} differs from what its operations give")]
-    HeaderMismatch {
-        /// Which public input.
-        which: &'static str,
-    },
-    /// halo2 failed to prove.
-    #[error("proving failed: {0}")]
-    Prove(String),
-    /// The proof does not verify.
-    #[error("the proof does not verify: {0}")]
-    Invalid(String),
-}
-
-/// A batch proof and the public inputs it proves.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct BatchProof {
-    /// The public inputs.
-    pub public: PublicInputs,
-    /// halo2 proof bytes (Blake2b transcript, SHPLONK).
-    pub proof: Vec<u8>,
-}
 
 /// Where a proof is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -91,15 +55,6 @@ pub struct Timings {
     /// Commitments the engine failed and the CPU made.
     pub fallbacks: u64,
 }
-
-const NAMES: [&str; PublicInputs::LEN] = [
-    "prev_root",
-    "new_root",
-    "batch_number",
-    "data_commitment",
-    "queue_before",
-    "queue_after",
-];
 
 /// Proves batches for one circuit shape with one commitment backend.
 #[derive(Debug)]
@@ -137,18 +92,8 @@ impl BatchProver {
     ) -> Result<(BatchProof, Timings), ProveError> {
         let start = Instant::now();
         progress(Progress::Witness);
-        let shape = &self.keys.shape;
-        let input = CircuitInput::from_witness(shape, witness)?;
-        let public = input.public;
-        let circuit = BatchCircuit::new(*shape, input)?;
+        let (circuit, public) = keel_circuit::proof::synthesize(self.keys.shape, witness)?;
         let instances = public.to_vec();
-        for ((computed, claimed), which) in
-            circuit.computed_public().iter().zip(&instances).zip(NAMES)
-        {
-            if computed != claimed {
-                return Err(ProveError::HeaderMismatch { which });
-            }
-        }
         let witness_time = start.elapsed();
 
         progress(Progress::Proving);
@@ -167,6 +112,13 @@ impl BatchProver {
         let proof = transcript.finalize();
         let proving_time = proving.elapsed();
         let after = self.params.stats().report();
+        let failed = after.fallbacks - before.fallbacks;
+        if failed > 0 && self.params.is_required() {
+            return Err(ProveError::Backend(format!(
+                "{} failed {failed} commitments, which the CPU made (`require` refuses such a proof)",
+                self.backend()
+            )));
+        }
         progress(Progress::Done);
 
         let commitments = Duration::from_nanos(after.commit_ns - before.commit_ns);
@@ -186,60 +138,6 @@ impl BatchProver {
 
     /// A verifier for this prover's proofs.
     pub fn verifier(&self) -> BatchVerifier {
-        BatchVerifier {
-            params: self.params.inner().clone(),
-            vk: self.keys.vk().clone(),
-        }
-    }
-}
-
-/// Checks batch proofs with halo2-axiom's standard SHPLONK verifier.
-#[derive(Debug, Clone)]
-pub struct BatchVerifier {
-    params: ParamsKZG<Bn256>,
-    vk: VerifyingKey<G1Affine>,
-}
-
-impl BatchVerifier {
-    /// A verifier for `vk` under `params`.
-    pub fn new(params: ParamsKZG<Bn256>, vk: VerifyingKey<G1Affine>) -> Self {
-        Self { params, vk }
-    }
-
-    /// A verifier from the bytes [`crate::BatchKeys::verifier_bytes`] wrote.
-    pub fn from_bytes(bytes: &[u8]) -> Result<Self, crate::KeyError> {
-        let (_, params, vk) = crate::keys::read_verifier(bytes)?;
-        Ok(Self { params, vk })
-    }
-
-    /// The verifying key's transcript digest ([`crate::keys::vk_digest`]): what a chain pins at
-    /// genesis.
-    pub fn vk_digest(&self) -> String {
-        crate::keys::vk_digest(&self.vk)
-    }
-
-    /// Refuses `keys` whose verifying key is not this verifier's: proofs made with them would
-    /// never verify here.
-    pub fn check_keys(&self, keys: &BatchKeys) -> Result<(), crate::KeyError> {
-        let (verifier, keys) = (self.vk_digest(), crate::keys::vk_digest(keys.vk()));
-        if verifier != keys {
-            return Err(crate::KeyError::VerifierMismatch { verifier, keys });
-        }
-        Ok(())
-    }
-
-    /// Whether `proof` proves its public inputs.
-    pub fn verify(&self, proof: &BatchProof) -> Result<(), ProveError> {
-        let instances: Vec<Fr> = proof.public.to_vec();
-        let mut transcript =
-            Blake2bRead::<_, G1Affine, Challenge255<_>>::init(proof.proof.as_slice());
-        verify_proof::<KZGCommitmentScheme<Bn256>, VerifierSHPLONK<'_, Bn256>, _, _, _>(
-            &self.params,
-            &self.vk,
-            SingleStrategy::new(&self.params),
-            &[&[&instances]],
-            &mut transcript,
-        )
-        .map_err(|e| ProveError::Invalid(e.to_string()))
+        BatchVerifier::new(self.params.inner().clone(), self.keys.vk().clone())
     }
 }

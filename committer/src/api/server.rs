@@ -11,7 +11,7 @@ use axum::{
     routing::{get, post},
     Json, Router,
 };
-use keel_prover::{BatchProof, BatchVerifier, PublicInputs};
+use keel_circuit::{BatchProof, BatchVerifier, PublicInputs};
 use keel_state::{Batch, Decode, Encode, Epoch, PublicKey, SecretKey};
 
 use super::{

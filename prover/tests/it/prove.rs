@@ -318,3 +318,52 @@ fn the_cached_dev_srs_is_the_dev_srs_and_a_damaged_cache_is_recomputed() {
         fresh
     );
 }
+
+/// An engine that fails every commitment, as a GPU that lost its device would.
+struct Broken(usize);
+
+impl keel_prover::gpu::Msm for Broken {
+    fn describe(&self) -> String {
+        "GPU (broken, for the test)".into()
+    }
+    fn bases_len(&self) -> usize {
+        self.0
+    }
+    fn msm(
+        &self,
+        scalars: &[Fr],
+    ) -> Result<halo2_base::halo2_proofs::halo2curves::bn256::G1, keel_prover::gpu::MsmError> {
+        Err(keel_prover::gpu::MsmError::TooManyScalars {
+            scalars: scalars.len(),
+            bases: 0,
+        })
+    }
+}
+
+#[test]
+fn a_required_engine_that_fails_a_commitment_fails_the_proof_and_auto_falls_back() {
+    use std::sync::Arc;
+
+    use halo2_base::halo2_proofs::poly::commitment::Params;
+    let n = srs().n() as usize;
+    let broken = || {
+        MsmParams::with_engines(
+            srs().clone(),
+            cpu_factory(),
+            Arc::new(Broken(n)),
+            Arc::new(Broken(n)),
+        )
+    };
+    let keys = cpu_prover().keys().clone();
+    // `auto`: the CPU makes every commitment the engine failed, counted, and the proof is good
+    let lenient = BatchProver::new(broken(), keys.clone());
+    let (proof, timings) = lenient.prove(&witness(), |_| {}).unwrap();
+    assert!(timings.fallbacks > 0 && timings.fallbacks == timings.commits);
+    lenient.verifier().verify(&proof).unwrap();
+    // `require`: the same failures refuse the proof
+    let strict = BatchProver::new(broken().required(true), keys);
+    match strict.prove(&witness(), |_| {}) {
+        Err(ProveError::Backend(why)) => assert!(why.contains("broken"), "{why}"),
+        other => panic!("expected a backend error, got {other:?}"),
+    }
+}
