@@ -100,12 +100,13 @@ pub(crate) fn run(args: CommitterArgs) -> anyhow::Result<()> {
             rt: rt.handle().clone(),
         }),
     ));
+    let addr = listener.local_addr()?;
     tracing::info!(
-        "committer for {} in {}, API on http://{}",
+        "committer for {} in {}, API on http://{addr}",
         args.sequencer,
         args.dir.display(),
-        args.listen
     );
+    args.http.ready("committer", addr)?;
     let stop = Arc::new(AtomicBool::new(false));
     // terms follow the lease: opened when this key holds it, closed when it moves on
     let supervisor = {

@@ -19,9 +19,23 @@ pub(crate) struct HttpArgs {
     #[arg(long = "http.max-connections", default_value_t = keel_http::Limits::default().max_connections as u32,
           value_parser = clap::value_parser!(u32).range(1..))]
     pub(crate) max_connections: u32,
+    /// Once the API's address is bound, write `{"service", "pid", "api"}` to this file
+    /// (atomically): how a supervisor or a script learns that the process is ready, and where.
+    #[arg(long = "ready-file")]
+    pub(crate) ready_file: Option<std::path::PathBuf>,
 }
 
 impl HttpArgs {
+    /// Announces readiness in `--ready-file`, if given.
+    pub(crate) fn ready(&self, service: &str, addr: std::net::SocketAddr) -> anyhow::Result<()> {
+        if let Some(path) = &self.ready_file {
+            keel_http::Ready::new(service, addr)
+                .write(path)
+                .map_err(|e| anyhow::anyhow!("writing the ready file {}: {e}", path.display()))?;
+        }
+        Ok(())
+    }
+
     /// The limits these flags set; the largest body stays the library's (routes have their own).
     pub(crate) fn limits(&self) -> keel_http::Limits {
         keel_http::Limits {

@@ -106,6 +106,7 @@ pub(crate) fn run(args: L1Args) -> anyhow::Result<()> {
         },
         server.url()
     );
+    args.http.ready("l1", server.addr())?;
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?

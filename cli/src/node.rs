@@ -48,7 +48,6 @@ use keel_prover::{
 };
 use keel_sequencer::{api, replica, Replica, ReplicaError, Sequencer, SequencerConfig};
 use keel_state::{Batch, BatchNumber, Decode, Epoch, PublicKey, SecretKey};
-use serde::Serialize;
 
 /// How often the node reads the L1.
 const POLL: Duration = Duration::from_millis(100);
@@ -69,6 +68,8 @@ pub(crate) struct NodeOptions {
     pub(crate) backoff: Duration,
     pub(crate) standby_first: bool,
     pub(crate) keys_dir: PathBuf,
+    /// The HTTP edge's flags (the ready file among them).
+    pub(crate) http: crate::http::HttpArgs,
     pub(crate) srs: Srs,
     pub(crate) k: Option<u32>,
     pub(crate) gpu: GpuPolicy,
@@ -86,32 +87,7 @@ pub(crate) enum Proving {
     Remote,
 }
 
-/// What `GET /v1/node` shows.
-#[derive(Clone, Debug, Default, Serialize)]
-struct NodeStatus {
-    /// `primary` or `standby`.
-    role: String,
-    /// The epoch this node sequences in (as primary).
-    epoch: u64,
-    /// The prover: loading, or its backend.
-    prover: String,
-    /// The proofs this node made since it started.
-    #[serde(flatten)]
-    proofs: crate::proving::ProofStats,
-    /// The committer, while primary.
-    committer: Option<CommitterView>,
-    /// Each time this node was fenced, and what the L1 said.
-    fenced: Vec<String>,
-}
-
-#[derive(Clone, Debug, Serialize)]
-struct CommitterView {
-    settled: u64,
-    included: u64,
-    held: Vec<u64>,
-    posted: u64,
-    halted: Option<String>,
-}
+use keel_sequencer::node::{CommitterView, NodeStatus, Role};
 
 type Shared = Arc<Mutex<NodeStatus>>;
 
@@ -284,6 +260,7 @@ pub(crate) fn run(opts: NodeOptions) -> anyhow::Result<()> {
         opts.l1_url,
         listener.local_addr()?
     );
+    opts.http.ready("node", listener.local_addr()?)?;
     if opts.standby_first != (view.lease.sequencer != me) {
         tracing::warn!(
             "started as {} but the L1's lease (epoch {}) says otherwise: the lease decides",
@@ -442,7 +419,7 @@ impl Node {
     fn standby(&self, view: &RollupView) -> anyhow::Result<Ended> {
         let replica = self.open_replica(view, "diverged")?;
         edit(&self.status, |s| {
-            s.role = "standby".into();
+            s.role = Role::Standby;
             s.committer = None;
         });
         let server = Server::start(
@@ -571,7 +548,7 @@ impl Node {
             st.waiting
         );
         edit(&self.status, |s| {
-            s.role = "primary".into();
+            s.role = Role::Primary;
             s.epoch = epoch.0;
         });
 
@@ -811,7 +788,7 @@ fn prove_in_process(
 /// Shows what the worker reports in `/v1/node` and the log.
 fn report(status: &Shared, e: &Event<'_>) {
     match e {
-        Event::Proved(n, t) => edit(status, |s| s.proofs.record(*n, t)),
+        Event::Proved(n, t) => edit(status, |s| s.proofs.record(n.0, t.total.as_millis() as u64)),
         Event::Synced(n) => tracing::info!("prover: state rebuilt from the L1 at batch {n}"),
         Event::Trouble(why) => tracing::warn!("prover: {why}"),
         _ => {}

@@ -21,6 +21,7 @@ use keel_prover::{
     kzg::{cpu_factory, MsmParams},
     BatchProver, Shape,
 };
+use keel_sequencer::node::ProverStatus;
 use keel_state::DEFAULT_DEPTH;
 
 /// Default key directory.
@@ -339,26 +340,6 @@ fn run_keygen(args: KeygenArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// What `GET /v1/prover` shows.
-#[derive(Clone, Debug, Default, serde::Serialize)]
-struct ProverStatus {
-    /// What makes the commitments.
-    backend: String,
-    /// This prover's shard, `i/P`.
-    shard: String,
-    /// The L1's proven batch when the state was last rebuilt.
-    synced_at: u64,
-    /// The last batch applied to the state.
-    applied: u64,
-    /// The last batch a committer took.
-    delivered: u64,
-    /// Proofs made since the start.
-    #[serde(flatten)]
-    proofs: crate::proving::ProofStats,
-    /// The last trouble the prover recovered from (a lost stream, a refused proof).
-    trouble: Option<String>,
-}
-
 /// `keel prover run`.
 fn serve(args: RunArgs) -> anyhow::Result<()> {
     use std::sync::{
@@ -401,6 +382,7 @@ fn serve(args: RunArgs) -> anyhow::Result<()> {
     }));
     let rt = tokio::runtime::Runtime::new()?;
     let stop = Arc::new(AtomicBool::new(false));
+    let addr = listener.local_addr()?;
     {
         let (stop, status) = (stop.clone(), status.clone());
         listener.set_nonblocking(true)?;
@@ -427,13 +409,13 @@ fn serve(args: RunArgs) -> anyhow::Result<()> {
         });
     }
     tracing::info!(
-        "prover {} ready ({}): sequencers {:?}, committers {:?}, status on http://{}",
+        "prover {} ready ({}): sequencers {:?}, committers {:?}, status on http://{addr}",
         args.shard,
         prover.backend(),
         args.sequencers,
         args.committers,
-        args.listen
     );
+    args.http.ready("prover", addr)?;
     let mut upstream = crate::proving::Remote {
         l1: l1.clone(),
         sequencers: args.sequencers.clone(),
@@ -464,7 +446,7 @@ fn serve(args: RunArgs) -> anyhow::Result<()> {
                 tracing::debug!("batch {n} applied{}", if mine { ", proving" } else { "" });
                 edit(&mut |s| s.applied = n.0);
             }
-            Event::Proved(n, t) => edit(&mut |s| s.proofs.record(n, t)),
+            Event::Proved(n, t) => edit(&mut |s| s.proofs.record(n.0, t.total.as_millis() as u64)),
             Event::Delivered(n) => edit(&mut |s| s.delivered = n.0),
             Event::Trouble(why) => {
                 tracing::warn!("{why}");

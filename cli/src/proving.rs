@@ -7,34 +7,10 @@ use std::{sync::Arc, time::Duration};
 use keel_committer::{reconstruct, Courier, SettlementLayer};
 use keel_prover::{
     worker::{BatchFeed, Delivery, ProofSink, Upstream},
-    BatchProof, Timings,
+    BatchProof,
 };
 use keel_sequencer::{Client, Sequencer, StreamItem};
 use keel_state::{Batch, BatchNumber, Encode, Epoch, MemStore, State};
-
-/// The proofs a prover made, as `/v1/node` and `/v1/prover` show them.
-#[derive(Clone, Copy, Debug, Default, serde::Serialize)]
-pub(crate) struct ProofStats {
-    /// Batches proven since the start.
-    proofs: u64,
-    /// The last batch proven.
-    proved: u64,
-    /// How long the last proof took, in milliseconds.
-    proof_ms_last: u64,
-    /// All proofs together, in milliseconds.
-    proof_ms_total: u64,
-}
-
-impl ProofStats {
-    /// Counts the proof of batch `n`.
-    pub(crate) fn record(&mut self, n: BatchNumber, t: &Timings) {
-        let ms = t.total.as_millis() as u64;
-        self.proofs += 1;
-        self.proved = n.0;
-        self.proof_ms_last = ms;
-        self.proof_ms_total += ms;
-    }
-}
 
 /// The state at the L1's proven checkpoint, replayed from the L1's data.
 fn shadow(l1: &dyn SettlementLayer) -> Result<State<MemStore>, String> {

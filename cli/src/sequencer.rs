@@ -159,6 +159,7 @@ pub(crate) fn run(args: SequencerArgs) -> anyhow::Result<()> {
             k: args.k,
             gpu: args.gpu,
             proving: args.proving,
+            http: args.http.clone(),
         });
     }
     anyhow::ensure!(
@@ -168,20 +169,21 @@ pub(crate) fn run(args: SequencerArgs) -> anyhow::Result<()> {
     let seq = Sequencer::open(config.clone())
         .with_context(|| format!("opening the sequencer in {}", config.dir.display()))?;
     let status = seq.status()?;
-    tracing::info!(
-        "{} (depth {}, epoch {}, batch {}, {} operations waiting), API on http://{}",
-        config.dir.display(),
-        status.depth,
-        status.epoch,
-        status.last_batch,
-        status.waiting,
-        args.listen
-    );
     let rt = tokio::runtime::Runtime::new()?;
     let result = rt.block_on(async {
         let listener = tokio::net::TcpListener::bind(args.listen)
             .await
             .with_context(|| format!("binding {}", args.listen))?;
+        let addr = listener.local_addr()?;
+        tracing::info!(
+            "{} (depth {}, epoch {}, batch {}, {} operations waiting), API on http://{addr}",
+            config.dir.display(),
+            status.depth,
+            status.epoch,
+            status.last_batch,
+            status.waiting,
+        );
+        args.http.ready("sequencer", addr)?;
         tokio::select! {
             r = keel_sequencer::api::serve(seq.clone(), listener) => r.context("serving the API"),
             r = tokio::signal::ctrl_c() => {

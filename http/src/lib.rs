@@ -18,6 +18,10 @@
 //! unknown path, a wrong method, a path or query that does not parse, a handler's plain text)
 //! with a reason named after the status ([`reason_for`]).
 
+mod ready;
+
+pub use ready::{Ready, ReadyError};
+
 use std::{future::Future, sync::Arc, time::Duration};
 
 use axum::{

@@ -25,6 +25,7 @@
 //! | [`wal`] | the write-ahead log's records |
 //! | [`api`] | the HTTP JSON API and the network batch stream |
 //! | [`client`] | the API's client, with fail-over along a list of endpoints |
+//! | [`node`] | the node's view (`/v1/node`): its role, proofs and committer |
 //! | [`replica`] | a standby's replica: the stream checked with our own STF, acknowledged, durable |
 //! | [`error`] | typed refusals (reason code, HTTP status) and failures |
 
@@ -35,6 +36,7 @@ pub mod client;
 pub mod config;
 pub mod error;
 mod metrics;
+pub mod node;
 pub mod replica;
 pub mod sequencer;
 pub mod wal;

@@ -49,6 +49,11 @@ fn devnet(config: &Path, dir: &Path, args: &[&str]) -> (Option<i32>, Value, Stri
     (out.status.code(), summary, err)
 }
 
+/// Process `name`'s ready file in the devnet `dir`.
+fn ready(dir: &Path, name: &str) -> Option<keel_http::Ready> {
+    keel_http::Ready::read(&dir.join("run").join(format!("{name}.ready")))
+}
+
 fn port_answers(url: &str) -> bool {
     let addr = url.trim_start_matches("http://");
     std::net::TcpStream::connect_timeout(&addr.parse().unwrap(), Duration::from_millis(500)).is_ok()
@@ -143,12 +148,11 @@ fn a_devnet_runs_resumes_survives_a_killed_primary_and_exits_every_account() {
         "{text}"
     );
     assert!(table.contains("interrupted (Ctrl-C)"), "{table}");
-    let urls: Vec<String> = text
-        .lines()
-        .flat_map(|l| l.split(" at http://").skip(1))
-        .map(|u| format!("http://{}", u.split([' ', ',']).next().unwrap()))
+    // where each process served, from the ready files the devnet's processes wrote
+    let urls: Vec<String> = ["l1", "sequencer-0", "sequencer-1"]
+        .iter()
+        .map(|n| ready(&dir, n).expect(n).api)
         .collect();
-    assert!(urls.len() >= 3, "the L1 and both sequencers: {text}");
     for url in &urls {
         assert!(!port_answers(url), "{url} still answers after Ctrl-C");
     }
@@ -167,6 +171,13 @@ fn a_devnet_runs_resumes_survives_a_killed_primary_and_exits_every_account() {
     assert_eq!(f["killed"], "sequencer-0", "{s}");
     assert!(f["first_accepted_ms"].as_u64().is_some(), "{s}");
     assert!(f["first_committed_ms"].as_u64().is_some(), "{s}");
+    assert_eq!(f["restarted"], true, "{s}");
+    assert!(f["rejoined_ms"].as_u64().is_some(), "{s}");
+    assert_eq!(
+        s["restarts"],
+        serde_json::json!([]),
+        "nothing died unexpectedly: {s}"
+    );
     assert_eq!(
         (s["primary"].as_str(), s["epoch"].as_u64()),
         (Some("sequencer-1"), Some(2)),
@@ -209,4 +220,153 @@ fn a_devnet_refuses_bad_options_before_creating_anything() {
     let (code, _, err) = devnet(&config, &dir, &[]);
     assert_ne!(code, Some(0));
     assert!(err.contains("not a devnet"), "{err}");
+}
+
+/// Runs `keel --config F devnet --devnet.dir D ARGS --json` in the background.
+fn spawn_devnet(config: &Path, dir: &Path, args: &[&str]) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_keel"))
+        .arg("--config")
+        .arg(config)
+        .arg("devnet")
+        .arg("--devnet.dir")
+        .arg(dir)
+        .args(args)
+        .arg("--json")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Its exit code, summary and stderr, once it ends.
+fn finish(child: std::process::Child) -> (Option<i32>, Value, String) {
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code(),
+        serde_json::from_slice(&out.stdout).unwrap_or(Value::Null),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// SIGKILLs the process that announced itself in `name`'s ready file, and waits until the
+/// devnet's supervisor has started it again and it is ready (a new pid in the file).
+fn kill_and_await_restart(dir: &Path, name: &str, devnet: &mut std::process::Child) {
+    let before = ready(dir, name).unwrap_or_else(|| panic!("{name} is not ready"));
+    let pid = rustix::process::Pid::from_raw(before.pid as i32).unwrap();
+    rustix::process::kill_process(pid, rustix::process::Signal::KILL).unwrap();
+    let start = Instant::now();
+    while ready(dir, name).is_none_or(|r| r.pid == before.pid) {
+        assert!(
+            devnet.try_wait().unwrap().is_none(),
+            "the devnet ended after {name} was killed"
+        );
+        assert!(
+            start.elapsed() < Duration::from_secs(180),
+            "{name} was not restarted"
+        );
+        thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn a_supervised_devnet_restarts_what_dies_and_holds_its_directory_against_a_second() {
+    let _heavy = crate::heavy();
+    verifier_file();
+    let tmp = tempfile::tempdir().unwrap();
+    let config = tmp.path().join("keel.toml");
+    settings(&config);
+    let dir = tmp.path().join("devnet");
+    let args = ["--batches", "3", "--devnet.provers", "1"];
+
+    // two devnets on a new directory at the same moment: one runs, the other refuses clearly
+    let a = spawn_devnet(&config, &dir, &args);
+    let b = spawn_devnet(&config, &dir, &args);
+    let (mut running, refused) = {
+        let (mut a, mut b) = (a, b);
+        let start = Instant::now();
+        loop {
+            if a.try_wait().unwrap().is_some() {
+                break (b, finish(a));
+            }
+            if b.try_wait().unwrap().is_some() {
+                break (a, finish(b));
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(120),
+                "neither refused"
+            );
+            thread::sleep(Duration::from_millis(50));
+        }
+    };
+    let (code, _, err) = refused;
+    assert_ne!(code, Some(0), "{err}");
+    assert!(
+        err.contains("is in use by another keel devnet (pid"),
+        "{err}"
+    );
+
+    // the one that runs: once its prover is ready and a batch of the run is committed, the L1,
+    // the standby and the prover are each killed once, and each comes back
+    let start = Instant::now();
+    while ready(&dir, "prover-0").is_none() {
+        assert!(
+            running.try_wait().unwrap().is_none(),
+            "the devnet ended early"
+        );
+        assert!(
+            start.elapsed() < Duration::from_secs(300),
+            "no prover started"
+        );
+        thread::sleep(Duration::from_millis(100));
+    }
+    use keel_committer::SettlementLayer;
+    let l1 = keel_committer::RpcL1::connect(&ready(&dir, "l1").unwrap().api).unwrap();
+    let first = l1.rollup().unwrap().checkpoint.batch;
+    while l1.rollup().is_ok_and(|v| v.checkpoint.batch == first) {
+        assert!(
+            running.try_wait().unwrap().is_none(),
+            "the devnet ended early"
+        );
+        assert!(
+            start.elapsed() < Duration::from_secs(300),
+            "no batch committed"
+        );
+        thread::sleep(Duration::from_millis(100));
+    }
+    kill_and_await_restart(&dir, "l1", &mut running);
+    let http = reqwest::blocking::Client::new();
+    let standby = ["sequencer-0", "sequencer-1"]
+        .into_iter()
+        .find(|n| {
+            let api = ready(&dir, n).unwrap().api;
+            http.get(format!("{api}/v1/node"))
+                .send()
+                .and_then(|r| r.json::<keel_sequencer::node::NodeStatus>())
+                .is_ok_and(|s| s.role == keel_sequencer::node::Role::Standby)
+        })
+        .expect("a standby");
+    kill_and_await_restart(&dir, standby, &mut running);
+    kill_and_await_restart(&dir, "prover-0", &mut running);
+
+    let (code, s, err) = finish(running);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(s["batches_committed"].as_u64().unwrap() >= 3, "{s}");
+    let mut restarted: Vec<&str> = s["restarts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    restarted.sort();
+    let mut want = vec!["l1", standby, "prover-0"];
+    want.sort();
+    assert_eq!(restarted, want, "{s}");
+    for r in s["restarts"].as_array().unwrap() {
+        assert!(r["ended"].as_str().unwrap().contains("SIGKILL"), "{s}");
+    }
+    assert!(err.contains("restarted l1"), "{err}");
+    // the directory stays usable: a rerun resumes it
+    let (code, s, err) = devnet(&config, &dir, &["--batches", "1"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(s["resumed"], true, "{s}");
 }

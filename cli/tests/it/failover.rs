@@ -112,7 +112,7 @@ impl Node {
             .arg("--prover.keys-dir")
             .arg(keys_dir())
             .args(["--prover.k", &SHAPE.k.to_string()]);
-        Self::spawn(cmd, format!("http://127.0.0.1:{port}"), "API on")
+        Self::spawn(cmd, format!("http://127.0.0.1:{port}"))
     }
 
     /// `keel committer` for sequencer `i` (its key), serving on `port`.
@@ -132,7 +132,7 @@ impl Node {
         .arg("--committer.dir")
         .arg(dir.join(format!("committer-{i}")))
         .args(["--committer.listen", &format!("127.0.0.1:{port}")]);
-        Self::spawn(cmd, format!("http://127.0.0.1:{port}"), "API on")
+        Self::spawn(cmd, format!("http://127.0.0.1:{port}"))
     }
 
     /// `keel prover run` as shard `shard`, on one core (two shards share this machine's two).
@@ -147,10 +147,13 @@ impl Node {
             .args(["--prover.k", &SHAPE.k.to_string()])
             .args(["--prover.capacity", &SHAPE.capacity.to_string()])
             .env("RAYON_NUM_THREADS", "1");
-        Self::spawn(cmd, format!("http://127.0.0.1:{port}"), "ready (")
+        Self::spawn(cmd, format!("http://127.0.0.1:{port}"))
     }
 
-    fn spawn(mut cmd: Command, url: String, ready: &str) -> Self {
+    /// Starts `cmd` and waits for its ready file ([`keel_http::Ready`]), which must name `url`.
+    fn spawn(mut cmd: Command, url: String) -> Self {
+        let ready = crate::ready_file();
+        cmd.arg("--ready-file").arg(&ready);
         let mut child = cmd.stderr(Stdio::piped()).spawn().unwrap();
         let log = Arc::new(Mutex::new(Vec::new()));
         let lines = BufReader::new(child.stderr.take().unwrap()).lines();
@@ -160,25 +163,18 @@ impl Node {
                 l.lock().unwrap().push(line);
             }
         });
-        let node = Self { child, url, log };
-        node.wait_log("the process to start", ready, Duration::from_secs(120));
+        let pid = child.id();
+        let mut node = Self { child, url, log };
+        let announced = keel_http::Ready::wait(&ready, pid, Duration::from_secs(120), || {
+            matches!(node.child.try_wait(), Ok(None))
+        })
+        .unwrap_or_else(|e| panic!("{} was not ready: {e}\n{}", node.url, node.log()));
+        assert_eq!(announced.api, node.url);
         node
     }
 
     fn log(&self) -> String {
         self.log.lock().unwrap().join("\n")
-    }
-
-    fn wait_log(&self, what: &str, needle: &str, timeout: Duration) {
-        let start = Instant::now();
-        while !self.log().contains(needle) {
-            assert!(
-                start.elapsed() < timeout,
-                "timed out waiting for {what}:\n{}",
-                self.log()
-            );
-            thread::sleep(Duration::from_millis(50));
-        }
     }
 
     fn get(&self, path: &str) -> Option<Value> {
@@ -562,11 +558,9 @@ fn a_partitioned_primary_is_fenced_its_batch_refused_and_it_rejoins_as_a_standby
     let a = Node::start(dir.path(), 0, pa, &a_to_l1.url, &url_b, "primary");
     let b = Node::start(dir.path(), 1, pb, &l1_process.url, &b_to_a.url, "standby");
     deposit(&l1, 0);
-    a.wait_log(
-        "batch 1 proven",
-        "batch 1 proven on the L1",
-        Duration::from_secs(300),
-    );
+    until("batch 1 proven", Duration::from_secs(300), || {
+        l1.rollup().unwrap().checkpoint.batch >= BatchNumber(1)
+    });
     until(
         "the standby to replicate batch 1",
         Duration::from_secs(30),
@@ -599,11 +593,10 @@ fn a_partitioned_primary_is_fenced_its_batch_refused_and_it_rejoins_as_a_standby
     // reconnected, the old primary's batch is refused by the L1, and it rejoins as a standby
     a_to_l1.heal();
     b_to_a.heal();
-    a.wait_log(
-        "the fence",
-        "rejoining as a standby",
-        Duration::from_secs(60),
-    );
+    until("the fence", Duration::from_secs(60), || {
+        a.get("/v1/node")
+            .is_some_and(|n| n["fenced"].as_array().is_some_and(|f| !f.is_empty()))
+    });
     // the node's API is down while it turns from primary into standby
     let mut node = None;
     until("the node's API", Duration::from_secs(60), || {

@@ -10,7 +10,7 @@ use std::{
     process::{Child, Command, Stdio},
     sync::{
         atomic::{AtomicBool, Ordering},
-        Arc, OnceLock,
+        Arc, Mutex, OnceLock,
     },
     thread,
     time::{Duration, Instant},
@@ -125,22 +125,33 @@ impl L1Process {
         if let Some(g) = genesis {
             cmd.arg("--l1.genesis").arg(g);
         }
+        let ready = crate::ready_file();
+        cmd.arg("--ready-file").arg(&ready);
         let mut child = cmd.stderr(Stdio::piped()).spawn().unwrap();
-        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        let mut seen = String::new();
-        for line in lines.by_ref() {
-            let line = line.unwrap();
-            if let Some(url) = line.split("API on ").nth(1) {
-                let url = url.trim().to_owned();
-                // keep draining its log so it never blocks on a full pipe
-                thread::spawn(move || lines.for_each(drop));
-                return Ok(Self { child, url });
+        // its log is kept (and drained, so it never blocks on a full pipe) for the error
+        let seen = Arc::new(Mutex::new(String::new()));
+        let lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let s = seen.clone();
+        thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                let mut s = s.lock().unwrap();
+                s.push_str(&line);
+                s.push('\n');
             }
-            seen.push_str(&line);
-            seen.push('\n');
+        });
+        let pid = child.id();
+        match keel_http::Ready::wait(&ready, pid, Duration::from_secs(120), || {
+            matches!(child.try_wait(), Ok(None))
+        }) {
+            Ok(r) => Ok(Self { child, url: r.api }),
+            Err(e) => {
+                let status = child.wait().unwrap();
+                Err(format!(
+                    "keel l1 was not ready ({e}; {status}): {}",
+                    seen.lock().unwrap()
+                ))
+            }
         }
-        let status = child.wait().unwrap();
-        Err(format!("keel l1 exited ({status}): {seen}"))
     }
 
     pub(crate) fn stop(mut self) {
