@@ -19,8 +19,13 @@
 //! with a reason named after the status ([`reason_for`]).
 
 mod ready;
+mod reason;
 
 pub use ready::{Ready, ReadyError};
+pub use reason::Edge;
+
+#[doc(hidden)]
+pub use serde as __serde;
 
 use std::{future::Future, sync::Arc, time::Duration};
 
@@ -87,23 +92,9 @@ pub fn refusal(status: StatusCode, reason: &str, message: impl Into<String>) -> 
     (status, Json(body)).into_response()
 }
 
-/// The reason a refusal gets when its route gave none, from its status.
+/// The reason a refusal gets when its route gave none, from its status ([`Edge::for_status`]).
 pub fn reason_for(status: StatusCode) -> &'static str {
-    match status {
-        StatusCode::BAD_REQUEST => "bad_request",
-        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => "forbidden",
-        StatusCode::NOT_FOUND => "not_found",
-        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
-        StatusCode::REQUEST_TIMEOUT => "timeout",
-        StatusCode::CONFLICT => "conflict",
-        StatusCode::PAYLOAD_TOO_LARGE => "too_large",
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
-        StatusCode::UNPROCESSABLE_ENTITY => "unprocessable",
-        StatusCode::TOO_MANY_REQUESTS => "too_many_requests",
-        StatusCode::SERVICE_UNAVAILABLE => "unavailable",
-        s if s.is_server_error() => "internal",
-        _ => "refused",
-    }
+    Edge::for_status(status).as_str()
 }
 
 /// The largest plain-text refusal carried over into a typed one's message.
@@ -121,7 +112,7 @@ pub fn edge(router: Router, limits: &Limits) -> Router {
 async fn not_found(method: Method, uri: Uri) -> Response {
     refusal(
         StatusCode::NOT_FOUND,
-        "not_found",
+        Edge::NotFound.as_str(),
         format!("no route for {method} {}", uri.path()),
     )
 }
@@ -146,7 +137,7 @@ async fn read_body(State(limits): State<Arc<Limits>>, req: Request, next: Next) 
         Err(_) => {
             return refusal(
                 StatusCode::REQUEST_TIMEOUT,
-                "timeout",
+                Edge::Timeout.as_str(),
                 format!(
                     "the request's body did not arrive within {:?}",
                     limits.body_timeout
@@ -157,7 +148,7 @@ async fn read_body(State(limits): State<Arc<Limits>>, req: Request, next: Next) 
         Ok(Err(e)) => {
             return refusal(
                 StatusCode::BAD_REQUEST,
-                "bad_request",
+                Edge::BadRequest.as_str(),
                 format!("reading the request's body: {e}"),
             )
         }
@@ -181,7 +172,7 @@ fn is_length_limit(e: &axum::Error) -> bool {
 fn too_large(limit: usize) -> Response {
     refusal(
         StatusCode::PAYLOAD_TOO_LARGE,
-        "too_large",
+        Edge::TooLarge.as_str(),
         format!("the request's body is over {limit} bytes"),
     )
 }

@@ -97,15 +97,16 @@ pub enum AckError {
 
 impl AckError {
     /// The stable reason code of the refusal's body.
-    pub fn reason(&self) -> &'static str {
+    pub fn reason(&self) -> crate::error::Reason {
+        use crate::error::Reason;
         match self {
-            Self::BadRequest(_) => "bad_request",
-            Self::UnknownStandby(_) => "unknown_standby",
-            Self::BadSignature => "bad_signature",
-            Self::StaleEpoch { .. } => "stale_epoch",
-            Self::UnknownBatch(_) => "unknown_batch",
-            Self::RootMismatch { .. } => "root_mismatch",
-            Self::Store(_) => "store",
+            Self::BadRequest(_) => Reason::BadRequest,
+            Self::UnknownStandby(_) => Reason::UnknownStandby,
+            Self::BadSignature => Reason::BadSignature,
+            Self::StaleEpoch { .. } => Reason::StaleEpoch,
+            Self::UnknownBatch(_) => Reason::UnknownBatch,
+            Self::RootMismatch { .. } => Reason::RootMismatch,
+            Self::Store(_) => Reason::Store,
         }
     }
 
@@ -275,7 +276,7 @@ mod tests {
         ];
         for b in cases {
             let e = Ack::from_body(&b).unwrap_err();
-            assert_eq!(e.reason(), "bad_request", "{e}");
+            assert_eq!(e.reason(), crate::error::Reason::BadRequest, "{e}");
         }
     }
 }

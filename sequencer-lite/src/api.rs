@@ -29,7 +29,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     ack::{Ack, AckError},
-    error::SubmitError,
+    error::{Reason, SubmitError},
     sequencer::{Level, OpStatus, Sequencer},
 };
 
@@ -99,7 +99,7 @@ async fn submit(State(s): State<Sequencer>, body: Result<Bytes, BytesRejection>)
         Ok(p) => p,
         Err(e) => {
             // refused before admission, which counts everything it sees
-            s.inner.metrics.reject(e.reason());
+            s.inner.metrics.reject(e.reason().as_str());
             return refuse(&e);
         }
     };
@@ -148,7 +148,7 @@ async fn op_status(State(s): State<Sequencer>, Path(seq): Path<u64>) -> Response
         Some(st) => Json(st).into_response(),
         None => error(
             StatusCode::NOT_FOUND,
-            "unknown_op",
+            Reason::UnknownOp,
             format!("no operation {seq} was accepted"),
         ),
     }
@@ -177,7 +177,11 @@ async fn account(State(s): State<Sequencer>, Path(index): Path<u32>) -> Response
 async fn status(State(s): State<Sequencer>) -> Response {
     match s.status() {
         Ok(st) => Json(st).into_response(),
-        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, "store", e.to_string()),
+        Err(e) => error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            Reason::Store,
+            e.to_string(),
+        ),
     }
 }
 
@@ -196,17 +200,21 @@ async fn batch(State(s): State<Sequencer>, Path(number): Path<u64>) -> Response 
             .into_response(),
         Ok(None) => error(
             StatusCode::NOT_FOUND,
-            "unknown_batch",
+            Reason::UnknownBatch,
             format!("no batch {number} was logged here"),
         ),
-        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, "store", e.to_string()),
+        Err(e) => error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            Reason::Store,
+            e.to_string(),
+        ),
     }
 }
 
 pub use crate::ack::ReplicatedBody;
 
-fn error(status: StatusCode, error: &str, message: String) -> Response {
-    keel_http::refusal(status, error, message)
+fn error(status: StatusCode, reason: Reason, message: String) -> Response {
+    keel_http::refusal(status, reason.as_str(), message)
 }
 
 /// A standby's acknowledgement counts only when a registered standby signed it, in this
@@ -235,7 +243,7 @@ async fn replicated(State(s): State<Sequencer>, body: Result<Bytes, BytesRejecti
 fn refuse_ack(e: &AckError) -> Response {
     let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST);
     if e.status() == 403 {
-        tracing::warn!(target: "keel::sequencer", reason = e.reason(), "acknowledgement refused: {e}");
+        tracing::warn!(target: "keel::sequencer", reason = e.reason().as_str(), "acknowledgement refused: {e}");
     }
     error(status, e.reason(), e.to_string())
 }

@@ -10,11 +10,12 @@ use std::{
 };
 
 use bytes::{Buf, BytesMut};
-use keel_state::{Batch, Decode, Encode, Epoch, SignedOp};
+use keel_state::{Batch, Decode, DecodeError, Encode, Epoch, SignedOp};
 
 use crate::{
     ack::{Ack, EPOCH_HEADER},
     api::{AccountView, ErrorBody, SubmitBody},
+    error::Reason,
     sequencer::{Level, OpStatus, Status},
 };
 
@@ -30,17 +31,29 @@ pub enum ClientError {
     Refused {
         /// HTTP status.
         status: u16,
-        /// The stable reason code.
-        reason: String,
+        /// The reason ([`Reason`], shared with the server).
+        reason: Reason,
         /// The sequencer's message.
         message: String,
     },
     /// The stream carried bytes that are not a batch.
     #[error("bad stream frame: {0}")]
-    Frame(String),
-    /// An answer whose body is not what the API promises.
+    Frame(#[source] DecodeError),
+    /// The stream ended inside a frame.
+    #[error("the stream ended inside a frame")]
+    Truncated,
+    /// An answer whose JSON body is not what the API promises.
     #[error("unexpected answer: {0}")]
-    Body(String),
+    Body(#[source] serde_json::Error),
+    /// A batch whose bytes do not decode.
+    #[error("batch {number} does not decode: {source}")]
+    BadBatch {
+        /// The batch asked for.
+        number: u64,
+        /// Why.
+        #[source]
+        source: DecodeError,
+    },
 }
 
 /// How long a connection attempt may take before the client moves on.
@@ -67,8 +80,12 @@ async fn read_body(r: reqwest::Response) -> Result<bytes::Bytes, ClientError> {
     }
     let text = r.text().await?;
     let (reason, message) = match serde_json::from_str::<ErrorBody>(&text) {
-        Ok(b) => (b.error, b.message),
-        Err(_) => ("http".into(), text),
+        Ok(b) => match Reason::from_code(&b.error) {
+            Some(r) => (r, b.message),
+            None => (Reason::Unrecognized, format!("{}: {}", b.error, b.message)),
+        },
+        // not the API's body (a proxy's page, say): the status says what it can
+        Err(_) => (Reason::Edge(keel_http::Edge::for_status(status)), text),
     };
     Err(ClientError::Refused {
         status: status.as_u16(),
@@ -136,7 +153,7 @@ impl Client {
         make: impl Fn(&str) -> reqwest::RequestBuilder,
     ) -> Result<T, ClientError> {
         let b = self.call_raw(make).await?;
-        serde_json::from_slice(&b).map_err(|e| ClientError::Body(e.to_string()))
+        serde_json::from_slice(&b).map_err(ClientError::Body)
     }
 
     async fn get<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
@@ -230,7 +247,7 @@ impl Client {
         match result {
             Ok(bytes) => Batch::decode(&bytes)
                 .map(Some)
-                .map_err(|e| ClientError::Body(format!("batch {n}: {e}"))),
+                .map_err(|source| ClientError::BadBatch { number: n, source }),
             Err(ClientError::Refused { status: 404, .. }) => Ok(None),
             Err(e) => Err(e),
         }
@@ -282,15 +299,13 @@ impl BatchStream {
                 if self.buf.len() >= 4 + len {
                     self.buf.advance(4);
                     let frame = self.buf.split_to(len);
-                    return Batch::decode(&frame)
-                        .map(Some)
-                        .map_err(|e| ClientError::Frame(e.to_string()));
+                    return Batch::decode(&frame).map(Some).map_err(ClientError::Frame);
                 }
             }
             match self.response.chunk().await? {
                 Some(c) => self.buf.extend_from_slice(&c),
                 None if self.buf.is_empty() => return Ok(None),
-                None => return Err(ClientError::Frame("stream ended inside a frame".into())),
+                None => return Err(ClientError::Truncated),
             }
         }
     }

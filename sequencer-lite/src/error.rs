@@ -3,6 +3,61 @@
 
 use keel_state::{BatchError, OpenError, StfError, StoreError};
 
+keel_http::reasons! {
+    /// Every reason the sequencer's API gives for a refusal: the `error` of its JSON body, for
+    /// the server that writes it and the [`crate::Client`] that reads it.
+    pub enum Reason {
+        /// The body is not the expected JSON.
+        BadRequest = "bad_request",
+        /// The body is over the limit.
+        TooLarge = "too_large",
+        /// The operation is not hex.
+        BadHex = "bad_hex",
+        /// The bytes are not a canonical signed operation.
+        BadEncoding = "bad_encoding",
+        /// An account index outside the tree.
+        IndexOutOfRange = "index_out_of_range",
+        /// No such account.
+        UnknownAccount = "unknown_account",
+        /// The signature does not verify (an operation's, or a standby's acknowledgement's).
+        BadSignature = "bad_signature",
+        /// A nonce already used.
+        StaleNonce = "stale_nonce",
+        /// A nonce ahead of the account's.
+        NonceGap = "nonce_gap",
+        /// The balance does not cover it.
+        InsufficientBalance = "insufficient_balance",
+        /// A balance would overflow.
+        Overflow = "overflow",
+        /// The key does not match the account's.
+        KeyMismatch = "key_mismatch",
+        /// The sequencer's storage failed.
+        Store = "store",
+        /// The account has its limit of operations waiting.
+        AccountLimit = "account_limit",
+        /// The mempool is full.
+        MempoolFull = "mempool_full",
+        /// An L1 queue entry out of order.
+        QueueOrder = "queue_order",
+        /// Accepted, but the level waited for was not reached in time.
+        WaitTimeout = "wait_timeout",
+        /// The sequencer stopped accepting.
+        Halted = "halted",
+        /// A standby: submit to the primary.
+        NotPrimary = "not_primary",
+        /// No operation with that sequence number.
+        UnknownOp = "unknown_op",
+        /// No batch with that number.
+        UnknownBatch = "unknown_batch",
+        /// An acknowledgement from a key that is not a registered standby.
+        UnknownStandby = "unknown_standby",
+        /// An acknowledgement for another epoch.
+        StaleEpoch = "stale_epoch",
+        /// An acknowledgement for another root than the batch's.
+        RootMismatch = "root_mismatch",
+    }
+}
+
 /// Why the log failed.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -113,30 +168,30 @@ pub enum SubmitError {
 
 impl SubmitError {
     /// The stable reason code clients match on.
-    pub fn reason(&self) -> &'static str {
+    pub fn reason(&self) -> Reason {
         match self {
-            Self::BadRequest(_) => "bad_request",
-            Self::TooLarge { .. } => "too_large",
-            Self::BadHex(_) => "bad_hex",
-            Self::BadEncoding(_) => "bad_encoding",
+            Self::BadRequest(_) => Reason::BadRequest,
+            Self::TooLarge { .. } => Reason::TooLarge,
+            Self::BadHex(_) => Reason::BadHex,
+            Self::BadEncoding(_) => Reason::BadEncoding,
             Self::Rule(e) => match e {
-                StfError::Malformed(_) => "bad_encoding",
-                StfError::IndexOutOfRange { .. } => "index_out_of_range",
-                StfError::UnknownAccount(_) => "unknown_account",
-                StfError::BadSignature { .. } => "bad_signature",
-                StfError::BadNonce { expected, got, .. } if got < expected => "stale_nonce",
-                StfError::BadNonce { .. } => "nonce_gap",
-                StfError::InsufficientBalance { .. } => "insufficient_balance",
-                StfError::Overflow(_) => "overflow",
-                StfError::KeyMismatch(_) => "key_mismatch",
-                _ => "store",
+                StfError::Malformed(_) => Reason::BadEncoding,
+                StfError::IndexOutOfRange { .. } => Reason::IndexOutOfRange,
+                StfError::UnknownAccount(_) => Reason::UnknownAccount,
+                StfError::BadSignature { .. } => Reason::BadSignature,
+                StfError::BadNonce { expected, got, .. } if got < expected => Reason::StaleNonce,
+                StfError::BadNonce { .. } => Reason::NonceGap,
+                StfError::InsufficientBalance { .. } => Reason::InsufficientBalance,
+                StfError::Overflow(_) => Reason::Overflow,
+                StfError::KeyMismatch(_) => Reason::KeyMismatch,
+                StfError::Store(_) => Reason::Store,
             },
-            Self::AccountLimit { .. } => "account_limit",
-            Self::MempoolFull { .. } => "mempool_full",
-            Self::QueueOrder { .. } => "queue_order",
-            Self::WaitTimeout { .. } => "wait_timeout",
-            Self::Halted(_) => "halted",
-            Self::NotPrimary(_) => "not_primary",
+            Self::AccountLimit { .. } => Reason::AccountLimit,
+            Self::MempoolFull { .. } => Reason::MempoolFull,
+            Self::QueueOrder { .. } => Reason::QueueOrder,
+            Self::WaitTimeout { .. } => Reason::WaitTimeout,
+            Self::Halted(_) => Reason::Halted,
+            Self::NotPrimary(_) => Reason::NotPrimary,
         }
     }
 

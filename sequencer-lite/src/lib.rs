@@ -43,6 +43,6 @@ pub mod wal;
 
 pub use client::{BatchStream, Client, ClientError};
 pub use config::{FsyncPolicy, SequencerConfig};
-pub use error::{SequencerError, SubmitError, WalError};
+pub use error::{Reason, SequencerError, SubmitError, WalError};
 pub use replica::{Applied, Replica, ReplicaError, ReplicaStatus};
 pub use sequencer::{Level, OpStatus, Progress, Sequencer, Status, StreamItem};

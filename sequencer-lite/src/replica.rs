@@ -366,7 +366,7 @@ async fn follow_one(replica: &Replica, peer: &str, key: &SecretKey) -> End {
         let batch = match stream.next().await {
             Ok(Some(b)) => b,
             Ok(None) => return End::Lost("the stream ended".into()),
-            Err(ClientError::Frame(e)) => {
+            Err(e @ (ClientError::Frame(_) | ClientError::Truncated)) => {
                 return End::Refused(ReplicaError::Invalid {
                     number: replica.last_batch().next().unwrap_or(BatchNumber(0)),
                     reason: format!("not a batch: {e}"),

@@ -466,7 +466,7 @@ impl Sequencer {
         let account = {
             let adm = lock(&self.inner.adm);
             if let Err(e) = self.inner.limits(&adm, Some(op.from())) {
-                self.inner.metrics.reject(e.reason());
+                self.inner.metrics.reject(e.reason().as_str());
                 return Err(e);
             }
             self.inner.account(&adm, op.from())
@@ -532,7 +532,7 @@ impl Sequencer {
             Ok(_) => {
                 inner.metrics.accepted.fetch_add(1, Ordering::Relaxed);
             }
-            Err(e) => inner.metrics.reject(e.reason()),
+            Err(e) => inner.metrics.reject(e.reason().as_str()),
         }
         result
     }

@@ -36,8 +36,10 @@ use crate::{
 };
 
 /// Why an operation was refused. Every variant but [`StfError::Store`] is a rule violation.
+///
+/// Exhaustive on purpose: the services map each variant to a reason code of their API, and a
+/// new rule must not compile until it has one.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
 pub enum StfError {
     /// The bytes are not a valid operation.
     #[error("malformed operation: {0}")]

@@ -11,7 +11,8 @@ use std::{
 };
 
 use super::{
-    ErrorBody, OfferAnswer, OfferBody, OfferResult, StatusView, CLIENT_TIMEOUT, CONNECT_TIMEOUT,
+    ErrorBody, OfferAnswer, OfferBody, OfferResult, Reason, StatusView, CLIENT_TIMEOUT,
+    CONNECT_TIMEOUT,
 };
 use crate::settlement::SettlementLayer;
 
@@ -19,18 +20,39 @@ use crate::settlement::SettlementLayer;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ClientError {
-    /// No endpoint could be reached (connection refused, reset, timeout).
-    #[error("request failed: {0}")]
-    Http(String),
+    /// No endpoint was given.
+    #[error("no committer endpoint was given")]
+    NoEndpoint,
+    /// The HTTP client could not be built.
+    #[error("building the HTTP client: {0}")]
+    Client(#[source] reqwest::Error),
+    /// An endpoint could not be reached (connection refused, reset, timeout).
+    #[error("request to {endpoint} failed: {source}")]
+    Http {
+        /// The endpoint.
+        endpoint: String,
+        /// Why.
+        #[source]
+        source: reqwest::Error,
+    },
     /// A committer refused, with its reason.
     #[error("refused ({status}, {reason}): {message}")]
     Refused {
         /// HTTP status.
         status: u16,
-        /// The stable reason code ([`OfferError::reason`]).
-        reason: String,
+        /// The reason ([`Reason`], shared with the server).
+        reason: Reason,
         /// The committer's message.
         message: String,
+    },
+    /// A committer answered with a body the API does not promise.
+    #[error("unexpected answer ({status}): {source}")]
+    BadAnswer {
+        /// HTTP status.
+        status: u16,
+        /// Why it does not parse.
+        #[source]
+        source: serde_json::Error,
     },
 }
 
@@ -40,14 +62,21 @@ impl ClientError {
     /// its store failing). Otherwise the committer judged the offer itself.
     pub fn transient(&self) -> bool {
         match self {
-            Self::Http(_) => true,
+            Self::Http { .. } => true,
             Self::Refused { status, .. } => *status >= 500,
+            Self::NoEndpoint | Self::Client(_) | Self::BadAnswer { .. } => false,
         }
     }
 
     /// Whether the committer found the proof invalid for the verifier the L1 pins.
     pub fn bad_proof(&self) -> bool {
-        matches!(self, Self::Refused { reason, .. } if reason == "bad_proof")
+        matches!(
+            self,
+            Self::Refused {
+                reason: Reason::BadProof,
+                ..
+            }
+        )
     }
 }
 
@@ -72,14 +101,14 @@ impl CommitterClient {
             .map(|e| e.trim_end_matches('/').to_owned())
             .collect();
         if endpoints.is_empty() {
-            return Err(ClientError::Http("no committer endpoint was given".into()));
+            return Err(ClientError::NoEndpoint);
         }
         let http = reqwest::blocking::Client::builder()
             .connect_timeout(CONNECT_TIMEOUT)
             .timeout(CLIENT_TIMEOUT)
             .pool_idle_timeout(keel_http::CLIENT_POOL_IDLE)
             .build()
-            .map_err(|e| ClientError::Http(e.to_string()))?;
+            .map_err(ClientError::Client)?;
         Ok(Self {
             endpoints,
             current: Arc::new(AtomicUsize::new(0)),
@@ -101,12 +130,17 @@ impl CommitterClient {
         let mut last = None;
         for i in 0..n {
             let at = (start + i) % n;
-            let result = make(&self.endpoints[at])
-                .send()
-                .map_err(|e| ClientError::Http(format!("{}: {e}", self.endpoints[at])))
-                .and_then(read);
+            let endpoint = &self.endpoints[at];
+            let result = make(endpoint).send().and_then(read);
+            let result = match result {
+                Ok(r) => r,
+                Err(source) => Err(ClientError::Http {
+                    endpoint: endpoint.clone(),
+                    source,
+                }),
+            };
             match result {
-                Err(e @ (ClientError::Http(_) | ClientError::Refused { status: 503, .. })) => {
+                Err(e @ (ClientError::Http { .. } | ClientError::Refused { status: 503, .. })) => {
                     last = Some(e);
                 }
                 r => {
@@ -244,25 +278,32 @@ impl Courier {
     }
 }
 
-fn read<T: serde::de::DeserializeOwned>(r: reqwest::blocking::Response) -> Result<T, ClientError> {
+/// An answer read: the transport's failure outside, the API's inside.
+fn read<T: serde::de::DeserializeOwned>(
+    r: reqwest::blocking::Response,
+) -> Result<Result<T, ClientError>, reqwest::Error> {
     let status = r.status();
-    let text = r.text().map_err(|e| ClientError::Http(e.to_string()))?;
+    let text = r.text()?;
     if status.is_success() {
-        return serde_json::from_str(&text).map_err(|e| ClientError::Refused {
-            status: status.as_u16(),
-            reason: "bad_answer".into(),
-            message: format!("{e}: {text}"),
-        });
+        return Ok(
+            serde_json::from_str(&text).map_err(|source| ClientError::BadAnswer {
+                status: status.as_u16(),
+                source,
+            }),
+        );
     }
     let (reason, message) = match serde_json::from_str::<ErrorBody>(&text) {
-        Ok(b) => (b.error, b.message),
-        Err(_) => ("http".into(), text),
+        Ok(b) => match Reason::from_code(&b.error) {
+            Some(r) => (r, b.message),
+            None => (Reason::Unrecognized, format!("{}: {}", b.error, b.message)),
+        },
+        Err(_) => (Reason::Edge(keel_http::Edge::for_status(status)), text),
     };
-    Err(ClientError::Refused {
+    Ok(Err(ClientError::Refused {
         status: status.as_u16(),
         reason,
         message,
-    })
+    }))
 }
 
 #[cfg(test)]
@@ -272,16 +313,28 @@ mod tests {
     fn refused(status: u16, reason: &str) -> ClientError {
         ClientError::Refused {
             status,
-            reason: reason.into(),
+            reason: Reason::from_code(reason).expect("a committer's reason"),
             message: String::new(),
         }
+    }
+
+    /// A real transport failure: a connection refused by a port nothing listens on.
+    fn unreachable() -> ClientError {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let endpoint = format!("http://127.0.0.1:{port}");
+        let source = reqwest::blocking::get(&endpoint).unwrap_err();
+        ClientError::Http { endpoint, source }
     }
 
     #[test]
     fn only_an_unreachable_or_failing_committer_is_worth_retrying() {
         // a courier keeps its proof and a prover retries for these ...
         for e in [
-            ClientError::Http("connection refused".into()),
+            unreachable(),
             refused(503, "not_lease_holder"),
             refused(503, "sequencer_unavailable"),
             refused(500, "store"),

@@ -127,6 +127,39 @@ pub struct StatusView {
 /// A refusal's body: the same on every Keel server.
 pub use keel_http::ErrorBody;
 
+keel_http::reasons! {
+    /// Every reason the committer's API gives for a refusal: the `error` of its JSON body, for
+    /// the server that writes it and the [`CommitterClient`] that reads it.
+    pub enum Reason {
+        /// The body is not the expected JSON.
+        BadRequest = "bad_request",
+        /// The body is over the limit.
+        TooLarge = "too_large",
+        /// A field is not hex.
+        BadHex = "bad_hex",
+        /// The batch data does not decode.
+        BadData = "bad_data",
+        /// This committer's key does not hold the lease.
+        NotLeaseHolder = "not_lease_holder",
+        /// The L1 is in exit mode.
+        ExitMode = "exit_mode",
+        /// The batch is not the one its sequencer logged.
+        NotSequenced = "not_sequenced",
+        /// The committer's sequencer cannot be reached.
+        SequencerUnavailable = "sequencer_unavailable",
+        /// The proof does not verify.
+        BadProof = "bad_proof",
+        /// Another batch holds that number.
+        Conflict = "conflict",
+        /// The committer stopped.
+        Halted = "halted",
+        /// The L1 cannot be reached.
+        L1Unavailable = "l1_unavailable",
+        /// The committer's storage failed.
+        Store = "store",
+    }
+}
+
 /// Why an offer was refused.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -199,21 +232,21 @@ pub enum OfferError {
 
 impl OfferError {
     /// The stable reason code.
-    pub fn reason(&self) -> &'static str {
+    pub fn reason(&self) -> Reason {
         match self {
-            Self::BadRequest(_) => "bad_request",
-            Self::TooLarge => "too_large",
-            Self::BadHex { .. } => "bad_hex",
-            Self::BadData(_) => "bad_data",
-            Self::NotLeaseHolder { .. } => "not_lease_holder",
-            Self::ExitMode(_) => "exit_mode",
-            Self::NotSequenced { .. } => "not_sequenced",
-            Self::SequencerUnavailable { .. } => "sequencer_unavailable",
-            Self::BadProof { .. } => "bad_proof",
-            Self::Conflict(_) => "conflict",
-            Self::Halted(_) => "halted",
-            Self::L1(_) => "l1_unavailable",
-            Self::Store(_) => "store",
+            Self::BadRequest(_) => Reason::BadRequest,
+            Self::TooLarge => Reason::TooLarge,
+            Self::BadHex { .. } => Reason::BadHex,
+            Self::BadData(_) => Reason::BadData,
+            Self::NotLeaseHolder { .. } => Reason::NotLeaseHolder,
+            Self::ExitMode(_) => Reason::ExitMode,
+            Self::NotSequenced { .. } => Reason::NotSequenced,
+            Self::SequencerUnavailable { .. } => Reason::SequencerUnavailable,
+            Self::BadProof { .. } => Reason::BadProof,
+            Self::Conflict(_) => Reason::Conflict,
+            Self::Halted(_) => Reason::Halted,
+            Self::L1(_) => Reason::L1Unavailable,
+            Self::Store(_) => Reason::Store,
         }
     }
 
@@ -271,6 +304,7 @@ mod tests {
         let mut reasons = std::collections::HashSet::new();
         for e in &all {
             assert!(reasons.insert(e.reason()), "{} twice", e.reason());
+            assert_eq!(Reason::from_code(e.reason().as_str()), Some(e.reason()));
             let s = e.status();
             // a prover moves on to the next committer on 503 only: a fault of the offer itself
             // must not look like one

@@ -26,7 +26,7 @@ use crate::{
 fn refuse(e: &OfferError) -> Response {
     let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST);
     let body = ErrorBody {
-        error: e.reason().into(),
+        error: e.reason().as_str().into(),
         message: e.to_string(),
     };
     (status, Json(body)).into_response()
@@ -286,7 +286,7 @@ async fn offer(
             Json(a).into_response()
         }
         Ok(Err(e)) => {
-            tracing::warn!(target: "keel::committer", reason = e.reason(), "offer refused: {e}");
+            tracing::warn!(target: "keel::committer", reason = e.reason().as_str(), "offer refused: {e}");
             refuse(&e)
         }
         Err(e) => refuse(&OfferError::Store(format!(

@@ -9,7 +9,13 @@ use keel_state::{AccountIndex, BatchNumber, Encode, L1Address, PublicKey};
 use serde::{de::DeserializeOwned, Deserialize};
 use serde_json::{json, Value};
 
-use super::{server::RpcError, wire, CORRUPT, REJECTED, STORE};
+use super::{
+    methods::{
+        AccountParams, AddressParams, BatchParams, KeyParams, Method, QueueParams, SubmitParams,
+    },
+    server::RpcError,
+    wire, CORRUPT, REJECTED, STORE,
+};
 use crate::{
     settlement::{
         Head, L1Error, PostedBatch, QueuedEntry, Receipt, Rejection, RollupView, SettlementLayer,
@@ -44,6 +50,11 @@ struct Response {
     error: Option<RpcError>,
 }
 
+/// A method's named params, as JSON (the params types serialize infallibly: numbers and hex).
+fn params(p: impl serde::Serialize) -> Value {
+    serde_json::to_value(p).unwrap_or(Value::Null)
+}
+
 fn unavailable(e: impl std::fmt::Display) -> L1Error {
     L1Error::Unavailable(e.to_string())
 }
@@ -69,7 +80,7 @@ impl RpcL1 {
             chain_id: 0,
             next_id: AtomicU64::new(1),
         };
-        l1.chain_id = l1.call("keel_chainId", Value::Null)?;
+        l1.chain_id = l1.call(Method::ChainId, Value::Null)?;
         Ok(l1)
     }
 
@@ -78,7 +89,8 @@ impl RpcL1 {
         &self.url
     }
 
-    fn call<T: DeserializeOwned>(&self, method: &str, params: Value) -> Result<T, L1Error> {
+    fn call<T: DeserializeOwned>(&self, method: Method, params: Value) -> Result<T, L1Error> {
+        let method = method.name();
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let body = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
         let response = self
@@ -120,42 +132,40 @@ impl SettlementLayer for RpcL1 {
     }
 
     fn head(&self) -> Result<Head, L1Error> {
-        self.call("keel_head", Value::Null)
+        self.call(Method::Head, Value::Null)
     }
 
     fn rollup(&self) -> Result<RollupView, L1Error> {
-        self.call("keel_rollup", Value::Null)
+        self.call(Method::Rollup, Value::Null)
     }
 
     fn nonce(&self, address: &L1Address) -> Result<u64, L1Error> {
-        self.call("keel_nonce", json!({"address": wire::to_hex(&address.0)}))
+        self.call(Method::Nonce, params(AddressParams { address: *address }))
     }
 
     fn balance(&self, address: &L1Address) -> Result<u64, L1Error> {
-        self.call("keel_balance", json!({"address": wire::to_hex(&address.0)}))
+        self.call(Method::Balance, params(AddressParams { address: *address }))
     }
 
     fn submit(&self, tx: &L1Tx) -> Result<Receipt, L1Error> {
-        self.call("keel_submit", json!({"tx": wire::to_hex(&tx.encode())}))
+        let tx = wire::to_hex(&tx.encode());
+        self.call(Method::Submit, params(SubmitParams { tx }))
     }
 
     fn queue(&self, position: u64, max: usize) -> Result<Vec<QueuedEntry>, L1Error> {
-        self.call("keel_queue", json!({"position": position, "max": max}))
+        self.call(Method::Queue, params(QueueParams { position, max }))
     }
 
     fn batch(&self, number: BatchNumber) -> Result<Option<PostedBatch>, L1Error> {
-        self.call("keel_batch", json!({"number": number.0}))
+        self.call(Method::Batch, params(BatchParams { number }))
     }
 
     fn account_index(&self, pk: &PublicKey) -> Result<Option<AccountIndex>, L1Error> {
-        let index: Option<u32> = self.call(
-            "keel_accountIndex",
-            json!({"pk": wire::to_hex(&pk.encode())}),
-        )?;
+        let index: Option<u32> = self.call(Method::AccountIndex, params(KeyParams { pk: *pk }))?;
         Ok(index.map(AccountIndex))
     }
 
     fn exited(&self, account: AccountIndex) -> Result<bool, L1Error> {
-        self.call("keel_exited", json!({"account": account.0}))
+        self.call(Method::Exited, params(AccountParams { account }))
     }
 }

@@ -39,10 +39,12 @@
 //! ```
 
 mod client;
+pub mod methods;
 mod server;
 pub(crate) mod wire;
 
 pub use client::{RpcL1, DEFAULT_TIMEOUT};
+pub use methods::Method;
 pub use server::{
     call, router, serve, RpcError, RpcServer, MAX_BATCH_REQUESTS, MAX_QUEUE_PAGE, MAX_REQUEST_BYTES,
 };

@@ -9,11 +9,14 @@ use axum::{
     Json, Router,
 };
 use bytes::Bytes;
-use keel_state::{AccountIndex, BatchNumber, Decode, L1Address, PublicKey};
+use keel_state::Decode;
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::{
+    methods::{
+        AccountParams, AddressParams, BatchParams, KeyParams, Method, QueueParams, SubmitParams,
+    },
     wire, CORRUPT, INTERNAL_ERROR, INVALID_PARAMS, INVALID_REQUEST, METHOD_NOT_FOUND, PARSE_ERROR,
     REJECTED, STORE,
 };
@@ -67,47 +70,6 @@ impl From<L1Error> for RpcError {
     }
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct AddressParams {
-    #[serde(with = "wire::address")]
-    address: L1Address,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SubmitParams {
-    tx: String,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct QueueParams {
-    position: u64,
-    max: usize,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct BatchParams {
-    #[serde(with = "wire::batch_number")]
-    number: BatchNumber,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct KeyParams {
-    #[serde(with = "wire::encoded")]
-    pk: PublicKey,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct AccountParams {
-    #[serde(with = "wire::account")]
-    account: AccountIndex,
-}
-
 fn params<T: DeserializeOwned>(p: Value) -> Result<T, RpcError> {
     serde_json::from_value(p).map_err(|e| RpcError::new(INVALID_PARAMS, e.to_string()))
 }
@@ -127,42 +89,44 @@ fn to_value<T: Serialize>(v: T) -> Result<Value, RpcError> {
 
 /// Runs one method against `l1`: what the server does for each request, without the transport.
 pub fn call(l1: &dyn SettlementLayer, method: &str, p: Value) -> Result<Value, RpcError> {
+    let Some(method) = Method::from_name(method) else {
+        return Err(RpcError::new(
+            METHOD_NOT_FOUND,
+            format!("no method {method:?}"),
+        ));
+    };
     match method {
-        "keel_chainId" => {
+        Method::ChainId => {
             no_params(&p)?;
             to_value(l1.chain_id())
         }
-        "keel_head" => {
+        Method::Head => {
             no_params(&p)?;
             to_value(l1.head()?)
         }
-        "keel_rollup" => {
+        Method::Rollup => {
             no_params(&p)?;
             to_value(l1.rollup()?)
         }
-        "keel_nonce" => to_value(l1.nonce(&params::<AddressParams>(p)?.address)?),
-        "keel_balance" => to_value(l1.balance(&params::<AddressParams>(p)?.address)?),
-        "keel_submit" => {
+        Method::Nonce => to_value(l1.nonce(&params::<AddressParams>(p)?.address)?),
+        Method::Balance => to_value(l1.balance(&params::<AddressParams>(p)?.address)?),
+        Method::Submit => {
             let bytes = wire::from_hex(&params::<SubmitParams>(p)?.tx)
                 .map_err(|e| RpcError::new(INVALID_PARAMS, format!("tx: {e}")))?;
             let tx = L1Tx::decode(&bytes)
                 .map_err(|e| L1Error::Rejected(Rejection::Malformed(e.to_string())))?;
             to_value(l1.submit(&tx)?)
         }
-        "keel_queue" => {
+        Method::Queue => {
             let q: QueueParams = params(p)?;
             to_value(l1.queue(q.position, q.max.min(MAX_QUEUE_PAGE))?)
         }
-        "keel_batch" => to_value(l1.batch(params::<BatchParams>(p)?.number)?),
-        "keel_accountIndex" => {
+        Method::Batch => to_value(l1.batch(params::<BatchParams>(p)?.number)?),
+        Method::AccountIndex => {
             let index = l1.account_index(&params::<KeyParams>(p)?.pk)?;
             to_value(index.map(|a| a.0))
         }
-        "keel_exited" => to_value(l1.exited(params::<AccountParams>(p)?.account)?),
-        other => Err(RpcError::new(
-            METHOD_NOT_FOUND,
-            format!("no method {other:?}"),
-        )),
+        Method::Exited => to_value(l1.exited(params::<AccountParams>(p)?.account)?),
     }
 }
 

@@ -107,7 +107,7 @@ fn raw(url: &str, body: Vec<u8>) -> (u16, String) {
 
 fn reason(r: Result<impl std::fmt::Debug, ClientError>) -> (u16, String) {
     match r {
-        Err(ClientError::Refused { status, reason, .. }) => (status, reason),
+        Err(ClientError::Refused { status, reason, .. }) => (status, reason.as_str().to_owned()),
         other => panic!("expected a refusal, got {other:?}"),
     }
 }
