@@ -6,17 +6,17 @@ use std::{sync::Arc, time::Duration};
 
 use keel_committer::{reconstruct, Courier, SettlementLayer};
 use keel_prover::{
-    worker::{BatchFeed, Delivery, ProofSink, Upstream},
+    worker::{BatchFeed, Delivery, ProofSink, Upstream, UpstreamError},
     BatchProof,
 };
 use keel_sequencer::{Client, Sequencer, StreamItem};
 use keel_state::{Batch, BatchNumber, Encode, Epoch, MemStore, State};
 
 /// The state at the L1's proven checkpoint, replayed from the L1's data.
-fn shadow(l1: &dyn SettlementLayer) -> Result<State<MemStore>, String> {
+fn shadow(l1: &dyn SettlementLayer) -> Result<State<MemStore>, UpstreamError> {
     reconstruct::replay(l1, MemStore::new(), |_, _| {})
         .map(|r| r.state)
-        .map_err(|e| e.to_string())
+        .map_err(|e| UpstreamError::Shadow(e.into()))
 }
 
 /// Batches from the sequencer in this process.
@@ -29,12 +29,12 @@ pub(crate) struct InProcess {
 pub(crate) struct LocalFeed(crossbeam_channel::Receiver<StreamItem>);
 
 impl BatchFeed for LocalFeed {
-    fn next(&mut self, wait: Duration) -> Result<Option<Batch>, String> {
+    fn next(&mut self, wait: Duration) -> Result<Option<Batch>, UpstreamError> {
         match self.0.recv_timeout(wait) {
             Ok(item) => Ok(Some(item.batch)),
             Err(crossbeam_channel::RecvTimeoutError::Timeout) => Ok(None),
             Err(crossbeam_channel::RecvTimeoutError::Disconnected) => {
-                Err("the sequencer stopped streaming".into())
+                Err(UpstreamError::Ended("the sequencer in this process".into()))
             }
         }
     }
@@ -42,14 +42,17 @@ impl BatchFeed for LocalFeed {
 
 impl Upstream for InProcess {
     type Feed = LocalFeed;
-    fn shadow(&mut self) -> Result<State<MemStore>, String> {
+    fn shadow(&mut self) -> Result<State<MemStore>, UpstreamError> {
         shadow(self.l1.as_ref())
     }
-    fn subscribe(&mut self, from: BatchNumber) -> Result<LocalFeed, String> {
+    fn subscribe(&mut self, from: BatchNumber) -> Result<LocalFeed, UpstreamError> {
         self.seq
             .subscribe(from, 4)
             .map(LocalFeed)
-            .map_err(|e| e.to_string())
+            .map_err(|e| UpstreamError::Feed {
+                from: "the sequencer in this process".into(),
+                source: e.into(),
+            })
     }
 }
 
@@ -69,7 +72,7 @@ pub(crate) struct RemoteFeed {
 }
 
 impl BatchFeed for RemoteFeed {
-    fn next(&mut self, wait: Duration) -> Result<Option<Batch>, String> {
+    fn next(&mut self, wait: Duration) -> Result<Option<Batch>, UpstreamError> {
         // cancel-safe: a batch half read stays in the stream's buffer
         let stream = &mut self.stream;
         // the timer is made inside the runtime, which drives it
@@ -79,18 +82,21 @@ impl BatchFeed for RemoteFeed {
         {
             Err(_) => Ok(None),
             Ok(Ok(Some(b))) => Ok(Some(b)),
-            Ok(Ok(None)) => Err(format!("{} ended the stream", self.from)),
-            Ok(Err(e)) => Err(format!("{}: {e}", self.from)),
+            Ok(Ok(None)) => Err(UpstreamError::Ended(self.from.clone())),
+            Ok(Err(e)) => Err(UpstreamError::Feed {
+                from: self.from.clone(),
+                source: e.into(),
+            }),
         }
     }
 }
 
 impl Upstream for Remote {
     type Feed = RemoteFeed;
-    fn shadow(&mut self) -> Result<State<MemStore>, String> {
+    fn shadow(&mut self) -> Result<State<MemStore>, UpstreamError> {
         shadow(self.l1.as_ref())
     }
-    fn subscribe(&mut self, from: BatchNumber) -> Result<RemoteFeed, String> {
+    fn subscribe(&mut self, from: BatchNumber) -> Result<RemoteFeed, UpstreamError> {
         let mut why = Vec::new();
         for url in &self.sequencers {
             match self.rt.block_on(Client::new(url.clone()).stream(from.0)) {
@@ -102,10 +108,10 @@ impl Upstream for Remote {
                         rt: self.rt.clone(),
                     });
                 }
-                Err(e) => why.push(format!("{url}: {e}")),
+                Err(e) => why.push((url.clone(), e.into())),
             }
         }
-        Err(format!("no sequencer streams ({})", why.join("; ")))
+        Err(UpstreamError::NoStream(why))
     }
 }
 

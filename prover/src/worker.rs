@@ -98,11 +98,45 @@ impl FromStr for Shard {
     }
 }
 
+/// An upstream implementation's own error, kept as a source.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// Why the upstream failed the worker; it recovers from each (rebuilds, subscribes again).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum UpstreamError {
+    /// The state could not be rebuilt from L1 data.
+    #[error("{0}")]
+    Shadow(#[source] BoxError),
+    /// No sequencer would stream: each one tried, and why it did not.
+    #[error("no sequencer streams ({})", tried(.0))]
+    NoStream(Vec<(String, BoxError)>),
+    /// The feed's source ended it.
+    #[error("{0} ended the stream")]
+    Ended(String),
+    /// The feed failed.
+    #[error("{from}: {source}")]
+    Feed {
+        /// Where it came from.
+        from: String,
+        /// Why.
+        #[source]
+        source: BoxError,
+    },
+}
+
+fn tried(t: &[(String, BoxError)]) -> String {
+    t.iter()
+        .map(|(from, e)| format!("{from}: {e}"))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 /// Batches from a sequencer, in order.
 pub trait BatchFeed {
     /// The next batch; `Ok(None)` if none came within `wait`; `Err` once the feed is lost (the
     /// worker subscribes again).
-    fn next(&mut self, wait: Duration) -> Result<Option<Batch>, String>;
+    fn next(&mut self, wait: Duration) -> Result<Option<Batch>, UpstreamError>;
 }
 
 /// Where the worker's state and batches come from.
@@ -110,9 +144,9 @@ pub trait Upstream {
     /// Its batch feed.
     type Feed: BatchFeed;
     /// The state at the L1's proven checkpoint, rebuilt from L1 data.
-    fn shadow(&mut self) -> Result<State<MemStore>, String>;
+    fn shadow(&mut self) -> Result<State<MemStore>, UpstreamError>;
     /// Batches from `from` on, in order, from the sequencer that sequences now.
-    fn subscribe(&mut self, from: BatchNumber) -> Result<Self::Feed, String>;
+    fn subscribe(&mut self, from: BatchNumber) -> Result<Self::Feed, UpstreamError>;
 }
 
 /// What a sink did with a proof.
@@ -454,10 +488,10 @@ mod tests {
     }
 
     impl BatchFeed for Feed {
-        fn next(&mut self, _: Duration) -> Result<Option<Batch>, String> {
+        fn next(&mut self, _: Duration) -> Result<Option<Batch>, UpstreamError> {
             match self.batches.pop_front() {
                 Some(b) => Ok(Some(b)),
-                None if self.cut => Err("lost".into()),
+                None if self.cut => Err(UpstreamError::Ended("the script".into())),
                 None => Ok(None),
             }
         }
@@ -465,7 +499,7 @@ mod tests {
 
     impl Upstream for Script {
         type Feed = Feed;
-        fn shadow(&mut self) -> Result<State<MemStore>, String> {
+        fn shadow(&mut self) -> Result<State<MemStore>, UpstreamError> {
             self.log
                 .borrow_mut()
                 .push(format!("shadow@{}", self.checkpoint));
@@ -475,9 +509,12 @@ mod tests {
             }
             Ok(s)
         }
-        fn subscribe(&mut self, from: BatchNumber) -> Result<Feed, String> {
+        fn subscribe(&mut self, from: BatchNumber) -> Result<Feed, UpstreamError> {
             self.log.borrow_mut().push(format!("subscribe@{from}"));
-            let (history, cut) = self.subscriptions.pop_front().ok_or("no more")?;
+            let (history, cut) = self
+                .subscriptions
+                .pop_front()
+                .ok_or(UpstreamError::NoStream(Vec::new()))?;
             let mut batches: VecDeque<Batch> =
                 history.into_iter().filter(|b| b.number >= from).collect();
             if let Some(c) = cut {
