@@ -21,7 +21,6 @@ mod http;
 mod l1;
 mod node;
 mod prover;
-mod proving;
 mod reconstruct;
 mod sequencer;
 mod sla;

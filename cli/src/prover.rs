@@ -416,13 +416,13 @@ fn serve(args: RunArgs) -> anyhow::Result<()> {
         args.committers,
     );
     args.http.ready("prover", addr)?;
-    let mut upstream = crate::proving::Remote {
+    let mut upstream = keel_node::proving::Remote {
         l1: l1.clone(),
         sequencers: args.sequencers.clone(),
         rt: rt.handle().clone(),
     };
     let mut sink =
-        crate::proving::ToCommitters(keel_committer::Courier::new(committers, l1.clone()));
+        keel_node::proving::ToCommitters(keel_committer::Courier::new(committers, l1.clone()));
     let config = WorkerConfig {
         shard: args.shard,
         ..WorkerConfig::default()

@@ -20,13 +20,15 @@ fn shadow(l1: &dyn SettlementLayer) -> Result<State<MemStore>, UpstreamError> {
 }
 
 /// Batches from the sequencer in this process.
-pub(crate) struct InProcess {
-    pub(crate) l1: Arc<dyn SettlementLayer>,
-    pub(crate) seq: Sequencer,
+pub struct InProcess {
+    /// The L1 the shadow state is rebuilt from.
+    pub l1: Arc<dyn SettlementLayer>,
+    /// The sequencer whose batches are proven.
+    pub seq: Sequencer,
 }
 
 /// An in-process subscription.
-pub(crate) struct LocalFeed(crossbeam_channel::Receiver<StreamItem>);
+pub struct LocalFeed(crossbeam_channel::Receiver<StreamItem>);
 
 impl BatchFeed for LocalFeed {
     fn next(&mut self, wait: Duration) -> Result<Option<Batch>, UpstreamError> {
@@ -58,14 +60,17 @@ impl Upstream for InProcess {
 
 /// Batches from sequencers over HTTP: the first of them that streams (a standby answers
 /// `503 not_primary`, so the stream comes from the primary).
-pub(crate) struct Remote {
-    pub(crate) l1: Arc<dyn SettlementLayer>,
-    pub(crate) sequencers: Vec<String>,
-    pub(crate) rt: tokio::runtime::Handle,
+pub struct Remote {
+    /// The L1 the shadow state is rebuilt from.
+    pub l1: Arc<dyn SettlementLayer>,
+    /// The sequencers' API URLs, tried in order.
+    pub sequencers: Vec<String>,
+    /// The runtime the HTTP stream runs on.
+    pub rt: tokio::runtime::Handle,
 }
 
 /// A stream over HTTP, read from a plain thread.
-pub(crate) struct RemoteFeed {
+pub struct RemoteFeed {
     stream: keel_sequencer::BatchStream,
     from: String,
     rt: tokio::runtime::Handle,
@@ -117,9 +122,11 @@ impl Upstream for Remote {
 
 /// Proofs to the committer in this process, over a channel to the node's loop, stamped with the
 /// node's epoch (the epoch is not a public input: the proof holds for any).
-pub(crate) struct ToNode {
-    pub(crate) out: crossbeam_channel::Sender<(Vec<u8>, Vec<u8>)>,
-    pub(crate) epoch: Epoch,
+pub struct ToNode {
+    /// Where the batch's encoding and its proof go.
+    pub out: crossbeam_channel::Sender<(Vec<u8>, Vec<u8>)>,
+    /// The node's epoch, stamped on each batch.
+    pub epoch: Epoch,
 }
 
 impl ProofSink for ToNode {
@@ -135,7 +142,7 @@ impl ProofSink for ToNode {
 
 /// Proofs to committers over HTTP: whichever of them holds the lease takes each, and the
 /// courier keeps it until the L1 settles it (offering it again after a failover).
-pub(crate) struct ToCommitters(pub(crate) Courier);
+pub struct ToCommitters(pub Courier);
 
 impl ToCommitters {
     fn check(&mut self) {
