@@ -7,10 +7,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::Context;
-use clap::{Args, Parser, Subcommand};
-
-use keel_state::{AccountIndex, RocksStore, RocksStoreOptions, State, DEFAULT_DEPTH};
+use clap::{Parser, Subcommand};
 
 mod committer;
 mod config;
@@ -20,10 +17,14 @@ mod exit;
 mod http;
 mod l1;
 mod node;
+mod process;
 mod prover;
 mod reconstruct;
 mod sequencer;
 mod sla;
+mod state;
+
+pub(crate) use process::{read_key, stop_signal};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -82,111 +83,20 @@ enum Command {
     Council(council::CouncilCommand),
     /// Inspect an existing state database.
     #[command(subcommand)]
-    State(StateCommand),
+    State(state::StateCommand),
     /// Settings: show what a command runs with, and where each value comes from.
     #[command(subcommand)]
     Config(config::ConfigCommand),
 }
 
-#[derive(Subcommand, Debug)]
-enum StateCommand {
-    /// Print the depth, root, last batch and L1 queue hash.
-    Info(StateArgs),
-    /// Print one account and its Merkle proof against the root.
-    Account {
-        #[command(flatten)]
-        state: StateArgs,
-        /// Account index.
-        index: u32,
-    },
-}
-
-/// Where the state database is.
-#[derive(Args, Debug, Clone, PartialEq, Eq)]
-struct StateArgs {
-    /// State database directory (must already exist).
-    #[arg(long = "state.dir")]
-    dir: PathBuf,
-    /// Tree depth the database was created with.
-    #[arg(long = "state.depth", default_value_t = DEFAULT_DEPTH)]
-    depth: u8,
-}
-
-fn open(args: &StateArgs) -> anyhow::Result<State<RocksStore>> {
-    anyhow::ensure!(
-        args.dir.is_dir(),
-        "no state database at {}",
-        args.dir.display()
-    );
-    let store = RocksStore::open(&args.dir, RocksStoreOptions::default())
-        .with_context(|| format!("opening {}", args.dir.display()))?;
-    // State::open writes a genesis into an empty store: an inspection must not
-    anyhow::ensure!(
-        keel_state::StateStore::meta(&store)?.is_some(),
-        "{} is not a Keel state database",
-        args.dir.display()
-    );
-    Ok(State::open(store, args.depth)?)
-}
-
-/// Reads a secret key file: 64 hex digits.
-pub(crate) fn read_key(path: &std::path::Path) -> anyhow::Result<keel_state::SecretKey> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let seed: [u8; 32] = hex::decode(text.trim())
-        .ok()
-        .and_then(|b| b.try_into().ok())
-        .context("the key file must hold 64 hex digits")?;
-    keel_state::SecretKey::from_bytes(&seed).map_err(|e| anyhow::anyhow!("the key: {e}"))
-}
-
-/// Completes on ctrl-c (SIGINT) or SIGTERM.
-pub(crate) async fn stop_signal() -> anyhow::Result<()> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate()).context("listening for SIGTERM")?;
-    tokio::select! {
-        r = tokio::signal::ctrl_c() => r.context("listening for ctrl-c"),
-        _ = term.recv() => Ok(()),
-    }
-}
-
-/// Logs to stderr through `tracing`, filtered by `filter`.
-fn init_logs(filter: &str) -> anyhow::Result<()> {
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_new(filter).map_err(|e| anyhow::anyhow!("--log {filter}: {e}"))?;
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_target(false)
-        .compact()
-        .init();
-    Ok(())
-}
-
-/// A process the devnet started stops (SIGTERM) when the devnet ends, however it ends.
-fn die_with_parent() -> anyhow::Result<()> {
-    let Some(parent) = std::env::var_os(devnet::PARENT_ENV) else {
-        return Ok(());
-    };
-    use rustix::process::{getppid, set_parent_process_death_signal, Pid, Signal};
-    set_parent_process_death_signal(Some(Signal::TERM))?;
-    // the devnet may have ended before the line above: then this process has a new parent
-    let parent = parent.to_string_lossy().parse::<i32>().ok();
-    if getppid().map(Pid::as_raw_nonzero).map(|p| p.get()) != parent {
-        anyhow::bail!("the devnet that started this process has ended");
-    }
-    Ok(())
-}
-
 fn main() -> anyhow::Result<()> {
-    die_with_parent()?;
+    process::die_with_parent()?;
     let root = command();
     let (argv, file) = config::expand(&root, std::env::args_os().collect())?;
     let matches = root.clone().get_matches_from(argv);
     let cli =
         <Cli as clap::FromArgMatches>::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
-    init_logs(&cli.log)?;
+    process::init_logs(&cli.log)?;
     if let Some(file) = file {
         tracing::debug!("settings from {}", file.display());
     }
@@ -202,35 +112,7 @@ fn main() -> anyhow::Result<()> {
         Command::Council(cmd) => council::run(cmd)?,
         Command::Exit(args) => exit::run(args)?,
         Command::Reconstruct(args) => reconstruct::run(args)?,
-        Command::State(StateCommand::Info(args)) => {
-            let s = open(&args)?;
-            println!("depth       {}", s.depth());
-            println!("root        {}", keel_state::field::fr_to_hex(&s.root()?));
-            println!("last batch  {}", s.last_batch());
-            println!(
-                "queue hash  {}",
-                keel_state::field::fr_to_hex(&s.queue_hash())
-            );
-        }
-        Command::State(StateCommand::Account { state, index }) => {
-            let s = open(&state)?;
-            let index = AccountIndex(index);
-            match s.account(index)? {
-                None => println!("account {index}: empty"),
-                Some(a) => {
-                    println!("account {index}");
-                    println!("  key      {}", hex::encode(a.pk.to_bytes()));
-                    println!("  balance  {}", a.balance);
-                    println!("  nonce    {}", a.nonce);
-                }
-            }
-            let proof = s.proof(index)?;
-            println!(
-                "  proof    {}",
-                hex::encode(keel_state::Encode::encode(&proof))
-            );
-            println!("  root     {}", keel_state::field::fr_to_hex(&s.root()?));
-        }
+        Command::State(cmd) => state::run(cmd)?,
     }
     Ok(())
 }
@@ -273,20 +155,5 @@ mod tests {
         ] {
             assert!(help.contains(want), "{want}: {help}");
         }
-    }
-
-    #[test]
-    fn state_depth_defaults_to_the_library_default() {
-        let cli = Cli::try_parse_from(["keel", "state", "info", "--state.dir", "/x"]).unwrap();
-        let Command::State(StateCommand::Info(args)) = cli.command else {
-            panic!()
-        };
-        assert_eq!(
-            args,
-            StateArgs {
-                dir: "/x".into(),
-                depth: DEFAULT_DEPTH
-            }
-        );
     }
 }
