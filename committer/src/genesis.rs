@@ -31,14 +31,12 @@ pub struct Genesis {
     #[serde(default)]
     pub deadlines: Deadlines,
     /// Registered sequencers in take-over order; the first holds the lease in epoch 1.
-    #[serde(with = "crate::rpc::wire::encoded_vec")]
     pub sequencers: Vec<PublicKey>,
     /// Initial L1 balances.
     #[serde(with = "crate::rpc::wire::allocations")]
     pub allocations: Vec<(L1Address, u64)>,
     /// The council's threshold key: its signatures may rotate the sequencers or activate exit
     /// mode, nothing else.
-    #[serde(with = "crate::rpc::wire::encoded")]
     pub council: GroupKey,
 }
 

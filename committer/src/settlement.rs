@@ -15,7 +15,6 @@ use keel_state::{
 };
 
 use crate::{
-    rpc::wire,
     sla::Deadlines,
     tx::{address_of, Call, L1Tx},
 };
@@ -33,13 +32,12 @@ pub struct Head {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Checkpoint {
     /// The last proven batch (0 before the first).
-    #[serde(with = "wire::batch_number")]
     pub batch: BatchNumber,
     /// Its post-state root (the genesis root before the first batch).
-    #[serde(with = "wire::fr")]
+    #[serde(with = "keel_state::wire::fr")]
     pub root: Fr,
     /// Running hash of the queue entries consumed so far.
-    #[serde(with = "wire::fr")]
+    #[serde(with = "keel_state::wire::fr")]
     pub queue_hash: Fr,
     /// Queue entries consumed so far.
     pub queue_consumed: u64,
@@ -51,10 +49,8 @@ pub struct Checkpoint {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Lease {
     /// The current epoch; batches must carry it.
-    #[serde(with = "wire::epoch")]
     pub epoch: Epoch,
     /// The lease holder.
-    #[serde(with = "wire::encoded")]
     pub sequencer: PublicKey,
     /// When the lease began.
     pub since_ms: u64,
@@ -118,7 +114,6 @@ pub struct RollupView {
     /// The sequencer lease.
     pub lease: Lease,
     /// Registered sequencers, in take-over order.
-    #[serde(with = "wire::encoded_vec")]
     pub sequencers: Vec<PublicKey>,
     /// Queue entries ever enqueued (consumed ones included).
     pub queue_len: u64,
@@ -134,12 +129,11 @@ pub struct QueuedEntry {
     /// Position in the queue (the first entry is 0).
     pub position: u64,
     /// The entry.
-    #[serde(with = "wire::encoded")]
     pub entry: QueueEntry,
     /// When it was enqueued.
     pub enqueued_at_ms: u64,
     /// The queue's running hash after it.
-    #[serde(with = "wire::fr")]
+    #[serde(with = "keel_state::wire::fr")]
     pub hash_after: Fr,
 }
 
@@ -147,13 +141,12 @@ pub struct QueuedEntry {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PostedBatch {
     /// Its number.
-    #[serde(with = "wire::batch_number")]
     pub number: BatchNumber,
     /// `keel_state::Batch` encoding.
-    #[serde(with = "wire::bytes")]
+    #[serde(with = "keel_state::wire::bytes")]
     pub data: Vec<u8>,
     /// The proof.
-    #[serde(with = "wire::bytes")]
+    #[serde(with = "keel_state::wire::bytes")]
     pub proof: Vec<u8>,
     /// The block that included it.
     pub height: u64,
@@ -166,16 +159,14 @@ pub enum Event {
     /// A batch was proven and recorded.
     BatchProven {
         /// Its number.
-        #[serde(with = "wire::batch_number")]
         number: BatchNumber,
         /// Its post-state root.
-        #[serde(with = "wire::fr")]
+        #[serde(with = "keel_state::wire::fr")]
         root: Fr,
     },
     /// A withdrawal of a proven batch was paid.
     WithdrawalPaid {
         /// Paid to.
-        #[serde(with = "wire::address")]
         recipient: L1Address,
         /// Amount.
         amount: u64,
@@ -185,7 +176,6 @@ pub enum Event {
         /// Its position.
         position: u64,
         /// For a deposit, the account index the L1 assigned.
-        #[serde(with = "wire::opt_account")]
         account: Option<AccountIndex>,
     },
     /// Exit mode is active.
@@ -193,10 +183,8 @@ pub enum Event {
     /// The lease passed to a new holder.
     LeaseClaimed {
         /// The new epoch.
-        #[serde(with = "wire::epoch")]
         epoch: Epoch,
         /// The new holder.
-        #[serde(with = "wire::encoded")]
         sequencer: PublicKey,
     },
     /// The council replaced the registered sequencers.
@@ -209,7 +197,6 @@ pub enum Event {
         /// The deposit's queue position.
         position: u64,
         /// The depositor, paid.
-        #[serde(with = "wire::address")]
         recipient: L1Address,
         /// Amount.
         amount: u64,
@@ -217,10 +204,8 @@ pub enum Event {
     /// An account exited.
     Exited {
         /// The account.
-        #[serde(with = "wire::account")]
         account: AccountIndex,
         /// Paid to.
-        #[serde(with = "wire::address")]
         recipient: L1Address,
         /// Amount.
         amount: u64,
@@ -269,10 +254,8 @@ pub enum Rejection {
     #[error("batch epoch {got} is not the current epoch {current}")]
     StaleEpoch {
         /// The current epoch.
-        #[serde(with = "wire::epoch")]
         current: Epoch,
         /// The batch's.
-        #[serde(with = "wire::epoch")]
         got: Epoch,
     },
     /// The signer does not hold the sequencer lease.
@@ -282,10 +265,8 @@ pub enum Rejection {
     #[error("batch {got} is not the next batch {expected}")]
     WrongBatchNumber {
         /// The next batch number.
-        #[serde(with = "wire::batch_number")]
         expected: BatchNumber,
         /// The batch's.
-        #[serde(with = "wire::batch_number")]
         got: BatchNumber,
     },
     /// The batch does not start from the last proven root.
@@ -336,7 +317,6 @@ pub enum Rejection {
     NotInExitMode,
     /// This account has already exited.
     #[error("account {0} has already exited")]
-    #[serde(with = "wire::account")]
     AlreadyExited(AccountIndex),
     /// The queue position holds no deposit that can be refunded: none is there, it is a forced
     /// operation, or a proven batch consumed it (its funds leave by the account's exit).

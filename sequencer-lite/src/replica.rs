@@ -103,7 +103,8 @@ pub struct ReplicaStatus {
     /// The last batch held.
     pub last_batch: u64,
     /// The state root after it (`0x`, big-endian hex).
-    pub root: String,
+    #[serde(with = "keel_state::wire::fr")]
+    pub root: keel_state::Fr,
     /// The primary being followed, while connected.
     pub following: Option<String>,
     /// The last streamed batch refused, and why.
@@ -158,7 +159,7 @@ impl Replica {
         let (status, _) = watch::channel(ReplicaStatus {
             role: "standby".into(),
             last_batch: core.state.last_batch().0,
-            root: keel_state::field::fr_to_hex(&core.state.root().map_err(SequencerError::from)?),
+            root: core.state.root().map_err(SequencerError::from)?,
             ..Default::default()
         });
         Ok(Self {
@@ -254,7 +255,7 @@ impl Replica {
             .map_err(|e| SequencerError::Recovery(format!("committing a checked batch: {e}")))?;
         core.last_seq = last_seq;
         core.next_l1 = next_l1;
-        let root = keel_state::field::fr_to_hex(&batch.new_root);
+        let root = batch.new_root;
         self.inner.status.send_modify(|s| {
             s.last_batch = batch.number.0;
             s.root = root;

@@ -44,6 +44,8 @@ pub mod signature;
 pub mod stf;
 pub mod store;
 pub mod tree;
+#[cfg(feature = "serde")]
+pub mod wire;
 pub mod witness;
 
 #[cfg(feature = "test-utils")]

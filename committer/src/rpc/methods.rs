@@ -4,8 +4,6 @@
 use keel_state::{AccountIndex, BatchNumber, L1Address, PublicKey};
 use serde::{Deserialize, Serialize};
 
-use super::wire;
-
 /// A method of the L1's JSON-RPC API.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Method {
@@ -79,7 +77,6 @@ impl std::fmt::Display for Method {
 #[serde(deny_unknown_fields)]
 pub struct AddressParams {
     /// An L1 address.
-    #[serde(with = "wire::address")]
     pub address: L1Address,
 }
 
@@ -106,7 +103,6 @@ pub struct QueueParams {
 #[serde(deny_unknown_fields)]
 pub struct BatchParams {
     /// The batch.
-    #[serde(with = "wire::batch_number")]
     pub number: BatchNumber,
 }
 
@@ -115,7 +111,6 @@ pub struct BatchParams {
 #[serde(deny_unknown_fields)]
 pub struct KeyParams {
     /// An account's key.
-    #[serde(with = "wire::encoded")]
     pub pk: PublicKey,
 }
 
@@ -124,7 +119,6 @@ pub struct KeyParams {
 #[serde(deny_unknown_fields)]
 pub struct AccountParams {
     /// The account.
-    #[serde(with = "wire::account")]
     pub account: AccountIndex,
 }
 

@@ -1,7 +1,7 @@
 use std::{thread, time::Duration};
 
 use keel_sequencer::{node::Role, ReplicaStatus, Status};
-use keel_state::{field::fr_to_hex, BatchNumber, Epoch};
+use keel_state::{BatchNumber, Epoch};
 
 use crate::harness::{get, listeners, node, sequencer, until, Cut, Proves, BACKOFF, FAILOVER, L1};
 
@@ -197,7 +197,7 @@ fn a_standby_with_nothing_to_follow_catches_up_from_l1_data_and_takes_over_from_
     let st: ReplicaStatus = get(&format!("{}/v1/status", b.url())).expect("a standby's status");
     assert!(st.following.is_none(), "{st:?}");
     assert_eq!(st.last_batch, proven.batch.0, "{st:?}");
-    assert_eq!(st.root, fr_to_hex(&proven.root), "{st:?}");
+    assert_eq!(st.root, proven.root, "{st:?}");
 
     // the primary goes; the standby takes over from the proven state it rebuilt
     a.stop().unwrap();

@@ -150,7 +150,8 @@ pub struct Status {
     /// The last committed batch.
     pub last_batch: u64,
     /// The committed state root (`0x`, big-endian hex).
-    pub root: String,
+    #[serde(with = "keel_state::wire::fr")]
+    pub root: keel_state::Fr,
     /// The next L1 queue index expected.
     pub next_l1: u64,
     /// Why the sequencer stopped accepting, if it did.
@@ -282,7 +283,7 @@ impl Sequencer {
             durable_seq: self.inner.durable_seq.load(Ordering::Acquire),
             waiting: adm.uncommitted(),
             last_batch: state.last_batch().0,
-            root: keel_state::field::fr_to_hex(&state.root()?),
+            root: state.root()?,
             next_l1: adm.next_l1,
             halted: adm.halted.clone(),
         })

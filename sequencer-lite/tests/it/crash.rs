@@ -142,7 +142,7 @@ async fn a_killed_sequencer_reopens_with_every_acknowledged_operation_exactly_on
     );
     assert_eq!(
         st.root,
-        keel_state::field::fr_to_hex(&replay.root().unwrap()),
+        replay.root().unwrap(),
         "the reopened root is not the replay's"
     );
 
