@@ -72,10 +72,22 @@ impl CommitterConfig {
 pub enum CommitterError {
     /// The committer's store failed.
     #[error("committer store: {0}")]
-    Store(String),
+    Store(#[source] rocksdb::Error),
+    /// The store holds what the committer did not write.
+    #[error("committer store: {0}")]
+    Corrupt(String),
+    /// A file or thread could not be made.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done.
+        what: &'static str,
+        /// Why it failed.
+        #[source]
+        source: std::io::Error,
+    },
     /// The offered data is not a batch.
     #[error("offered data is not a batch: {0}")]
-    BadData(String),
+    BadData(#[source] keel_state::DecodeError),
     /// A different batch with this number is held already.
     #[error("a different batch {0} is held already")]
     Conflict(BatchNumber),
@@ -154,7 +166,7 @@ fn held_key(n: u64) -> [u8; 9] {
 }
 
 fn store_err(e: rocksdb::Error) -> CommitterError {
-    CommitterError::Store(e.to_string())
+    CommitterError::Store(e)
 }
 
 fn synced() -> WriteOptions {
@@ -193,9 +205,9 @@ fn load_held(db: &DB) -> Result<Held, CommitterError> {
             .get(1..9)
             .and_then(|b| b.try_into().ok())
             .map(u64::from_be_bytes)
-            .ok_or_else(|| CommitterError::Store(format!("bad held key {k:?}")))?;
+            .ok_or_else(|| CommitterError::Corrupt(format!("bad held key {k:?}")))?;
         let entry = split_held(&v)
-            .ok_or_else(|| CommitterError::Store(format!("held batch {n} is cut")))?;
+            .ok_or_else(|| CommitterError::Corrupt(format!("held batch {n} is cut")))?;
         held.insert(n, entry);
     }
     Ok(held)
@@ -210,7 +222,10 @@ impl Committer {
         signer: SecretKey,
         on_included: OnIncluded,
     ) -> Result<Self, CommitterError> {
-        std::fs::create_dir_all(&config.dir).map_err(|e| CommitterError::Store(e.to_string()))?;
+        std::fs::create_dir_all(&config.dir).map_err(|source| CommitterError::Io {
+            what: "creating the committer's directory",
+            source,
+        })?;
         let mut opts = Options::default();
         opts.create_if_missing(true);
         let db = DB::open(&opts, config.dir.join("held")).map_err(store_err)?;
@@ -253,7 +268,10 @@ impl Committer {
         let thread = thread::Builder::new()
             .name("keel-committer".into())
             .spawn(move || worker.run(inflight))
-            .map_err(|e| CommitterError::Store(format!("spawning the poster: {e}")))?;
+            .map_err(|source| CommitterError::Io {
+                what: "spawning the poster",
+                source,
+            })?;
         Ok(Self {
             inner,
             thread: Some(thread),
@@ -270,7 +288,7 @@ impl Committer {
     /// harmless.
     pub fn offer(&self, data: Vec<u8>, proof: Vec<u8>) -> Result<Offered, CommitterError> {
         let number = Batch::decode(&data)
-            .map_err(|e| CommitterError::BadData(e.to_string()))?
+            .map_err(CommitterError::BadData)?
             .number;
         let mut s = lock(&self.inner.shared);
         if number <= s.status.settled {

@@ -64,7 +64,7 @@ keel_http::reasons! {
 pub enum WalError {
     /// RocksDB failed.
     #[error("write-ahead log: {0}")]
-    Backend(String),
+    Backend(#[source] rocksdb::Error),
     /// A record is not what the sequencer wrote.
     #[error("corrupt {0} in the write-ahead log")]
     Corrupt(&'static str),
@@ -72,7 +72,7 @@ pub enum WalError {
 
 impl WalError {
     pub(crate) fn backend(e: rocksdb::Error) -> Self {
-        Self::Backend(e.into_string())
+        Self::Backend(e)
     }
 }
 

@@ -205,7 +205,7 @@ impl CommitterApi {
             Ok(Offered::Held) => Ok(answer(OfferResult::Held)),
             Ok(Offered::AlreadySettled) => Ok(answer(OfferResult::AlreadySettled)),
             Err(CommitterError::Conflict(n)) => Err(OfferError::Conflict(n)),
-            Err(CommitterError::BadData(e)) => Err(OfferError::BadData(e)),
+            Err(CommitterError::BadData(e)) => Err(OfferError::BadData(e.to_string())),
             Err(CommitterError::L1(e)) => Err(OfferError::L1(e.to_string())),
             Err(e) => Err(OfferError::Store(e.to_string())),
         }

@@ -24,7 +24,7 @@ use crate::{
 pub enum StoreError {
     /// The backend failed.
     #[error("storage backend: {0}")]
-    Backend(String),
+    Backend(#[source] rocksdb::Error),
     /// Stored bytes are not what Keel wrote.
     #[error("corrupt {what} in the state store")]
     Corrupt {

@@ -46,7 +46,7 @@ impl std::fmt::Debug for RocksStore {
 }
 
 fn backend(e: rocksdb::Error) -> StoreError {
-    StoreError::Backend(e.into_string())
+    StoreError::Backend(e)
 }
 
 fn node_key((level, index): NodeKey) -> [u8; 10] {
