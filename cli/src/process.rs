@@ -3,15 +3,9 @@
 
 use anyhow::Context;
 
-/// Reads a secret key file: 64 hex digits.
+/// Reads a secret key file: 64 hex digits ([`keel_node::keys`]).
 pub(crate) fn read_key(path: &std::path::Path) -> anyhow::Result<keel_state::SecretKey> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let seed: [u8; 32] = hex::decode(text.trim())
-        .ok()
-        .and_then(|b| b.try_into().ok())
-        .context("the key file must hold 64 hex digits")?;
-    keel_state::SecretKey::from_bytes(&seed).map_err(|e| anyhow::anyhow!("the key: {e}"))
+    Ok(keel_node::keys::read_key(path)?)
 }
 
 /// Completes on ctrl-c (SIGINT) or SIGTERM.

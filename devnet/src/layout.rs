@@ -143,23 +143,7 @@ impl DirLock {
     }
 }
 
-/// Writes a key file (64 hex digits).
-pub fn write_key(path: &Path, key: &SecretKey) -> Result<(), DevnetError> {
-    std::fs::write(path, hex::encode(key.to_bytes())).map_err(io(path))
-}
-
-/// Reads a key file (64 hex digits).
-pub fn read_key(path: &Path) -> Result<SecretKey, DevnetError> {
-    let text = std::fs::read_to_string(path).map_err(io(path))?;
-    let bad = || DevnetError::Key {
-        path: path.to_owned(),
-    };
-    let seed: [u8; 32] = hex::decode(text.trim())
-        .ok()
-        .and_then(|b| b.try_into().ok())
-        .ok_or_else(bad)?;
-    SecretKey::from_bytes(&seed).map_err(|_| bad())
-}
+pub use keel_node::keys::{read_key, write_key};
 
 fn new_key() -> SecretKey {
     let mut seed = [0u8; 32];

@@ -169,8 +169,11 @@ pub enum DevnetError {
         /// What it holds.
         held: Layout,
     },
-    /// A key file does not hold a key.
-    #[error("{} must hold a key: 64 hex digits", path.display())]
+    /// A key file could not be read or written.
+    #[error(transparent)]
+    KeyFile(#[from] keel_node::keys::KeyFileError),
+    /// A council share file does not hold a share.
+    #[error("{} must hold a council share (hex)", path.display())]
     Key {
         /// The file.
         path: PathBuf,

@@ -177,6 +177,7 @@ impl Devnet {
                 ],
                 log: dir.log("l1"),
                 ready: dir.ready("l1"),
+                env: vec![],
             },
         )?;
         let url = l1_proc.wait_ready(READY_TIMEOUT, &interrupted)?.api;
@@ -249,6 +250,7 @@ impl Devnet {
             Spec {
                 log: dir.log(&name),
                 ready: dir.ready(&name),
+                env: vec![],
                 name,
                 args,
             }
@@ -345,6 +347,7 @@ impl Devnet {
                     ],
                     log: self.dir.log(&name),
                     ready: self.dir.ready(&name),
+                    env: vec![],
                     name,
                 },
             )?;
@@ -383,6 +386,7 @@ impl Devnet {
                     ],
                     log: self.dir.log(&name),
                     ready: self.dir.ready(&name),
+                    env: vec![],
                     name,
                 },
             )?;

@@ -46,6 +46,8 @@ pub struct Spec {
     pub log: PathBuf,
     /// Its ready file.
     pub ready: PathBuf,
+    /// Environment variables set for it.
+    pub env: Vec<(String, String)>,
 }
 
 /// A restart, as the summary reports it.
@@ -288,6 +290,7 @@ fn start(exe: &Path, spec: &Spec) -> Result<Child, DevnetError> {
     let err = out.try_clone().map_err(io(&spec.log))?;
     let mut cmd = Command::new(exe);
     cmd.args(&spec.args)
+        .envs(spec.env.iter().map(|(k, v)| (k, v)))
         .arg("--ready-file")
         .arg(&spec.ready)
         .env(PARENT_ENV, std::process::id().to_string())
@@ -432,6 +435,7 @@ Caused by:
             args: vec!["-c".into(), "echo 'Error: no disk'; exit 3".into()],
             log: tmp.path().join("failing.log"),
             ready: tmp.path().join("run/failing.ready"),
+            env: vec![],
         };
         let mut p = Proc::spawn(Path::new("/bin/sh"), spec)
             .unwrap()
@@ -468,6 +472,7 @@ Caused by:
             args: vec!["-c".into(), "sleep 30".into()],
             log: tmp.path().join("sleeper.log"),
             ready: tmp.path().join("run/sleeper.ready"),
+            env: vec![],
         };
         let mut p = Proc::spawn(Path::new("/bin/sh"), spec).unwrap();
         p.kill();

@@ -29,6 +29,7 @@
 //! embedded L1.
 
 mod catchup;
+pub mod keys;
 mod primary;
 pub mod proving;
 mod server;
@@ -47,11 +48,10 @@ use std::{
 
 use keel_committer::{CommitterError, L1Error, RollupView, SettlementLayer};
 use keel_prover::BatchProver;
-use keel_sequencer::{
-    node::{NodeStatus, Role},
-    ReplicaError, SequencerConfig, SequencerError,
-};
+use keel_sequencer::{ReplicaError, SequencerConfig, SequencerError};
 use keel_state::{BatchNumber, DecodeError, PublicKey, SecretKey};
+
+pub use keel_sequencer::node::{NodeStatus, ProverStatus, Role};
 
 /// How often the node reads the L1.
 pub const POLL: Duration = Duration::from_millis(100);
@@ -190,12 +190,30 @@ pub(crate) fn edit(s: &Shared, f: impl FnOnce(&mut NodeStatus)) {
 /// The batch prover, loaded in the background at start so that a take-over does not wait for it.
 pub(crate) type ProverSlot = Arc<OnceLock<Result<Arc<BatchProver>, String>>>;
 
-/// How a role ended.
-pub(crate) enum Ended {
+/// The node's states. The L1's lease decides each move:
+///
+/// ```text
+///  Deciding ──lease is mine──▶ Primary ──lease moved on──▶ Fenced ──data aside──▶ Deciding
+///     │                           │                                                 ▲
+///     └──lease is another's──▶ Standby ──claimed the lease──────────────────────────┘
+///  any state ──stop flag, exit mode──▶ Stopped
+/// ```
+#[derive(Debug)]
+pub(crate) enum State {
+    /// Reading the L1 to learn which role the lease gives.
+    Deciding,
+    /// Holding the lease in this epoch.
+    Primary(RollupView),
+    /// Following the primary, ready to claim.
+    Standby(RollupView),
+    /// The L1's lease moved on from `epoch` while this node was its primary: it has stopped
+    /// accepting; its directory is moved aside before it rejoins.
+    Fenced {
+        /// The epoch it sequenced in.
+        epoch: keel_state::Epoch,
+    },
     /// Stopped by the caller or by exit mode.
     Stopped,
-    /// Switch roles.
-    Switch,
 }
 
 /// A running node.
@@ -384,19 +402,30 @@ fn load_prover(loader: ProverLoader, depth: u8, status: Shared) -> ProverSlot {
 
 impl Node {
     fn run(self) -> Result<(), NodeError> {
-        while let Some(view) = self.rollup_retrying()? {
-            if let Some(x) = view.exit_mode {
-                tracing::info!("the L1 is in exit mode ({}); nothing to sequence", x.reason);
-                break;
-            }
-            let ended = if view.lease.sequencer == self.me {
-                self.primary(&view)?
-            } else {
-                self.standby(&view)?
+        let mut state = State::Deciding;
+        loop {
+            state = match state {
+                State::Deciding => match self.rollup_retrying()? {
+                    None => State::Stopped,
+                    Some(view) if view.exit_mode.is_some() => {
+                        let reason = view.exit_mode.map(|x| x.reason.to_string());
+                        tracing::info!(
+                            "the L1 is in exit mode ({}); nothing to sequence",
+                            reason.unwrap_or_default()
+                        );
+                        State::Stopped
+                    }
+                    Some(view) if view.lease.sequencer == self.me => State::Primary(view),
+                    Some(view) => State::Standby(view),
+                },
+                State::Primary(view) => self.primary(&view)?,
+                State::Standby(view) => self.standby(&view)?,
+                State::Fenced { epoch } => {
+                    catchup::move_aside(&self.dir(), &format!("fenced-epoch{}", epoch.0))?;
+                    State::Deciding
+                }
+                State::Stopped => break,
             };
-            if let Ended::Stopped = ended {
-                break;
-            }
         }
         tracing::info!("stopped");
         Ok(())

@@ -20,15 +20,14 @@ use keel_sequencer::{
 use keel_state::Epoch;
 
 use crate::{
-    catchup::move_aside,
     edit, io,
     proving::{InProcess, ToNode},
     server::{node_router, Server},
-    Ended, Node, NodeError, ProverSlot, Shared, FENCE_GRACE, POLL,
+    Node, NodeError, ProverSlot, Shared, State, FENCE_GRACE, POLL,
 };
 
 impl Node {
-    pub(crate) fn primary(&self, view: &RollupView) -> Result<Ended, NodeError> {
+    pub(crate) fn primary(&self, view: &RollupView) -> Result<State, NodeError> {
         let epoch = view.lease.epoch;
         let c = view.checkpoint;
         // a directory with the primary's own unbatched operations is opened as it is; anything
@@ -88,7 +87,7 @@ impl Node {
         let mut last_heartbeat = Instant::now();
         let ended = loop {
             if self.stopping() {
-                break Ok(Ended::Stopped);
+                break Ok(State::Stopped);
             }
             let halted = local.as_ref().and_then(|l| l.pass_on(&self.status));
             thread::sleep(POLL);
@@ -98,7 +97,7 @@ impl Node {
             };
             if let Some(x) = view.exit_mode {
                 tracing::info!("the L1 is in exit mode ({}); stopping", x.reason);
-                break Ok(Ended::Stopped);
+                break Ok(State::Stopped);
             }
             if view.lease.sequencer != self.me || view.lease.epoch != epoch {
                 break Ok(self.fenced(&seq, local.as_ref().map(|l| &l.committer), epoch, &view));
@@ -129,14 +128,11 @@ impl Node {
         seq.shutdown();
         server.stop(&self.rt);
         drop(follower);
-        let switching = matches!(ended, Ok(Ended::Switch));
+        let switching = matches!(ended, Ok(State::Fenced { .. }));
         if let Some(l) = local.take() {
             // switching roles reopens the directory, so the prover thread must let go of the
             // sequencer first; a node that stops exits, and a proof under way is abandoned
             l.stop(switching);
-        }
-        if switching {
-            move_aside(&config.dir, &format!("fenced-epoch{}", epoch.0))?;
         }
         ended
     }
@@ -149,8 +145,9 @@ impl Node {
         committer: Option<&Committer>,
         epoch: Epoch,
         view: &RollupView,
-    ) -> Ended {
+    ) -> State {
         seq.shutdown();
+        edit(&self.status, |s| s.role = Role::Fenced);
         let start = Instant::now();
         let verdict = loop {
             let Some(committer) = committer else {
@@ -175,7 +172,7 @@ impl Node {
         // recorded before it is said, so whoever reads the log finds it in /v1/node
         edit(&self.status, |s| s.fenced.push(why.clone()));
         tracing::warn!("{why}; rejoining as a standby");
-        Ended::Switch
+        State::Fenced { epoch }
     }
 
     /// Starts the committer and the prover thread of a primary in epoch `epoch`.

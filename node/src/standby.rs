@@ -10,11 +10,11 @@ use keel_sequencer::{node::Role, replica};
 use crate::{
     edit,
     server::{node_router, Server},
-    Ended, Node, NodeError, POLL,
+    Node, NodeError, State, POLL,
 };
 
 impl Node {
-    pub(crate) fn standby(&self, view: &RollupView) -> Result<Ended, NodeError> {
+    pub(crate) fn standby(&self, view: &RollupView) -> Result<State, NodeError> {
         let replica = self.open_replica(view, "diverged")?;
         edit(&self.status, |s| {
             s.role = Role::Standby;
@@ -83,9 +83,9 @@ impl Node {
         drop(server);
         // the primary role resumes from the proven checkpoint plus every replicated batch
         Ok(if claimed {
-            Ended::Switch
+            State::Deciding
         } else {
-            Ended::Stopped
+            State::Stopped
         })
     }
 

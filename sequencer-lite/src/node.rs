@@ -16,6 +16,9 @@ pub enum Role {
     Primary,
     /// It follows the primary and may take over.
     Standby,
+    /// It was the primary, and the L1's lease moved on: it has stopped accepting and rejoins
+    /// as a standby.
+    Fenced,
 }
 
 impl std::fmt::Display for Role {
@@ -24,6 +27,7 @@ impl std::fmt::Display for Role {
             Role::Starting => "starting",
             Role::Primary => "primary",
             Role::Standby => "standby",
+            Role::Fenced => "fenced",
         })
     }
 }

@@ -16,10 +16,8 @@
 
 use std::{
     collections::{BTreeMap, HashSet},
-    io::{BufRead, BufReader},
     net::{Shutdown, TcpListener, TcpStream},
     path::Path,
-    process::{Child, Command, Stdio},
     sync::{
         atomic::{AtomicBool, Ordering},
         Arc, Mutex,
@@ -75,11 +73,17 @@ fn write_genesis(path: &Path) {
     std::fs::write(path, g.to_string()).unwrap();
 }
 
-/// A running `keel sequencer` node; its stderr is kept for the test to read.
+/// A running `keel` process under the devnet's supervisor ([`keel_devnet::Proc`]): started with
+/// a ready file, its output in a log file the test can read.
 struct Node {
-    child: Child,
+    proc: keel_devnet::Proc,
     url: String,
-    log: Arc<Mutex<Vec<String>>>,
+    _dir: TempDir,
+}
+
+/// A path as an argument.
+fn arg(p: &Path) -> String {
+    p.to_string_lossy().into_owned()
 }
 
 impl Node {
@@ -96,85 +100,116 @@ impl Node {
         role: &str,
         proving: &str,
     ) -> Self {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_keel"));
-        cmd.args(["sequencer", "--role", role, "--l1.rpc", l1])
-            .arg("--sequencer.key-file")
-            .arg(key_file(dir, i))
-            .arg("--sequencer.dir")
-            .arg(dir.join(format!("sequencer-{i}")))
-            .args(["--sequencer.listen", &format!("127.0.0.1:{port}")])
-            .args(["--sequencer.depth", &SHAPE.depth.to_string()])
-            .args(["--sequencer.batch-capacity", &SHAPE.capacity.to_string()])
-            .args(["--sequencer.batch-deadline-ms", "50"])
-            .args(["--sequencer.peers", peer])
-            .args(["--sequencer.takeover-backoff-ms", "1000"])
-            .args(["--sequencer.proving", proving])
-            .arg("--prover.keys-dir")
-            .arg(keys_dir())
-            .args(["--prover.k", &SHAPE.k.to_string()]);
-        Self::spawn(cmd, format!("http://127.0.0.1:{port}"))
+        let args = vec![
+            "sequencer".into(),
+            "--role".into(),
+            role.into(),
+            "--l1.rpc".into(),
+            l1.into(),
+            "--sequencer.key-file".into(),
+            arg(&key_file(dir, i)),
+            "--sequencer.dir".into(),
+            arg(&dir.join(format!("sequencer-{i}"))),
+            "--sequencer.listen".into(),
+            format!("127.0.0.1:{port}"),
+            "--sequencer.depth".into(),
+            SHAPE.depth.to_string(),
+            "--sequencer.batch-capacity".into(),
+            SHAPE.capacity.to_string(),
+            "--sequencer.batch-deadline-ms".into(),
+            "50".into(),
+            "--sequencer.peers".into(),
+            peer.into(),
+            "--sequencer.takeover-backoff-ms".into(),
+            "1000".into(),
+            "--sequencer.proving".into(),
+            proving.into(),
+            "--prover.keys-dir".into(),
+            arg(&keys_dir()),
+            "--prover.k".into(),
+            SHAPE.k.to_string(),
+        ];
+        Self::spawn(&format!("sequencer-{i}"), args, vec![], port)
     }
 
     /// `keel committer` for sequencer `i` (its key), serving on `port`.
     fn committer(dir: &Path, i: u8, port: u16, l1: &str, sequencer: &str) -> Self {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_keel"));
-        cmd.args([
-            "committer",
-            "--l1.rpc",
-            l1,
-            "--committer.sequencer",
-            sequencer,
-        ])
-        .arg("--l1.verifier")
-        .arg(verifier_file())
-        .arg("--committer.key-file")
-        .arg(key_file(dir, i))
-        .arg("--committer.dir")
-        .arg(dir.join(format!("committer-{i}")))
-        .args(["--committer.listen", &format!("127.0.0.1:{port}")]);
-        Self::spawn(cmd, format!("http://127.0.0.1:{port}"))
+        let args = vec![
+            "committer".into(),
+            "--l1.rpc".into(),
+            l1.into(),
+            "--committer.sequencer".into(),
+            sequencer.into(),
+            "--l1.verifier".into(),
+            arg(&verifier_file()),
+            "--committer.key-file".into(),
+            arg(&key_file(dir, i)),
+            "--committer.dir".into(),
+            arg(&dir.join(format!("committer-{i}"))),
+            "--committer.listen".into(),
+            format!("127.0.0.1:{port}"),
+        ];
+        Self::spawn(&format!("committer-{i}"), args, vec![], port)
     }
 
     /// `keel prover run` as shard `shard`, on one core (two shards share this machine's two).
     fn prover(shard: &str, port: u16, l1: &str, sequencers: &str, committers: &str) -> Self {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_keel"));
-        cmd.args(["prover", "run", "--l1.rpc", l1, "--prover.shard", shard])
-            .args(["--prover.sequencers", sequencers])
-            .args(["--prover.committers", committers])
-            .args(["--prover.listen", &format!("127.0.0.1:{port}")])
-            .arg("--prover.keys-dir")
-            .arg(keys_dir())
-            .args(["--prover.k", &SHAPE.k.to_string()])
-            .args(["--prover.capacity", &SHAPE.capacity.to_string()])
-            .env("RAYON_NUM_THREADS", "1");
-        Self::spawn(cmd, format!("http://127.0.0.1:{port}"))
+        let args = vec![
+            "prover".into(),
+            "run".into(),
+            "--l1.rpc".into(),
+            l1.into(),
+            "--prover.shard".into(),
+            shard.into(),
+            "--prover.sequencers".into(),
+            sequencers.into(),
+            "--prover.committers".into(),
+            committers.into(),
+            "--prover.listen".into(),
+            format!("127.0.0.1:{port}"),
+            "--prover.keys-dir".into(),
+            arg(&keys_dir()),
+            "--prover.k".into(),
+            SHAPE.k.to_string(),
+            "--prover.capacity".into(),
+            SHAPE.capacity.to_string(),
+        ];
+        let env = vec![("RAYON_NUM_THREADS".into(), "1".into())];
+        Self::spawn(
+            &format!("prover-{}", shard.replace('/', "of")),
+            args,
+            env,
+            port,
+        )
     }
 
-    /// Starts `cmd` and waits for its ready file ([`keel_http::Ready`]), which must name `url`.
-    fn spawn(mut cmd: Command, url: String) -> Self {
-        let ready = crate::ready_file();
-        cmd.arg("--ready-file").arg(&ready);
-        let mut child = cmd.stderr(Stdio::piped()).spawn().unwrap();
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        let l = log.clone();
-        thread::spawn(move || {
-            for line in lines.map_while(Result::ok) {
-                l.lock().unwrap().push(line);
-            }
-        });
-        let pid = child.id();
-        let mut node = Self { child, url, log };
-        let announced = keel_http::Ready::wait(&ready, pid, Duration::from_secs(120), || {
-            matches!(node.child.try_wait(), Ok(None))
-        })
-        .unwrap_or_else(|e| panic!("{} was not ready: {e}\n{}", node.url, node.log()));
-        assert_eq!(announced.api, node.url);
-        node
+    /// Starts `keel ARGS` and waits for its ready file, which must name `port`.
+    fn spawn(name: &str, args: Vec<String>, env: Vec<(String, String)>, port: u16) -> Self {
+        let dir = TempDir::new().unwrap();
+        let spec = keel_devnet::Spec {
+            name: name.into(),
+            args,
+            log: dir.path().join(format!("{name}.log")),
+            ready: dir.path().join(format!("{name}.ready")),
+            env,
+        };
+        let mut proc =
+            keel_devnet::Proc::spawn(Path::new(env!("CARGO_BIN_EXE_keel")), spec).unwrap();
+        let url = format!("http://127.0.0.1:{port}");
+        let never = AtomicBool::new(false);
+        match proc.wait_ready(Duration::from_secs(120), &never) {
+            Ok(announced) => assert_eq!(announced.api, url),
+            Err(e) => panic!("{name} was not ready: {e}"),
+        }
+        Self {
+            proc,
+            url,
+            _dir: dir,
+        }
     }
 
     fn log(&self) -> String {
-        self.log.lock().unwrap().join("\n")
+        std::fs::read_to_string(self.proc.log()).unwrap_or_default()
     }
 
     fn get(&self, path: &str) -> Option<Value> {
@@ -188,8 +223,7 @@ impl Node {
     }
 
     fn kill(&mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
+        self.proc.kill();
     }
 }
 
@@ -199,8 +233,7 @@ impl Drop for Node {
         if thread::panicking() || std::env::var_os("KEEL_TEST_LOGS").is_some() {
             eprintln!("--- {} log:\n{}", self.url, self.log());
         }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.proc.kill();
     }
 }
 
