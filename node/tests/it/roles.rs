@@ -213,3 +213,81 @@ fn a_standby_with_nothing_to_follow_catches_up_from_l1_data_and_takes_over_from_
     assert_eq!((balance(0), balance(1)), (1_000, 500));
     b.stop().unwrap();
 }
+
+/// A hostile request to every route of both roles gets the typed JSON refusal.
+#[test]
+fn every_route_of_both_roles_refuses_hostile_requests_with_a_typed_body() {
+    let l1 = L1::new(2);
+    let (mut ls, urls) = listeners(2);
+    let dir = l1.dir.path();
+    let b_listener = ls.pop().unwrap();
+    let a = node(
+        0,
+        dir,
+        l1.l1.clone(),
+        ls.pop().unwrap(),
+        vec![urls[1].clone()],
+        Proves::Elsewhere,
+    );
+    let b = node(
+        1,
+        dir,
+        l1.l1.clone(),
+        b_listener,
+        vec![urls[0].clone()],
+        Proves::Elsewhere,
+    );
+    until("the roles", WAIT, || {
+        a.role() == Role::Primary && b.role() == Role::Standby
+    });
+    let http = reqwest::blocking::Client::new();
+    let refused = |method: &str, url: String, status: u16, reason: &str| {
+        let r = http
+            .request(method.parse().unwrap(), &url)
+            .timeout(Duration::from_secs(5))
+            .send()
+            .unwrap();
+        assert_eq!(r.status().as_u16(), status, "{method} {url}");
+        let body: serde_json::Value = r.json().unwrap_or_else(|e| panic!("{method} {url}: {e}"));
+        assert_eq!(body["error"], reason, "{method} {url}: {body}");
+        assert!(
+            body["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "{body}"
+        );
+    };
+    let (pa, sb) = (a.url(), b.url());
+    // the primary: its node route, and the sequencer's routes with unparsable paths and queries
+    for (method, path, status, reason) in [
+        ("POST", "/v1/node", 405, "method_not_allowed"),
+        ("GET", "/v1/node/x", 404, "not_found"),
+        ("GET", "/v1/accounts/-1", 400, "bad_request"),
+        ("GET", "/v1/ops/abc", 400, "bad_request"),
+        ("GET", "/v1/stream?from=garbage", 400, "bad_request"),
+        ("POST", "/v1/ops", 400, "bad_request"),
+        ("POST", "/v1/replicated", 400, "bad_request"),
+        ("GET", "/nothing", 404, "not_found"),
+    ] {
+        refused(method, format!("{pa}{path}"), status, reason);
+    }
+    // the standby: every primary route refused as not_primary, its own routes typed too
+    for (method, path, status, reason) in [
+        ("POST", "/v1/ops", 503, "not_primary"),
+        ("GET", "/v1/ops/1", 503, "not_primary"),
+        ("GET", "/v1/accounts/-1", 503, "not_primary"),
+        ("GET", "/v1/batches/1", 503, "not_primary"),
+        ("GET", "/v1/stream?from=garbage", 503, "not_primary"),
+        ("POST", "/v1/replicated", 503, "not_primary"),
+        ("POST", "/v1/node", 405, "method_not_allowed"),
+        ("POST", "/metrics", 405, "method_not_allowed"),
+        ("GET", "/nothing", 404, "not_found"),
+    ] {
+        refused(method, format!("{sb}{path}"), status, reason);
+    }
+    // and both still serve
+    let node: keel_sequencer::node::NodeStatus =
+        get(&format!("{sb}/v1/node")).expect("the standby's node view");
+    assert_eq!(node.role, Role::Standby);
+    assert_eq!(l1.view().lease.epoch, Epoch(1));
+    a.stop().unwrap();
+    b.stop().unwrap();
+}
