@@ -381,11 +381,25 @@ pub enum L1Error {
     Corrupt(String),
     /// The L1 could not be reached, or its answer was not one this client understands; the call
     /// may or may not have been executed (read the L1 again before repeating a transaction).
-    #[error("L1 unavailable: {0}")]
-    Unavailable(String),
+    #[error("L1 unavailable: {what}{}", source.as_ref().map(|e| format!(": {e}")).unwrap_or_default())]
+    Unavailable {
+        /// What was asked, and what came back.
+        what: String,
+        /// The transport's or the decoder's error, when there was one.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
+    },
 }
 
 impl L1Error {
+    /// Unavailable: `what` went wrong, for no deeper cause.
+    pub fn unavailable(what: impl Into<String>) -> Self {
+        Self::Unavailable {
+            what: what.into(),
+            source: None,
+        }
+    }
+
     /// The rule that refused, if it was a refusal.
     pub fn rejection(&self) -> Option<&Rejection> {
         match self {

@@ -444,7 +444,7 @@ impl Node {
             }
             match self.l1.rollup() {
                 Ok(v) => return Ok(Some(v)),
-                Err(L1Error::Unavailable(e)) => {
+                Err(e @ L1Error::Unavailable { .. }) => {
                     if !said {
                         tracing::warn!("the L1 is unreachable ({e}); retrying");
                         said = true;

@@ -55,8 +55,15 @@ fn params(p: impl serde::Serialize) -> Value {
     serde_json::to_value(p).unwrap_or(Value::Null)
 }
 
-fn unavailable(e: impl std::fmt::Display) -> L1Error {
-    L1Error::Unavailable(e.to_string())
+/// Unavailable while doing `what`, because of `source`.
+fn failed(
+    what: impl Into<String>,
+    source: impl std::error::Error + Send + Sync + 'static,
+) -> L1Error {
+    L1Error::Unavailable {
+        what: what.into(),
+        source: Some(Box::new(source)),
+    }
 }
 
 impl RpcL1 {
@@ -73,7 +80,7 @@ impl RpcL1 {
             .connect_timeout(timeout.min(Duration::from_secs(5)))
             .pool_idle_timeout(keel_http::CLIENT_POOL_IDLE)
             .build()
-            .map_err(unavailable)?;
+            .map_err(|e| failed("building the HTTP client", e))?;
         let mut l1 = Self {
             url: url.trim_end_matches('/').to_owned(),
             http,
@@ -98,30 +105,32 @@ impl RpcL1 {
             .post(&self.url)
             .json(&body)
             .send()
-            .map_err(|e| unavailable(format!("{method}: {e}")))?;
+            .map_err(|e| failed(method, e))?;
         let status = response.status();
         if !status.is_success() {
             let text = response.text().unwrap_or_default();
-            return Err(unavailable(format!("{method}: HTTP {status}: {text}")));
+            return Err(L1Error::unavailable(format!(
+                "{method}: HTTP {status}: {text}"
+            )));
         }
         let r: Response = response
             .json()
-            .map_err(|e| unavailable(format!("{method}: not a JSON-RPC response: {e}")))?;
+            .map_err(|e| failed(format!("{method}: not a JSON-RPC response"), e))?;
         match (r.result, r.error) {
             (_, Some(e)) => Err(match e.code {
                 REJECTED => match e.data.map(serde_json::from_value::<Rejection>) {
                     Some(Ok(rejection)) => L1Error::Rejected(rejection),
-                    _ => unavailable(format!(
+                    _ => L1Error::unavailable(format!(
                         "{method}: a rejection this client cannot read: {}",
                         e.message
                     )),
                 },
                 STORE => L1Error::Store(e.message),
                 CORRUPT => L1Error::Corrupt(e.message),
-                code => unavailable(format!("{method}: error {code}: {}", e.message)),
+                code => L1Error::unavailable(format!("{method}: error {code}: {}", e.message)),
             }),
             (v, None) => serde_json::from_value(v)
-                .map_err(|e| unavailable(format!("{method}: unexpected result: {e}"))),
+                .map_err(|e| failed(format!("{method}: unexpected result"), e)),
         }
     }
 }

@@ -65,7 +65,7 @@ impl From<L1Error> for RpcError {
             L1Error::Store(_) => Self::new(STORE, message),
             L1Error::Corrupt(_) => Self::new(CORRUPT, message),
             // a server relaying another L1 that is down
-            L1Error::Unavailable(_) => Self::new(INTERNAL_ERROR, message),
+            L1Error::Unavailable { .. } => Self::new(INTERNAL_ERROR, message),
         }
     }
 }

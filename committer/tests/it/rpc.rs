@@ -251,7 +251,7 @@ fn the_committer_rides_out_an_outage_of_the_network_l1_and_posts_each_batch_once
         s.retries > 0 && s.posted == 0 && s.halted.is_none(),
         "{s:?}"
     );
-    assert!(matches!(remote.head(), Err(L1Error::Unavailable(_))));
+    assert!(matches!(remote.head(), Err(L1Error::Unavailable { .. })));
 
     // it comes back on the same address: everything is posted, in order, once
     let _server = RpcServer::spawn(l1.clone(), addr).unwrap();
@@ -273,5 +273,5 @@ fn a_client_refuses_an_address_with_nothing_listening() {
         .local_addr()
         .unwrap();
     let e = RpcL1::connect_with(&format!("http://{addr}"), Duration::from_secs(2)).unwrap_err();
-    assert!(matches!(e, L1Error::Unavailable(_)), "{e:?}");
+    assert!(matches!(e, L1Error::Unavailable { .. }), "{e:?}");
 }

@@ -141,7 +141,7 @@ impl Cut {
     }
     fn check(&self) -> Result<(), L1Error> {
         if self.off.load(Ordering::Acquire) {
-            return Err(L1Error::Unavailable("partitioned by the test".into()));
+            return Err(L1Error::unavailable("partitioned by the test"));
         }
         Ok(())
     }
