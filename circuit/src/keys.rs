@@ -66,7 +66,10 @@ pub enum KeyError {
     },
     /// halo2 refused to generate keys.
     #[error("key generation failed: {0}")]
-    Keygen(String),
+    Keygen(#[source] halo2_proofs::plonk::Error),
+    /// A cached key does not match its manifest or the SRS.
+    #[error("{}: the key does not match its manifest or SRS", .0.display())]
+    Mismatch(PathBuf),
     /// The shape does not fit its `k`.
     #[error(transparent)]
     Circuit(#[from] CircuitError),
@@ -234,9 +237,8 @@ impl BatchKeys {
         P: Params<'p, G1Affine> + Sync,
     {
         let circuit = BatchCircuit::blank(shape)?;
-        let vk = keygen_vk_custom(params, &circuit, true)
-            .map_err(|e| KeyError::Keygen(e.to_string()))?;
-        let pk = keygen_pk(params, vk, &circuit).map_err(|e| KeyError::Keygen(e.to_string()))?;
+        let vk = keygen_vk_custom(params, &circuit, true).map_err(KeyError::Keygen)?;
+        let pk = keygen_pk(params, vk, &circuit).map_err(KeyError::Keygen)?;
         Ok(Self { shape, pk })
     }
 
@@ -352,12 +354,8 @@ impl BatchKeys {
                 shape: format!("N{} D{} k{}", m.capacity, m.depth, m.k),
             });
         }
-        Self::load(&pk_path, &manifest_path, srs, shape, &wiring)?.ok_or_else(|| {
-            KeyError::Keygen(format!(
-                "{}: the key does not match its manifest or SRS",
-                pk_path.display()
-            ))
-        })
+        Self::load(&pk_path, &manifest_path, srs, shape, &wiring)?
+            .ok_or_else(|| KeyError::Mismatch(pk_path.clone()))
     }
 }
 

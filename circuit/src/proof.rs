@@ -34,10 +34,10 @@ pub enum ProveError {
     },
     /// halo2 failed to prove.
     #[error("proving failed: {0}")]
-    Prove(String),
+    Prove(#[source] halo2_proofs::plonk::Error),
     /// The proof does not verify.
     #[error("the proof does not verify: {0}")]
-    Invalid(String),
+    Invalid(#[source] halo2_proofs::plonk::Error),
     /// The backend the prover was required to use failed (the proof is not used).
     #[error("the required proving backend failed: {0}")]
     Backend(String),
@@ -131,6 +131,6 @@ impl BatchVerifier {
             &[&[&instances]],
             &mut transcript,
         )
-        .map_err(|e| ProveError::Invalid(e.to_string()))
+        .map_err(ProveError::Invalid)
     }
 }

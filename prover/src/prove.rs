@@ -108,7 +108,7 @@ impl BatchProver {
             OsRng,
             &mut transcript,
         )
-        .map_err(|e| ProveError::Prove(e.to_string()))?;
+        .map_err(ProveError::Prove)?;
         let proof = transcript.finalize();
         let proving_time = proving.elapsed();
         let after = self.params.stats().report();
