@@ -71,8 +71,9 @@ pub struct Proc {
     started: Instant,
     /// Killed on purpose: not restarted until [`Proc::respawn`].
     held: bool,
-    /// Since when it is down, how it ended, and when it is started again.
-    down: Option<(Instant, String, Instant)>,
+    /// Since when it is down, how it ended, when it is started again, and whether a signal
+    /// ended it (then its log holds no cause: the signal is the cause).
+    down: Option<(Instant, String, Instant, bool)>,
     /// Restarts in the current unstable stretch.
     streak: u32,
     /// Restarts in all.
@@ -163,14 +164,19 @@ impl Proc {
         if self.held {
             return Ok(None);
         }
-        if let Some((since, ended, at)) = &self.down {
+        if let Some((since, ended, at, signalled)) = &self.down {
             if Instant::now() < *at {
                 return Ok(None);
             }
+            let cause = if *signalled {
+                Vec::new()
+            } else {
+                flagged_lines(&read_log(&self.spec.log), 6)
+            };
             let restart = Restart {
                 name: self.spec.name.clone(),
                 ended: ended.clone(),
-                cause: cause_lines(&read_log(&self.spec.log), 6),
+                cause,
                 down_ms: since.elapsed().as_millis() as u64,
             };
             self.child = start(&self.exe, &self.spec)?;
@@ -179,15 +185,18 @@ impl Proc {
             self.restarts += 1;
             return Ok(Some(restart));
         }
-        let status = match self.child.try_wait() {
+        let (status, signalled) = match self.child.try_wait() {
             Ok(None) => {
                 if self.started.elapsed() > STABLE {
                     self.streak = 0;
                 }
                 return Ok(None);
             }
-            Ok(Some(s)) => s.to_string(),
-            Err(e) => e.to_string(),
+            Ok(Some(s)) => (
+                s.to_string(),
+                std::os::unix::process::ExitStatusExt::signal(&s).is_some(),
+            ),
+            Err(e) => (e.to_string(), false),
         };
         if self.streak >= MAX_RESTARTS {
             return Err(DevnetError::GaveUp {
@@ -206,7 +215,7 @@ impl Proc {
             backoff.as_secs_f64()
         );
         let now = Instant::now();
-        self.down = Some((now, status, now + backoff));
+        self.down = Some((now, status, now + backoff, signalled));
         Ok(None)
     }
 
@@ -315,6 +324,22 @@ fn read_log(path: &Path) -> String {
 /// message. Stack frames (`  12: keel::node::run`, `at src/node.rs:40:5`), the `stack backtrace:`
 /// heading and the hint about `RUST_BACKTRACE` are left out. With none, the last plain lines.
 pub fn cause_lines(log: &str, max: usize) -> Vec<String> {
+    let out = flagged_lines(log, max);
+    if !out.is_empty() {
+        return out;
+    }
+    let mut out: Vec<String> = log
+        .lines()
+        .map(strip_ansi)
+        .filter(|l| !l.trim().is_empty() && !is_frame(l.trim()))
+        .map(|l| l.trim().to_owned())
+        .collect();
+    let from = out.len().saturating_sub(max);
+    out.split_off(from)
+}
+
+/// The lines [`cause_lines`] flags, without its fallback to the last plain lines.
+fn flagged_lines(log: &str, max: usize) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     // inside an error's `Caused by:` chain; right after a panic's location (its message follows)
     let (mut chain, mut panic) = (false, false);
@@ -337,14 +362,6 @@ pub fn cause_lines(log: &str, max: usize) -> Vec<String> {
             chain = false;
         }
         panic = t.contains("panicked at");
-    }
-    if out.is_empty() {
-        out = log
-            .lines()
-            .map(strip_ansi)
-            .filter(|l| !l.trim().is_empty() && !is_frame(l.trim()))
-            .map(|l| l.trim().to_owned())
-            .collect();
     }
     let from = out.len().saturating_sub(max);
     out.split_off(from)
@@ -466,6 +483,26 @@ Caused by:
             }
             e => panic!("{e}"),
         }
+        // one ended by a signal: the signal is the cause, not what its log last said
+        let spec = Spec {
+            name: "killed".into(),
+            args: vec!["-c".into(), "echo 'T0  WARN old news'; kill -9 $$".into()],
+            log: tmp.path().join("killed.log"),
+            ready: tmp.path().join("run/killed.ready"),
+            env: vec![],
+        };
+        let mut p = Proc::spawn(Path::new("/bin/sh"), spec)
+            .unwrap()
+            .with_first_backoff(Duration::from_millis(10));
+        let r = loop {
+            if let Some(r) = p.supervise().unwrap() {
+                break r;
+            }
+            thread::sleep(Duration::from_millis(5));
+        };
+        assert!(r.ended.contains("SIGKILL"), "{r:?}");
+        assert!(r.cause.is_empty(), "{r:?}");
+        p.stop();
         // one killed on purpose is held down, not restarted
         let spec = Spec {
             name: "sleeper".into(),
