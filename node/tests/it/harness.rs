@@ -244,6 +244,32 @@ pub(crate) fn node(
     .unwrap()
 }
 
+/// A primary (sequencer 0, over `a_l1`, proving as `proves`) and a standby (sequencer 1) that
+/// follow each other, once both hold their roles.
+pub(crate) fn pair(
+    l1: &L1,
+    a_l1: Arc<dyn SettlementLayer>,
+    proves: Proves,
+) -> (NodeHandle, NodeHandle) {
+    let (mut ls, urls) = listeners(2);
+    let dir = l1.dir.path();
+    let b_listener = ls.pop().unwrap();
+    let a_listener = ls.pop().unwrap();
+    let a = node(0, dir, a_l1, a_listener, vec![urls[1].clone()], proves);
+    let b = node(
+        1,
+        dir,
+        l1.l1.clone(),
+        b_listener,
+        vec![urls[0].clone()],
+        Proves::Elsewhere,
+    );
+    until("the roles", Duration::from_secs(20), || {
+        a.role() == keel_node::Role::Primary && b.role() == keel_node::Role::Standby
+    });
+    (a, b)
+}
+
 /// Polls `done` every 50 ms for `timeout` at most.
 pub(crate) fn until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
     let start = Instant::now();

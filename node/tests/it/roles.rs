@@ -3,35 +3,16 @@ use std::{thread, time::Duration};
 use keel_sequencer::{node::Role, ReplicaStatus, Status};
 use keel_state::{BatchNumber, Epoch};
 
-use crate::harness::{get, listeners, node, sequencer, until, Cut, Proves, BACKOFF, FAILOVER, L1};
+use crate::harness::{
+    get, listeners, node, pair, sequencer, until, Cut, Proves, BACKOFF, FAILOVER, L1,
+};
 
 const WAIT: Duration = Duration::from_secs(20);
 
 #[test]
 fn a_primary_that_stops_heartbeating_is_taken_over_by_the_standby() {
     let l1 = L1::new(2);
-    let (mut ls, urls) = listeners(2);
-    let dir = l1.dir.path();
-    let b_listener = ls.pop().unwrap();
-    let a = node(
-        0,
-        dir,
-        l1.l1.clone(),
-        ls.pop().unwrap(),
-        vec![urls[1].clone()],
-        Proves::Elsewhere,
-    );
-    let b = node(
-        1,
-        dir,
-        l1.l1.clone(),
-        b_listener,
-        vec![urls[0].clone()],
-        Proves::Elsewhere,
-    );
-    until("the roles", WAIT, || {
-        a.role() == Role::Primary && b.role() == Role::Standby
-    });
+    let (a, b) = pair(&l1, l1.l1.clone(), Proves::Elsewhere);
     // the primary keeps the lease while it runs: well past the failover timeout, no take-over
     thread::sleep(FAILOVER * 2);
     assert_eq!(l1.view().lease.epoch, Epoch(1));
@@ -54,29 +35,9 @@ fn a_primary_that_stops_heartbeating_is_taken_over_by_the_standby() {
 #[test]
 fn a_partitioned_primary_that_returns_is_fenced_and_rejoins_as_a_standby() {
     let l1 = L1::new(2);
-    let (mut ls, urls) = listeners(2);
-    let dir = l1.dir.path();
     let cut = Cut::new(l1.l1.clone());
-    let b_listener = ls.pop().unwrap();
-    let a = node(
-        0,
-        dir,
-        cut.clone(),
-        ls.pop().unwrap(),
-        vec![urls[1].clone()],
-        Proves::Elsewhere,
-    );
-    let b = node(
-        1,
-        dir,
-        l1.l1.clone(),
-        b_listener,
-        vec![urls[0].clone()],
-        Proves::Elsewhere,
-    );
-    until("the roles", WAIT, || {
-        a.role() == Role::Primary && b.role() == Role::Standby
-    });
+    let (a, b) = pair(&l1, cut.clone(), Proves::Elsewhere);
+    let dir = l1.dir.path();
 
     // the primary loses the L1: it cannot heartbeat, and the standby takes over
     cut.cut();
@@ -218,28 +179,7 @@ fn a_standby_with_nothing_to_follow_catches_up_from_l1_data_and_takes_over_from_
 #[test]
 fn every_route_of_both_roles_refuses_hostile_requests_with_a_typed_body() {
     let l1 = L1::new(2);
-    let (mut ls, urls) = listeners(2);
-    let dir = l1.dir.path();
-    let b_listener = ls.pop().unwrap();
-    let a = node(
-        0,
-        dir,
-        l1.l1.clone(),
-        ls.pop().unwrap(),
-        vec![urls[1].clone()],
-        Proves::Elsewhere,
-    );
-    let b = node(
-        1,
-        dir,
-        l1.l1.clone(),
-        b_listener,
-        vec![urls[0].clone()],
-        Proves::Elsewhere,
-    );
-    until("the roles", WAIT, || {
-        a.role() == Role::Primary && b.role() == Role::Standby
-    });
+    let (a, b) = pair(&l1, l1.l1.clone(), Proves::Elsewhere);
     let http = reqwest::blocking::Client::new();
     let refused = |method: &str, url: String, status: u16, reason: &str| {
         let r = http
