@@ -419,8 +419,20 @@ mod tests {
                 }
             }
             drop(results);
-            // the directory is whole: its keys are the genesis's sequencers
-            let p = prepare(&cfg).unwrap();
+            // the directory is whole: its keys are the genesis's sequencers. (Another test of
+            // this binary may fork a child while a lock's file is open here; the child holds it
+            // until it execs, which closes it, so a refusal may last that long.)
+            let start = std::time::Instant::now();
+            let p = loop {
+                match prepare(&cfg) {
+                    Err(DevnetError::InUse { .. })
+                        if start.elapsed() < std::time::Duration::from_secs(2) =>
+                    {
+                        std::thread::sleep(std::time::Duration::from_millis(10))
+                    }
+                    r => break r.unwrap_or_else(|e| panic!("round {round}: {e}")),
+                }
+            };
             let genesis: Genesis =
                 serde_json::from_slice(&std::fs::read(p.dir.genesis()).unwrap()).unwrap();
             for i in 0..2 {

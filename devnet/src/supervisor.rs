@@ -8,7 +8,7 @@
 use std::{
     fs::OpenOptions,
     path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
+    process::{Child, Command, ExitStatus, Stdio},
     sync::atomic::{AtomicBool, Ordering},
     thread,
     time::{Duration, Instant},
@@ -251,11 +251,12 @@ impl Proc {
         }
     }
 
-    /// SIGTERM, then SIGKILL after [`STOP_GRACE`]; not restarted after this.
-    pub fn stop(&mut self) {
+    /// SIGTERM, then SIGKILL after [`STOP_GRACE`]; not restarted after this. Returns how it
+    /// ended (`None` if that could not be read).
+    pub fn stop(&mut self) -> Option<ExitStatus> {
         self.held = true;
         if !self.alive() {
-            return;
+            return self.child.try_wait().ok().flatten();
         }
         let pid = rustix::process::Pid::from_child(&self.child);
         let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
@@ -264,11 +265,11 @@ impl Proc {
             if start.elapsed() > STOP_GRACE {
                 eprintln!("keel devnet: {} did not stop; killing it", self.spec.name);
                 let _ = self.child.kill();
-                let _ = self.child.wait();
-                return;
+                break;
             }
             thread::sleep(Duration::from_millis(50));
         }
+        self.child.wait().ok()
     }
 }
 

@@ -5,12 +5,10 @@
 //! through `keel exit --l1.rpc`, with payouts equal to the L2 total supply.
 
 use std::{
-    io::{BufRead, BufReader},
     path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
     sync::{
         atomic::{AtomicBool, Ordering},
-        Arc, Mutex, OnceLock,
+        Arc, OnceLock,
     },
     thread,
     time::{Duration, Instant},
@@ -105,73 +103,62 @@ fn write_genesis(path: &Path, chain_id: u64) {
     std::fs::write(path, g.to_string()).unwrap();
 }
 
-/// A running `keel l1`, stopped (SIGTERM) when dropped.
+/// A running `keel l1` under the devnet's supervisor ([`keel_devnet::Proc`]), stopped (SIGTERM)
+/// when dropped.
 pub(crate) struct L1Process {
-    child: Child,
+    proc: keel_devnet::Proc,
     pub(crate) url: String,
+    _dir: TempDir,
 }
 
 impl L1Process {
+    /// Starts it and waits for its ready file; a process that ends first is an error with the
+    /// lines of its log that carry the cause.
     pub(crate) fn start(
         dir: &Path,
         verifier: &Path,
         genesis: Option<&Path>,
     ) -> Result<Self, String> {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_keel"));
-        cmd.args(["l1", "--l1.listen", "127.0.0.1:0", "--l1.dir"])
-            .arg(dir)
-            .arg("--l1.verifier")
-            .arg(verifier);
+        let arg = |p: &Path| p.to_string_lossy().into_owned();
+        let mut args = vec![
+            "l1".to_owned(),
+            "--l1.listen".into(),
+            "127.0.0.1:0".into(),
+            "--l1.dir".into(),
+            arg(dir),
+            "--l1.verifier".into(),
+            arg(verifier),
+        ];
         if let Some(g) = genesis {
-            cmd.arg("--l1.genesis").arg(g);
+            args.extend(["--l1.genesis".into(), arg(g)]);
         }
-        let ready = crate::ready_file();
-        cmd.arg("--ready-file").arg(&ready);
-        let mut child = cmd.stderr(Stdio::piped()).spawn().unwrap();
-        // its log is kept (and drained, so it never blocks on a full pipe) for the error
-        let seen = Arc::new(Mutex::new(String::new()));
-        let lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        let s = seen.clone();
-        thread::spawn(move || {
-            for line in lines.map_while(Result::ok) {
-                let mut s = s.lock().unwrap();
-                s.push_str(&line);
-                s.push('\n');
-            }
-        });
-        let pid = child.id();
-        match keel_http::Ready::wait(&ready, pid, Duration::from_secs(120), || {
-            matches!(child.try_wait(), Ok(None))
-        }) {
-            Ok(r) => Ok(Self { child, url: r.api }),
-            Err(e) => {
-                let status = child.wait().unwrap();
-                Err(format!(
-                    "keel l1 was not ready ({e}; {status}): {}",
-                    seen.lock().unwrap()
-                ))
-            }
-        }
+        let run = TempDir::new().unwrap();
+        let spec = keel_devnet::Spec {
+            name: "keel l1".into(),
+            args,
+            log: run.path().join("l1.log"),
+            ready: run.path().join("l1.ready"),
+            env: vec![],
+        };
+        let mut proc = keel_devnet::Proc::spawn(Path::new(env!("CARGO_BIN_EXE_keel")), spec)
+            .map_err(|e| e.to_string())?;
+        let never = AtomicBool::new(false);
+        let ready = proc
+            .wait_ready(Duration::from_secs(120), &never)
+            .map_err(|e| e.to_string())?;
+        Ok(Self {
+            proc,
+            url: ready.api,
+            _dir: run,
+        })
     }
 
     pub(crate) fn stop(mut self) {
-        self.terminate();
-    }
-
-    fn terminate(&mut self) {
-        let pid = self.child.id().to_string();
-        let _ = Command::new("kill").args(["-TERM", &pid]).status();
-        let status = self.child.wait().unwrap();
-        assert!(status.success(), "keel l1 stopped with {status}");
-    }
-}
-
-impl Drop for L1Process {
-    fn drop(&mut self) {
-        if self.child.try_wait().ok().flatten().is_none() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
+        let status = self.proc.stop();
+        assert!(
+            status.is_some_and(|s| s.success()),
+            "keel l1 stopped with {status:?}"
+        );
     }
 }
 

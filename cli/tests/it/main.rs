@@ -15,15 +15,6 @@ pub(crate) fn heavy() -> std::sync::MutexGuard<'static, ()> {
     HEAVY.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// A fresh path for a process's `--ready-file` ([`keel_http::Ready`]).
-pub(crate) fn ready_file() -> std::path::PathBuf {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    static NEXT: AtomicU32 = AtomicU32::new(0);
-    let dir = std::env::temp_dir().join(format!("keel-it-ready-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join(format!("{}.ready", NEXT.fetch_add(1, Ordering::Relaxed)))
-}
-
 use keel_state::{test_utils::fund, AccountIndex, RocksStore, RocksStoreOptions, State};
 
 pub(crate) fn keel(args: &[&str]) -> (bool, String, String) {
