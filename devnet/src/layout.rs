@@ -171,7 +171,8 @@ pub struct Prepared {
 }
 
 /// Creates the devnet (keys, council, genesis) on the first run, atomically; checks a resumed
-/// one. Either way the directory is locked for as long as the result lives.
+/// one. Either way the directory is locked for as long as the result lives. The flags are
+/// checked first by [`crate::check`].
 pub fn prepare(cfg: &Config) -> Result<Prepared, DevnetError> {
     let wanted = Layout {
         chain_id: cfg.chain_id,
@@ -213,17 +214,6 @@ pub fn prepare(cfg: &Config) -> Result<Prepared, DevnetError> {
         };
         if !empty {
             return Err(DevnetError::NotADevnet(dir.root.clone()));
-        }
-        if cfg.accounts < 2 {
-            return Err(DevnetError::Option(
-                "a devnet needs at least 2 accounts".into(),
-            ));
-        }
-        if u64::from(cfg.accounts) > 1u64 << cfg.depth.min(32) {
-            return Err(DevnetError::Option(format!(
-                "{} accounts do not fit a tree of depth {}",
-                cfg.accounts, cfg.depth
-            )));
         }
         match create(cfg, &dir, &wanted)? {
             Some(lock) => {

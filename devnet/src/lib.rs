@@ -314,6 +314,12 @@ pub fn check(cfg: &Config) -> Result<Option<u64>, DevnetError> {
     if cfg.accounts < 2 {
         return bad("a devnet needs at least 2 accounts".into());
     }
+    if u64::from(cfg.accounts) > 1u64 << cfg.depth.min(32) {
+        return bad(format!(
+            "{} accounts do not fit a tree of depth {}",
+            cfg.accounts, cfg.depth
+        ));
+    }
     if cfg.provers > 16 {
         return bad("--devnet.provers: at most 16".into());
     }

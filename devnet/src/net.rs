@@ -15,7 +15,7 @@ use std::{
 
 use keel_committer::{reconstruct, Call, CouncilAction, RollupView, RpcL1, SettlementLayer};
 use keel_sequencer::{
-    node::{NodeStatus, ProverStatus, Role},
+    node::{NodeStatus, ProofStats, ProverStatus, Role},
     Status,
 };
 use keel_state::{
@@ -566,37 +566,36 @@ impl Devnet {
 
     /// Proofs made and their total milliseconds, this run's processes and restarted ones.
     fn proof_totals(&self) -> (u64, u64) {
-        let (mut n, mut ms) = self.proofs_before;
-        for s in self.nodes.iter().filter_map(|n| n.node.as_ref()) {
-            n += s.proofs.proofs;
-            ms += s.proofs.proof_ms_total;
-        }
-        for s in self.provers.iter().filter_map(|p| p.status.as_ref()) {
-            n += s.proofs.proofs;
-            ms += s.proofs.proof_ms_total;
-        }
-        (n, ms)
+        let nodes = self.nodes.iter().filter_map(|n| n.node.as_ref());
+        let all = nodes.map(|n| &n.proofs).chain(
+            self.provers
+                .iter()
+                .filter_map(|p| p.status.as_ref().map(|s| &s.proofs)),
+        );
+        all.fold(self.proofs_before, |(n, ms), s| {
+            (n + s.proofs, ms + s.proof_ms_total)
+        })
+    }
+
+    /// What the provers proving now report: the primary's own, and the prover services'.
+    fn proving_now(&self) -> impl Iterator<Item = &ProofStats> {
+        let primary = self.primary().and_then(|p| self.nodes[p].node.as_ref());
+        primary.map(|n| &n.proofs).into_iter().chain(
+            self.provers
+                .iter()
+                .filter_map(|p| p.status.as_ref().map(|s| &s.proofs)),
+        )
     }
 
     /// The last batch a prover proved.
     fn proved(&self) -> u64 {
-        let nodes = self.primary().and_then(|p| self.nodes[p].node.as_ref());
-        let provers = self.provers.iter().filter_map(|p| p.status.as_ref());
-        nodes
-            .map(|n| n.proofs.proved)
-            .into_iter()
-            .chain(provers.map(|s| s.proofs.proved))
-            .max()
-            .unwrap_or(0)
+        self.proving_now().map(|s| s.proved).max().unwrap_or(0)
     }
 
+    /// The last proof's time.
     fn last_proof_ms(&self) -> u64 {
-        let nodes = self.primary().and_then(|p| self.nodes[p].node.as_ref());
-        let provers = self.provers.iter().filter_map(|p| p.status.as_ref());
-        nodes
-            .map(|n| n.proofs.proof_ms_last)
-            .into_iter()
-            .chain(provers.map(|s| s.proofs.proof_ms_last))
+        self.proving_now()
+            .map(|s| s.proof_ms_last)
             .max()
             .unwrap_or(0)
     }

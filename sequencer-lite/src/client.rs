@@ -228,12 +228,6 @@ impl Client {
         self.get("/v1/status").await
     }
 
-    /// The node's view: its role, proofs and committer (`GET /v1/node`, served by `keel
-    /// sequencer` nodes on both roles).
-    pub async fn node(&self) -> Result<crate::node::NodeStatus, ClientError> {
-        self.get("/v1/node").await
-    }
-
     /// Batch `n` as the sequencer logged it; `None` if it has none. Fails over like every call,
     /// so it reads the first endpoint that answers (the primary, or a standby's `503`s skipped).
     pub async fn batch(&self, n: u64) -> Result<Option<Batch>, ClientError> {

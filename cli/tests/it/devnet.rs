@@ -248,24 +248,36 @@ fn finish(child: std::process::Child) -> (Option<i32>, Value, String) {
     )
 }
 
+/// Waits while `waiting` holds, failing if the devnet ends first or `timeout` passes.
+fn while_running(
+    devnet: &mut std::process::Child,
+    what: &str,
+    timeout: Duration,
+    mut waiting: impl FnMut() -> bool,
+) {
+    let start = Instant::now();
+    while waiting() {
+        assert!(
+            devnet.try_wait().unwrap().is_none(),
+            "the devnet ended while waiting for {what}"
+        );
+        assert!(start.elapsed() < timeout, "timed out waiting for {what}");
+        thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// SIGKILLs the process that announced itself in `name`'s ready file, and waits until the
 /// devnet's supervisor has started it again and it is ready (a new pid in the file).
 fn kill_and_await_restart(dir: &Path, name: &str, devnet: &mut std::process::Child) {
     let before = ready(dir, name).unwrap_or_else(|| panic!("{name} is not ready"));
     let pid = rustix::process::Pid::from_raw(before.pid as i32).unwrap();
     rustix::process::kill_process(pid, rustix::process::Signal::KILL).unwrap();
-    let start = Instant::now();
-    while ready(dir, name).is_none_or(|r| r.pid == before.pid) {
-        assert!(
-            devnet.try_wait().unwrap().is_none(),
-            "the devnet ended after {name} was killed"
-        );
-        assert!(
-            start.elapsed() < Duration::from_secs(180),
-            "{name} was not restarted"
-        );
-        thread::sleep(Duration::from_millis(100));
-    }
+    while_running(
+        devnet,
+        &format!("{name} to restart"),
+        Duration::from_secs(180),
+        || ready(dir, name).is_none_or(|r| r.pid == before.pid),
+    );
 }
 
 #[test]
@@ -307,32 +319,18 @@ fn a_supervised_devnet_restarts_what_dies_and_holds_its_directory_against_a_seco
 
     // the one that runs: once its prover is ready and a batch of the run is committed, the L1,
     // the standby and the prover are each killed once, and each comes back
-    let start = Instant::now();
-    while ready(&dir, "prover-0").is_none() {
-        assert!(
-            running.try_wait().unwrap().is_none(),
-            "the devnet ended early"
-        );
-        assert!(
-            start.elapsed() < Duration::from_secs(300),
-            "no prover started"
-        );
-        thread::sleep(Duration::from_millis(100));
-    }
+    while_running(&mut running, "the prover", Duration::from_secs(300), || {
+        ready(&dir, "prover-0").is_none()
+    });
     use keel_committer::SettlementLayer;
     let l1 = keel_committer::RpcL1::connect(&ready(&dir, "l1").unwrap().api).unwrap();
     let first = l1.rollup().unwrap().checkpoint.batch;
-    while l1.rollup().is_ok_and(|v| v.checkpoint.batch == first) {
-        assert!(
-            running.try_wait().unwrap().is_none(),
-            "the devnet ended early"
-        );
-        assert!(
-            start.elapsed() < Duration::from_secs(300),
-            "no batch committed"
-        );
-        thread::sleep(Duration::from_millis(100));
-    }
+    while_running(
+        &mut running,
+        "a batch committed",
+        Duration::from_secs(300),
+        || l1.rollup().is_ok_and(|v| v.checkpoint.batch == first),
+    );
     kill_and_await_restart(&dir, "l1", &mut running);
     let http = reqwest::blocking::Client::new();
     let standby = ["sequencer-0", "sequencer-1"]
