@@ -9,6 +9,9 @@
 #
 # System packages: libclang-dev (rocksdb's bindgen), mesa-vulkan-drivers + libvulkan1 (the
 # software GPU, Mesa lavapipe). They are installed with apt-get only when missing.
+# npm packages (contracts/package.json, pinned by its lock file): solc-js 0.8.19, which compiles
+# the contracts, and anvil, the EVM node of the contract tests. `npm ci` runs only when
+# contracts/node_modules is missing or older than the lock file.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -31,6 +34,20 @@ ensure_packages() {
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
 }
 
+ensure_contracts() {
+    if ! command -v npm >/dev/null 2>&1; then
+        echo "keel.sh: npm is needed for the contracts (solc-js, anvil); install Node.js" >&2
+        exit 1
+    fi
+    if [ ! -d contracts/node_modules ] || [ contracts/package-lock.json -nt contracts/node_modules ]; then
+        echo "keel.sh: installing the contracts' npm packages (solc 0.8.19, anvil)" >&2
+        (cd contracts && npm ci --no-audit --no-fund --loglevel=error)
+        touch contracts/node_modules
+    fi
+    # the compiled artifacts that the Rust bindings read must be what the sources compile to
+    node contracts/build.mjs --check >/dev/null
+}
+
 # A compilation cache, when this machine has one (`.ci/run` installs sccache).
 if [ -z "${RUSTC_WRAPPER:-}" ] && command -v sccache >/dev/null 2>&1; then
     export RUSTC_WRAPPER=sccache
@@ -41,6 +58,7 @@ shift || true
 case "$cmd" in
     test)
         ensure_packages
+        ensure_contracts
         # keel-benches holds no tests; excluding it keeps its peers (msm-webgpu and a second wgpu
         # tree, k256, criterion) out of the test build. CI's clippy still compiles the benches.
         cargo test --workspace --exclude keel-benches --locked "$@"

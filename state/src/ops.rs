@@ -39,6 +39,8 @@ use crate::{
 const KIND_DEPOSIT: u64 = 1;
 const KIND_TRANSFER: u64 = 2;
 const KIND_WITHDRAW: u64 = 3;
+/// The kind in an exit authorisation's word ([`exit_message`]).
+pub const KIND_EXIT: u64 = 4;
 
 const TAG_DEPOSIT: u8 = 0x01;
 const TAG_TRANSFER: u8 = 0x02;
@@ -60,6 +62,18 @@ pub fn word(kind: u64, a: AccountIndex, b: AccountIndex, amount: u64, nonce: u64
         amount >> 56 | nonce << 8,
         nonce >> 56,
     ])
+}
+
+/// What an account's owner signs to exit it, in exit mode, to `recipient` on the L1 of the
+/// deployment `chain_id`: `[word(4, index, 0, 0, 0), recipient, chain_id]`. Three elements, so it
+/// can equal no operation's message (the challenge's capacity names the length), and the kind
+/// in the word tells it from any other three-element message.
+pub fn exit_message(chain_id: u64, index: AccountIndex, recipient: &L1Address) -> [Fr; 3] {
+    [
+        word(KIND_EXIT, index, AccountIndex(0), 0, 0),
+        fr_from_address(&recipient.0),
+        Fr::from(chain_id),
+    ]
 }
 
 /// What an operation's owner signs: `[word]` for a transfer, `[word, recipient]` for a

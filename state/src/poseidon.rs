@@ -184,6 +184,44 @@ pub fn permute(state: &mut [Fr; T]) {
     *state = mds_mul(mds, state);
 }
 
+/// The optimised permutation's constants, exactly as [`permute`] applies them: for generators
+/// that emit the permutation in another language (the on-chain Poseidon), so that it cannot
+/// drift from this one.
+#[derive(Clone, Debug)]
+pub struct Optimised {
+    /// Added before the first round, then after the S-boxes of each of the first `R_F/2` rounds.
+    pub start: Vec<[Fr; T]>,
+    /// Added to element 0 after its S-box in each partial round.
+    pub partial: Vec<Fr>,
+    /// Added after the S-boxes of each of the last `R_F/2 − 1` full rounds.
+    pub end: Vec<[Fr; T]>,
+    /// The MDS matrix (full rounds).
+    pub mds: [[Fr; T]; T],
+    /// The matrix applied after the first half of the full rounds.
+    pub pre_sparse: [[Fr; T]; T],
+    /// Each partial round's sparse matrix: its first row and the column below its corner.
+    pub sparse: Vec<([Fr; T], [Fr; T - 1])>,
+}
+
+/// [`Optimised`], from the protocol's spec.
+pub fn optimised() -> Optimised {
+    let c = &CONSTANTS.spec;
+    let consts = c.constants();
+    Optimised {
+        start: consts.start().clone(),
+        partial: consts.partial().clone(),
+        end: consts.end().clone(),
+        mds: *c.mds_matrices().mds().as_ref(),
+        pre_sparse: *c.mds_matrices().pre_sparse_mds().as_ref(),
+        sparse: c
+            .mds_matrices()
+            .sparse_matrices()
+            .iter()
+            .map(|m| (*m.row(), *m.col_hat()))
+            .collect(),
+    }
+}
+
 /// The fixed-length sponge of the module docs: `inputs` in `domain`.
 pub fn sponge(domain: Domain, inputs: &[Fr]) -> Fr {
     let mut state = [capacity(domain, inputs.len()), Fr::ZERO, Fr::ZERO];

@@ -1,0 +1,177 @@
+//! The gas table of Keel's contracts, measured on a local anvil:
+//!
+//! ```text
+//! cargo run -p keel-evm --example gas
+//! ```
+//!
+//! Every figure is a transaction's `gasUsed` (21,000 of intrinsic cost included) on a fresh
+//! anvil; batches are real keel-state batches of signed transfers. The batch proof here is the
+//! test verifier's digest: the halo2 verifier's own cost is not in these figures yet.
+
+#[path = "../tests/it/harness.rs"]
+#[allow(dead_code)]
+mod harness;
+
+use alloy::{network::ReceiptResponse, primitives::Address};
+use harness::*;
+use keel_evm::contracts::{artifact, KeelPoseidon};
+use keel_state::{
+    ops::exit_message,
+    test_utils::{deposit, key, signed_transfer, transfer},
+    AccountIndex, Encode, L1Address,
+};
+
+macro_rules! gas {
+    ($call:expr) => {{
+        let r = keel_evm::transact($call).await.expect("sent");
+        assert!(r.status(), "{} reverted: {r:?}", stringify!($call));
+        r.gas_used()
+    }};
+}
+
+/// Gas of posting a batch of `n` transfers among 8 funded accounts on a rollup of `depth`.
+async fn batch_gas(depth: u8, n: usize) -> u64 {
+    let mut net = Net::start_with_depth(depth).await;
+    for i in 0..8 {
+        net.deposit(i, 1_000_000).await;
+    }
+    let b = net.build(1, (0..8).map(|i| deposit(i, 1_000_000)).collect());
+    gas!(net.primary.postBatch(data(&b), digest_proof(&b)));
+    let mut nonces = [0u64; 8];
+    let ops = (0..n)
+        .map(|j| {
+            let from = (j % 8) as u32;
+            let op = transfer(from, (from + 1) % 8, 1, nonces[from as usize]);
+            nonces[from as usize] += 1;
+            op
+        })
+        .collect();
+    let b = net.build(1, ops);
+    gas!(net.primary.postBatch(data(&b), digest_proof(&b)))
+}
+
+#[tokio::main]
+async fn main() {
+    let mut rows: Vec<(String, u64, String)> = Vec::new();
+
+    // one Poseidon permutation, by a transaction (so 21,000 + calldata are in it)
+    {
+        let net = Net::start_with_depth(8).await;
+        let p = KeelPoseidon::new(
+            net.primary.poseidon().call().await.unwrap(),
+            net.primary.provider().clone(),
+        );
+        let est = p
+            .permute([1, 2, 3].map(alloy::primitives::U256::from))
+            .estimate_gas()
+            .await
+            .unwrap();
+        rows.push((
+            "Poseidon permutation (a call's estimate)".into(),
+            est,
+            "21,000 intrinsic included".into(),
+        ));
+    }
+
+    for (label, depth, n) in [("default", 8u8, 12usize), ("production", 26, 51)] {
+        let g = batch_gas(depth, n).await;
+        rows.push((
+            format!("batch, {label} capacity ({n} transfers, depth {depth})"),
+            g,
+            format!("{} per transfer; verifier not included", g / n as u64),
+        ));
+    }
+
+    let mut net = Net::start_with_depth(24).await;
+    let (x, y) = key(0).public_key().xy();
+    rows.push((
+        "deposit (new account)".into(),
+        gas!(net.citizen.deposit(u(&x), u(&y)).value(wei(100))),
+        String::new(),
+    ));
+    rows.push((
+        "deposit (top-up)".into(),
+        gas!(net.citizen.deposit(u(&x), u(&y)).value(wei(100))),
+        String::new(),
+    ));
+    net.deposit(1, 100).await;
+    let b = net.build(
+        1,
+        vec![
+            deposit(0, 100),
+            deposit(0, 100),
+            deposit(1, 100),
+            transfer(0, 1, 5, 0),
+        ],
+    );
+    gas!(net.primary.postBatch(data(&b), digest_proof(&b)));
+    let forced = signed_transfer(1, 0, 1, 0);
+    rows.push((
+        "forced transfer".into(),
+        gas!(net.citizen.force(forced.encode().into())),
+        String::new(),
+    ));
+    net.deposit(2, 50).await; // position 4, never included: reclaimed below
+    rows.push((
+        "heartbeat".into(),
+        gas!(net.primary.heartbeat()),
+        String::new(),
+    ));
+    net.advance(FAILOVER + 1).await;
+    rows.push((
+        "lease claim".into(),
+        gas!(net.standby.claimLease()),
+        String::new(),
+    ));
+    net.advance(FORCED + 1).await;
+    rows.push((
+        "exit mode activation (deadline)".into(),
+        gas!(net.citizen.activateExitMode()),
+        String::new(),
+    ));
+    let a = account_of(&net.state, 0);
+    let proof = net.state.proof(AccountIndex(0)).unwrap();
+    let recipient = Address::from([9; 20]);
+    let sig = key(0).sign(&exit_message(
+        CHAIN_ID,
+        AccountIndex(0),
+        &L1Address(recipient.0 .0),
+    ));
+    let r = sig.r();
+    let exit = gas!(net.citizen.exit(
+        0,
+        u(&x),
+        u(&y),
+        a.balance,
+        a.nonce,
+        proof.siblings.iter().map(u).collect(),
+        recipient,
+        [
+            u(&r.x),
+            u(&r.y),
+            alloy::primitives::U256::from_le_bytes(sig.s_bytes())
+        ],
+    ));
+    rows.push((
+        "exit (depth 24, Merkle proof + owner's Schnorr signature)".into(),
+        exit,
+        String::new(),
+    ));
+    rows.push((
+        "reclaim of an unincluded deposit".into(),
+        gas!(net.citizen.reclaim(4)),
+        String::new(),
+    ));
+
+    println!("| operation | gas | note |\n|---|---:|---|");
+    for (what, gas, note) in rows {
+        println!("| {what} | {gas} | {note} |");
+    }
+    println!("\n| contract | runtime bytes (EIP-170: 24,576) |\n|---|---:|");
+    for name in ["KeelRollup", "KeelPoseidon"] {
+        println!(
+            "| {name} | {} |",
+            artifact(name).unwrap().deployed_bytecode.len()
+        );
+    }
+}
