@@ -17,4 +17,4 @@ pub mod proof;
 
 pub use circuit::{BatchCircuit, CircuitError, PublicInputs, Shape, Statistics};
 pub use keys::{BatchKeys, KeyError, KeySource, Srs};
-pub use proof::{BatchProof, BatchVerifier, ProveError};
+pub use proof::{BatchProof, BatchVerifier, ProveError, Transcript};

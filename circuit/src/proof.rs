@@ -4,6 +4,11 @@
 //! ```text
 //!  BatchProof { public inputs, proof bytes } ──verify──▶ VerifierSHPLONK on ParamsKZG (standard)
 //! ```
+//!
+//! The Fiat–Shamir transcript is a deployment's choice ([`Transcript`]): Blake2b (halo2's own,
+//! the default) or Keccak in the encoding of snark-verifier's `EvmTranscript`, which the EVM
+//! verifier that snark-verifier generates reads (challenges are Keccak-256 of the 32-byte
+//! big-endian words absorbed, as the EVM computes them cheaply).
 
 use halo2_base::halo2_proofs::{
     halo2curves::bn256::{Bn256, G1Affine},
@@ -16,6 +21,7 @@ use halo2_base::halo2_proofs::{
     transcript::{Blake2bRead, Challenge255, TranscriptReadBuffer},
 };
 use keel_state::{BatchWitness, Fr};
+use snark_verifier::{loader::native::NativeLoader, system::halo2::transcript::evm::EvmTranscript};
 
 use crate::circuit::{BatchCircuit, CircuitError, CircuitInput, PublicInputs, Shape};
 
@@ -75,12 +81,30 @@ pub fn synthesize(
     Ok((circuit, public))
 }
 
+/// The Fiat–Shamir transcript of a deployment's batch proofs.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Transcript {
+    /// halo2's Blake2b transcript.
+    #[default]
+    Blake2b,
+    /// Keccak-256 as snark-verifier's `EvmTranscript` encodes it: what an EVM verifier reads.
+    Keccak,
+}
+
+/// The Keccak transcript's reader over proof bytes.
+pub type KeccakRead<'a> = EvmTranscript<G1Affine, NativeLoader, &'a [u8], Vec<u8>>;
+/// The Keccak transcript's writer.
+pub type KeccakWrite = EvmTranscript<G1Affine, NativeLoader, Vec<u8>, Vec<u8>>;
+
 /// A batch proof and the public inputs it proves.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BatchProof {
     /// The public inputs.
     pub public: PublicInputs,
-    /// halo2 proof bytes (Blake2b transcript, SHPLONK).
+    /// halo2 proof bytes (SHPLONK, in the deployment's [`Transcript`]).
     pub proof: Vec<u8>,
 }
 
@@ -89,18 +113,44 @@ pub struct BatchProof {
 pub struct BatchVerifier {
     params: ParamsKZG<Bn256>,
     vk: VerifyingKey<G1Affine>,
+    transcript: Transcript,
 }
 
 impl BatchVerifier {
     /// A verifier for `vk` under `params`.
     pub fn new(params: ParamsKZG<Bn256>, vk: VerifyingKey<G1Affine>) -> Self {
-        Self { params, vk }
+        Self {
+            params,
+            vk,
+            transcript: Transcript::default(),
+        }
+    }
+
+    /// This verifier reading proofs in `transcript`.
+    pub fn with_transcript(mut self, transcript: Transcript) -> Self {
+        self.transcript = transcript;
+        self
+    }
+
+    /// The transcript it reads.
+    pub fn transcript(&self) -> Transcript {
+        self.transcript
+    }
+
+    /// The KZG parameters (what an EVM verifier is generated from, with the key).
+    pub fn params(&self) -> &ParamsKZG<Bn256> {
+        &self.params
+    }
+
+    /// The verifying key.
+    pub fn vk(&self) -> &VerifyingKey<G1Affine> {
+        &self.vk
     }
 
     /// A verifier from the bytes [`crate::keys::BatchKeys::verifier_bytes`] wrote.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, crate::keys::KeyError> {
         let (_, params, vk) = crate::keys::read_verifier(bytes)?;
-        Ok(Self { params, vk })
+        Ok(Self::new(params, vk))
     }
 
     /// The verifying key's transcript digest ([`crate::keys::vk_digest`]): what a chain pins at
@@ -122,15 +172,28 @@ impl BatchVerifier {
     /// Whether `proof` proves its public inputs.
     pub fn verify(&self, proof: &BatchProof) -> Result<(), ProveError> {
         let instances: Vec<Fr> = proof.public.to_vec();
-        let mut transcript =
-            Blake2bRead::<_, G1Affine, Challenge255<_>>::init(proof.proof.as_slice());
-        verify_proof::<KZGCommitmentScheme<Bn256>, VerifierSHPLONK<'_, Bn256>, _, _, _>(
-            &self.params,
-            &self.vk,
-            SingleStrategy::new(&self.params),
-            &[&[&instances]],
-            &mut transcript,
-        )
+        let strategy = SingleStrategy::new(&self.params);
+        let instances: &[&[&[Fr]]] = &[&[&instances]];
+        match self.transcript {
+            Transcript::Blake2b => {
+                verify_proof::<KZGCommitmentScheme<Bn256>, VerifierSHPLONK<'_, Bn256>, _, _, _>(
+                    &self.params,
+                    &self.vk,
+                    strategy,
+                    instances,
+                    &mut Blake2bRead::<_, G1Affine, Challenge255<_>>::init(proof.proof.as_slice()),
+                )
+            }
+            Transcript::Keccak => {
+                verify_proof::<KZGCommitmentScheme<Bn256>, VerifierSHPLONK<'_, Bn256>, _, _, _>(
+                    &self.params,
+                    &self.vk,
+                    strategy,
+                    instances,
+                    &mut KeccakRead::init(proof.proof.as_slice()),
+                )
+            }
+        }
         .map_err(ProveError::Invalid)
     }
 }

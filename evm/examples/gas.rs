@@ -5,14 +5,16 @@
 //! ```
 //!
 //! Every figure is a transaction's `gasUsed` (21,000 of intrinsic cost included) on a fresh
-//! anvil; batches are real keel-state batches of signed transfers. The batch proof here is the
-//! test verifier's digest: the halo2 verifier's own cost is not in these figures yet.
+//! anvil; batches are real keel-state batches of signed transfers. The batch rows use the test
+//! verifier's digest, so they show the rollup's own work; the halo2 verifier's cost is its own
+//! row, measured with a real proof of the smallest batch circuit (one operation, depth 3; the
+//! verifier's work does not grow with the circuit's capacity or depth).
 
 #[path = "../tests/it/harness.rs"]
 #[allow(dead_code)]
 mod harness;
 
-use alloy::{network::ReceiptResponse, primitives::Address};
+use alloy::{network::ReceiptResponse, primitives::Address, providers::Provider};
 use harness::*;
 use keel_evm::contracts::{artifact, KeelPoseidon};
 use keel_state::{
@@ -50,9 +52,65 @@ async fn batch_gas(depth: u8, n: usize) -> u64 {
     gas!(net.primary.postBatch(data(&b), digest_proof(&b)))
 }
 
+/// Gas of the halo2 verifier (the split pair) on a real proof, and of `postBatch` with it.
+async fn verifier_gas() -> (u64, u64, usize, Vec<usize>) {
+    use keel_prover::{
+        keys::{kzg_params, BatchKeys, Srs},
+        kzg::{cpu_factory, MsmParams},
+        BatchProver, Shape, Transcript,
+    };
+    let shape = Shape {
+        capacity: 1,
+        depth: 3,
+        k: 11,
+    };
+    let srs = kzg_params(&Srs::Dev, shape.k).unwrap();
+    let params = MsmParams::new(srs.clone(), cpu_factory());
+    let keys = BatchKeys::generate(&params, shape).unwrap();
+    let prover = BatchProver::new(params, keys).with_transcript(Transcript::Keccak);
+    let contracts = keel_evm::verifier::generate(&srs, prover.keys().vk()).unwrap();
+    let mut net = Net::start_with_depth(shape.depth).await;
+    let verifier = deploy_verifier(net.primary.provider(), &contracts).await;
+    let rollup = net.redeploy_with_verifier(verifier).await;
+    net.deposit_to(&rollup, 0, 100).await;
+    let witness = net
+        .state
+        .execute_batch(keel_state::Epoch(1), vec![deposit(0, 100)])
+        .unwrap();
+    let (proof, _) = prover.prove(&witness, |_| {}).unwrap();
+    let mut calldata = public_inputs(&witness.batch)
+        .iter()
+        .flat_map(|x| x.to_be_bytes::<32>())
+        .collect::<Vec<u8>>();
+    calldata.extend_from_slice(&proof.proof);
+    let tx = alloy::rpc::types::TransactionRequest::default()
+        .to(verifier)
+        .input(calldata.into());
+    let alone = net.primary.provider().estimate_gas(tx).await.unwrap();
+    let post = gas!(rollup.postBatch(data(&witness.batch), proof.proof.clone().into()));
+    let sizes = contracts
+        .parts
+        .iter()
+        .map(|p| p.deployed_bytecode.len())
+        .collect();
+    (alone, post, proof.proof.len(), sizes)
+}
+
 #[tokio::main]
 async fn main() {
     let mut rows: Vec<(String, u64, String)> = Vec::new();
+
+    let (alone, post, proof_bytes, verifier_sizes) = verifier_gas().await;
+    rows.push((
+        "halo2 batch verifier (SHPLONK, split in two contracts), called alone".into(),
+        alone,
+        format!("estimate; {proof_bytes}-byte proof, 21,000 intrinsic and calldata included"),
+    ));
+    rows.push((
+        "batch with the halo2 verifier (1 deposit, depth 3)".into(),
+        post,
+        "postBatch: the rollup's work and the verifier's".into(),
+    ));
 
     // one Poseidon permutation, by a transaction (so 21,000 + calldata are in it)
     {
@@ -172,6 +230,13 @@ async fn main() {
         println!(
             "| {name} | {} |",
             artifact(name).unwrap().deployed_bytecode.len()
+        );
+    }
+    for (i, size) in verifier_sizes.iter().enumerate() {
+        let n = verifier_sizes.len();
+        println!(
+            "| batch verifier, part {} of {n} (generated) | {size} |",
+            i + 1
         );
     }
 }

@@ -4,6 +4,8 @@
 //!   Grumpkin's generator), so that the chain hashes exactly as the rollup does.
 //! - [`contracts`]: bindings to the contracts compiled by `contracts/build.mjs` (the ABI and
 //!   bytecode in `contracts/out/`), and their deployment.
+//! - [`verifier`]: the batch verifier contract, generated from the verifying key by
+//!   snark-verifier and compiled with the pinned solc-js.
 //! - [`anvil`]: a local anvil (from the npm package `@foundry-rs/anvil` that `contracts/` pins),
 //!   for the contract tests and the devnet.
 //!
@@ -12,6 +14,7 @@
 pub mod anvil;
 pub mod contracts;
 pub mod generate;
+pub mod verifier;
 
 /// The repository's root (this crate lives one level below it).
 pub fn repo_root() -> std::path::PathBuf {

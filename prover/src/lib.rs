@@ -41,4 +41,6 @@ pub mod worker;
 pub use circuit::{BatchCircuit, CircuitError, PublicInputs, Shape, Statistics};
 pub use keys::{BatchKeys, KeyError, KeySource, Srs};
 pub use kzg::{MsmKzg, MsmParams, Shplonk};
-pub use prove::{BatchProof, BatchProver, BatchVerifier, Progress, ProveError, Timings};
+pub use prove::{
+    BatchProof, BatchProver, BatchVerifier, Progress, ProveError, Timings, Transcript,
+};

@@ -12,14 +12,15 @@
 use std::time::{Duration, Instant};
 
 use halo2_base::halo2_proofs::{
-    halo2curves::bn256::G1Affine,
+    halo2curves::bn256::{Fr, G1Affine},
     plonk::create_proof,
     transcript::{Blake2bWrite, Challenge255, TranscriptWriterBuffer},
 };
 use keel_state::BatchWitness;
 use rand_core::OsRng;
 
-pub use keel_circuit::proof::{BatchProof, BatchVerifier, ProveError};
+use keel_circuit::proof::KeccakWrite;
+pub use keel_circuit::proof::{BatchProof, BatchVerifier, ProveError, Transcript};
 
 use crate::{
     keys::BatchKeys,
@@ -61,12 +62,23 @@ pub struct Timings {
 pub struct BatchProver {
     params: MsmParams,
     keys: BatchKeys,
+    transcript: Transcript,
 }
 
 impl BatchProver {
     /// A prover over `params` (whose engine makes the commitments) with `keys`.
     pub fn new(params: MsmParams, keys: BatchKeys) -> Self {
-        Self { params, keys }
+        Self {
+            params,
+            keys,
+            transcript: Transcript::default(),
+        }
+    }
+
+    /// This prover writing its proofs in `transcript` (Keccak for an EVM verifier).
+    pub fn with_transcript(mut self, transcript: Transcript) -> Self {
+        self.transcript = transcript;
+        self
     }
 
     /// The keys.
@@ -99,17 +111,35 @@ impl BatchProver {
         progress(Progress::Proving);
         let before = self.params.stats().report();
         let proving = Instant::now();
-        let mut transcript = Blake2bWrite::<_, G1Affine, Challenge255<_>>::init(vec![]);
-        create_proof::<MsmKzg, Shplonk<'_>, _, _, _, _>(
-            &self.params,
-            &self.keys.pk,
-            &[circuit],
-            &[&[&instances]],
-            OsRng,
-            &mut transcript,
-        )
-        .map_err(ProveError::Prove)?;
-        let proof = transcript.finalize();
+        let instances: &[&[&[Fr]]] = &[&[&instances]];
+        let proof = match self.transcript {
+            Transcript::Blake2b => {
+                let mut t = Blake2bWrite::<_, G1Affine, Challenge255<_>>::init(vec![]);
+                create_proof::<MsmKzg, Shplonk<'_>, _, _, _, _>(
+                    &self.params,
+                    &self.keys.pk,
+                    &[circuit],
+                    instances,
+                    OsRng,
+                    &mut t,
+                )
+                .map_err(ProveError::Prove)?;
+                t.finalize()
+            }
+            Transcript::Keccak => {
+                let mut t = KeccakWrite::init(vec![]);
+                create_proof::<MsmKzg, Shplonk<'_>, _, _, _, _>(
+                    &self.params,
+                    &self.keys.pk,
+                    &[circuit],
+                    instances,
+                    OsRng,
+                    &mut t,
+                )
+                .map_err(ProveError::Prove)?;
+                t.finalize()
+            }
+        };
         let proving_time = proving.elapsed();
         let after = self.params.stats().report();
         let failed = after.fallbacks - before.fallbacks;
@@ -139,5 +169,6 @@ impl BatchProver {
     /// A verifier for this prover's proofs.
     pub fn verifier(&self) -> BatchVerifier {
         BatchVerifier::new(self.params.inner().clone(), self.keys.vk().clone())
+            .with_transcript(self.transcript)
     }
 }

@@ -90,6 +90,41 @@ impl Net {
         }
     }
 
+    /// Deploys another rollup with this one's genesis but `verifier`, as the primary; the
+    /// mirror state is fresh. Returns it as the primary sees it.
+    pub(crate) async fn redeploy_with_verifier(
+        &mut self,
+        verifier: Address,
+    ) -> KeelRollup::KeelRollupInstance<DynProvider> {
+        let r = &self.primary;
+        let genesis = KeelRollup::Genesis {
+            chainId: r.chainId().call().await.unwrap(),
+            depth: r.depth().call().await.unwrap(),
+            failoverTimeout: FAILOVER,
+            forcedInclusionDeadline: FORCED,
+            proofDeadline: PROOF,
+            sequencers: r.sequencers().call().await.unwrap(),
+            poseidon: Address::ZERO,
+            verifier,
+        };
+        let (at, _) = deploy_rollup(r.provider(), genesis).await.expect("rollup");
+        KeelRollup::new(at, r.provider().clone())
+    }
+
+    /// Deposits `units` for demo account `i`'s key into `rollup` (from its provider).
+    pub(crate) async fn deposit_to(
+        &self,
+        rollup: &KeelRollup::KeelRollupInstance<DynProvider>,
+        i: u32,
+        units: u64,
+    ) {
+        let (x, y) = key(i).public_key().xy();
+        let receipt = keel_evm::transact(rollup.deposit(u(&x), u(&y)).value(wei(units)))
+            .await
+            .expect("deposit");
+        assert!(receipt.status(), "the deposit reverted");
+    }
+
     /// Deposits `units` for demo account `i`'s key from the citizen.
     pub(crate) async fn deposit(&self, i: u32, units: u64) {
         let (x, y) = key(i).public_key().xy();
@@ -117,6 +152,32 @@ impl Net {
             .await
             .expect("evm_mine");
     }
+}
+
+/// Deploys a generated verifier's parts in order, each naming the one before; returns the last
+/// (the one the rollup calls).
+pub(crate) async fn deploy_verifier(
+    p: &DynProvider,
+    v: &keel_evm::verifier::VerifierContracts,
+) -> Address {
+    use alloy::{network::TransactionBuilder, rpc::types::TransactionRequest};
+    let mut previous: Option<Address> = None;
+    for part in &v.parts {
+        let mut code = part.bytecode.to_vec();
+        if let Some(a) = previous {
+            code.extend_from_slice(&a.abi_encode());
+        }
+        let receipt = p
+            .send_transaction(TransactionRequest::default().with_deploy_code(code))
+            .await
+            .expect("sent")
+            .get_receipt()
+            .await
+            .expect("receipt");
+        assert!(receipt.status(), "a verifier part's deployment reverted");
+        previous = receipt.contract_address;
+    }
+    previous.expect("at least one part")
 }
 
 /// The public inputs the contract builds for `batch`.

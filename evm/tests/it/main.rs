@@ -5,3 +5,4 @@ mod generated;
 mod harness;
 mod poseidon;
 mod rollup;
+mod verifier;
