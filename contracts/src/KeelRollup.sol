@@ -6,6 +6,7 @@ import {KeelConstants} from "./generated/KeelConstants.sol";
 import {KeelHash} from "./KeelHash.sol";
 import {Grumpkin} from "./Grumpkin.sol";
 import {BatchVerifierCall} from "./IBatchVerifier.sol";
+import {FrostSecp256k1} from "./FrostSecp256k1.sol";
 
 /// Keel's L1 rules on any EVM chain: the rules that the embedded L1 (keel_committer::EmbeddedL1)
 /// enforces, with the same semantics and deadlines (in seconds of block time).
@@ -23,6 +24,8 @@ import {BatchVerifierCall} from "./IBatchVerifier.sol";
 ///   each account exits once, with a Merkle proof against the last proven root and its owner's
 ///   signature naming the recipient, and unconsumed deposits are reclaimed by their depositors.
 ///   Payouts never exceed the escrow.
+/// - The council: a FROST(secp256k1) threshold key whose signatures, numbered in sequence, may
+///   activate exit mode at once or rotate the registered sequencers, and nothing else.
 contract KeelRollup {
     /// Wei per L2 unit.
     uint256 public constant UNIT = 1 gwei;
@@ -50,7 +53,14 @@ contract KeelRollup {
         KeelPoseidon poseidon;
         /// The batch proof verifier (generated from the verifying key; src/IBatchVerifier.sol).
         address verifier;
+        /// The council's FROST(secp256k1) group key, uncompressed.
+        uint256 councilX;
+        uint256 councilY;
     }
+
+    /// The council's actions (the byte its message names).
+    uint8 public constant COUNCIL_EXIT_MODE = 1;
+    uint8 public constant COUNCIL_ROTATE = 2;
 
     // ---- errors: one per refusal ----
     error ExitModeActive();
@@ -84,6 +94,8 @@ contract KeelRollup {
     error NothingToClaim();
     error PaymentFailed();
     error BadGenesis();
+    error BadCouncilSignature(uint64 sequence);
+    error EmptySequencerSet();
 
     // ---- events: everything services follow ----
     event LeaseClaimed(uint64 indexed epoch, address indexed sequencer);
@@ -96,10 +108,13 @@ contract KeelRollup {
     event Exited(uint32 indexed account, address indexed recipient, uint64 amount);
     event Reclaimed(uint64 indexed position, address indexed recipient, uint64 amount);
     event Claimed(address indexed recipient, uint256 amountWei);
+    event CouncilActed(uint64 indexed sequence, uint8 action);
+    event SequencersRotated(uint256 count);
 
     /// Exit mode's reasons (0: running).
     uint8 public constant EXIT_FORCED_INCLUSION = 1;
     uint8 public constant EXIT_PROOF_DEADLINE = 2;
+    uint8 public constant EXIT_COUNCIL = 3;
 
     uint64 public immutable chainId;
     uint8 public immutable depth;
@@ -108,6 +123,10 @@ contract KeelRollup {
     uint64 public immutable proofDeadline;
     KeelPoseidon public immutable poseidon;
     address public immutable verifier;
+    uint256 public immutable councilX;
+    uint256 public immutable councilY;
+    /// The number the council's next signature must carry.
+    uint64 public councilSequence;
     address[] private sequencerList;
     mapping(address => bool) public isSequencer;
 
@@ -143,6 +162,9 @@ contract KeelRollup {
 
     constructor(Genesis memory g) {
         if (g.depth == 0 || g.depth > 32 || g.sequencers.length == 0) revert BadGenesis();
+        if (!FrostSecp256k1.onCurve(g.councilX, g.councilY) || g.councilX >= FrostSecp256k1.N) revert BadGenesis();
+        councilX = g.councilX;
+        councilY = g.councilY;
         chainId = g.chainId;
         depth = g.depth;
         failoverTimeout = g.failoverTimeout;
@@ -483,6 +505,58 @@ contract KeelRollup {
         uint64 amount = depositAmount[position];
         credit(depositor[position], amount);
         emit Reclaimed(position, depositor[position], amount);
+    }
+
+    // ---------------------------------------------------------------- the council
+
+    /// What the council signs for its next action: the chain, this contract, the rollup's
+    /// chain id, the sequence number, the action and its payload (for a rotation, the hash of the
+    /// new set), in `abi.encodePacked` form (keel_evm::council::message builds the same bytes).
+    function councilMessage(uint8 action, bytes32 payload) public view returns (bytes memory) {
+        return abi.encodePacked("keel/council/v1", block.chainid, address(this), chainId, councilSequence, action, payload);
+    }
+
+    /// Exit mode at once, by the council's signature `(R, z)`.
+    function councilActivateExitMode(uint256 rx, uint256 ry, uint256 z) external {
+        running();
+        councilCheck(COUNCIL_EXIT_MODE, bytes32(0), rx, ry, z);
+        exitReason = EXIT_COUNCIL;
+        exitSince = uint64(block.timestamp);
+        emit ExitModeActivated(EXIT_COUNCIL);
+    }
+
+    /// A new registered sequencer set, by the council's signature; if the lease holder is not in
+    /// it, the lease passes to the set's first, in a new epoch.
+    function councilRotateSequencers(address[] calldata set, uint256 rx, uint256 ry, uint256 z) external {
+        running();
+        if (set.length == 0) revert EmptySequencerSet();
+        councilCheck(COUNCIL_ROTATE, keccak256(abi.encodePacked(set)), rx, ry, z);
+        for (uint256 i; i < sequencerList.length; i++) isSequencer[sequencerList[i]] = false;
+        delete sequencerList;
+        bool holderStays;
+        for (uint256 i; i < set.length; i++) {
+            sequencerList.push(set[i]);
+            isSequencer[set[i]] = true;
+            holderStays = holderStays || set[i] == leaseHolder;
+        }
+        emit SequencersRotated(set.length);
+        if (!holderStays) {
+            uint64 now_ = uint64(block.timestamp);
+            epoch += 1;
+            leaseHolder = set[0];
+            leaseSince = now_;
+            lastActive = now_;
+            emit LeaseClaimed(epoch, set[0]);
+        }
+    }
+
+    function councilCheck(uint8 action, bytes32 payload, uint256 rx, uint256 ry, uint256 z) private {
+        uint64 sequence = councilSequence;
+        if (!FrostSecp256k1.verify(councilX, councilY, rx, ry, z, councilMessage(action, payload))) {
+            revert BadCouncilSignature(sequence);
+        }
+        councilSequence = sequence + 1;
+        emit CouncilActed(sequence, action);
     }
 
     // ---------------------------------------------------------------- payouts

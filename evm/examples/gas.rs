@@ -170,6 +170,35 @@ async fn main() {
         String::new(),
     ));
     net.deposit(2, 50).await; // position 4, never included: reclaimed below
+    {
+        // the council (3 of 5): a rotation and an activation, on a second rollup so that this
+        // one's lease and exit mode go on below
+        use keel_evm::council::{self, Action};
+        use rand_chacha::{rand_core::SeedableRng, ChaCha20Rng};
+        let c = Net::start_with_depth(24).await;
+        let r = &c.citizen;
+        let evm = r.provider().get_chain_id().await.unwrap();
+        let (keys, public) = &c.council;
+        let signers = members(&[1, 2, 3]);
+        let set = vec![c.addresses[0], c.addresses[1], c.addresses[2]];
+        let payload = council::rotation_payload(&set);
+        let msg = council::message(evm, *r.address(), CHAIN_ID, 0, Action::Rotate, payload);
+        let sig = council::sign(keys, public, &signers, &msg, ChaCha20Rng::seed_from_u64(1));
+        let [rx, ry, z] = council::signature_words(&sig.unwrap()).unwrap();
+        rows.push((
+            "council rotation (3 sequencers, FROST 3 of 5)".into(),
+            gas!(r.councilRotateSequencers(set, rx, ry, z)),
+            String::new(),
+        ));
+        let msg = council::message(evm, *r.address(), CHAIN_ID, 1, Action::ExitMode, [0; 32]);
+        let sig = council::sign(keys, public, &signers, &msg, ChaCha20Rng::seed_from_u64(2));
+        let [rx, ry, z] = council::signature_words(&sig.unwrap()).unwrap();
+        rows.push((
+            "council exit mode activation (FROST 3 of 5)".into(),
+            gas!(r.councilActivateExitMode(rx, ry, z)),
+            String::new(),
+        ));
+    }
     rows.push((
         "heartbeat".into(),
         gas!(net.primary.heartbeat()),

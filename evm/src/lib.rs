@@ -6,6 +6,8 @@
 //!   bytecode in `contracts/out/`), and their deployment.
 //! - [`verifier`]: the batch verifier contract, generated from the verifying key by
 //!   snark-verifier and compiled with the pinned solc-js.
+//! - [`council`]: the council's FROST(secp256k1) key with DKG, and its messages and signatures
+//!   as the rollup checks them.
 //! - [`anvil`]: a local anvil (from the npm package `@foundry-rs/anvil` that `contracts/` pins),
 //!   for the contract tests and the devnet.
 //!
@@ -13,6 +15,7 @@
 
 pub mod anvil;
 pub mod contracts;
+pub mod council;
 pub mod generate;
 pub mod verifier;
 

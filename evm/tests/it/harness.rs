@@ -6,14 +6,18 @@ use alloy::{
     signers::local::PrivateKeySigner,
     sol_types::SolValue,
 };
+use std::collections::BTreeMap;
+
 use keel_evm::{
     anvil::{Anvil, AnvilConfig, DEV_KEYS},
     contracts::{deploy, deploy_rollup, KeelRollup},
+    council::{self, frost},
 };
 use keel_state::{
     field::fr_to_bytes, test_utils::key, AccountIndex, Batch, BatchOp, Encode, Epoch, Fr, MemStore,
     State,
 };
+use rand_chacha::{rand_core::SeedableRng, ChaCha20Rng};
 
 /// The rollup's chain id in these tests.
 pub(crate) const CHAIN_ID: u64 = 7;
@@ -51,6 +55,18 @@ pub(crate) struct Net {
     pub(crate) addresses: [Address; 4],
     /// What the rollup's state is once every built batch is posted.
     pub(crate) state: State<MemStore>,
+    /// The council (3 of 5, from a DKG): each member's key package and the public package.
+    pub(crate) council: (
+        BTreeMap<frost::Identifier, frost::keys::KeyPackage>,
+        frost::keys::PublicKeyPackage,
+    ),
+}
+
+/// The council members' identifiers `1..=n`.
+pub(crate) fn members(ids: &[u16]) -> Vec<frost::Identifier> {
+    ids.iter()
+        .map(|&i| frost::Identifier::try_from(i).expect("nonzero"))
+        .collect()
 }
 
 impl Net {
@@ -65,6 +81,8 @@ impl Net {
         let verifier = deploy(&accounts[0].1, "DigestVerifier", &[])
             .await
             .expect("verifier");
+        let council = council::dkg(5, 3, ChaCha20Rng::seed_from_u64(25)).expect("DKG");
+        let (council_x, council_y) = council::group_key(&council.1).expect("group key");
         let genesis = KeelRollup::Genesis {
             chainId: CHAIN_ID,
             depth,
@@ -74,6 +92,8 @@ impl Net {
             sequencers: vec![accounts[0].0, accounts[1].0],
             poseidon: Address::ZERO,
             verifier,
+            councilX: council_x,
+            councilY: council_y,
         };
         let (rollup, _) = deploy_rollup(&accounts[0].1, genesis)
             .await
@@ -86,6 +106,7 @@ impl Net {
             stranger: at(3),
             addresses: [0, 1, 2, 3].map(|i| accounts[i].0),
             state: State::open(MemStore::new(), depth).expect("state"),
+            council,
             _anvil: anvil,
         }
     }
@@ -106,6 +127,8 @@ impl Net {
             sequencers: r.sequencers().call().await.unwrap(),
             poseidon: Address::ZERO,
             verifier,
+            councilX: r.councilX().call().await.unwrap(),
+            councilY: r.councilY().call().await.unwrap(),
         };
         let (at, _) = deploy_rollup(r.provider(), genesis).await.expect("rollup");
         KeelRollup::new(at, r.provider().clone())

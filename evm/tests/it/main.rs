@@ -1,6 +1,8 @@
 //! keel-evm's integration tests: the generated Solidity, and the contracts on anvil (from the
 //! npm package that `./keel.sh` installs in contracts/).
 
+mod conservation;
+mod council;
 mod generated;
 mod harness;
 mod poseidon;

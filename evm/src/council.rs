@@ -1,0 +1,169 @@
+//! The council's threshold key on an EVM L1: ZF's FROST over secp256k1 (RFC 9591, the crate
+//! `frost-secp256k1`), with its distributed key generation, checked on chain by
+//! `contracts/src/FrostSecp256k1.sol` through ecrecover.
+//!
+//! [`message`] builds the bytes the rollup's `councilMessage` builds; [`signature_words`] turns
+//! an aggregated signature into the contract's `(R.x, R.y, z)`; [`dkg`] runs the three DKG rounds
+//! for `n` members in one process (the member-by-member rounds are the same calls, one member
+//! at a time).
+
+use std::collections::BTreeMap;
+
+use alloy::primitives::{Address, U256};
+pub use frost_secp256k1 as frost;
+use frost_secp256k1::{
+    keys::{dkg, KeyPackage, PublicKeyPackage},
+    Identifier,
+};
+use k256::elliptic_curve::sec1::{FromEncodedPoint, ToEncodedPoint};
+
+/// The council's actions, as the contract numbers them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Action {
+    /// Exit mode at once.
+    ExitMode = 1,
+    /// A new registered sequencer set.
+    Rotate = 2,
+}
+
+/// Why a council key or signature could not be made or read.
+#[derive(Debug, thiserror::Error)]
+pub enum CouncilError {
+    /// FROST refused (a round's input, too few shares, a bad share).
+    #[error("FROST: {0}")]
+    Frost(#[from] frost::Error),
+    /// A point's encoding is not a point of secp256k1.
+    #[error("not a point of secp256k1")]
+    NotAPoint,
+}
+
+/// What the council signs for `action` with `payload` as its `sequence`-th act on the rollup at
+/// `rollup` on the EVM chain `evm_chain_id`, for the rollup chain `chain_id`.
+pub fn message(
+    evm_chain_id: u64,
+    rollup: Address,
+    chain_id: u64,
+    sequence: u64,
+    action: Action,
+    payload: [u8; 32],
+) -> Vec<u8> {
+    let mut m = b"keel/council/v1".to_vec();
+    m.extend_from_slice(&U256::from(evm_chain_id).to_be_bytes::<32>());
+    m.extend_from_slice(rollup.as_slice());
+    m.extend_from_slice(&chain_id.to_be_bytes());
+    m.extend_from_slice(&sequence.to_be_bytes());
+    m.push(action as u8);
+    m.extend_from_slice(&payload);
+    m
+}
+
+/// The payload of a rotation: `keccak256(abi.encodePacked(set))`, in which each address of the
+/// array takes a 32-byte word.
+pub fn rotation_payload(set: &[Address]) -> [u8; 32] {
+    let packed: Vec<u8> = set
+        .iter()
+        .flat_map(|a| {
+            let mut word = [0u8; 32];
+            word[12..].copy_from_slice(a.as_slice());
+            word
+        })
+        .collect();
+    alloy::primitives::keccak256(packed).0
+}
+
+/// A compressed SEC1 point as its affine coordinates.
+fn xy(compressed: &[u8]) -> Result<(U256, U256), CouncilError> {
+    let ep = k256::EncodedPoint::from_bytes(compressed).map_err(|_| CouncilError::NotAPoint)?;
+    let p: Option<k256::AffinePoint> = k256::AffinePoint::from_encoded_point(&ep).into();
+    let p = p.ok_or(CouncilError::NotAPoint)?.to_encoded_point(false);
+    let (x, y) = (
+        p.x().ok_or(CouncilError::NotAPoint)?,
+        p.y().ok_or(CouncilError::NotAPoint)?,
+    );
+    Ok((U256::from_be_slice(x), U256::from_be_slice(y)))
+}
+
+/// The group key's coordinates, as the rollup's genesis takes them.
+pub fn group_key(public: &PublicKeyPackage) -> Result<(U256, U256), CouncilError> {
+    xy(&public.verifying_key().serialize()?)
+}
+
+/// An aggregated signature as the contract's `(R.x, R.y, z)`.
+pub fn signature_words(sig: &frost::Signature) -> Result<[U256; 3], CouncilError> {
+    let bytes = sig.serialize()?;
+    let (rx, ry) = xy(&bytes[..33])?;
+    Ok([rx, ry, U256::from_be_slice(&bytes[33..])])
+}
+
+/// The three DKG rounds for members `1..=n` with threshold `t`, in one process: each member's
+/// key package, and the public key package everyone ends with.
+pub fn dkg(
+    n: u16,
+    t: u16,
+    mut rng: impl rand_core::RngCore + rand_core::CryptoRng,
+) -> Result<(BTreeMap<Identifier, KeyPackage>, PublicKeyPackage), CouncilError> {
+    let ids: Vec<Identifier> = (1..=n)
+        .map(Identifier::try_from)
+        .collect::<Result<_, _>>()?;
+    let mut secrets1 = BTreeMap::new();
+    let mut round1 = BTreeMap::new();
+    for id in &ids {
+        let (secret, package) = dkg::part1(*id, n, t, &mut rng)?;
+        secrets1.insert(*id, secret);
+        round1.insert(*id, package);
+    }
+    let others = |me: &Identifier, all: &BTreeMap<Identifier, dkg::round1::Package>| {
+        all.iter()
+            .filter(|(id, _)| *id != me)
+            .map(|(id, p)| (*id, p.clone()))
+            .collect::<BTreeMap<_, _>>()
+    };
+    let mut secrets2 = BTreeMap::new();
+    let mut round2: BTreeMap<Identifier, BTreeMap<Identifier, dkg::round2::Package>> =
+        BTreeMap::new();
+    for id in &ids {
+        let secret = secrets1
+            .remove(id)
+            .expect("every member has a round 1 secret");
+        let (secret, packages) = dkg::part2(secret, &others(id, &round1))?;
+        secrets2.insert(*id, secret);
+        for (to, package) in packages {
+            round2.entry(to).or_default().insert(*id, package);
+        }
+    }
+    let mut keys = BTreeMap::new();
+    let mut public = None;
+    for id in &ids {
+        let received = round2.remove(id).unwrap_or_default();
+        let (key, pubkeys) = dkg::part3(&secrets2[id], &others(id, &round1), &received)?;
+        keys.insert(*id, key);
+        public = Some(pubkeys);
+    }
+    Ok((keys, public.expect("n ≥ 1")))
+}
+
+/// The signature of the members `signers` (each with its key package) on `message`: both FROST
+/// rounds and the aggregation.
+pub fn sign(
+    keys: &BTreeMap<Identifier, KeyPackage>,
+    public: &PublicKeyPackage,
+    signers: &[Identifier],
+    message: &[u8],
+    mut rng: impl rand_core::RngCore + rand_core::CryptoRng,
+) -> Result<frost::Signature, CouncilError> {
+    let mut nonces = BTreeMap::new();
+    let mut commitments = BTreeMap::new();
+    for id in signers {
+        let key = keys.get(id).ok_or(frost::Error::UnknownIdentifier)?;
+        let (n, c) = frost::round1::commit(key.signing_share(), &mut rng);
+        nonces.insert(*id, n);
+        commitments.insert(*id, c);
+    }
+    let package = frost::SigningPackage::new(commitments, message);
+    let mut shares = BTreeMap::new();
+    for id in signers {
+        shares.insert(*id, frost::round2::sign(&package, &nonces[id], &keys[id])?);
+    }
+    Ok(frost::aggregate(&package, &shares, public)?)
+}
