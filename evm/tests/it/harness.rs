@@ -46,7 +46,7 @@ pub(crate) fn account(anvil: &Anvil, i: usize) -> (Address, DynProvider) {
 }
 
 pub(crate) struct Net {
-    _anvil: Anvil,
+    anvil: Anvil,
     /// dev 0: the primary (and deployer); dev 1: the standby; dev 2: a citizen; dev 3: nobody.
     pub(crate) primary: KeelRollup::KeelRollupInstance<DynProvider>,
     pub(crate) standby: KeelRollup::KeelRollupInstance<DynProvider>,
@@ -107,7 +107,7 @@ impl Net {
             addresses: [0, 1, 2, 3].map(|i| accounts[i].0),
             state: State::open(MemStore::new(), depth).expect("state"),
             council,
-            _anvil: anvil,
+            anvil,
         }
     }
 
@@ -163,6 +163,11 @@ impl Net {
             .execute_batch(Epoch(epoch), ops)
             .expect("a valid batch")
             .batch
+    }
+
+    /// The anvil's URL.
+    pub(crate) fn url(&self) -> String {
+        self.anvil.url()
     }
 
     /// Moves the chain's clock forward and mines a block.

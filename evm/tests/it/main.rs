@@ -5,6 +5,7 @@ mod conservation;
 mod council;
 mod generated;
 mod harness;
+mod l1;
 mod poseidon;
 mod rollup;
 mod verifier;
