@@ -25,7 +25,7 @@ alloy::sol!(
 );
 
 /// A compiled contract's artifact, as `contracts/build.mjs` writes it.
-#[derive(Debug, serde::Deserialize)]
+#[derive(Debug, serde::Deserialize, serde::Serialize)]
 pub struct Artifact {
     /// The creation code.
     pub bytecode: Bytes,

@@ -383,6 +383,12 @@ impl EvmL1 {
         self.send("activateExitMode", r.activateExitMode()).await
     }
 
+    /// Pays this client's address what was credited to it.
+    pub async fn claim(&self) -> Result<TransactionReceipt, EvmL1Error> {
+        let r = &self.rollup;
+        self.send("claim", r.claim()).await
+    }
+
     /// Deposits `units` (gwei) for the account of `pk`.
     pub async fn deposit(
         &self,

@@ -102,7 +102,7 @@ pub fn compile_solidity(source: &str) -> Result<Artifact, VerifierError> {
 
 /// The verifier as the contracts to deploy, in deployment order: each but the first takes the
 /// address of the one deployed before it as its constructor argument; the rollup calls the last.
-#[derive(Debug)]
+#[derive(Debug, serde::Deserialize, serde::Serialize)]
 pub struct VerifierContracts {
     /// The compiled parts.
     pub parts: Vec<Artifact>,

@@ -109,3 +109,19 @@ pub(crate) fn keygen(
         .with_context(|| format!("writing {}", file.display()))?;
     Ok((file, source, keel_prover::keys::vk_digest(keys.vk())))
 }
+
+/// Writes the EVM batch verifier for the keys of `shape` in `dir` (generating them if needed):
+/// snark-verifier's SHPLONK verifier for proofs in the Keccak transcript, compiled with the
+/// pinned solc-js, in as many parts as EIP-170 requires. Returns the file.
+pub(crate) fn evm_verifier(dir: &Path, shape: Shape, srs: &Srs) -> anyhow::Result<PathBuf> {
+    let (params, keys, _) = load_keys(dir, shape, srs)?;
+    let contracts =
+        keel_evm::verifier::generate(&params, keys.vk()).context("generating the EVM verifier")?;
+    let file = dir.join(format!(
+        "batch-N{}-D{}-k{}.evm-verifier.json",
+        shape.capacity, shape.depth, shape.k
+    ));
+    let json = serde_json::to_vec_pretty(&contracts)?;
+    std::fs::write(&file, json).with_context(|| format!("writing {}", file.display()))?;
+    Ok(file)
+}

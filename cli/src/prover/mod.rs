@@ -129,6 +129,11 @@ pub(crate) struct KeygenArgs {
     /// a file in halo2's raw format.
     #[arg(long = "prover.srs", default_value = "dev")]
     srs: String,
+    /// Also write the EVM batch verifier (`*.evm-verifier.json`: its contracts in deployment
+    /// order, each after the first naming the one before; proofs in the Keccak transcript).
+    /// Needs Node.js and `npm ci` in contracts/.
+    #[arg(long)]
+    evm: bool,
 }
 
 pub(crate) fn run(cmd: ProverCommand) -> anyhow::Result<()> {
@@ -231,6 +236,10 @@ fn run_keygen(args: KeygenArgs) -> anyhow::Result<()> {
         },
     );
     println!("{}", file.display());
+    if args.evm {
+        let evm = keys::evm_verifier(&args.dir, shape, &srs(&args.srs))?;
+        println!("{}", evm.display());
+    }
     Ok(())
 }
 

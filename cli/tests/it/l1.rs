@@ -416,3 +416,38 @@ fn batches_committed_over_rpc_then_every_account_exits_through_keel_exit() {
     drop(l1);
     l1_process.stop();
 }
+
+/// `keel prover keygen --evm` writes the EVM batch verifier beside the keys: contracts in
+/// deployment order, each within EIP-170.
+#[test]
+fn keygen_writes_the_evm_verifier_within_eip170() {
+    let dir = keys_dir();
+    let (capacity, depth, k) = (
+        SHAPE.capacity.to_string(),
+        SHAPE.depth.to_string(),
+        SHAPE.k.to_string(),
+    );
+    let (ok, out, err) = keel(&[
+        "prover",
+        "keygen",
+        "--prover.keys-dir",
+        dir.to_str().unwrap(),
+        "--prover.capacity",
+        &capacity,
+        "--prover.depth",
+        &depth,
+        "--prover.k",
+        &k,
+        "--evm",
+    ]);
+    assert!(ok, "{err}");
+    let evm = out.lines().nth(1).expect("the EVM verifier's file");
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(evm).unwrap()).unwrap();
+    let parts = json["parts"].as_array().unwrap();
+    assert!(!parts.is_empty());
+    for p in parts {
+        let code = p["deployedBytecode"].as_str().unwrap();
+        let bytes = (code.len() - 2) / 2;
+        assert!(bytes > 0 && bytes <= 24_576, "a part of {bytes} bytes");
+    }
+}

@@ -290,4 +290,30 @@ fn exit_refuses_bad_input_before_touching_a_chain() {
     let url = format!("http://{closed}");
     let (ok, _, err) = keel(&["exit", "--l1.rpc", &url, "--key-file", &d("good-key")]);
     assert!(!ok && err.contains("connecting to the L1"), "{err}");
+
+    // against an EVM chain: the settings it needs, a malformed address or key, no node
+    let good_key = d("good-key");
+    let evm = |extra: &[&str]| {
+        let mut a = vec!["exit", "--key-file", &good_key, "--evm.rpc", &url];
+        a.extend_from_slice(extra);
+        keel(&a)
+    };
+    let (ok, _, err) = evm(&[]);
+    assert!(!ok && err.contains("--evm.rollup"), "{err}");
+    let full = |rollup: &str, key: &str| {
+        evm(&[
+            "--evm.rollup",
+            rollup,
+            "--evm.chain-id",
+            "31337",
+            "--evm.key-file",
+            key,
+        ])
+    };
+    let (ok, _, err) = full("0x12", &d("good-key"));
+    assert!(!ok && err.contains("40-hex-digit address"), "{err}");
+    let (ok, _, err) = full(&format!("0x{}", "ab".repeat(20)), &d("key"));
+    assert!(!ok && err.contains("EVM key"), "{err}");
+    let (ok, _, err) = full(&format!("0x{}", "ab".repeat(20)), &d("good-key"));
+    assert!(!ok && err.contains("unreachable"), "{err}");
 }
