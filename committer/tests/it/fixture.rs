@@ -115,18 +115,33 @@ pub(crate) struct Fixture {
     pub accounts: Vec<(Account, MerkleProof)>,
 }
 
+/// The CPU prover of [`SHAPE`], its keys shared through cargo's scratch space: child processes
+/// load them from it, and a later run reuses them (they are checked against the SRS and shape
+/// on load).
+pub(crate) fn prover() -> &'static BatchProver {
+    static P: OnceLock<BatchProver> = OnceLock::new();
+    P.get_or_init(|| {
+        let srs = kzg_params_cached(&Srs::Dev, SHAPE.k, &keys_dir()).unwrap();
+        let params = MsmParams::new(srs.clone(), cpu_factory());
+        let (keys, _) = BatchKeys::load_or_generate(&keys_dir(), &srs, &params, SHAPE).unwrap();
+        BatchProver::new(params, keys)
+    })
+}
+
+fn keys_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("keel-keys")
+}
+
 pub(crate) fn fixture() -> &'static Fixture {
     static F: OnceLock<Fixture> = OnceLock::new();
     F.get_or_init(|| {
-        // cargo's scratch space for integration tests: child processes load the keys from it,
-        // and a later run reuses them (they are checked against the SRS and shape on load)
-        let keys_dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("keel-keys");
-        let srs = kzg_params_cached(&Srs::Dev, SHAPE.k, &keys_dir).unwrap();
-        let params = MsmParams::new(srs.clone(), cpu_factory());
-        let (keys, _) = BatchKeys::load_or_generate(&keys_dir, &srs, &params, SHAPE).unwrap();
-        let verifier_file = keys_dir.join("batch-N1-D3-k16.verifier");
-        std::fs::write(&verifier_file, keys.verifier_bytes(&srs)).unwrap();
-        let prover = BatchProver::new(params, keys);
+        let prover = prover();
+        let verifier_file = keys_dir().join("batch-N1-D3-k16.verifier");
+        std::fs::write(
+            &verifier_file,
+            prover.keys().verifier_bytes(prover.params().inner()),
+        )
+        .unwrap();
         let mut state = State::open(MemStore::new(), SHAPE.depth).unwrap();
         let ops = [
             BatchOp::L1(deposit_entry(0, DEPOSITS[0])),

@@ -2,6 +2,7 @@
 //! real proofs at test size (one operation, depth 3).
 
 mod api;
+mod conservation;
 mod council;
 mod crash;
 mod fixture;

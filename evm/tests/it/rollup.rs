@@ -134,6 +134,9 @@ async fn batches_are_posted_in_order_against_the_contracts_own_state() {
         E::QueueOrder(_)
     ));
     assert_eq!(r.batchNumber().call().await.unwrap(), 0, "nothing changed");
+    // the batch's withdrawal is not credited before the batch is proven
+    let recipient = Address::from([7; 20]);
+    assert_eq!(r.claimable(recipient).call().await.unwrap(), U256::ZERO);
 
     // the batch itself
     let receipt = ok!(r.postBatch(data.clone(), proof.clone()));
@@ -142,7 +145,6 @@ async fn batches_are_posted_in_order_against_the_contracts_own_state() {
     assert_eq!(r.stateRoot().call().await.unwrap(), u(&batch.new_root));
     assert_eq!(r.queueConsumed().call().await.unwrap(), 2);
     // the withdrawal is credited once proven, and claimable
-    let recipient = Address::from([7; 20]);
     assert_eq!(r.claimable(recipient).call().await.unwrap(), wei(20));
     assert_eq!(r.escrow().call().await.unwrap(), 130);
     // the same batch again is out of order
