@@ -356,6 +356,8 @@ contract KeelRollup {
     /// them, the queue's running hash (which must match the entries queued here, in order).
     function walk(bytes calldata data) private view returns (Walk memory w) {
         uint256 count = uint32(bytes4(data[177:181]));
+        // never allocate for more operations than the data could hold (the smallest is 77 bytes)
+        if (count > (data.length - 181) / 77) revert BadData(177);
         uint256 at = 181;
         w.position = queueConsumed;
         w.queueHash = queueHashAt(w.position);

@@ -329,3 +329,49 @@ async fn exit_mode_comes_at_a_deadline_and_each_account_exits_once() {
     );
     assert!(matches!(refused!(r.claim()), E::NothingToClaim(_)));
 }
+
+/// Mangled batch data (a flipped bit anywhere, a truncation, trailing bytes) with the intact
+/// batch's proof is refused with a named error and changes nothing; the intact batch then posts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mangled_batch_data_is_refused_and_changes_nothing() {
+    let mut net = Net::start().await;
+    net.deposit(0, 100).await;
+    net.deposit(1, 50).await;
+    let batch = net.build(
+        1,
+        vec![
+            deposit(0, 100),
+            deposit(1, 50),
+            transfer(0, 1, 30, 0),
+            withdraw(1, 20, 0),
+        ],
+    );
+    let good = batch.encode();
+    let r = &net.primary;
+    let mut x = 0x2545_f491_4f6c_dd1du64;
+    let mut cases: Vec<Vec<u8>> = Vec::new();
+    for _ in 0..48 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let mut d = good.clone();
+        let at = (x % d.len() as u64) as usize;
+        d[at] ^= 1 << (x >> 60 & 7);
+        cases.push(d);
+    }
+    cases.push(good[..good.len() - 1].to_vec());
+    cases.push(good[..180].to_vec());
+    cases.push([good.clone(), vec![0]].concat());
+    for d in cases {
+        match keel_evm::transact(r.postBatch(Bytes::from(d), digest_proof(&batch))).await {
+            Ok(_) => panic!("mangled data was accepted"),
+            Err(e) => assert!(
+                e.as_decoded_interface_error::<E>().is_some(),
+                "refused without a named error: {e}"
+            ),
+        }
+    }
+    assert_eq!(r.batchNumber().call().await.unwrap(), 0, "nothing changed");
+    ok!(r.postBatch(Bytes::from(good), digest_proof(&batch)));
+    assert_eq!(r.batchNumber().call().await.unwrap(), 1);
+}
