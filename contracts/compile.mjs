@@ -1,7 +1,8 @@
 // Compiles one generated contract (Solidity on stdin, e.g. the batch verifier that
 // `keel_evm::verifier` generates from a verifying key) with the pinned solc-js, and prints
 // { contractName, abi, bytecode, deployedBytecode } as JSON on stdout. Fails, naming the size,
-// if the runtime code is over EIP-170's 24,576 bytes.
+// if the runtime code is over EIP-170's 24,576 bytes. `--optimize` compiles with the optimizer
+// (200 runs, as build.mjs does): for the benchmarks' peers.
 import fs from "node:fs";
 import solc from "solc";
 
@@ -19,7 +20,7 @@ const input = {
     // without the optimizer, as snark-verifier compiles its verifiers: the Yul optimizer runs the
     // generated assembly's stack past 16 slots ("stack too deep"), and the IR pipeline's memory
     // guard fails the verifier's own check that it owns memory from 0x80
-    optimizer: { enabled: false },
+    optimizer: process.argv.includes("--optimize") ? { enabled: true, runs: 200 } : { enabled: false },
     evmVersion: "paris",
     outputSelection: { "*": { "*": ["abi", "evm.bytecode.object", "evm.deployedBytecode.object"] } },
   },

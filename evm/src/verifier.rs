@@ -76,9 +76,15 @@ pub fn solidity(
 
 /// Compiles generated Solidity with the pinned solc-js, refusing code over EIP-170's limit.
 pub fn compile_solidity(source: &str) -> Result<Artifact, VerifierError> {
+    compile_with(source, false)
+}
+
+/// [`compile_solidity`], with the optimizer on when `optimize` (for benchmark peers).
+pub fn compile_with(source: &str, optimize: bool) -> Result<Artifact, VerifierError> {
     let script = crate::repo_root().join("contracts/compile.mjs");
     let mut child = Command::new("node")
         .arg(&script)
+        .args(optimize.then_some("--optimize"))
         .current_dir(crate::repo_root().join("contracts"))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
