@@ -12,6 +12,7 @@ use clap::{Parser, Subcommand};
 mod committer;
 mod config;
 mod council;
+mod council_evm;
 mod devnet;
 mod exit;
 mod http;
@@ -81,6 +82,10 @@ enum Command {
     /// The council's threshold key: deal it, and sign an action in two rounds.
     #[command(subcommand)]
     Council(council::CouncilCommand),
+    /// The council of a deployment on an EVM chain (FROST over secp256k1 with DKG), member by
+    /// member.
+    #[command(subcommand, name = "council-evm")]
+    CouncilEvm(council_evm::CouncilEvmCommand),
     /// Inspect an existing state database.
     #[command(subcommand)]
     State(state::StateCommand),
@@ -110,6 +115,7 @@ fn main() -> anyhow::Result<()> {
         Command::Committer(args) => committer::run(args)?,
         Command::Sla(args) => sla::run(args)?,
         Command::Council(cmd) => council::run(cmd)?,
+        Command::CouncilEvm(cmd) => council_evm::run(cmd)?,
         Command::Exit(args) => exit::run(args)?,
         Command::Reconstruct(args) => reconstruct::run(args)?,
         Command::State(cmd) => state::run(cmd)?,

@@ -317,3 +317,92 @@ fn exit_refuses_bad_input_before_touching_a_chain() {
     let (ok, _, err) = full(&format!("0x{}", "ab".repeat(20)), &d("good-key"));
     assert!(!ok && err.contains("unreachable"), "{err}");
 }
+
+/// `keel council-evm`: a 2-of-3 DKG member by member, a signature by two members that verifies
+/// under the group key; one member alone is refused, a nonce is used once.
+#[test]
+fn the_evm_council_runs_its_dkg_and_signs_member_by_member() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let council = |args: &[&str]| {
+        let mut a = vec!["council-evm"];
+        a.extend_from_slice(args);
+        keel(&a)
+    };
+    for id in ["1", "2", "3"] {
+        let (ok, _, err) = council(&[
+            "dkg1",
+            "--id",
+            id,
+            "--members",
+            "3",
+            "--threshold",
+            "2",
+            "--dir",
+            d,
+        ]);
+        assert!(ok, "{err}");
+    }
+    for id in ["1", "2", "3"] {
+        let (ok, _, err) = council(&["dkg2", "--id", id, "--dir", d]);
+        assert!(ok, "{err}");
+    }
+    let mut keys = Vec::new();
+    for id in ["1", "2", "3"] {
+        let (ok, out, err) = council(&["dkg3", "--id", id, "--dir", d]);
+        assert!(ok, "{err}");
+        keys.push(out);
+    }
+    assert!(keys[0].starts_with("group key: x 0x") && keys.iter().all(|k| *k == keys[0]));
+    let (ok, _, err) = council(&[
+        "dkg1",
+        "--id",
+        "1",
+        "--members",
+        "3",
+        "--threshold",
+        "2",
+        "--dir",
+        d,
+    ]);
+    assert!(!ok && err.contains("exists already"), "{err}");
+
+    let msg = "6b65656c2f636f756e63696c";
+    // one member alone: its share does not make a signature
+    let (ok, _, err) = council(&["commit", "--id", "2", "--dir", d]);
+    assert!(ok, "{err}");
+    let (ok, _, err) = council(&["sign", "--id", "2", "--dir", d, "--message", msg]);
+    assert!(!ok, "one commitment is fewer than the threshold: {err}");
+    let (ok, _, err) = council(&["sign", "--id", "2", "--dir", d, "--message", msg]);
+    assert!(
+        !ok && err.contains("nonces-2.json"),
+        "the nonces are used once: {err}"
+    );
+    std::fs::remove_file(dir.path().join("commitment-2.json")).unwrap();
+
+    for id in ["1", "3"] {
+        let (ok, _, err) = council(&["commit", "--id", id, "--dir", d]);
+        assert!(ok, "{err}");
+    }
+    for id in ["1", "3"] {
+        let (ok, _, err) = council(&["sign", "--id", id, "--dir", d, "--message", msg]);
+        assert!(ok, "{err}");
+    }
+    let (ok, out, err) = council(&["aggregate", "--dir", d, "--message", msg]);
+    assert!(ok, "{err}");
+    let words: Vec<&str> = out.split_whitespace().collect();
+    assert_eq!(words.len(), 3, "{out}");
+
+    // the words are a FROST signature under the group key
+    use keel_evm::council::frost;
+    let public: frost::keys::PublicKeyPackage =
+        serde_json::from_slice(&std::fs::read(dir.path().join("group.json")).unwrap()).unwrap();
+    let word = |w: &str| ::hex::decode(&w[2..]).unwrap();
+    let (rx, ry, z) = (word(words[0]), word(words[1]), word(words[2]));
+    let mut sig = vec![2 + (ry[31] & 1)];
+    sig.extend_from_slice(&rx);
+    sig.extend_from_slice(&z);
+    let sig = frost::Signature::deserialize(&sig).unwrap();
+    let msg = ::hex::decode(msg).unwrap();
+    public.verifying_key().verify(&msg, &sig).unwrap();
+}
