@@ -38,49 +38,64 @@ use rand_core::OsRng;
 pub(crate) enum CouncilEvmCommand {
     /// DKG round one, by member `id` of `members` with threshold `threshold`.
     Dkg1 {
+        /// This member's number (1 to the number of members).
         #[arg(long)]
         id: u16,
+        /// How many members the council has.
         #[arg(long)]
         members: u16,
+        /// How many must sign.
         #[arg(long)]
         threshold: u16,
+        /// The directory of the ceremony's files.
         #[arg(long)]
         dir: PathBuf,
     },
     /// DKG round two, by member `id`, once every member's round one is in `dir`.
     Dkg2 {
+        /// This member's number (1 to the number of members).
         #[arg(long)]
         id: u16,
+        /// The directory of the ceremony's files.
         #[arg(long)]
         dir: PathBuf,
     },
     /// DKG round three, by member `id`: its key, and the group's public key package.
     Dkg3 {
+        /// This member's number (1 to the number of members).
         #[arg(long)]
         id: u16,
+        /// The directory of the ceremony's files.
         #[arg(long)]
         dir: PathBuf,
     },
     /// Signing round one, by member `id`.
     Commit {
+        /// This member's number (1 to the number of members).
         #[arg(long)]
         id: u16,
+        /// The directory of the ceremony's files.
         #[arg(long)]
         dir: PathBuf,
     },
     /// Signing round two, by member `id`, over `message` (hex) and every commitment in `dir`.
     Sign {
+        /// This member's number (1 to the number of members).
         #[arg(long)]
         id: u16,
+        /// The directory of the ceremony's files.
         #[arg(long)]
         dir: PathBuf,
+        /// The message, in hex: the rollup's `councilMessage(action, payload)`.
         #[arg(long)]
         message: String,
     },
     /// The signature, from every commitment and share in `dir`, checked against the group key.
     Aggregate {
+        /// The directory of the ceremony's files.
         #[arg(long)]
         dir: PathBuf,
+        /// The message, in hex: the rollup's `councilMessage(action, payload)`.
         #[arg(long)]
         message: String,
     },

@@ -14,6 +14,7 @@ mod config;
 mod council;
 mod council_evm;
 mod devnet;
+mod evm;
 mod exit;
 mod http;
 mod l1;
@@ -86,6 +87,9 @@ enum Command {
     /// member.
     #[command(subcommand, name = "council-evm")]
     CouncilEvm(council_evm::CouncilEvmCommand),
+    /// A Keel rollup on an EVM chain: deploy its contracts.
+    #[command(subcommand)]
+    Evm(evm::EvmCommand),
     /// Inspect an existing state database.
     #[command(subcommand)]
     State(state::StateCommand),
@@ -116,6 +120,7 @@ fn main() -> anyhow::Result<()> {
         Command::Sla(args) => sla::run(args)?,
         Command::Council(cmd) => council::run(cmd)?,
         Command::CouncilEvm(cmd) => council_evm::run(cmd)?,
+        Command::Evm(cmd) => evm::run(cmd)?,
         Command::Exit(args) => exit::run(args)?,
         Command::Reconstruct(args) => reconstruct::run(args)?,
         Command::State(cmd) => state::run(cmd)?,

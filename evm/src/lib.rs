@@ -8,6 +8,8 @@
 //!   snark-verifier and compiled with the pinned solc-js.
 //! - [`council`]: the council's FROST(secp256k1) key with DKG, and its messages and signatures
 //!   as the rollup checks them.
+//! - [`deploy`]: a deployment on any EVM chain (the verifier's parts, Poseidon, the rollup with
+//!   its genesis), as `keel evm deploy` runs it.
 //! - [`l1`]: `EvmL1`, the typed client of a deployment (connection checks, settled reads,
 //!   role-level writes, batches rebuilt from calldata, exits from L1 data alone).
 //! - [`anvil`]: a local anvil (from the npm package `@foundry-rs/anvil` that `contracts/` pins),
@@ -18,6 +20,7 @@
 pub mod anvil;
 pub mod contracts;
 pub mod council;
+pub mod deploy;
 pub mod generate;
 pub mod l1;
 pub mod verifier;

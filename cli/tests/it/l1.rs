@@ -451,3 +451,138 @@ fn keygen_writes_the_evm_verifier_within_eip170() {
         assert!(bytes > 0 && bytes <= 24_576, "a part of {bytes} bytes");
     }
 }
+
+/// `keel evm deploy` on anvil: the verifier from `keel prover keygen --evm`, the genesis with a
+/// DKG council key; the deployment answers `EvmL1`. Bad input is refused before any
+/// transaction.
+#[test]
+fn evm_deploy_puts_a_rollup_on_anvil() {
+    use keel_evm::{
+        anvil::{Anvil, AnvilConfig, DEV_KEYS},
+        council,
+        deploy::{Deployment, EvmGenesis},
+        l1::{EvmConfig, EvmL1},
+    };
+    let anvil = Anvil::start(&AnvilConfig::default()).expect("anvil (npm ci in contracts/)");
+    let dir = tempfile::tempdir().unwrap();
+    let path = |f: &str| dir.path().join(f).to_str().unwrap().to_owned();
+
+    let (capacity, depth, k) = (
+        SHAPE.capacity.to_string(),
+        SHAPE.depth.to_string(),
+        SHAPE.k.to_string(),
+    );
+    let (ok, out, err) = keel(&[
+        "prover",
+        "keygen",
+        "--prover.keys-dir",
+        keys_dir().to_str().unwrap(),
+        "--prover.capacity",
+        &capacity,
+        "--prover.depth",
+        &depth,
+        "--prover.k",
+        &k,
+        "--evm",
+    ]);
+    assert!(ok, "{err}");
+    let verifier = out.lines().nth(1).unwrap().to_owned();
+
+    let (_, public) = council::dkg(3, 2, rand_core::OsRng).unwrap();
+    let (council_x, council_y) = council::group_key(&public).unwrap();
+    let signer = |i: usize| {
+        DEV_KEYS[i]
+            .parse::<alloy::signers::local::PrivateKeySigner>()
+            .unwrap()
+    };
+    let genesis = EvmGenesis {
+        chain_id: CHAIN,
+        depth: SHAPE.depth,
+        failover_timeout_s: 30,
+        forced_inclusion_s: 1800,
+        proof_s: 7200,
+        sequencers: vec![signer(0).address(), signer(1).address()],
+        council_x,
+        council_y,
+    };
+    std::fs::write(path("genesis.json"), serde_json::to_vec(&genesis).unwrap()).unwrap();
+    let bad = EvmGenesis {
+        depth: 0,
+        ..genesis.clone()
+    };
+    std::fs::write(path("bad-genesis.json"), serde_json::to_vec(&bad).unwrap()).unwrap();
+    std::fs::write(path("key"), DEV_KEYS[0]).unwrap();
+    std::fs::write(path("broke"), "11".repeat(32)).unwrap();
+    let url = anvil.url();
+    let deploy = |genesis: &str, key: &str, chain: &str, out: &str| {
+        keel(&[
+            "evm",
+            "deploy",
+            "--evm.rpc",
+            &url,
+            "--evm.chain-id",
+            chain,
+            "--evm.key-file",
+            key,
+            "--genesis",
+            genesis,
+            "--verifier",
+            &verifier,
+            "--out",
+            out,
+        ])
+    };
+    let (ok, _, err) = deploy(
+        &path("bad-genesis.json"),
+        &path("key"),
+        "31337",
+        &path("d.json"),
+    );
+    assert!(!ok && err.contains("depth 0"), "{err}");
+    let (ok, _, err) = deploy(&path("genesis.json"), &path("key"), "1", &path("d.json"));
+    assert!(!ok && err.contains("chain id is 31337"), "{err}");
+    let (ok, _, err) = deploy(
+        &path("genesis.json"),
+        &path("broke"),
+        "31337",
+        &path("d.json"),
+    );
+    assert!(!ok && err.contains("no funds"), "{err}");
+    assert!(!dir.path().join("d.json").exists());
+
+    let (ok, _, err) = deploy(
+        &path("genesis.json"),
+        &path("key"),
+        "31337",
+        &path("d.json"),
+    );
+    assert!(ok, "{err}");
+    let (ok, _, err) = deploy(
+        &path("genesis.json"),
+        &path("key"),
+        "31337",
+        &path("d.json"),
+    );
+    assert!(!ok && err.contains("exists already"), "{err}");
+    let d: Deployment = serde_json::from_slice(&std::fs::read(path("d.json")).unwrap()).unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let state = rt.block_on(async {
+        let config = EvmConfig {
+            url: url.clone(),
+            evm_chain_id: d.evm_chain_id,
+            rollup: d.rollup,
+            chain_id: CHAIN,
+            confirmations: 1,
+        };
+        EvmL1::connect(&config, signer(1))
+            .await
+            .unwrap()
+            .state()
+            .await
+            .unwrap()
+    });
+    assert_eq!(
+        (state.epoch, state.batch_number, state.lease_holder),
+        (1, 0, signer(0).address())
+    );
+}
