@@ -131,21 +131,12 @@ fn run_evm(
         })?;
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async {
-        let probe = alloy::providers::ProviderBuilder::new().connect_http(
-            url.parse()
-                .with_context(|| format!("{url:?} is not an RPC URL"))?,
-        );
-        let rollup_chain = keel_evm::contracts::KeelRollup::new(rollup, &probe)
-            .chainId()
-            .call()
-            .await
-            .ok();
         let config = EvmConfig {
             url: url.to_string(),
             evm_chain_id: args.evm_chain_id.context("--evm.chain-id")?,
             rollup,
-            // read from the contract; connect() refuses an address that is not a rollup
-            chain_id: rollup_chain.unwrap_or(0),
+            // the contract's own (connect() refuses an address that is not a rollup)
+            chain_id: None,
             confirmations: args.evm_confirmations,
         };
         let l1 = EvmL1::connect(&config, signer).await?;

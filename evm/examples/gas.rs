@@ -18,9 +18,8 @@ use alloy::{network::ReceiptResponse, primitives::Address, providers::Provider};
 use harness::*;
 use keel_evm::contracts::{artifact, KeelPoseidon};
 use keel_state::{
-    ops::exit_message,
     test_utils::{deposit, key, signed_transfer, transfer},
-    AccountIndex, Encode, L1Address,
+    AccountIndex, Encode,
 };
 
 macro_rules! gas {
@@ -78,26 +77,15 @@ async fn poseidon_gas(net: &Net) -> (u64, u64) {
         keel_evm::repo_root().join("contracts/node_modules/poseidon-solidity/PoseidonT3.sol");
     let source = std::fs::read_to_string(&path).expect("npm ci in contracts/ installs the peer");
     let peer = keel_evm::verifier::compile_with(&source, true).expect("the peer compiles");
-    let at = deploy_code(p, peer.bytecode.to_vec()).await;
+    let at = keel_evm::contracts::deploy_code(p, "PoseidonT3", peer.bytecode.to_vec())
+        .await
+        .unwrap();
     let input = hashCall([1, 2].map(alloy::primitives::U256::from)).abi_encode();
     let tx = TransactionRequest::default()
         .to(at)
         .input(input.clone().into());
     let theirs = p.estimate_gas(tx).await.unwrap() - 21_000 - calldata_gas(&input);
     (mine, theirs)
-}
-
-async fn deploy_code(p: &alloy::providers::DynProvider, code: Vec<u8>) -> Address {
-    use alloy::{network::TransactionBuilder, rpc::types::TransactionRequest};
-    let tx = TransactionRequest::default().with_deploy_code(code);
-    let r = p
-        .send_transaction(tx)
-        .await
-        .unwrap()
-        .get_receipt()
-        .await
-        .unwrap();
-    r.contract_address.expect("deployed")
 }
 
 /// Gas of the halo2 verifier (the split pair) on a real proof, and of `postBatch` with it.
@@ -118,7 +106,9 @@ async fn verifier_gas() -> (u64, u64, usize, Vec<usize>) {
     let prover = BatchProver::new(params, keys).with_transcript(Transcript::Keccak);
     let contracts = keel_evm::verifier::generate(&srs, prover.keys().vk()).unwrap();
     let mut net = Net::start_with_depth(shape.depth).await;
-    let verifier = deploy_verifier(net.primary.provider(), &contracts).await;
+    let verifier = deploy_verifier(net.primary.provider(), &contracts)
+        .await
+        .unwrap();
     let rollup = net.redeploy_with_verifier(verifier).await;
     net.deposit_to(&rollup, 0, 100).await;
     let witness = net
@@ -262,12 +252,6 @@ async fn main() {
     let a = account_of(&net.state, 0);
     let proof = net.state.proof(AccountIndex(0)).unwrap();
     let recipient = Address::from([9; 20]);
-    let sig = key(0).sign(&exit_message(
-        CHAIN_ID,
-        AccountIndex(0),
-        &L1Address(recipient.0 .0),
-    ));
-    let r = sig.r();
     let exit = gas!(net.citizen.exit(
         0,
         u(&x),
@@ -276,11 +260,7 @@ async fn main() {
         a.nonce,
         proof.siblings.iter().map(u).collect(),
         recipient,
-        [
-            u(&r.x),
-            u(&r.y),
-            alloy::primitives::U256::from_le_bytes(sig.s_bytes())
-        ],
+        keel_evm::l1::exit_signature(&key(0), CHAIN_ID, AccountIndex(0), recipient),
     ));
     rows.push((
         "exit (depth 24, Merkle proof + owner's Schnorr signature)".into(),

@@ -80,9 +80,17 @@ pub async fn deploy<P: Provider>(
     name: &str,
     args: &[u8],
 ) -> Result<Address, DeployError> {
-    let a = artifact(name)?;
-    let mut code = a.bytecode.to_vec();
+    let mut code = artifact(name)?.bytecode.to_vec();
     code.extend_from_slice(args);
+    deploy_code(provider, name, code).await
+}
+
+/// Deploys creation code `code` (constructor arguments appended), called `name` in errors.
+pub async fn deploy_code<P: Provider>(
+    provider: &P,
+    name: &str,
+    code: Vec<u8>,
+) -> Result<Address, DeployError> {
     let rpc = |e: Box<dyn std::error::Error + Send + Sync>| DeployError::Rpc {
         name: name.into(),
         source: e,

@@ -3,16 +3,14 @@
 //! runs, and what a devnet on anvil will.
 
 use alloy::{
-    network::TransactionBuilder,
     primitives::{Address, U256},
     providers::{DynProvider, Provider},
-    rpc::types::TransactionRequest,
     sol_types::SolValue,
 };
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    contracts::{deploy_rollup, DeployError, KeelRollup},
+    contracts::{deploy_code, deploy_rollup, DeployError, KeelRollup},
     verifier::VerifierContracts,
 };
 
@@ -96,30 +94,7 @@ pub async fn deploy(
             "the verifier has no contracts".into(),
         ));
     }
-    let mut previous: Option<Address> = None;
-    for (i, part) in verifier.parts.iter().enumerate() {
-        let mut code = part.bytecode.to_vec();
-        if let Some(a) = previous {
-            code.extend_from_slice(&a.abi_encode());
-        }
-        let name = format!("batch verifier part {}", i + 1);
-        let rpc = |e: Box<dyn std::error::Error + Send + Sync>| DeployError::Rpc {
-            name: name.clone(),
-            source: e,
-        };
-        let receipt = provider
-            .send_transaction(TransactionRequest::default().with_deploy_code(code))
-            .await
-            .map_err(|e| rpc(Box::new(e)))?
-            .get_receipt()
-            .await
-            .map_err(|e| rpc(Box::new(e)))?;
-        if !receipt.status() {
-            return Err(DeployError::Reverted { name }.into());
-        }
-        previous = receipt.contract_address;
-    }
-    let verifier_at = previous.expect("at least one part");
+    let verifier_at = deploy_verifier(provider, verifier).await?;
     let (rollup, poseidon) = deploy_rollup(
         provider,
         KeelRollup::Genesis {
@@ -147,5 +122,26 @@ pub async fn deploy(
         poseidon,
         verifier: verifier_at,
         block,
+    })
+}
+
+/// Deploys a verifier's parts in order, each after the first naming the one before; returns
+/// the last, the one the rollup calls.
+pub async fn deploy_verifier<P: Provider>(
+    provider: &P,
+    verifier: &VerifierContracts,
+) -> Result<Address, DeployError> {
+    let mut previous: Option<Address> = None;
+    for (i, part) in verifier.parts.iter().enumerate() {
+        let mut code = part.bytecode.to_vec();
+        if let Some(a) = previous {
+            code.extend_from_slice(&a.abi_encode());
+        }
+        let name = format!("batch verifier part {}", i + 1);
+        previous = Some(deploy_code(provider, &name, code).await?);
+    }
+    previous.ok_or_else(|| DeployError::Artifact {
+        name: "batch verifier".into(),
+        reason: "it has no contracts".into(),
     })
 }

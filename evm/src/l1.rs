@@ -25,7 +25,10 @@ use keel_state::{
     ops::exit_message, AccountIndex, Batch, Decode, Encode, L1Address, MemStore, SecretKey, State,
 };
 
-use crate::contracts::KeelRollup::{self, KeelRollupErrors, KeelRollupInstance};
+use crate::{
+    contracts::KeelRollup::{self, KeelRollupErrors, KeelRollupInstance},
+    word as fr,
+};
 
 /// A refusal by the rollup contract: its named custom error.
 pub type Rejection = KeelRollupErrors;
@@ -124,8 +127,8 @@ pub struct EvmConfig {
     pub evm_chain_id: u64,
     /// The rollup contract.
     pub rollup: Address,
-    /// The rollup's own chain id (its genesis).
-    pub chain_id: u64,
+    /// The rollup's own chain id (its genesis); `None` takes the contract's.
+    pub chain_id: Option<u64>,
     /// Blocks a batch must be under before it counts as settled (1: the head).
     pub confirmations: u64,
 }
@@ -200,10 +203,9 @@ impl EvmL1 {
             .call()
             .await
             .map_err(|e| not(format!("chainId() failed ({e})")))?;
-        if chain_id != config.chain_id {
+        if let Some(expected) = config.chain_id.filter(|e| *e != chain_id) {
             return Err(not(format!(
-                "its rollup chain id is {chain_id}, the genesis names {}",
-                config.chain_id
+                "its rollup chain id is {chain_id}, the genesis names {expected}"
             )));
         }
         let balance = provider
@@ -403,8 +405,18 @@ impl EvmL1 {
     }
 }
 
-fn fr(x: &keel_state::Fr) -> U256 {
-    U256::from_le_bytes(keel_state::field::fr_to_bytes(x))
+/// The owner's authorisation of an exit of account `index` to `recipient` on the rollup
+/// `chain_id`, as the contract's `exit` takes it: `(R.x, R.y, s)` of the signature over
+/// [`exit_message`].
+pub fn exit_signature(
+    key: &SecretKey,
+    chain_id: u64,
+    index: AccountIndex,
+    recipient: Address,
+) -> [U256; 3] {
+    let sig = key.sign(&exit_message(chain_id, index, &L1Address(recipient.0 .0)));
+    let r = sig.r();
+    [fr(&r.x), fr(&r.y), U256::from_le_bytes(sig.s_bytes())]
 }
 
 /// Rebuilds the rollup's state from the L1's batches alone (events and calldata), checks it
@@ -453,8 +465,6 @@ pub async fn exit_from_l1(
     let proof = state
         .proof(index)
         .map_err(|err| EvmL1Error::Data(err.to_string()))?;
-    let sig = key.sign(&exit_message(chain_id, index, &L1Address(recipient.0 .0)));
-    let rp = sig.r();
     let call = r.exit(
         index.0,
         fr(&x),
@@ -463,7 +473,7 @@ pub async fn exit_from_l1(
         account.nonce,
         proof.siblings.iter().map(fr).collect(),
         recipient,
-        [fr(&rp.x), fr(&rp.y), U256::from_le_bytes(sig.s_bytes())],
+        exit_signature(key, chain_id, index, recipient),
     );
     l1.send("exit", call).await?;
     Ok(account.balance)

@@ -72,3 +72,8 @@ where
         .await?;
     Ok(receipt)
 }
+
+/// A field element as the contracts take it: the integer, in a 256-bit word.
+pub fn word(x: &keel_state::Fr) -> alloy::primitives::U256 {
+    alloy::primitives::U256::from_le_bytes(keel_state::field::fr_to_bytes(x))
+}

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use halo2_base::halo2_proofs::{
     halo2curves::bn256::{Fr, G1Affine},
     plonk::create_proof,
-    transcript::{Blake2bWrite, Challenge255, TranscriptWriterBuffer},
+    transcript::{Blake2bWrite, Challenge255, EncodedChallenge, TranscriptWriterBuffer},
 };
 use keel_state::BatchWitness;
 use rand_core::OsRng;
@@ -113,32 +113,12 @@ impl BatchProver {
         let proving = Instant::now();
         let instances: &[&[&[Fr]]] = &[&[&instances]];
         let proof = match self.transcript {
-            Transcript::Blake2b => {
-                let mut t = Blake2bWrite::<_, G1Affine, Challenge255<_>>::init(vec![]);
-                create_proof::<MsmKzg, Shplonk<'_>, _, _, _, _>(
-                    &self.params,
-                    &self.keys.pk,
-                    &[circuit],
-                    instances,
-                    OsRng,
-                    &mut t,
-                )
-                .map_err(ProveError::Prove)?;
-                t.finalize()
-            }
-            Transcript::Keccak => {
-                let mut t = KeccakWrite::init(vec![]);
-                create_proof::<MsmKzg, Shplonk<'_>, _, _, _, _>(
-                    &self.params,
-                    &self.keys.pk,
-                    &[circuit],
-                    instances,
-                    OsRng,
-                    &mut t,
-                )
-                .map_err(ProveError::Prove)?;
-                t.finalize()
-            }
+            Transcript::Blake2b => self.create(
+                circuit,
+                instances,
+                Blake2bWrite::<_, G1Affine, Challenge255<_>>::init(vec![]),
+            )?,
+            Transcript::Keccak => self.create(circuit, instances, KeccakWrite::init(vec![]))?,
         };
         let proving_time = proving.elapsed();
         let after = self.params.stats().report();
@@ -164,6 +144,29 @@ impl BatchProver {
         };
         tracing::info!(target: "keel::prover", batch = public.batch_number, backend = %self.backend(), total_ms = timings.total.as_millis() as u64, "batch proven");
         Ok((BatchProof { public, proof }, timings))
+    }
+
+    /// halo2-axiom's `create_proof` over this prover's parameters and keys, writing `transcript`.
+    fn create<E, T>(
+        &self,
+        circuit: keel_circuit::BatchCircuit,
+        instances: &[&[&[Fr]]],
+        mut transcript: T,
+    ) -> Result<Vec<u8>, ProveError>
+    where
+        E: EncodedChallenge<G1Affine>,
+        T: TranscriptWriterBuffer<Vec<u8>, G1Affine, E>,
+    {
+        create_proof::<MsmKzg, Shplonk<'_>, _, _, _, _>(
+            &self.params,
+            &self.keys.pk,
+            &[circuit],
+            instances,
+            OsRng,
+            &mut transcript,
+        )
+        .map_err(ProveError::Prove)?;
+        Ok(transcript.finalize())
     }
 
     /// A verifier for this prover's proofs.

@@ -57,33 +57,39 @@ pub(crate) fn keys_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("keel-keys")
 }
 
+/// `keel prover keygen` for [`SHAPE`] in [`keys_dir`] (cached across runs) with `extra` flags;
+/// returns what it printed (the files it wrote, a line each).
+fn keygen(extra: &[&str]) -> String {
+    let dir = keys_dir();
+    let (capacity, depth, k) = (
+        SHAPE.capacity.to_string(),
+        SHAPE.depth.to_string(),
+        SHAPE.k.to_string(),
+    );
+    let mut args = vec![
+        "prover",
+        "keygen",
+        "--prover.keys-dir",
+        dir.to_str().unwrap(),
+        "--prover.capacity",
+        &capacity,
+        "--prover.depth",
+        &depth,
+        "--prover.k",
+        &k,
+    ];
+    args.extend_from_slice(extra);
+    let (ok, out, err) = keel(&args);
+    assert!(ok, "{err}");
+    out
+}
+
 /// `keel prover keygen` for [`SHAPE`] (cached across runs), once per test binary; returns the
 /// verifier file.
 pub(crate) fn verifier_file() -> PathBuf {
     static FILE: OnceLock<PathBuf> = OnceLock::new();
-    FILE.get_or_init(|| {
-        let dir = keys_dir();
-        let (capacity, depth, k) = (
-            SHAPE.capacity.to_string(),
-            SHAPE.depth.to_string(),
-            SHAPE.k.to_string(),
-        );
-        let (ok, out, err) = keel(&[
-            "prover",
-            "keygen",
-            "--prover.keys-dir",
-            dir.to_str().unwrap(),
-            "--prover.capacity",
-            &capacity,
-            "--prover.depth",
-            &depth,
-            "--prover.k",
-            &k,
-        ]);
-        assert!(ok, "{err}");
-        PathBuf::from(out.trim())
-    })
-    .clone()
+    FILE.get_or_init(|| PathBuf::from(keygen(&[]).trim()))
+        .clone()
 }
 
 pub(crate) fn hex(b: &[u8]) -> String {
@@ -421,26 +427,7 @@ fn batches_committed_over_rpc_then_every_account_exits_through_keel_exit() {
 /// deployment order, each within EIP-170.
 #[test]
 fn keygen_writes_the_evm_verifier_within_eip170() {
-    let dir = keys_dir();
-    let (capacity, depth, k) = (
-        SHAPE.capacity.to_string(),
-        SHAPE.depth.to_string(),
-        SHAPE.k.to_string(),
-    );
-    let (ok, out, err) = keel(&[
-        "prover",
-        "keygen",
-        "--prover.keys-dir",
-        dir.to_str().unwrap(),
-        "--prover.capacity",
-        &capacity,
-        "--prover.depth",
-        &depth,
-        "--prover.k",
-        &k,
-        "--evm",
-    ]);
-    assert!(ok, "{err}");
+    let out = keygen(&["--evm"]);
     let evm = out.lines().nth(1).expect("the EVM verifier's file");
     let json: serde_json::Value = serde_json::from_slice(&std::fs::read(evm).unwrap()).unwrap();
     let parts = json["parts"].as_array().unwrap();
@@ -467,25 +454,7 @@ fn evm_deploy_puts_a_rollup_on_anvil() {
     let dir = tempfile::tempdir().unwrap();
     let path = |f: &str| dir.path().join(f).to_str().unwrap().to_owned();
 
-    let (capacity, depth, k) = (
-        SHAPE.capacity.to_string(),
-        SHAPE.depth.to_string(),
-        SHAPE.k.to_string(),
-    );
-    let (ok, out, err) = keel(&[
-        "prover",
-        "keygen",
-        "--prover.keys-dir",
-        keys_dir().to_str().unwrap(),
-        "--prover.capacity",
-        &capacity,
-        "--prover.depth",
-        &depth,
-        "--prover.k",
-        &k,
-        "--evm",
-    ]);
-    assert!(ok, "{err}");
+    let out = keygen(&["--evm"]);
     let verifier = out.lines().nth(1).unwrap().to_owned();
 
     let (_, public) = council::dkg(3, 2, rand_core::OsRng).unwrap();
@@ -571,7 +540,7 @@ fn evm_deploy_puts_a_rollup_on_anvil() {
             url: url.clone(),
             evm_chain_id: d.evm_chain_id,
             rollup: d.rollup,
-            chain_id: CHAIN,
+            chain_id: Some(CHAIN),
             confirmations: 1,
         };
         EvmL1::connect(&config, signer(1))

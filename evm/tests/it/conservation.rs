@@ -9,10 +9,11 @@ use alloy::{
     providers::Provider,
 };
 use keel_state::{
-    ops::exit_message,
     test_utils::{deposit, key, transfer, withdraw},
-    AccountIndex, BatchOp, L1Address,
+    AccountIndex, BatchOp,
 };
+
+use keel_evm::l1::exit_signature;
 
 use crate::{harness::*, ok};
 
@@ -180,12 +181,6 @@ async fn run(seed: u64) {
         };
         let proof = net.state.proof(AccountIndex(i)).unwrap();
         let (x, y) = a.pk.xy();
-        let sig = key(i).sign(&exit_message(
-            CHAIN_ID,
-            AccountIndex(i),
-            &L1Address(recipient.0 .0),
-        ));
-        let r = sig.r();
         ok!(net.citizen.exit(
             i,
             u(&x),
@@ -194,7 +189,7 @@ async fn run(seed: u64) {
             a.nonce,
             proof.siblings.iter().map(u).collect(),
             recipient,
-            [u(&r.x), u(&r.y), U256::from_le_bytes(sig.s_bytes())],
+            exit_signature(&key(i), CHAIN_ID, AccountIndex(i), recipient),
         ));
         ledger.credit(recipient, a.balance);
     }

@@ -13,10 +13,7 @@ use keel_evm::{
     contracts::{deploy, deploy_rollup, KeelRollup},
     council::{self, frost},
 };
-use keel_state::{
-    field::fr_to_bytes, test_utils::key, AccountIndex, Batch, BatchOp, Encode, Epoch, Fr, MemStore,
-    State,
-};
+use keel_state::{test_utils::key, AccountIndex, Batch, BatchOp, Encode, Epoch, MemStore, State};
 use rand_chacha::{rand_core::SeedableRng, ChaCha20Rng};
 
 /// The rollup's chain id in these tests.
@@ -29,9 +26,7 @@ pub(crate) const PROOF: u64 = 7200;
 /// Wei per L2 unit.
 pub(crate) const GWEI: u64 = 1_000_000_000;
 
-pub(crate) fn u(x: &Fr) -> U256 {
-    U256::from_le_bytes(fr_to_bytes(x))
-}
+pub(crate) use keel_evm::word as u;
 
 pub(crate) fn wei(units: u64) -> U256 {
     U256::from(units) * U256::from(GWEI)
@@ -182,31 +177,7 @@ impl Net {
     }
 }
 
-/// Deploys a generated verifier's parts in order, each naming the one before; returns the last
-/// (the one the rollup calls).
-pub(crate) async fn deploy_verifier(
-    p: &DynProvider,
-    v: &keel_evm::verifier::VerifierContracts,
-) -> Address {
-    use alloy::{network::TransactionBuilder, rpc::types::TransactionRequest};
-    let mut previous: Option<Address> = None;
-    for part in &v.parts {
-        let mut code = part.bytecode.to_vec();
-        if let Some(a) = previous {
-            code.extend_from_slice(&a.abi_encode());
-        }
-        let receipt = p
-            .send_transaction(TransactionRequest::default().with_deploy_code(code))
-            .await
-            .expect("sent")
-            .get_receipt()
-            .await
-            .expect("receipt");
-        assert!(receipt.status(), "a verifier part's deployment reverted");
-        previous = receipt.contract_address;
-    }
-    previous.expect("at least one part")
-}
+pub(crate) use keel_evm::deploy::deploy_verifier;
 
 /// The public inputs the contract builds for `batch`.
 pub(crate) fn public_inputs(batch: &Batch) -> [U256; 6] {

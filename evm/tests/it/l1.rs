@@ -23,7 +23,7 @@ fn config(net: &Net, confirmations: u64) -> EvmConfig {
         url: net.url(),
         evm_chain_id: 31337,
         rollup: *net.primary.address(),
-        chain_id: CHAIN_ID,
+        chain_id: Some(CHAIN_ID),
         confirmations,
     }
 }
@@ -89,7 +89,7 @@ async fn connecting_refuses_bad_input_with_typed_errors_and_changes_nothing() {
         Err(EvmL1Error::NotKeelRollup { .. })
     ));
     let c = EvmConfig {
-        chain_id: CHAIN_ID + 1,
+        chain_id: Some(CHAIN_ID + 1),
         ..good.clone()
     };
     assert!(matches!(
@@ -123,7 +123,9 @@ async fn post_missing(l1: &EvmL1, batches: &[Batch]) -> usize {
     let head = l1.rollup().batchNumber().call().await.unwrap();
     let mut posted = 0;
     for b in batches.iter().filter(|b| b.number.0 > head) {
-        l1.post_batch(b, &digest_proof(b)).await.unwrap();
+        l1.post_batch(b, &digest_proof(b))
+            .await
+            .unwrap_or_else(|e| panic!("posting batch {}: {e:?}", b.number.0));
         posted += 1;
     }
     posted

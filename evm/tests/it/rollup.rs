@@ -7,7 +7,6 @@ use alloy::{
 };
 use keel_evm::contracts::KeelRollup::KeelRollupErrors as E;
 use keel_state::{
-    ops::exit_message,
     test_utils::{deposit, deposit_entry, key, signed_transfer, transfer, withdraw},
     AccountIndex, Encode, Fr, L1Address, QueueEntry,
 };
@@ -209,10 +208,7 @@ async fn the_lease_passes_only_after_the_failover_timeout_and_fences_the_old_epo
 
 /// The exit authorisation `(R.x, R.y, s)` of demo account `i` for `recipient`.
 fn exit_signature(i: u32, recipient: Address) -> [U256; 3] {
-    let msg = exit_message(CHAIN_ID, AccountIndex(i), &L1Address(recipient.0 .0));
-    let sig = key(i).sign(&msg);
-    let r = sig.r();
-    [u(&r.x), u(&r.y), U256::from_le_bytes(sig.s_bytes())]
+    keel_evm::l1::exit_signature(&key(i), CHAIN_ID, AccountIndex(i), recipient)
 }
 
 #[tokio::test]

@@ -52,7 +52,9 @@ async fn a_real_proof_verifies_on_chain_and_a_tampered_one_is_refused() {
     }
 
     let mut net = Net::start_with_depth(SHAPE.depth).await;
-    let verifier_at = deploy_verifier(net.primary.provider(), &contracts).await;
+    let verifier_at = deploy_verifier(net.primary.provider(), &contracts)
+        .await
+        .unwrap();
     let r = net.redeploy_with_verifier(verifier_at).await;
     net.deposit_to(&r, 0, 100).await;
 
