@@ -17,7 +17,7 @@ use anyhow::Context;
 use clap::Args;
 use keel_committer::{
     api::{router, CommitterApi, SequencedBatches},
-    CommitterConfig, RpcL1, SettlementLayer,
+    CommitterConfig, Keyed, RpcL1, SettlementLayer, Settler,
 };
 use keel_prover::BatchVerifier;
 use keel_state::{Batch, BatchNumber};
@@ -76,13 +76,15 @@ pub(crate) fn run(args: CommitterArgs) -> anyhow::Result<()> {
             .with_context(|| format!("reading {}", args.verifier.display()))?,
     )
     .map_err(|e| anyhow::anyhow!("{}: {e}", args.verifier.display()))?;
-    let l1: Arc<dyn SettlementLayer> = Arc::new(
+    let rpc = Arc::new(
         RpcL1::connect_with(&args.l1_rpc, crate::node::L1_TIMEOUT)
             .with_context(|| format!("connecting to the L1 at {}", args.l1_rpc))?,
     );
+    let signer: Arc<dyn Settler> = Arc::new(Keyed::new(rpc.clone(), key));
+    let l1: Arc<dyn SettlementLayer> = rpc;
     let view = l1.rollup()?;
     anyhow::ensure!(
-        view.sequencers.contains(&key.public_key()),
+        view.registered(&signer.address()),
         "this key is not a registered sequencer of the rollup: the L1 would refuse its batches"
     );
     let listener = std::net::TcpListener::bind(args.listen)
@@ -93,7 +95,7 @@ pub(crate) fn run(args: CommitterArgs) -> anyhow::Result<()> {
     let api = Arc::new(CommitterApi::new(
         config,
         l1,
-        key,
+        signer,
         verifier,
         Box::new(Sequencer {
             client: keel_sequencer::Client::new(args.sequencer.clone()),

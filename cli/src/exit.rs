@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Args;
-use keel_committer::{reconstruct, EmbeddedL1, RpcL1, SettlementLayer};
+use keel_committer::{reconstruct, EmbeddedChain, EmbeddedL1, Keyed, RpcL1};
 use keel_prover::BatchVerifier;
 use keel_state::{L1Address, MemStore};
 
@@ -65,7 +65,7 @@ pub(crate) fn run(args: ExitArgs) -> anyhow::Result<()> {
     if let Some(url) = &args.evm_rpc {
         return run_evm(&args, url, &owner, recipient);
     }
-    let l1: Box<dyn SettlementLayer> = match (&args.l1_rpc, &args.l1_dir, &args.verifier) {
+    let l1: Box<dyn EmbeddedChain> = match (&args.l1_rpc, &args.l1_dir, &args.verifier) {
         (Some(url), _, _) => {
             Box::new(RpcL1::connect(url).with_context(|| format!("connecting to the L1 at {url}"))?)
         }
@@ -92,7 +92,8 @@ pub(crate) fn run(args: ExitArgs) -> anyhow::Result<()> {
         replayed.checkpoint.batch,
         keel_state::field::fr_to_hex(&replayed.checkpoint.root)
     );
-    let x = reconstruct::exit(l1, &replayed, &owner, recipient)?;
+    let signer = Keyed::new(l1, owner.clone());
+    let x = reconstruct::exit(l1, &signer, &replayed, &owner, recipient)?;
     println!(
         "account {} exited: {} paid to 0x{} (block {})",
         x.account,

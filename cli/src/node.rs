@@ -75,13 +75,14 @@ pub(crate) fn run(opts: NodeOptions) -> anyhow::Result<()> {
     let node = keel_node::start(
         keel_node::NodeConfig {
             sequencer: opts.config,
-            key: opts.key,
+            key: opts.key.clone(),
             peers: opts.peers,
             backoff: opts.backoff,
             standby_first: opts.standby_first,
             proving,
         },
-        l1,
+        l1.clone(),
+        Arc::new(keel_committer::Keyed::new(l1, opts.key.clone())),
         listener,
     )?;
     tracing::info!("L1 {}", opts.l1_url);

@@ -4,7 +4,7 @@
 //!  prover ──offer(data, proof)──▶ held: RocksDB `p` ‖ number (synced) ──┐
 //!                                                                       ▼
 //!  poster thread: settled = L1 checkpoint ─▶ drop held ≤ settled (checked against the L1's data)
-//!                 held[settled + 1]? ─▶ L1Tx::SubmitBatch (lease holder's key, L1 nonce) ─▶ submit
+//!                 held[settled + 1]? ─▶ Settler::post_batch (the lease holder's signer)
 //!                    Ok ─▶ watch inclusion: head.height ≥ receipt.height ─▶ on_included(n)
 //!                    store / network failure ─▶ retry with back-off
 //!                    refused by a rule ─▶ halt, holding the batch, and say why
@@ -26,13 +26,10 @@ use std::{
     time::Duration,
 };
 
-use keel_state::{Batch, BatchNumber, Decode, SecretKey};
+use keel_state::{Batch, BatchNumber, Decode};
 use rocksdb::{Options, WriteOptions, DB};
 
-use crate::{
-    settlement::{L1Error, Rejection, SettlementLayer},
-    tx::{address_of, Call, L1Tx},
-};
+use crate::settlement::{L1Error, Rejection, SettlementLayer, Settler};
 
 /// First wait after a failed L1 call; it doubles up to [`DEFAULT_RETRY_MAX`].
 pub const DEFAULT_RETRY_MIN: Duration = Duration::from_millis(200);
@@ -139,7 +136,7 @@ struct Inner {
     config: CommitterConfig,
     db: DB,
     l1: Arc<dyn SettlementLayer>,
-    signer: SecretKey,
+    signer: Arc<dyn Settler>,
     on_included: OnIncluded,
     shared: Mutex<Shared>,
     wake: Condvar,
@@ -214,12 +211,13 @@ fn load_held(db: &DB) -> Result<Held, CommitterError> {
 }
 
 impl Committer {
-    /// Opens the committer's store, reads the L1 once, and starts posting as `signer` (the
-    /// sequencer's lease key). `on_included` hears of every batch whose block is sealed.
+    /// Opens the committer's store, reads the L1 once, and starts posting through `signer` (the
+    /// sequencer's, as the lease names it). `on_included` hears of every batch whose block is
+    /// sealed.
     pub fn open(
         config: CommitterConfig,
         l1: Arc<dyn SettlementLayer>,
-        signer: SecretKey,
+        signer: Arc<dyn Settler>,
         on_included: OnIncluded,
     ) -> Result<Self, CommitterError> {
         std::fs::create_dir_all(&config.dir).map_err(|source| CommitterError::Io {
@@ -360,6 +358,8 @@ enum Step {
     Idle,
     /// Go round again now.
     Again,
+    /// The next batch is posted but not settled yet: read the L1 again at the next poll.
+    Pending,
     /// An L1 call failed: wait, then go round again.
     Failed(String),
 }
@@ -368,10 +368,16 @@ impl Inner {
     fn run(&self, mut inflight: VecDeque<(BatchNumber, u64)>) {
         let mut backoff = self.config.retry_min;
         loop {
+            let mut pending = false;
             let wait = match self.round(&mut inflight) {
                 Step::Again => {
                     backoff = self.config.retry_min;
                     Duration::ZERO
+                }
+                Step::Pending => {
+                    backoff = self.config.retry_min;
+                    pending = true;
+                    self.config.poll
                 }
                 Step::Idle => {
                     backoff = self.config.retry_min;
@@ -391,6 +397,7 @@ impl Inner {
                 .wake
                 .wait_timeout_while(s, wait, |s| {
                     let next_ready = wait == self.config.poll
+                        && !pending
                         && s.status.halted.is_none()
                         && s.held.contains_key(&(s.status.settled.0 + 1));
                     !(s.shutdown || next_ready)
@@ -431,23 +438,19 @@ impl Inner {
             ));
             return Step::Idle;
         }
-        let me = address_of(&self.signer.public_key());
-        let nonce = match self.l1.nonce(&me) {
-            Ok(n) => n,
-            Err(e) => return Step::Failed(e.to_string()),
-        };
-        let tx = L1Tx::sign(
-            &self.signer,
-            self.l1.chain_id(),
-            nonce,
-            Call::SubmitBatch { data, proof },
-        );
-        match self.l1.submit(&tx) {
+        match self.signer.post_batch(&data, &proof) {
             Ok(receipt) => {
                 tracing::info!(target: "keel::committer", batch = number.0, height = receipt.height, "batch posted and proven");
                 inflight.push_back((number, receipt.height));
                 lock(&self.shared).status.posted += 1;
                 Step::Again
+            }
+            // posted already and not yet settled (an L1 that reads `confirmations` deep): wait
+            // for the settled view to catch up; a reorg that drops it makes it next again
+            Err(L1Error::Rejected(Rejection::WrongBatchNumber { expected, .. }))
+                if expected > number =>
+            {
+                Step::Pending
             }
             // the L1 moved meanwhile (another transaction of this key, or another batch
             // landed): read it again

@@ -10,7 +10,7 @@
 //!
 //! | module | owns |
 //! |---|---|
-//! | [`settlement`] | the [`SettlementLayer`] trait (what a rollup contract offers), its views, receipts and typed [`Rejection`]s |
+//! | [`settlement`] | the seam to any L1: [`SettlementLayer`] (reads) and [`Settler`] (role-level writes, signed by the implementation), their views, receipts and typed [`Rejection`]s; [`EmbeddedChain`] (the embedded chain's own transactions) and [`Keyed`], a settler on it |
 //! | [`embedded`] | [`EmbeddedL1`]: the default L1, a single-node chain persisted in RocksDB, and its rules |
 //! | [`tx`] | signed L1 transactions ([`L1Tx`], [`Call`]) with replay protection |
 //! | [`genesis`] | what a deployment fixes at its start |
@@ -67,8 +67,8 @@ pub use genesis::Genesis;
 pub use reconstruct::{ReconstructError, Replayed};
 pub use rpc::RpcL1;
 pub use settlement::{
-    Checkpoint, Event, ExitMode, ExitReason, Head, L1Error, Lease, PostedBatch, QueuedEntry,
-    Receipt, Rejection, RollupView, SettlementLayer,
+    Checkpoint, EmbeddedChain, Event, ExitMode, ExitReason, Head, Keyed, L1Error, Lease,
+    PostedBatch, QueuedEntry, Receipt, Rejection, RollupView, Sequencer, SettlementLayer, Settler,
 };
 pub use sla::Deadlines;
 pub use tx::{address_of, Call, CouncilAction, L1Tx};

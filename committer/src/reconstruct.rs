@@ -4,7 +4,7 @@
 //!  SettlementLayer::rollup ──▶ checkpoint (batch n, root)
 //!  SettlementLayer::batch(1..=n) ──▶ Batch::decode ──▶ State::apply_batch (the STF, re-executed)
 //!                                                       └─▶ root == checkpoint.root, or refuse
-//!  account_index(pk) ──▶ State::account + State::proof ──▶ Call::Exit, signed by the owner
+//!  account_index(pk) ──▶ State::account + State::proof ──▶ Settler::exit, authorised by the owner
 //! ```
 //!
 //! No sequencer, prover or trusted party is involved: the posted batch data is the whole input,
@@ -16,10 +16,7 @@ use keel_state::{
     SecretKey, State, StateStore, StfError,
 };
 
-use crate::{
-    settlement::{Checkpoint, L1Error, Receipt, SettlementLayer},
-    tx::{address_of, Call},
-};
+use crate::settlement::{Checkpoint, L1Error, Receipt, SettlementLayer, Settler};
 
 /// Why the state could not be rebuilt, or the exit not built.
 #[derive(Debug, thiserror::Error)]
@@ -141,10 +138,11 @@ pub struct Exited {
     pub receipt: Receipt,
 }
 
-/// Exits `owner`'s account from the replayed state, paying `recipient` (the owner's own L1
-/// address when `None`). The L1 refuses it outside exit mode, and a second time.
+/// Exits `owner`'s account from the replayed state through `settler`, paying `recipient` (the
+/// settler's own address when `None`). The L1 refuses it outside exit mode, and a second time.
 pub fn exit<S: StateStore>(
     l1: &dyn SettlementLayer,
+    settler: &dyn Settler,
     replayed: &Replayed<S>,
     owner: &SecretKey,
     recipient: Option<L1Address>,
@@ -155,14 +153,9 @@ pub fn exit<S: StateStore>(
         return Err(ReconstructError::AlreadyExited(index));
     }
     let (account, proof) = account_with_proof(&replayed.state, index)?;
-    let recipient = recipient.unwrap_or_else(|| address_of(&pk));
+    let recipient = recipient.unwrap_or_else(|| settler.address());
     let amount = account.balance;
-    let call = Call::Exit {
-        account,
-        proof,
-        recipient,
-    };
-    let receipt = l1.send(owner, call)?;
+    let receipt = settler.exit(owner, &account, &proof, recipient)?;
     Ok(Exited {
         account: index,
         amount,

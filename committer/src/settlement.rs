@@ -1,17 +1,27 @@
-//! What a rollup contract offers, as a trait: the seam between Keel's services and whichever L1
-//! settles the rollup.
+//! What a rollup contract offers, as two traits: the seam between Keel's services and whichever
+//! L1 settles the rollup.
 //!
-//! [`crate::EmbeddedL1`] is the default implementation; an EVM L1 can be added behind the same
-//! trait without touching its callers (the committer, the standby, the exit tool). The trait is
-//! synchronous: the embedded L1 answers in-process, and a networked L1 blocks its caller (async
-//! callers use `spawn_blocking`).
+//! - [`SettlementLayer`] **reads**: the head, the rollup's state, the queue, the posted batches,
+//!   the exits. Every service reads.
+//! - [`Settler`] **writes, role by role**: post a batch, heartbeat, claim the lease, deposit,
+//!   force, activate exit mode, exit, reclaim. An implementation owns its signer and its nonces,
+//!   so a caller never sees a chain's transaction format.
+//!
+//! Two L1s sit behind them: [`crate::EmbeddedL1`] (and [`crate::RpcL1`], its client), whose own
+//! signed transactions ([`EmbeddedChain`]) a [`Keyed`] settler makes, and `keel_evm`'s rollup
+//! contract on any EVM chain. Identities on the seam are [`L1Address`]es: the embedded chain's
+//! are derived from Grumpkin keys ([`address_of`]), an EVM chain's are its accounts.
+//!
+//! The traits are synchronous: the embedded L1 answers in-process, and a networked L1 blocks its
+//! caller (async callers use `spawn_blocking`).
 
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
 use keel_state::{
-    AccountIndex, BatchNumber, Epoch, Fr, L1Address, PublicKey, QueueEntry, SecretKey,
+    Account, AccountIndex, BatchNumber, Epoch, Fr, L1Address, MerkleProof, PublicKey, QueueEntry,
+    SecretKey, SignedOp,
 };
 
 use crate::{
@@ -45,13 +55,14 @@ pub struct Checkpoint {
     pub proven_at_ms: u64,
 }
 
-/// Who may sequence, since when.
+/// Who may sequence, since when. `Id` is how the holder is named: an [`L1Address`] on the seam
+/// (the embedded L1 keeps the holder's Grumpkin key inside).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Lease {
+pub struct Lease<Id = L1Address> {
     /// The current epoch; batches must carry it.
     pub epoch: Epoch,
     /// The lease holder.
-    pub sequencer: PublicKey,
+    pub sequencer: Id,
     /// When the lease began.
     pub since_ms: u64,
     /// When the holder last settled a batch or sent a heartbeat in this epoch (`since_ms`
@@ -59,7 +70,17 @@ pub struct Lease {
     pub last_batch_ms: u64,
 }
 
-impl Lease {
+impl<Id> Lease<Id> {
+    /// The same lease, its holder named another way.
+    pub fn map<To>(self, f: impl FnOnce(Id) -> To) -> Lease<To> {
+        Lease {
+            epoch: self.epoch,
+            sequencer: f(self.sequencer),
+            since_ms: self.since_ms,
+            last_batch_ms: self.last_batch_ms,
+        }
+    }
+
     /// When a registered standby may claim this lease: `failover_timeout` after the holder's
     /// lease began, its last batch or its last heartbeat, whichever is latest.
     pub fn claimable_at_ms(&self, failover_timeout: std::time::Duration) -> u64 {
@@ -114,13 +135,40 @@ pub struct RollupView {
     /// The sequencer lease.
     pub lease: Lease,
     /// Registered sequencers, in take-over order.
-    pub sequencers: Vec<PublicKey>,
+    pub sequencers: Vec<Sequencer>,
     /// Queue entries ever enqueued (consumed ones included).
     pub queue_len: u64,
     /// Exit mode, if active.
     pub exit_mode: Option<ExitMode>,
     /// The council's next action number.
     pub council_sequence: u64,
+}
+
+/// A registered sequencer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sequencer {
+    /// The address it signs L1 calls as (a lease holder is named by it).
+    pub address: L1Address,
+    /// The Grumpkin key its signed acknowledgements verify under, where the L1 registers one
+    /// (the embedded L1 does: a sequencer *is* its key there).
+    pub ack_key: Option<PublicKey>,
+}
+
+impl Sequencer {
+    /// A sequencer of the embedded L1, known by its key.
+    pub fn keyed(pk: PublicKey) -> Self {
+        Self {
+            address: address_of(&pk),
+            ack_key: Some(pk),
+        }
+    }
+}
+
+impl RollupView {
+    /// Whether `address` is a registered sequencer.
+    pub fn registered(&self, address: &L1Address) -> bool {
+        self.sequencers.iter().any(|s| s.address == *address)
+    }
 }
 
 /// An entry of the forced-inclusion queue.
@@ -185,7 +233,7 @@ pub enum Event {
         /// The new epoch.
         epoch: Epoch,
         /// The new holder.
-        sequencer: PublicKey,
+        sequencer: L1Address,
     },
     /// The council replaced the registered sequencers.
     SequencersRotated {
@@ -355,6 +403,21 @@ pub enum Rejection {
     /// The signer is not a registered sequencer.
     #[error("the signer is not a registered sequencer")]
     NotRegistered,
+    /// A deposit that is not a whole number of L2 units (an EVM L1 escrows one gwei per unit).
+    #[error("the deposit is not a whole number of units")]
+    NotWholeUnits,
+    /// An amount the escrow cannot hold.
+    #[error("the amount is too large for the escrow")]
+    AmountTooLarge,
+    /// An account key that is not a point of the curve.
+    #[error("the key is not a curve point")]
+    BadKey,
+    /// Nothing is credited to the caller to claim.
+    #[error("nothing is credited to this address")]
+    NothingToClaim,
+    /// The L1 could not pay the recipient (an EVM recipient that refuses ether).
+    #[error("the payment to the recipient failed")]
+    PaymentFailed,
     /// The signer already holds the lease.
     #[error("the signer already holds the lease")]
     AlreadyLeaseHolder,
@@ -409,20 +472,14 @@ impl L1Error {
     }
 }
 
-/// A rollup contract.
+/// What every service reads of a rollup contract.
 pub trait SettlementLayer: Send + Sync {
-    /// The chain id that transactions sign.
+    /// The rollup's chain id (what L2 operations and exits sign).
     fn chain_id(&self) -> u64;
-    /// The chain head.
+    /// The chain head, as far as it counts as settled (an EVM L1 reads `confirmations` deep).
     fn head(&self) -> Result<Head, L1Error>;
-    /// The rollup contract's state.
+    /// The rollup contract's settled state.
     fn rollup(&self) -> Result<RollupView, L1Error>;
-    /// The next nonce of an L1 address.
-    fn nonce(&self, address: &L1Address) -> Result<u64, L1Error>;
-    /// The L1 balance of an address.
-    fn balance(&self, address: &L1Address) -> Result<u64, L1Error>;
-    /// Executes a transaction, or refuses it and changes nothing.
-    fn submit(&self, tx: &L1Tx) -> Result<Receipt, L1Error>;
     /// Up to `max` queue entries from `position` on.
     fn queue(&self, position: u64, max: usize) -> Result<Vec<QueuedEntry>, L1Error>;
     /// A settled batch's data and proof.
@@ -431,10 +488,138 @@ pub trait SettlementLayer: Send + Sync {
     fn account_index(&self, pk: &PublicKey) -> Result<Option<AccountIndex>, L1Error>;
     /// Whether an account has exited.
     fn exited(&self, account: AccountIndex) -> Result<bool, L1Error>;
+}
+
+/// The calls each role makes on the L1. The implementation signs them with its own key at its
+/// own nonces; a refusal is the rule's [`Rejection`] and changes nothing.
+pub trait Settler: Send + Sync {
+    /// The address these calls come from: a sequencer's identity on the lease, a depositor's
+    /// refund address.
+    fn address(&self) -> L1Address;
+    /// The lease holder posts the next batch (`keel_state::Batch` encoding) with its proof.
+    fn post_batch(&self, data: &[u8], proof: &[u8]) -> Result<Receipt, L1Error>;
+    /// The lease holder restarts the failover clock.
+    fn heartbeat(&self) -> Result<Receipt, L1Error>;
+    /// A registered standby claims the silent holder's lease.
+    fn claim_lease(&self) -> Result<Receipt, L1Error>;
+    /// Escrows `amount` for the account of `owner` (created at the next index if it has none) and
+    /// queues the deposit.
+    fn deposit(&self, owner: &PublicKey, amount: u64) -> Result<Receipt, L1Error>;
+    /// Queues a signed operation for forced inclusion.
+    fn force(&self, op: &SignedOp) -> Result<Receipt, L1Error>;
+    /// Activates exit mode past a deadline.
+    fn activate_exit_mode(&self) -> Result<Receipt, L1Error>;
+    /// Exits `account` (as of the last proven root, shown by `proof`) to `recipient`, authorised
+    /// by its `owner`.
+    fn exit(
+        &self,
+        owner: &SecretKey,
+        account: &Account,
+        proof: &MerkleProof,
+        recipient: L1Address,
+    ) -> Result<Receipt, L1Error>;
+    /// In exit mode, refunds the deposit at `position` that no proven batch consumed.
+    fn reclaim(&self, position: u64) -> Result<Receipt, L1Error>;
+}
+
+/// The embedded chain's own transactions ([`L1Tx`]): what [`crate::EmbeddedL1`] executes and
+/// [`crate::RpcL1`] sends. Services go through [`Keyed`] instead.
+pub trait EmbeddedChain: SettlementLayer {
+    /// The next nonce of an L1 address.
+    fn nonce(&self, address: &L1Address) -> Result<u64, L1Error>;
+    /// The L1 balance of an address.
+    fn balance(&self, address: &L1Address) -> Result<u64, L1Error>;
+    /// Executes a transaction, or refuses it and changes nothing.
+    fn submit(&self, tx: &L1Tx) -> Result<Receipt, L1Error>;
 
     /// Signs `call` with `key` at the signer's next nonce on this L1, and submits it.
     fn send(&self, key: &SecretKey, call: Call) -> Result<Receipt, L1Error> {
         let nonce = self.nonce(&address_of(&key.public_key()))?;
         self.submit(&L1Tx::sign(key, self.chain_id(), nonce, call))
+    }
+}
+
+/// A [`Settler`] on an [`EmbeddedChain`] (`L` is a reference to one: `&EmbeddedL1`,
+/// `Arc<RpcL1>`, `Arc<dyn EmbeddedChain>`): every call an [`L1Tx`] signed by `key` (an exit by
+/// its owner's key, as the embedded chain requires).
+pub struct Keyed<L> {
+    l1: L,
+    key: SecretKey,
+}
+
+impl<L> Keyed<L> {
+    /// Calls on `l1` signed by `key`.
+    pub fn new(l1: L, key: SecretKey) -> Self {
+        Self { l1, key }
+    }
+}
+
+impl<L> fmt::Debug for Keyed<L> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Keyed")
+            .field("address", &address_of(&self.key.public_key()))
+            .finish_non_exhaustive()
+    }
+}
+
+impl<L> Settler for Keyed<L>
+where
+    L: std::ops::Deref + Send + Sync,
+    L::Target: EmbeddedChain,
+{
+    fn address(&self) -> L1Address {
+        address_of(&self.key.public_key())
+    }
+
+    fn post_batch(&self, data: &[u8], proof: &[u8]) -> Result<Receipt, L1Error> {
+        self.l1.send(
+            &self.key,
+            Call::SubmitBatch {
+                data: data.to_vec(),
+                proof: proof.to_vec(),
+            },
+        )
+    }
+
+    fn heartbeat(&self) -> Result<Receipt, L1Error> {
+        self.l1.send(&self.key, Call::Heartbeat)
+    }
+
+    fn claim_lease(&self) -> Result<Receipt, L1Error> {
+        self.l1.send(&self.key, Call::ClaimLease)
+    }
+
+    fn deposit(&self, owner: &PublicKey, amount: u64) -> Result<Receipt, L1Error> {
+        self.l1
+            .send(&self.key, Call::Deposit { pk: *owner, amount })
+    }
+
+    fn force(&self, op: &SignedOp) -> Result<Receipt, L1Error> {
+        self.l1.send(&self.key, Call::Force(*op))
+    }
+
+    fn activate_exit_mode(&self) -> Result<Receipt, L1Error> {
+        self.l1.send(&self.key, Call::ActivateExitMode)
+    }
+
+    fn exit(
+        &self,
+        owner: &SecretKey,
+        account: &Account,
+        proof: &MerkleProof,
+        recipient: L1Address,
+    ) -> Result<Receipt, L1Error> {
+        self.l1.send(
+            owner,
+            Call::Exit {
+                account: *account,
+                proof: proof.clone(),
+                recipient,
+            },
+        )
+    }
+
+    fn reclaim(&self, position: u64) -> Result<Receipt, L1Error> {
+        self.l1.send(&self.key, Call::Reclaim { position })
     }
 }

@@ -13,7 +13,10 @@ use std::{
     time::{Duration, Instant},
 };
 
-use keel_committer::{reconstruct, Call, CouncilAction, RollupView, RpcL1, SettlementLayer};
+use keel_committer::{
+    address_of, reconstruct, Call, CouncilAction, EmbeddedChain, Keyed, RollupView, RpcL1,
+    SettlementLayer, Settler,
+};
 use keel_sequencer::{
     node::{NodeStatus, ProofStats, ProverStatus, Role},
     Status,
@@ -204,8 +207,8 @@ impl Devnet {
         // failover clock: after downtime longer than the failover timeout the lease is
         // claimable, and a standby started at once would take it over
         let keys = [
-            read_key(&dir.sequencer_key(0))?.public_key(),
-            read_key(&dir.sequencer_key(1))?.public_key(),
+            address_of(&read_key(&dir.sequencer_key(0))?.public_key()),
+            address_of(&read_key(&dir.sequencer_key(1))?.public_key()),
         ];
         let holder = keys
             .iter()
@@ -528,13 +531,7 @@ impl Devnet {
             let index = match self.l1.account_index(&pk)? {
                 Some(index) => index,
                 None => {
-                    self.l1.send(
-                        &funder,
-                        Call::Deposit {
-                            pk,
-                            amount: DEPOSIT,
-                        },
-                    )?;
+                    Keyed::new(self.l1.as_ref(), funder.clone()).deposit(&pk, DEPOSIT)?;
                     self.l1
                         .account_index(&pk)?
                         .ok_or(DevnetError::DepositLost { account: i })?
@@ -897,7 +894,8 @@ impl Devnet {
         let mut paid = 0u64;
         for i in 0..self.layout.accounts {
             let key = read_key(&self.dir.account_key(i))?;
-            paid += reconstruct::exit(self.l1.as_ref(), &replayed, &key, None)?.amount;
+            let owner = Keyed::new(self.l1.as_ref(), key.clone());
+            paid += reconstruct::exit(self.l1.as_ref(), &owner, &replayed, &key, None)?.amount;
         }
         let accounts = self.layout.accounts;
         let supply = DEPOSIT * u64::from(accounts);

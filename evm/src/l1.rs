@@ -339,7 +339,8 @@ impl EvmL1 {
         Ok(out)
     }
 
-    async fn send<P: Provider, D: alloy::contract::CallDecoder>(
+    /// Sends `call` and waits for its receipt; a refusal is the contract's named error.
+    pub(crate) async fn send<P: Provider, D: alloy::contract::CallDecoder>(
         &self,
         what: &'static str,
         call: alloy::contract::CallBuilder<P, D>,

@@ -12,6 +12,8 @@
 //!   its genesis), as `keel evm deploy` runs it.
 //! - [`l1`]: `EvmL1`, the typed client of a deployment (connection checks, settled reads,
 //!   role-level writes, batches rebuilt from calldata, exits from L1 data alone).
+//! - [`settlement`]: [`settlement::EvmSettlement`], the rollup behind Keel's seam (the
+//!   committer's `SettlementLayer` and `Settler`), so every service runs on an EVM L1.
 //! - [`anvil`]: a local anvil (from the npm package `@foundry-rs/anvil` that `contracts/` pins),
 //!   for the contract tests and the devnet.
 //!
@@ -23,6 +25,7 @@ pub mod council;
 pub mod deploy;
 pub mod generate;
 pub mod l1;
+pub mod settlement;
 pub mod verifier;
 
 /// The repository's root (this crate lives one level below it).

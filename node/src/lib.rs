@@ -46,10 +46,10 @@ use std::{
     time::Duration,
 };
 
-use keel_committer::{CommitterError, L1Error, RollupView, SettlementLayer};
+use keel_committer::{CommitterError, L1Error, RollupView, SettlementLayer, Settler};
 use keel_prover::BatchProver;
 use keel_sequencer::{ReplicaError, SequencerConfig, SequencerError};
-use keel_state::{BatchNumber, DecodeError, PublicKey, SecretKey};
+use keel_state::{BatchNumber, DecodeError, L1Address, PublicKey, SecretKey};
 
 pub use keel_sequencer::node::{NodeStatus, ProverStatus, Role};
 
@@ -91,7 +91,8 @@ pub struct NodeConfig {
     /// The sequencer's own settings (its directory, capacity, deadline, HTTP limits). Its epoch
     /// is the lease's.
     pub sequencer: SequencerConfig,
-    /// This node's key: a registered sequencer's.
+    /// This node's Grumpkin key: it signs the acknowledgements a standby sends (on the embedded
+    /// L1 it is also the sequencer's L1 identity, through the settler).
     pub key: SecretKey,
     /// The other nodes' API URLs: a standby follows whichever of them is the primary.
     pub peers: Vec<String>,
@@ -221,7 +222,9 @@ pub(crate) struct Node {
     pub(crate) config: NodeConfig,
     pub(crate) local_proving: bool,
     pub(crate) l1: Arc<dyn SettlementLayer>,
-    pub(crate) me: PublicKey,
+    pub(crate) settler: Arc<dyn Settler>,
+    /// The settler's address: how the L1 names this sequencer.
+    pub(crate) me: L1Address,
     pub(crate) listener: TcpListener,
     pub(crate) rt: tokio::runtime::Runtime,
     pub(crate) stop: Arc<AtomicBool>,
@@ -300,16 +303,18 @@ impl Drop for NodeHandle {
     }
 }
 
-/// Starts a node over `l1`, serving on `listener` (bound by the caller, kept across roles).
-/// Checks that its key is registered and its depth is the rollup's before it returns.
+/// Starts a node that reads `l1` and calls it through `settler` (its lease identity), serving on
+/// `listener` (bound by the caller, kept across roles). Checks that it is registered and its
+/// depth is the rollup's before it returns.
 pub fn start(
     config: NodeConfig,
     l1: Arc<dyn SettlementLayer>,
+    settler: Arc<dyn Settler>,
     listener: TcpListener,
 ) -> Result<NodeHandle, NodeError> {
-    let me = config.key.public_key();
+    let me = settler.address();
     let view = l1.rollup()?;
-    if !view.sequencers.contains(&me) {
+    if !view.registered(&me) {
         return Err(NodeError::NotRegistered {
             listed: view.sequencers.len(),
         });
@@ -359,6 +364,7 @@ pub fn start(
         config,
         local_proving,
         l1,
+        settler,
         me,
         listener,
         rt,
@@ -456,19 +462,13 @@ impl Node {
         }
     }
 
-    pub(crate) fn send(
-        &self,
-        call: keel_committer::Call,
-    ) -> Result<keel_committer::Receipt, L1Error> {
-        self.l1.send(&self.config.key, call)
-    }
-
     /// The registered sequencers other than this one: the standbys whose acknowledgements count.
+    /// (Those the L1 registers an acknowledgement key for.)
     pub(crate) fn standbys(&self, view: &RollupView) -> Vec<PublicKey> {
         view.sequencers
             .iter()
-            .copied()
-            .filter(|k| *k != self.me)
+            .filter(|s| s.address != self.me)
+            .filter_map(|s| s.ack_key)
             .collect()
     }
 

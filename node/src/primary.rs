@@ -10,7 +10,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use keel_committer::{Call, Committer, CommitterConfig, QueueFollower, RollupView};
+use keel_committer::{Committer, CommitterConfig, QueueFollower, RollupView};
 use keel_prover::worker::{Event, WorkerConfig};
 use keel_sequencer::{
     api,
@@ -119,7 +119,7 @@ impl Node {
                 && last_heartbeat.elapsed() >= heartbeat_every
             {
                 last_heartbeat = Instant::now();
-                if let Err(e) = self.send(Call::Heartbeat) {
+                if let Err(e) = self.settler.heartbeat() {
                     tracing::warn!("heartbeat: {e}");
                 }
             }
@@ -189,7 +189,7 @@ impl Node {
         let committer = Committer::open(
             committer_config,
             self.l1.clone(),
-            self.config.key.clone(),
+            self.settler.clone(),
             Box::new(move |n| {
                 s.mark_posted(n);
                 s.mark_proven(n);

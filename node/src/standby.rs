@@ -4,7 +4,7 @@
 
 use std::{thread, time::Duration};
 
-use keel_committer::{Call, L1Error, Rejection, RollupView};
+use keel_committer::{L1Error, Rejection, RollupView};
 use keel_sequencer::{node::Role, replica};
 
 use crate::{
@@ -63,7 +63,7 @@ impl Node {
             if view.head.time_ms < self.claimable_at(&view) {
                 continue;
             }
-            match self.send(Call::ClaimLease) {
+            match self.settler.claim_lease() {
                 Ok(_) => {
                     tracing::info!(
                         "claimed the lease (epoch {}) at batch {}",
@@ -93,8 +93,8 @@ impl Node {
     pub(crate) fn claimable_at(&self, view: &RollupView) -> u64 {
         let set = &view.sequencers;
         let n = set.len().max(1);
-        let holder = set.iter().position(|k| *k == view.lease.sequencer);
-        let mine = set.iter().position(|k| *k == self.me).unwrap_or(0);
+        let holder = set.iter().position(|s| s.address == view.lease.sequencer);
+        let mine = set.iter().position(|s| s.address == self.me).unwrap_or(0);
         let rank = match holder {
             Some(h) => (mine + n - h - 1) % n,
             None => mine,

@@ -15,8 +15,8 @@ use std::{
 };
 
 use keel_committer::{
-    address_of, Call, Committer, CommitterConfig, Event, ExitReason, L1Error, QueueFollower,
-    Receipt, Rejection, RpcL1, SettlementLayer,
+    address_of, Call, Committer, CommitterConfig, EmbeddedChain, Event, ExitReason, Keyed, L1Error,
+    QueueFollower, Receipt, Rejection, RpcL1, SettlementLayer,
 };
 use keel_prover::{
     keys::{kzg_params_cached, BatchKeys, Srs},
@@ -265,7 +265,7 @@ fn batches_committed_over_rpc_then_every_account_exits_through_keel_exit() {
         Committer::open(
             CommitterConfig::new(dir.path().join("committer")),
             l1.clone(),
-            primary(),
+            Arc::new(Keyed::new(l1.clone(), primary())),
             Box::new(move |n| {
                 s.mark_posted(n);
                 s.mark_proven(n);

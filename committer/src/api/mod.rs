@@ -102,8 +102,8 @@ pub struct OfferAnswer {
 /// `GET /v1/status` answer.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StatusView {
-    /// The key the committer posts with, hex.
-    pub key: String,
+    /// The address the committer posts as.
+    pub address: keel_state::L1Address,
     /// Whether that key held the lease when the L1 was last read (`None`: the L1 did not answer).
     pub lease_holder: Option<bool>,
     /// The lease's epoch then.

@@ -12,7 +12,7 @@ use axum::{
     Json, Router,
 };
 use keel_circuit::{BatchProof, BatchVerifier, PublicInputs};
-use keel_state::{Batch, Decode, Encode, Epoch, PublicKey, SecretKey};
+use keel_state::{Batch, Decode, Encode, Epoch, L1Address};
 
 use super::{
     ErrorBody, OfferAnswer, OfferBody, OfferError, OfferResult, SequencedBatches, StatusView,
@@ -20,7 +20,7 @@ use super::{
 };
 use crate::{
     committer::{Committer, CommitterConfig, CommitterError, CommitterStatus, Offered},
-    settlement::{RollupView, SettlementLayer},
+    settlement::{RollupView, SettlementLayer, Settler},
 };
 
 fn refuse(e: &OfferError) -> Response {
@@ -43,9 +43,9 @@ struct Term {
 pub struct CommitterApi {
     config: CommitterConfig,
     l1: Arc<dyn SettlementLayer>,
-    key: SecretKey,
-    /// `key`'s public half, derived once (a curve multiplication).
-    me: PublicKey,
+    signer: Arc<dyn Settler>,
+    /// The signer's address, as the lease names its holder.
+    me: L1Address,
     verifier: BatchVerifier,
     sequencer: Box<dyn SequencedBatches>,
     term: Mutex<Option<Term>>,
@@ -64,22 +64,22 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl CommitterApi {
-    /// The API of a committer that posts to `l1` with `key` (a registered sequencer's), for
+    /// The API of a committer that posts to `l1` through `signer` (a registered sequencer's), for
     /// `sequencer`, checking proofs with `verifier` (the one the L1 pins). `config.dir` holds
     /// one store per term. Nothing is opened until [`CommitterApi::sync`] (or an offer) finds the
     /// key holding the lease.
     pub fn new(
         config: CommitterConfig,
         l1: Arc<dyn SettlementLayer>,
-        key: SecretKey,
+        signer: Arc<dyn Settler>,
         verifier: BatchVerifier,
         sequencer: Box<dyn SequencedBatches>,
     ) -> Self {
         Self {
             config,
             l1,
-            me: key.public_key(),
-            key,
+            me: signer.address(),
+            signer,
             verifier,
             sequencer,
             term: Mutex::new(None),
@@ -118,7 +118,7 @@ impl CommitterApi {
         let committer = Committer::open(
             config,
             self.l1.clone(),
-            self.key.clone(),
+            self.signer.clone(),
             Box::new(|n| tracing::info!(target: "keel::committer", batch = n.0, "batch proven on the L1")),
         )
         .map_err(|e| OfferError::Store(e.to_string()))?;
@@ -229,7 +229,7 @@ impl CommitterApi {
             halted,
         } = st;
         StatusView {
-            key: hex::encode(me.encode()),
+            address: me,
             lease_holder: lease.as_ref().map(|l| l.sequencer == me),
             epoch: lease.map(|l| l.epoch.0),
             term: epoch,

@@ -59,11 +59,11 @@ use rocksdb::{Options, WriteBatch, WriteOptions, DB};
 use crate::{
     genesis::Genesis,
     settlement::{
-        Checkpoint, Event, ExitMode, ExitReason, Head, L1Error, Lease, PostedBatch, QueuedEntry,
-        Receipt, Rejection, RollupView, SettlementLayer,
+        Checkpoint, EmbeddedChain, Event, ExitMode, ExitReason, Head, L1Error, Lease, PostedBatch,
+        QueuedEntry, Receipt, Rejection, RollupView, Sequencer, SettlementLayer,
     },
     sla::ms,
-    tx::{keys, put_keys, Call, CouncilAction, L1Tx},
+    tx::{address_of, keys, put_keys, Call, CouncilAction, L1Tx},
 };
 
 mod batches;
@@ -104,7 +104,7 @@ pub enum OpenError {
 struct Meta {
     head: Head,
     checkpoint: Checkpoint,
-    lease: Lease,
+    lease: Lease<PublicKey>,
     sequencers: Vec<PublicKey>,
     queue_len: u64,
     queue_tail: Fr,

@@ -53,7 +53,7 @@ impl Tx<'_> {
         };
         self.events.push(Event::LeaseClaimed {
             epoch,
-            sequencer: to,
+            sequencer: address_of(&to),
         });
         tracing::warn!(target: "keel::l1", epoch = epoch.0, "sequencer lease handed over");
     }

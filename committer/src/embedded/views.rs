@@ -1,4 +1,4 @@
-//! What the [`SettlementLayer`] reads, and its one write (a transaction).
+//! What the [`SettlementLayer`] reads, and the [`EmbeddedChain`]'s one write (a transaction).
 
 use super::*;
 
@@ -18,32 +18,11 @@ impl SettlementLayer for EmbeddedL1 {
             deadlines: self.genesis.deadlines,
             depth: self.genesis.depth,
             checkpoint: m.checkpoint,
-            lease: m.lease,
-            sequencers: m.sequencers.clone(),
+            lease: m.lease.map(|pk| address_of(&pk)),
+            sequencers: m.sequencers.iter().copied().map(Sequencer::keyed).collect(),
             queue_len: m.queue_len,
             exit_mode: m.exit_mode,
             council_sequence: m.council_sequence,
-        })
-    }
-
-    fn nonce(&self, address: &L1Address) -> Result<u64, L1Error> {
-        self.read_u64(b'n', &address.0)
-    }
-
-    fn balance(&self, address: &L1Address) -> Result<u64, L1Error> {
-        self.read_u64(b'l', &address.0)
-    }
-
-    fn submit(&self, tx: &L1Tx) -> Result<Receipt, L1Error> {
-        let mut meta = self.lock();
-        let (next, writes, events) = self.execute(&meta, tx).inspect_err(|e| {
-            tracing::debug!(target: "keel::l1", call = tx.call.name(), error = %e, "transaction refused");
-        })?;
-        write_synced(&self.db, writes)?;
-        *meta = next;
-        Ok(Receipt {
-            height: meta.head.height + 1,
-            events,
         })
     }
 
@@ -106,5 +85,28 @@ impl SettlementLayer for EmbeddedL1 {
             .get(key(b'x', &account.0.to_be_bytes()))
             .map_err(store_err)?
             .is_some())
+    }
+}
+
+impl EmbeddedChain for EmbeddedL1 {
+    fn nonce(&self, address: &L1Address) -> Result<u64, L1Error> {
+        self.read_u64(b'n', &address.0)
+    }
+
+    fn balance(&self, address: &L1Address) -> Result<u64, L1Error> {
+        self.read_u64(b'l', &address.0)
+    }
+
+    fn submit(&self, tx: &L1Tx) -> Result<Receipt, L1Error> {
+        let mut meta = self.lock();
+        let (next, writes, events) = self.execute(&meta, tx).inspect_err(|e| {
+            tracing::debug!(target: "keel::l1", call = tx.call.name(), error = %e, "transaction refused");
+        })?;
+        write_synced(&self.db, writes)?;
+        *meta = next;
+        Ok(Receipt {
+            height: meta.head.height + 1,
+            events,
+        })
     }
 }

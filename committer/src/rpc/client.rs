@@ -1,4 +1,4 @@
-//! [`RpcL1`]: the L1 in another process, as a [`SettlementLayer`].
+//! [`RpcL1`]: the embedded L1 in another process, as a [`SettlementLayer`] and an [`EmbeddedChain`].
 
 use std::{
     sync::atomic::{AtomicU64, Ordering},
@@ -18,7 +18,8 @@ use super::{
 };
 use crate::{
     settlement::{
-        Head, L1Error, PostedBatch, QueuedEntry, Receipt, Rejection, RollupView, SettlementLayer,
+        EmbeddedChain, Head, L1Error, PostedBatch, QueuedEntry, Receipt, Rejection, RollupView,
+        SettlementLayer,
     },
     tx::L1Tx,
 };
@@ -148,19 +149,6 @@ impl SettlementLayer for RpcL1 {
         self.call(Method::Rollup, Value::Null)
     }
 
-    fn nonce(&self, address: &L1Address) -> Result<u64, L1Error> {
-        self.call(Method::Nonce, params(AddressParams { address: *address }))
-    }
-
-    fn balance(&self, address: &L1Address) -> Result<u64, L1Error> {
-        self.call(Method::Balance, params(AddressParams { address: *address }))
-    }
-
-    fn submit(&self, tx: &L1Tx) -> Result<Receipt, L1Error> {
-        let tx = wire::to_hex(&tx.encode());
-        self.call(Method::Submit, params(SubmitParams { tx }))
-    }
-
     fn queue(&self, position: u64, max: usize) -> Result<Vec<QueuedEntry>, L1Error> {
         self.call(Method::Queue, params(QueueParams { position, max }))
     }
@@ -176,5 +164,20 @@ impl SettlementLayer for RpcL1 {
 
     fn exited(&self, account: AccountIndex) -> Result<bool, L1Error> {
         self.call(Method::Exited, params(AccountParams { account }))
+    }
+}
+
+impl EmbeddedChain for RpcL1 {
+    fn nonce(&self, address: &L1Address) -> Result<u64, L1Error> {
+        self.call(Method::Nonce, params(AddressParams { address: *address }))
+    }
+
+    fn balance(&self, address: &L1Address) -> Result<u64, L1Error> {
+        self.call(Method::Balance, params(AddressParams { address: *address }))
+    }
+
+    fn submit(&self, tx: &L1Tx) -> Result<Receipt, L1Error> {
+        let tx = wire::to_hex(&tx.encode());
+        self.call(Method::Submit, params(SubmitParams { tx }))
     }
 }

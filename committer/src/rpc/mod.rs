@@ -1,5 +1,5 @@
-//! The L1 over the network: a JSON-RPC 2.0 API in front of any [`SettlementLayer`] (what
-//! `keel l1` serves), and [`RpcL1`], a [`SettlementLayer`] that calls it. A committer, a
+//! The L1 over the network: a JSON-RPC 2.0 API in front of any [`EmbeddedChain`]
+//! (what `keel l1` serves), and [`RpcL1`], an [`EmbeddedChain`] that calls it. A committer, a
 //! follower, a standby or `keel exit` given an [`RpcL1`] runs unchanged against an L1 in
 //! another process.
 //!
@@ -79,8 +79,9 @@ mod tests {
     use serde_json::json;
 
     use crate::{
+        address_of,
         settlement::{Checkpoint, Event, ExitMode, ExitReason, QueuedEntry, Rejection},
-        Deadlines, Genesis, Head, Lease, PostedBatch, Receipt, RollupView,
+        Deadlines, Genesis, Head, Lease, PostedBatch, Receipt, RollupView, Sequencer,
     };
 
     fn round_trip<T>(v: &T) -> T
@@ -198,7 +199,7 @@ mod tests {
                 Event::ExitModeActivated(ExitReason::ProofDeadline),
                 Event::LeaseClaimed {
                     epoch: Epoch(2),
-                    sequencer: pk,
+                    sequencer: address_of(&pk),
                 },
                 Event::SequencersRotated { count: 3 },
                 Event::Reclaimed {
@@ -230,11 +231,17 @@ mod tests {
             },
             lease: Lease {
                 epoch: Epoch(8),
-                sequencer: pk,
+                sequencer: address_of(&pk),
                 since_ms: 9,
                 last_batch_ms: 10,
             },
-            sequencers: vec![pk, key(4).public_key()],
+            sequencers: vec![
+                Sequencer::keyed(pk),
+                Sequencer {
+                    address: L1Address([9; 20]),
+                    ack_key: None,
+                },
+            ],
             queue_len: 11,
             exit_mode: Some(ExitMode {
                 reason: ExitReason::Council,

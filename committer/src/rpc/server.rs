@@ -21,7 +21,7 @@ use super::{
     REJECTED, STORE,
 };
 use crate::{
-    settlement::{L1Error, Rejection, SettlementLayer},
+    settlement::{EmbeddedChain, L1Error, Rejection},
     tx::L1Tx,
 };
 
@@ -88,7 +88,7 @@ fn to_value<T: Serialize>(v: T) -> Result<Value, RpcError> {
 }
 
 /// Runs one method against `l1`: what the server does for each request, without the transport.
-pub fn call(l1: &dyn SettlementLayer, method: &str, p: Value) -> Result<Value, RpcError> {
+pub fn call(l1: &dyn EmbeddedChain, method: &str, p: Value) -> Result<Value, RpcError> {
     let Some(method) = Method::from_name(method) else {
         return Err(RpcError::new(
             METHOD_NOT_FOUND,
@@ -150,7 +150,7 @@ fn reply(id: Value, outcome: Result<Value, RpcError>) -> Value {
 /// The most requests one JSON-RPC batch array may hold.
 pub const MAX_BATCH_REQUESTS: usize = 64;
 
-async fn handle(State(l1): State<Arc<dyn SettlementLayer>>, body: Bytes) -> Json<Value> {
+async fn handle(State(l1): State<Arc<dyn EmbeddedChain>>, body: Bytes) -> Json<Value> {
     let value: Value = match serde_json::from_slice(&body) {
         Ok(v) => v,
         Err(e) => {
@@ -179,7 +179,7 @@ async fn handle(State(l1): State<Arc<dyn SettlementLayer>>, body: Bytes) -> Json
 }
 
 /// One request of a call or of a batch, answered.
-async fn one(l1: &Arc<dyn SettlementLayer>, value: Value) -> Value {
+async fn one(l1: &Arc<dyn EmbeddedChain>, value: Value) -> Value {
     let l1 = l1.clone();
     let id = value.get("id").cloned().unwrap_or(Value::Null);
     let req = match serde_json::from_value::<Request>(value) {
@@ -208,7 +208,7 @@ async fn one(l1: &Arc<dyn SettlementLayer>, value: Value) -> Value {
 }
 
 /// The API's routes over `l1`.
-pub fn router(l1: Arc<dyn SettlementLayer>) -> Router {
+pub fn router(l1: Arc<dyn EmbeddedChain>) -> Router {
     Router::new()
         .route("/", post(handle))
         .layer(DefaultBodyLimit::max(MAX_REQUEST_BYTES))
@@ -218,7 +218,7 @@ pub fn router(l1: Arc<dyn SettlementLayer>) -> Router {
 /// Serves the API on `listener` within `limits` until `shutdown` completes.
 pub async fn serve(
     listener: tokio::net::TcpListener,
-    l1: Arc<dyn SettlementLayer>,
+    l1: Arc<dyn EmbeddedChain>,
     limits: keel_http::Limits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
@@ -237,16 +237,13 @@ pub struct RpcServer {
 impl RpcServer {
     /// Binds `addr` (port 0 picks a free one) and serves `l1` there, with the default
     /// [`keel_http::Limits`].
-    pub fn spawn(
-        l1: Arc<dyn SettlementLayer>,
-        addr: std::net::SocketAddr,
-    ) -> std::io::Result<Self> {
+    pub fn spawn(l1: Arc<dyn EmbeddedChain>, addr: std::net::SocketAddr) -> std::io::Result<Self> {
         Self::spawn_with(l1, addr, keel_http::Limits::default())
     }
 
     /// [`Self::spawn`] within `limits`.
     pub fn spawn_with(
-        l1: Arc<dyn SettlementLayer>,
+        l1: Arc<dyn EmbeddedChain>,
         addr: std::net::SocketAddr,
         limits: keel_http::Limits,
     ) -> std::io::Result<Self> {

@@ -17,6 +17,7 @@ use std::{
 };
 
 use keel_committer::{
+    address_of,
     api::{router, ClientError, CommitterApi, OfferResult, MAX_BODY},
     Call, CommitterClient, Courier, EmbeddedL1, L1Error, Rejection, SequencedBatches,
     SettlementLayer,
@@ -70,8 +71,8 @@ struct Served {
 fn serve(dir: &std::path::Path, l1: Arc<EmbeddedL1>, key: SecretKey, log: Arc<Log>) -> Served {
     let api = Arc::new(CommitterApi::new(
         quick(dir),
-        l1,
-        key,
+        l1.clone(),
+        keyed(&l1, key),
         fixture().verifier.clone(),
         Box::new(Sequenced(log)),
     ));
@@ -267,7 +268,7 @@ fn proofs_go_to_the_lease_holder_and_a_courier_moves_stranded_ones_to_the_next_h
     });
     let lease = l1.rollup().unwrap().lease;
     assert_eq!(lease.epoch, Epoch(2));
-    assert_eq!(lease.sequencer, standby().public_key());
+    assert_eq!(lease.sequencer, address_of(&standby().public_key()));
 
     // batch 3 is stranded at a committer that can no longer post it: the courier sees the new
     // epoch, forgets settled batch 1 and offers batch 3 to the new holder's committer

@@ -4,7 +4,7 @@
 //! supply plus the deposits no batch consumed yet (the escrow is what the genesis allocated less
 //! what every address holds), and at the end everything is paid out.
 
-use keel_committer::{Call, SettlementLayer};
+use keel_committer::{Call, EmbeddedChain};
 use keel_state::{
     test_utils::{deposit_entry, key, transfer, withdraw},
     AccountIndex, BatchOp, Epoch, L1Address, MemStore, State,
@@ -29,7 +29,7 @@ impl Rng {
 }
 
 /// What the genesis allocated less what the funder and the payees hold: the escrow.
-fn escrow(l1: &dyn SettlementLayer) -> u64 {
+fn escrow(l1: &dyn EmbeddedChain) -> u64 {
     let funder = keel_committer::address_of(&funder().public_key());
     let held: u64 = [funder, EXIT_TO, WITHDRAW_TO]
         .iter()
@@ -38,7 +38,7 @@ fn escrow(l1: &dyn SettlementLayer) -> u64 {
     ALLOCATED - held
 }
 
-fn check(l1: &dyn SettlementLayer, state: &State<MemStore>, pending: &[(u64, u32, u64)]) {
+fn check(l1: &dyn EmbeddedChain, state: &State<MemStore>, pending: &[(u64, u32, u64)]) {
     let supply: u64 = (0..ACCOUNTS)
         .filter_map(|i| state.account(AccountIndex(i)).unwrap())
         .map(|a| a.balance)
@@ -59,7 +59,7 @@ fn run(seed: u64) {
     let mut pending: Vec<(u64, u32, u64)> = Vec::new();
     let mut position = 0u64;
     let mut nonces = [0u64; ACCOUNTS as usize];
-    let mut deposit = |l1: &dyn SettlementLayer, pending: &mut Vec<_>, i: u32, amount: u64| {
+    let mut deposit = |l1: &dyn EmbeddedChain, pending: &mut Vec<_>, i: u32, amount: u64| {
         let pk = key(i).public_key();
         send(l1, &funder(), Call::Deposit { pk, amount }).unwrap();
         pending.push((position, i, amount));

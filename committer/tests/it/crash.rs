@@ -13,7 +13,9 @@ use std::{
     time::{Duration, Instant},
 };
 
-use keel_committer::{address_of, Call, Committer, CommitterConfig, EmbeddedL1, SettlementLayer};
+use keel_committer::{
+    address_of, Call, Committer, CommitterConfig, EmbeddedChain, EmbeddedL1, SettlementLayer,
+};
 use keel_state::{test_utils::key, BatchNumber, L1Address};
 
 use crate::{
@@ -39,7 +41,7 @@ fn child_l1_and_committer_process() {
     let committer = Committer::open(
         CommitterConfig::new(dir.join("committer")),
         l1.clone(),
-        primary(),
+        keyed(&l1, primary()),
         Box::new(|_| {}),
     )
     .unwrap();
@@ -141,8 +143,8 @@ fn the_l1_and_the_committer_killed_mid_run_lose_and_duplicate_nothing() {
     let l1: Arc<EmbeddedL1> = Arc::new(l1);
     let c = Committer::open(
         CommitterConfig::new(dir.join("committer")),
-        l1,
-        primary(),
+        l1.clone(),
+        keyed(&l1, primary()),
         Box::new(|_| {}),
     )
     .unwrap();

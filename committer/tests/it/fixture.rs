@@ -3,13 +3,14 @@
 
 use std::{
     path::{Path, PathBuf},
-    sync::OnceLock,
+    sync::{Arc, OnceLock},
     time::Duration,
 };
 
 use halo2_proofs::halo2curves::ff::PrimeField;
 use keel_committer::{
-    address_of, Call, Deadlines, EmbeddedL1, Genesis, L1Error, Receipt, SettlementLayer,
+    address_of, Call, Deadlines, EmbeddedChain, EmbeddedL1, Genesis, Keyed, L1Error, Receipt,
+    SettlementLayer, Settler,
 };
 use keel_prover::{
     keys::{kzg_params_cached, BatchKeys, Srs},
@@ -186,12 +187,13 @@ pub(crate) fn open(dir: &Path) -> EmbeddedL1 {
 
 /// Signs `call` with `sk`'s next nonce, read from `l1`, and submits it there (in process or
 /// over JSON-RPC).
-pub(crate) fn send(
-    l1: &dyn SettlementLayer,
-    sk: &SecretKey,
-    call: Call,
-) -> Result<Receipt, L1Error> {
+pub(crate) fn send(l1: &dyn EmbeddedChain, sk: &SecretKey, call: Call) -> Result<Receipt, L1Error> {
     l1.send(sk, call)
+}
+
+/// `l1`'s calls signed by `key`, as a service takes them.
+pub(crate) fn keyed<L: EmbeddedChain + 'static>(l1: &Arc<L>, key: SecretKey) -> Arc<dyn Settler> {
+    Arc::new(Keyed::new(l1.clone(), key))
 }
 
 /// The two deposits of the fixture, queued by the funder.

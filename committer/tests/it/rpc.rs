@@ -7,7 +7,8 @@ use std::{net::SocketAddr, sync::Arc, thread, time::Duration};
 use keel_committer::{
     address_of,
     rpc::{RpcServer, INVALID_PARAMS, INVALID_REQUEST, METHOD_NOT_FOUND, PARSE_ERROR, REJECTED},
-    Call, Committer, EmbeddedL1, L1Error, L1Tx, Offered, Rejection, RpcL1, SettlementLayer,
+    Call, Committer, EmbeddedChain, EmbeddedL1, L1Error, L1Tx, Offered, Rejection, RpcL1,
+    SettlementLayer,
 };
 use keel_state::{test_utils::key, AccountIndex, BatchNumber};
 use serde_json::{json, Value};
@@ -235,7 +236,7 @@ fn the_committer_rides_out_an_outage_of_the_network_l1_and_posts_each_batch_once
     let mut c = Committer::open(
         quick(&dir.path().join("c")),
         remote.clone(),
-        primary(),
+        keyed(&remote, primary()),
         Box::new(|_| {}),
     )
     .unwrap();

@@ -1,7 +1,9 @@
 //! One test per rule of the embedded L1, each showing the refusal, and that a refused
 //! transaction changes nothing.
 
-use keel_committer::{address_of, Call, Event, ExitReason, L1Tx, Rejection, SettlementLayer};
+use keel_committer::{
+    address_of, Call, EmbeddedChain, Event, ExitReason, L1Tx, Rejection, SettlementLayer,
+};
 use keel_state::{
     test_utils::{deposit_entry, key, signed_transfer},
     AccountIndex, BatchNumber, BatchOp, Epoch, Fr, L1Address, MemStore, SecretKey, SignedOp, State,
@@ -188,7 +190,7 @@ fn a_stale_epoch_and_a_fenced_sequencer_are_refused() {
         r.events,
         [Event::LeaseClaimed {
             epoch: Epoch(2),
-            sequencer: standby().public_key()
+            sequencer: address_of(&standby().public_key())
         }]
     );
     // the old primary's epoch-1 batch, and the same batch from the new holder

@@ -13,8 +13,8 @@ use std::{
 use keel_committer::{
     address_of,
     reconstruct::{self, ReconstructError},
-    Call, Committer, CommitterConfig, EmbeddedL1, Head, L1Error, L1Tx, Offered, PostedBatch,
-    QueueFollower, QueuedEntry, Receipt, RollupView, SettlementLayer,
+    Call, Committer, CommitterConfig, EmbeddedChain, EmbeddedL1, Head, Keyed, L1Error, L1Tx,
+    Offered, PostedBatch, QueueFollower, QueuedEntry, Receipt, RollupView, SettlementLayer,
 };
 use keel_state::{
     test_utils::{deposit_entry, key},
@@ -57,15 +57,6 @@ impl SettlementLayer for Link {
     fn rollup(&self) -> Result<RollupView, L1Error> {
         self.up()?.rollup()
     }
-    fn nonce(&self, a: &L1Address) -> Result<u64, L1Error> {
-        self.up()?.nonce(a)
-    }
-    fn balance(&self, a: &L1Address) -> Result<u64, L1Error> {
-        self.up()?.balance(a)
-    }
-    fn submit(&self, tx: &L1Tx) -> Result<Receipt, L1Error> {
-        self.up()?.submit(tx)
-    }
     fn queue(&self, p: u64, max: usize) -> Result<Vec<QueuedEntry>, L1Error> {
         self.up()?.queue(p, max)
     }
@@ -77,6 +68,18 @@ impl SettlementLayer for Link {
     }
     fn exited(&self, a: AccountIndex) -> Result<bool, L1Error> {
         self.up()?.exited(a)
+    }
+}
+
+impl EmbeddedChain for Link {
+    fn nonce(&self, a: &L1Address) -> Result<u64, L1Error> {
+        self.up()?.nonce(a)
+    }
+    fn balance(&self, a: &L1Address) -> Result<u64, L1Error> {
+        self.up()?.balance(a)
+    }
+    fn submit(&self, tx: &L1Tx) -> Result<Receipt, L1Error> {
+        self.up()?.submit(tx)
     }
 }
 
@@ -122,11 +125,12 @@ pub(crate) fn quick(dir: &std::path::Path) -> CommitterConfig {
 }
 
 /// A committer for the primary with its store under `dir`, hearing nothing.
-fn start(
+fn start<L: EmbeddedChain + 'static>(
     dir: &std::path::Path,
-    l1: Arc<dyn SettlementLayer>,
+    l1: Arc<L>,
 ) -> Result<Committer, keel_committer::CommitterError> {
-    Committer::open(quick(&dir.join("c")), l1, primary(), Box::new(|_| {}))
+    let signer = keyed(&l1, primary());
+    Committer::open(quick(&dir.join("c")), l1, signer, Box::new(|_| {}))
 }
 
 pub(crate) fn offer(c: &Committer, n: usize) -> Offered {
@@ -157,7 +161,7 @@ fn proofs_offered_out_of_order_are_posted_in_order_once_and_reported_when_includ
     let c = Committer::open(
         quick(&dir.path().join("committer")),
         l1.clone(),
-        primary(),
+        keyed(&l1, primary()),
         Box::new(move |n| h.lock().unwrap().push(n.0)),
     )
     .unwrap();
@@ -334,7 +338,7 @@ fn the_state_rebuilt_from_l1_data_reaches_the_proven_root_and_exits_every_accoun
     assert_eq!(replayed.state.root().unwrap(), replayed.checkpoint.root);
 
     // outside exit mode the L1 refuses the exit the replay builds
-    let e = reconstruct::exit(&l1, &replayed, &key(0), None).unwrap_err();
+    let e = reconstruct::exit(&l1, &Keyed::new(&l1, key(0)), &replayed, &key(0), None).unwrap_err();
     assert!(
         matches!(&e, ReconstructError::L1(l) if l.rejection() == Some(&keel_committer::Rejection::NotInExitMode)),
         "{e}"
@@ -343,7 +347,7 @@ fn the_state_rebuilt_from_l1_data_reaches_the_proven_root_and_exits_every_accoun
     send(&l1, &funder(), Call::ActivateExitMode).unwrap();
     let mut paid = 0;
     for i in 0..2 {
-        let x = reconstruct::exit(&l1, &replayed, &key(i), None).unwrap();
+        let x = reconstruct::exit(&l1, &Keyed::new(&l1, key(i)), &replayed, &key(i), None).unwrap();
         assert_eq!(x.account, AccountIndex(i));
         assert_eq!(x.recipient, address_of(&key(i).public_key()));
         assert_eq!(l1.balance(&x.recipient).unwrap(), x.amount);
@@ -351,11 +355,11 @@ fn the_state_rebuilt_from_l1_data_reaches_the_proven_root_and_exits_every_accoun
     }
     assert_eq!(paid, DEPOSITS.iter().sum::<u64>() - WITHDRAWN);
     assert!(matches!(
-        reconstruct::exit(&l1, &replayed, &key(0), None),
+        reconstruct::exit(&l1, &Keyed::new(&l1, key(0)), &replayed, &key(0), None),
         Err(ReconstructError::AlreadyExited(AccountIndex(0)))
     ));
     assert!(matches!(
-        reconstruct::exit(&l1, &replayed, &key(5), None),
+        reconstruct::exit(&l1, &Keyed::new(&l1, key(5)), &replayed, &key(5), None),
         Err(ReconstructError::NoAccount)
     ));
 }
@@ -368,7 +372,7 @@ fn an_account_whose_deposit_is_not_yet_proven_cannot_build_an_exit() {
     send(&l1, &primary(), submit(1)).unwrap();
     let replayed = reconstruct::replay(&l1, MemStore::new(), |_, _| {}).unwrap();
     assert!(matches!(
-        reconstruct::exit(&l1, &replayed, &key(1), None),
+        reconstruct::exit(&l1, &Keyed::new(&l1, key(1)), &replayed, &key(1), None),
         Err(ReconstructError::NotProven(AccountIndex(1)))
     ));
 }

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use keel_committer::{EmbeddedL1, OpenError, SettlementLayer};
+use keel_committer::{EmbeddedChain, EmbeddedL1, OpenError, SettlementLayer};
 use keel_state::{test_utils::key, BatchNumber};
 use tempfile::TempDir;
 

@@ -1,6 +1,7 @@
 //! keel-evm's integration tests: the generated Solidity, and the contracts on anvil (from the
 //! npm package that `./keel.sh` installs in contracts/).
 
+mod conformance;
 mod conservation;
 mod council;
 mod generated;

@@ -16,7 +16,7 @@ use keel_state::{test_utils::deposit, Encode, Epoch, MemStore, State};
 use crate::{harness::*, ok, refused};
 
 /// The smallest batch circuit (one operation at depth 3), as the prover's tests use.
-const SHAPE: Shape = Shape {
+pub(crate) const SHAPE: Shape = Shape {
     capacity: 1,
     depth: 3,
     k: 11,
@@ -26,12 +26,13 @@ fn shared_keys() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("keel-keys")
 }
 
-fn srs() -> &'static ParamsKZG<Bn256> {
+pub(crate) fn srs() -> &'static ParamsKZG<Bn256> {
     static SRS: OnceLock<ParamsKZG<Bn256>> = OnceLock::new();
     SRS.get_or_init(|| kzg_params_cached(&Srs::Dev, SHAPE.k, &shared_keys()).unwrap())
 }
 
-fn prover() -> &'static BatchProver {
+/// The batch prover with the EVM's transcript, keys shared by the test binary.
+pub(crate) fn prover() -> &'static BatchProver {
     static PROVER: OnceLock<BatchProver> = OnceLock::new();
     PROVER.get_or_init(|| {
         let params = MsmParams::new(srs().clone(), cpu_factory());
@@ -40,10 +41,18 @@ fn prover() -> &'static BatchProver {
     })
 }
 
+/// The verifier contracts generated from [`prover`]'s key, once per test binary.
+pub(crate) fn contracts() -> &'static verifier::VerifierContracts {
+    static CONTRACTS: OnceLock<verifier::VerifierContracts> = OnceLock::new();
+    CONTRACTS.get_or_init(|| {
+        verifier::generate(srs(), prover().keys().vk()).expect("the verifier compiles")
+    })
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_real_proof_verifies_on_chain_and_a_tampered_one_is_refused() {
     let prover = prover();
-    let contracts = verifier::generate(srs(), prover.keys().vk()).expect("the verifier compiles");
+    let contracts = contracts();
     for part in &contracts.parts {
         eprintln!(
             "batch verifier part: {} bytes of runtime code",
@@ -52,7 +61,7 @@ async fn a_real_proof_verifies_on_chain_and_a_tampered_one_is_refused() {
     }
 
     let mut net = Net::start_with_depth(SHAPE.depth).await;
-    let verifier_at = deploy_verifier(net.primary.provider(), &contracts)
+    let verifier_at = deploy_verifier(net.primary.provider(), contracts)
         .await
         .unwrap();
     let r = net.redeploy_with_verifier(verifier_at).await;

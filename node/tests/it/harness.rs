@@ -13,8 +13,8 @@ use std::{
 };
 
 use keel_committer::{
-    address_of, BlockProducer, Call, Deadlines, EmbeddedL1, Genesis, Head, L1Error, L1Tx,
-    PostedBatch, QueuedEntry, Receipt, RollupView, SettlementLayer,
+    address_of, BlockProducer, Call, Deadlines, EmbeddedChain, EmbeddedL1, Genesis, Head, Keyed,
+    L1Error, L1Tx, PostedBatch, QueuedEntry, Receipt, RollupView, SettlementLayer,
 };
 use keel_node::{NodeConfig, NodeHandle, Proving};
 use keel_prover::{
@@ -159,18 +159,6 @@ impl SettlementLayer for Cut {
         self.check()?;
         self.inner.rollup()
     }
-    fn nonce(&self, address: &L1Address) -> Result<u64, L1Error> {
-        self.check()?;
-        self.inner.nonce(address)
-    }
-    fn balance(&self, address: &L1Address) -> Result<u64, L1Error> {
-        self.check()?;
-        self.inner.balance(address)
-    }
-    fn submit(&self, tx: &L1Tx) -> Result<Receipt, L1Error> {
-        self.check()?;
-        self.inner.submit(tx)
-    }
     fn queue(&self, position: u64, max: usize) -> Result<Vec<QueuedEntry>, L1Error> {
         self.check()?;
         self.inner.queue(position, max)
@@ -186,6 +174,21 @@ impl SettlementLayer for Cut {
     fn exited(&self, account: AccountIndex) -> Result<bool, L1Error> {
         self.check()?;
         self.inner.exited(account)
+    }
+}
+
+impl EmbeddedChain for Cut {
+    fn nonce(&self, address: &L1Address) -> Result<u64, L1Error> {
+        self.check()?;
+        self.inner.nonce(address)
+    }
+    fn balance(&self, address: &L1Address) -> Result<u64, L1Error> {
+        self.check()?;
+        self.inner.balance(address)
+    }
+    fn submit(&self, tx: &L1Tx) -> Result<Receipt, L1Error> {
+        self.check()?;
+        self.inner.submit(tx)
     }
 }
 
@@ -213,7 +216,7 @@ pub(crate) enum Proves {
 pub(crate) fn node(
     i: u8,
     dir: &Path,
-    l1: Arc<dyn SettlementLayer>,
+    l1: Arc<dyn EmbeddedChain>,
     listener: TcpListener,
     peers: Vec<String>,
     proves: Proves,
@@ -238,7 +241,8 @@ pub(crate) fn node(
             standby_first: i != 0,
             proving,
         },
-        l1,
+        l1.clone(),
+        Arc::new(Keyed::new(l1, sequencer(i))),
         listener,
     )
     .unwrap()
@@ -248,7 +252,7 @@ pub(crate) fn node(
 /// follow each other, once both hold their roles.
 pub(crate) fn pair(
     l1: &L1,
-    a_l1: Arc<dyn SettlementLayer>,
+    a_l1: Arc<dyn EmbeddedChain>,
     proves: Proves,
 ) -> (NodeHandle, NodeHandle) {
     let (mut ls, urls) = listeners(2);
