@@ -6,6 +6,7 @@
 //!  poster thread: settled = L1 checkpoint ─▶ drop held ≤ settled (checked against the L1's data)
 //!                 held[settled + 1]? ─▶ Settler::post_batch (the lease holder's signer)
 //!                    Ok ─▶ watch inclusion: head.height ≥ receipt.height ─▶ on_included(n)
+//!                    refused, the head has it (not settled yet) ─▶ the next one the head lacks
 //!                    store / network failure ─▶ retry with back-off
 //!                    refused by a rule ─▶ halt, holding the batch, and say why
 //! ```
@@ -17,6 +18,11 @@
 //! not posted is still in its store. A held batch is dropped only once the L1 holds that number;
 //! if the L1's data for it differs, another sequencer settled that number (this one was fenced),
 //! and the committer halts instead of posting batches built on a state the L1 never accepted.
+//!
+//! **Settled means confirmed.** On an L1 whose reads are `confirmations` blocks deep (an EVM
+//! chain), a posted batch stays held until it is settled; meanwhile the committer posts the
+//! batches after it (the head's `WrongBatchNumber` says which it lacks). A reorg that drops a
+//! posted batch makes the head lack it again, and it is posted again from what is held.
 
 use std::{
     collections::{BTreeMap, VecDeque},
@@ -358,7 +364,8 @@ enum Step {
     Idle,
     /// Go round again now.
     Again,
-    /// The next batch is posted but not settled yet: read the L1 again at the next poll.
+    /// Every held batch past the settled one is on the L1's head, not settled yet: read the L1
+    /// again at the next poll.
     Pending,
     /// An L1 call failed: wait, then go round again.
     Failed(String),
@@ -420,50 +427,55 @@ impl Inner {
             return e;
         }
         self.watch_inclusion(inflight, head.height);
-        let next = {
-            let s = lock(&self.shared);
-            if s.status.halted.is_some() {
-                return Step::Idle;
-            }
-            s.held.get(&(settled.0 + 1)).cloned()
-        };
-        let Some((data, proof)) = next else {
-            return Step::Idle;
-        };
-        let number = BatchNumber(settled.0 + 1);
-        if view.exit_mode.is_some() {
-            self.halt(format!(
-                "exit mode is active; batch {} cannot be posted",
-                number.0
-            ));
+        if lock(&self.shared).status.halted.is_some() {
             return Step::Idle;
         }
-        match self.signer.post_batch(&data, &proof) {
-            Ok(receipt) => {
-                tracing::info!(target: "keel::committer", batch = number.0, height = receipt.height, "batch posted and proven");
-                inflight.push_back((number, receipt.height));
-                lock(&self.shared).status.posted += 1;
-                Step::Again
+        // the next batch the L1 lacks: settled + 1, or past it while the L1's head holds batches
+        // not settled yet (an L1 read `confirmations` deep)
+        let mut number = BatchNumber(settled.0 + 1);
+        loop {
+            let Some((data, proof)) = lock(&self.shared).held.get(&number.0).cloned() else {
+                return if number.0 == settled.0 + 1 {
+                    Step::Idle
+                } else {
+                    Step::Pending
+                };
+            };
+            if view.exit_mode.is_some() {
+                self.halt(format!(
+                    "exit mode is active; batch {} cannot be posted",
+                    number.0
+                ));
+                return Step::Idle;
             }
-            // posted already and not yet settled (an L1 that reads `confirmations` deep): wait
-            // for the settled view to catch up; a reorg that drops it makes it next again
-            Err(L1Error::Rejected(Rejection::WrongBatchNumber { expected, .. }))
-                if expected > number =>
-            {
-                Step::Pending
-            }
-            // the L1 moved meanwhile (another transaction of this key, or another batch
-            // landed): read it again
-            Err(
-                e @ L1Error::Rejected(
-                    Rejection::BadNonce { .. } | Rejection::WrongBatchNumber { .. },
-                ),
-            ) => Step::Failed(e.to_string()),
-            Err(L1Error::Rejected(r)) => {
-                self.halt(format!("the L1 refused batch {}: {r}", number.0));
-                Step::Idle
-            }
-            Err(e) => Step::Failed(e.to_string()),
+            return match self.signer.post_batch(&data, &proof) {
+                Ok(receipt) => {
+                    tracing::info!(target: "keel::committer", batch = number.0, height = receipt.height, "batch posted and proven");
+                    inflight.push_back((number, receipt.height));
+                    lock(&self.shared).status.posted += 1;
+                    Step::Again
+                }
+                // posted already, not settled yet: post the next one the head lacks. A reorg
+                // that drops a batch makes it the one the head lacks again.
+                Err(L1Error::Rejected(Rejection::WrongBatchNumber { expected, .. }))
+                    if expected > number =>
+                {
+                    number = expected;
+                    continue;
+                }
+                // the L1 moved meanwhile (another transaction of this key, or another batch
+                // landed): read it again
+                Err(
+                    e @ L1Error::Rejected(
+                        Rejection::BadNonce { .. } | Rejection::WrongBatchNumber { .. },
+                    ),
+                ) => Step::Failed(e.to_string()),
+                Err(L1Error::Rejected(r)) => {
+                    self.halt(format!("the L1 refused batch {}: {r}", number.0));
+                    Step::Idle
+                }
+                Err(e) => Step::Failed(e.to_string()),
+            };
         }
     }
 

@@ -1,20 +1,13 @@
-//! `EvmL1`: typed refusals at connection, settled reads and a reorg that drops a posted batch,
-//! and an exit made from L1 data alone.
+//! `EvmL1`: typed refusals at connection, settled reads, and an exit made from L1 data alone
+//! (the reorg, through the committer, is in `reorg.rs`).
 
-use alloy::{
-    primitives::{Address, U256},
-    providers::Provider,
-    signers::local::PrivateKeySigner,
-};
+use alloy::{primitives::Address, signers::local::PrivateKeySigner};
 use keel_evm::{
     anvil::DEV_KEYS,
     contracts::{deploy, KeelRollup::KeelRollupErrors as E},
     l1::{exit_from_l1, EvmConfig, EvmL1, EvmL1Error},
 };
-use keel_state::{
-    test_utils::{deposit, key, transfer},
-    Batch,
-};
+use keel_state::test_utils::{deposit, key, transfer};
 
 use crate::{harness::*, ok};
 
@@ -116,63 +109,6 @@ async fn connecting_refuses_bad_input_with_typed_errors_and_changes_nothing() {
         standby.claim_lease().await,
         Err(EvmL1Error::Refused(E::LeaseNotExpired(_)))
     ));
-}
-
-/// Posts, in order, each batch of `batches` the contract's head has not got.
-async fn post_missing(l1: &EvmL1, batches: &[Batch]) -> usize {
-    let head = l1.rollup().batchNumber().call().await.unwrap();
-    let mut posted = 0;
-    for b in batches.iter().filter(|b| b.number.0 > head) {
-        l1.post_batch(b, &digest_proof(b))
-            .await
-            .unwrap_or_else(|e| panic!("posting batch {}: {e:?}", b.number.0));
-        posted += 1;
-    }
-    posted
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_reorg_that_drops_a_posted_batch_gets_it_posted_again_once() {
-    let mut net = Net::start().await;
-    net.deposit(0, 100).await;
-    net.deposit(1, 100).await;
-    let batches = vec![
-        net.build(1, vec![deposit(0, 100), deposit(1, 100)]),
-        net.build(1, vec![transfer(0, 1, 10, 0)]),
-        net.build(1, vec![transfer(1, 0, 5, 0)]),
-    ];
-    let l1 = EvmL1::connect(&config(&net, 2), dev(0)).await.unwrap();
-    assert_eq!(post_missing(&l1, &batches[..1]).await, 1);
-    net.advance(1).await;
-    assert_eq!(
-        l1.state().await.unwrap().batch_number,
-        1,
-        "two blocks deep: settled"
-    );
-
-    let p = net.primary.provider();
-    let snapshot: U256 = p.raw_request("evm_snapshot".into(), ()).await.unwrap();
-    assert_eq!(post_missing(&l1, &batches[..2]).await, 1);
-    // one block deep is not settled
-    assert_eq!(l1.state().await.unwrap().batch_number, 1);
-    assert_eq!(l1.rollup().batchNumber().call().await.unwrap(), 2);
-
-    // the reorg drops batch 2
-    let reverted: bool = p
-        .raw_request("evm_revert".into(), (snapshot,))
-        .await
-        .unwrap();
-    assert!(reverted);
-    assert_eq!(l1.rollup().batchNumber().call().await.unwrap(), 1);
-    // the poster sees the head and posts 2 again, then 3; nothing twice
-    assert_eq!(post_missing(&l1, &batches).await, 2);
-    assert_eq!(post_missing(&l1, &batches).await, 0);
-    net.advance(1).await;
-    let settled = l1.batches(1).await.unwrap();
-    assert_eq!(
-        settled, batches,
-        "every batch once, in order, from the chain's calldata"
-    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -8,5 +8,6 @@ mod generated;
 mod harness;
 mod l1;
 mod poseidon;
+mod reorg;
 mod rollup;
 mod verifier;
