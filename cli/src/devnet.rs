@@ -63,6 +63,10 @@ pub(crate) struct DevnetArgs {
     /// resumes it.
     #[arg(long = "devnet.dir", default_value = DEFAULT_DIR)]
     dir: PathBuf,
+    /// The L1 (first run): `anvil` (from npm; Keel's contracts deployed on it, batches
+    /// verified on chain) or `embedded` (`keel l1`, the single-node chain; a rerun resumes it).
+    #[arg(long = "devnet.l1", default_value = "anvil")]
+    l1: keel_devnet::L1Kind,
     /// Stop the load once this many more batches are committed on the L1 (default 4 when
     /// --duration is not given either), then drain: every accepted operation proven and
     /// committed.
@@ -143,6 +147,7 @@ pub(crate) fn run(args: DevnetArgs) -> anyhow::Result<()> {
     crate::prover::check_shape(shape)?;
     let cfg = keel_devnet::Config {
         dir: args.dir.clone(),
+        l1: args.l1,
         exe: std::env::current_exe()?,
         batches: args.batches,
         duration: args.duration,
@@ -191,9 +196,9 @@ pub(crate) fn run(args: DevnetArgs) -> anyhow::Result<()> {
             args.keys_dir.display()
         );
         let started = Instant::now();
-        let (verifier, source, digest) =
-            crate::prover::keygen(&args.keys_dir, shape, &crate::prover::srs(&args.srs))
-                .map_err(|e| -> Box<dyn std::error::Error + Send + Sync> { e.into() })?;
+        let srs = crate::prover::srs(&args.srs);
+        let (verifier, source, digest) = crate::prover::keygen(&args.keys_dir, shape, &srs)
+            .map_err(|e| -> Box<dyn std::error::Error + Send + Sync> { e.into() })?;
         eprintln!(
             "keel devnet: keys {} in {:.1} s ({digest})",
             match source {
@@ -202,6 +207,17 @@ pub(crate) fn run(args: DevnetArgs) -> anyhow::Result<()> {
             },
             started.elapsed().as_secs_f64()
         );
+        if layout.l1 == keel_devnet::L1Kind::Anvil {
+            // the rollup contract verifies Keccak-transcript proofs with the generated verifier
+            let started = Instant::now();
+            let evm = crate::prover::evm_verifier(&args.keys_dir, shape, &srs)
+                .map_err(|e| -> Box<dyn std::error::Error + Send + Sync> { e.into() })?;
+            eprintln!(
+                "keel devnet: the EVM verifier generated and compiled in {:.1} s",
+                started.elapsed().as_secs_f64()
+            );
+            return Ok(evm);
+        }
         Ok::<PathBuf, Box<dyn std::error::Error + Send + Sync>>(verifier)
     };
     let summary = keel_devnet::run(&cfg, keygen, interrupted)?;

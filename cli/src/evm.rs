@@ -109,3 +109,61 @@ fn run_deploy(args: DeployArgs) -> anyhow::Result<()> {
     println!("{}", args.out.display());
     Ok(())
 }
+
+/// How a service reaches a rollup on an EVM chain (instead of `--l1.rpc`).
+#[derive(Args, Debug, Clone, PartialEq, Eq, Default)]
+pub(crate) struct EvmL1Args {
+    /// An EVM chain's JSON-RPC URL where the rollup contract runs (instead of --l1.rpc).
+    #[arg(long = "evm.rpc", requires_all = ["evm_rollup", "evm_chain_id", "evm_key_file"])]
+    pub(crate) evm_rpc: Option<String>,
+    /// With --evm.rpc: the rollup contract's address.
+    #[arg(long = "evm.rollup")]
+    pub(crate) evm_rollup: Option<String>,
+    /// With --evm.rpc: the EVM chain id the deployment names (refused if the node's differs).
+    #[arg(long = "evm.chain-id")]
+    pub(crate) evm_chain_id: Option<u64>,
+    /// With --evm.rpc: a file holding this service's EVM key (64 hex digits): a sequencer's
+    /// registered address, and the account that pays the gas.
+    #[arg(long = "evm.key-file")]
+    pub(crate) evm_key_file: Option<PathBuf>,
+    /// With --evm.rpc: blocks a batch must be under before it counts as settled (1: the head).
+    #[arg(long = "evm.confirmations", default_value_t = 2)]
+    pub(crate) evm_confirmations: u64,
+}
+
+impl EvmL1Args {
+    /// Connects to the rollup (every check of `EvmL1::connect`), if `--evm.rpc` is given.
+    pub(crate) fn connect(
+        &self,
+    ) -> anyhow::Result<Option<std::sync::Arc<keel_evm::settlement::EvmSettlement>>> {
+        let Some(url) = &self.evm_rpc else {
+            return Ok(None);
+        };
+        let rollup: alloy::primitives::Address = self
+            .evm_rollup
+            .as_deref()
+            .unwrap_or_default()
+            .parse()
+            .context("--evm.rollup must be a 40-hex-digit address")?;
+        let key_file = self.evm_key_file.as_ref().context("--evm.key-file")?;
+        let key = std::fs::read_to_string(key_file)
+            .with_context(|| format!("reading {}", key_file.display()))?;
+        let signer: alloy::signers::local::PrivateKeySigner =
+            key.trim().parse().with_context(|| {
+                format!(
+                    "{} does not hold a 64-hex-digit EVM key",
+                    key_file.display()
+                )
+            })?;
+        let config = keel_evm::l1::EvmConfig {
+            url: url.clone(),
+            evm_chain_id: self.evm_chain_id.context("--evm.chain-id")?,
+            rollup,
+            chain_id: None,
+            confirmations: self.evm_confirmations,
+        };
+        let l1 = keel_evm::settlement::EvmSettlement::connect(&config, signer)
+            .with_context(|| format!("connecting to the rollup {rollup} at {url}"))?;
+        Ok(Some(std::sync::Arc::new(l1)))
+    }
+}

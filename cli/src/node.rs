@@ -21,7 +21,7 @@ pub(crate) const L1_TIMEOUT: Duration = Duration::from_secs(5);
 pub(crate) struct NodeOptions {
     pub(crate) config: SequencerConfig,
     pub(crate) listen: std::net::SocketAddr,
-    pub(crate) l1_url: String,
+    pub(crate) l1: L1,
     pub(crate) key: SecretKey,
     pub(crate) peers: Vec<String>,
     pub(crate) backoff: Duration,
@@ -33,6 +33,15 @@ pub(crate) struct NodeOptions {
     pub(crate) k: Option<u32>,
     pub(crate) gpu: GpuPolicy,
     pub(crate) proving: Proving,
+}
+
+/// The L1 a node settles on.
+#[derive(Clone, Debug)]
+pub(crate) enum L1 {
+    /// `keel l1` at this JSON-RPC URL.
+    Rpc(String),
+    /// A rollup contract on an EVM chain.
+    Evm(crate::evm::EvmL1Args),
 }
 
 /// Where a primary's batches are proven and posted.
@@ -47,10 +56,32 @@ pub(crate) enum Proving {
 }
 
 pub(crate) fn run(opts: NodeOptions) -> anyhow::Result<()> {
-    let l1 = Arc::new(
-        RpcL1::connect_with(&opts.l1_url, L1_TIMEOUT)
-            .with_context(|| format!("connecting to the L1 at {}", opts.l1_url))?,
-    );
+    // the L1's reads, the node's writes (as the L1 names it), the proofs' transcript
+    let (l1, settler, transcript, l1_name): (
+        Arc<dyn keel_committer::SettlementLayer>,
+        Arc<dyn keel_committer::Settler>,
+        keel_prover::Transcript,
+        String,
+    ) = match &opts.l1 {
+        L1::Rpc(url) => {
+            let rpc = Arc::new(
+                RpcL1::connect_with(url, L1_TIMEOUT)
+                    .with_context(|| format!("connecting to the L1 at {url}"))?,
+            );
+            let settler = Arc::new(keel_committer::Keyed::new(rpc.clone(), opts.key.clone()));
+            (rpc, settler, keel_prover::Transcript::Blake2b, url.clone())
+        }
+        L1::Evm(args) => {
+            let evm = args.connect()?.context("--evm.rpc")?;
+            let name = format!(
+                "rollup {} on {} ({} confirmations)",
+                evm.client().rollup().address(),
+                args.evm_rpc.as_deref().unwrap_or_default(),
+                args.evm_confirmations
+            );
+            (evm.clone(), evm, keel_prover::Transcript::Keccak, name)
+        }
+    };
     let listener =
         TcpListener::bind(opts.listen).with_context(|| format!("binding {}", opts.listen))?;
     let proving = match opts.proving {
@@ -67,6 +98,7 @@ pub(crate) fn run(opts: NodeOptions) -> anyhow::Result<()> {
                 let open = || {
                     let shape = crate::prover::shape(capacity, depth, k)?;
                     crate::prover::open_prover(&dir, shape, &srs, gpu)
+                        .map(|p| p.with_transcript(transcript))
                 };
                 open().map_err(|e| format!("{e:#}").into())
             }))
@@ -81,11 +113,11 @@ pub(crate) fn run(opts: NodeOptions) -> anyhow::Result<()> {
             standby_first: opts.standby_first,
             proving,
         },
-        l1.clone(),
-        Arc::new(keel_committer::Keyed::new(l1, opts.key.clone())),
+        l1,
+        settler,
         listener,
     )?;
-    tracing::info!("L1 {}", opts.l1_url);
+    tracing::info!("L1 {l1_name}");
     opts.http.ready("node", node.addr())?;
     let stop = node.stop_flag();
     let rt = tokio::runtime::Builder::new_current_thread()

@@ -35,18 +35,22 @@ pub(crate) enum Role {
 
 /// The sequencer's flags.
 #[derive(Args, Debug, Clone, PartialEq, Eq)]
+#[command(group(clap::ArgGroup::new("l1").args(["l1_rpc", "evm_rpc"])))]
 pub(crate) struct SequencerArgs {
     /// The role to start in (`standby` needs --l1.rpc). With an L1, the lease decides: a primary
     /// that lost it rejoins as a standby, a standby that claimed it becomes the primary.
     #[arg(long, value_enum, default_value = "primary")]
     pub(crate) role: Role,
-    /// The L1's JSON-RPC API (`keel l1`). With it the node posts proven batches, serves the L1
-    /// queue, heartbeats, follows and takes over; without it, it only sequences.
+    /// The L1's JSON-RPC API (`keel l1`). With it (or with --evm.rpc) the node posts proven
+    /// batches, serves the L1 queue, heartbeats, follows and takes over; without an L1, it only
+    /// sequences.
     #[arg(long = "l1.rpc")]
     pub(crate) l1_rpc: Option<String>,
-    /// With --l1.rpc: a file holding this sequencer's L1 key (64 hex digits), registered at
-    /// genesis.
-    #[arg(long = "sequencer.key-file", requires = "l1_rpc")]
+    #[command(flatten)]
+    pub(crate) evm: crate::evm::EvmL1Args,
+    /// With an L1: a file holding this sequencer's key (64 hex digits). On `keel l1` it is the
+    /// registered L1 key; on an EVM L1 it signs the standby's acknowledgements.
+    #[arg(long = "sequencer.key-file", requires = "l1")]
     pub(crate) key_file: Option<PathBuf>,
     /// The other sequencers' APIs, in the order a standby tries to follow them (comma-separated).
     #[arg(long = "sequencer.peers", value_delimiter = ',')]
@@ -141,15 +145,20 @@ impl SequencerArgs {
 
 pub(crate) fn run(args: SequencerArgs) -> anyhow::Result<()> {
     let config = args.config();
-    if let Some(url) = &args.l1_rpc {
+    let l1 = match (&args.l1_rpc, &args.evm.evm_rpc) {
+        (Some(url), _) => Some(crate::node::L1::Rpc(url.clone())),
+        (None, Some(_)) => Some(crate::node::L1::Evm(args.evm.clone())),
+        (None, None) => None,
+    };
+    if let Some(l1) = l1 {
         let key_file = args
             .key_file
             .as_ref()
-            .context("--l1.rpc needs --sequencer.key-file (the sequencer's registered L1 key)")?;
+            .context("an L1 needs --sequencer.key-file (the sequencer's key)")?;
         return crate::node::run(crate::node::NodeOptions {
             config,
             listen: args.listen,
-            l1_url: url.clone(),
+            l1,
             key: crate::read_key(key_file)?,
             peers: args.peers.clone(),
             backoff: Duration::from_millis(args.takeover_backoff_ms),
@@ -164,7 +173,7 @@ pub(crate) fn run(args: SequencerArgs) -> anyhow::Result<()> {
     }
     anyhow::ensure!(
         args.role == Role::Primary,
-        "--role standby follows a primary and the L1: pass --l1.rpc"
+        "--role standby follows a primary and the L1: pass --l1.rpc or --evm.rpc"
     );
     let seq = Sequencer::open(config.clone())
         .with_context(|| format!("opening the sequencer in {}", config.dir.display()))?;

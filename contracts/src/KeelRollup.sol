@@ -49,6 +49,10 @@ contract KeelRollup {
         uint64 proofDeadline;
         /// The registered sequencers in take-over order; the first holds the lease in epoch 1.
         address[] sequencers;
+        /// The Grumpkin keys their acknowledgements are signed with (a standby's signed
+        /// acknowledgement makes the primary's operations `replicated`): x and y of each, in the
+        /// order of `sequencers`.
+        uint256[] ackKeys;
         /// The permutation contract (generated from keel-state).
         KeelPoseidon poseidon;
         /// The batch proof verifier (generated from the verifying key; src/IBatchVerifier.sol).
@@ -128,6 +132,7 @@ contract KeelRollup {
     /// The number the council's next signature must carry.
     uint64 public councilSequence;
     address[] private sequencerList;
+    uint256[] private ackKeyList;
     mapping(address => bool) public isSequencer;
 
     // the lease
@@ -162,6 +167,7 @@ contract KeelRollup {
 
     constructor(Genesis memory g) {
         if (g.depth == 0 || g.depth > 32 || g.sequencers.length == 0) revert BadGenesis();
+        if (!validAckKeys(g.sequencers.length, g.ackKeys)) revert BadGenesis();
         if (!FrostSecp256k1.onCurve(g.councilX, g.councilY) || g.councilX >= FrostSecp256k1.N) revert BadGenesis();
         councilX = g.councilX;
         councilY = g.councilY;
@@ -176,6 +182,7 @@ contract KeelRollup {
             sequencerList.push(g.sequencers[i]);
             isSequencer[g.sequencers[i]] = true;
         }
+        ackKeyList = g.ackKeys;
         // the empty tree's root
         uint256 root = 0;
         for (uint256 i; i < g.depth; i++) {
@@ -195,6 +202,20 @@ contract KeelRollup {
     /// The registered sequencers, in take-over order.
     function sequencers() external view returns (address[] memory) {
         return sequencerList;
+    }
+
+    /// The sequencers' acknowledgement keys: x and y of each, in the order of `sequencers()`.
+    function ackKeys() external view returns (uint256[] memory) {
+        return ackKeyList;
+    }
+
+    /// Whether `keys` holds one Grumpkin point (x, y) per sequencer of `count`.
+    function validAckKeys(uint256 count, uint256[] memory keys) private pure returns (bool) {
+        if (keys.length != 2 * count) return false;
+        for (uint256 i; i < keys.length; i += 2) {
+            if (!Grumpkin.onCurve(keys[i], keys[i + 1])) return false;
+        }
+        return true;
     }
 
     /// Entries ever queued.
@@ -527,12 +548,17 @@ contract KeelRollup {
         emit ExitModeActivated(EXIT_COUNCIL);
     }
 
-    /// A new registered sequencer set, by the council's signature; if the lease holder is not in
-    /// it, the lease passes to the set's first, in a new epoch.
-    function councilRotateSequencers(address[] calldata set, uint256 rx, uint256 ry, uint256 z) external {
+    /// A new registered sequencer set with their acknowledgement keys, by the council's
+    /// signature; if the lease holder is not in it, the lease passes to the set's first, in a new
+    /// epoch.
+    function councilRotateSequencers(address[] calldata set, uint256[] calldata keys, uint256 rx, uint256 ry, uint256 z)
+        external
+    {
         running();
         if (set.length == 0) revert EmptySequencerSet();
-        councilCheck(COUNCIL_ROTATE, keccak256(abi.encodePacked(set)), rx, ry, z);
+        if (!validAckKeys(set.length, keys)) revert BadKey();
+        councilCheck(COUNCIL_ROTATE, keccak256(abi.encodePacked(set, keys)), rx, ry, z);
+        ackKeyList = keys;
         for (uint256 i; i < sequencerList.length; i++) isSequencer[sequencerList[i]] = false;
         delete sequencerList;
         bool holderStays;

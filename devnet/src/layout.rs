@@ -43,6 +43,9 @@ pub struct Layout {
     pub k: u32,
     /// Demo accounts.
     pub accounts: u32,
+    /// The L1 (devnets made before anvil have none: embedded).
+    #[serde(default)]
+    pub l1: crate::L1Kind,
 }
 
 /// The devnet's directory and the paths in it.
@@ -180,6 +183,7 @@ pub fn prepare(cfg: &Config) -> Result<Prepared, DevnetError> {
         capacity: cfg.capacity,
         k: cfg.k,
         accounts: cfg.accounts,
+        l1: cfg.l1,
     };
     let dir = Dir {
         root: cfg.dir.clone(),

@@ -3,8 +3,9 @@
 //! ```text
 //!  run ─┬─ layout.rs ..... the directory: created atomically, locked while the devnet runs
 //!       ├─ (the caller's keygen: the batch circuit's keys, cached per machine)
+//!       ├─ chain.rs ...... the L1: anvil with the rollup contracts deployed (default), or
+//!       │                  keel l1, the embedded chain (JSON-RPC, supervised)
 //!       ├─ net.rs ........ the processes, each through supervisor.rs (ready files, restarts):
-//!       │                    keel l1 .................. the embedded L1 (JSON-RPC)
 //!       │                    keel sequencer × 2 ....... primary and hot standby
 //!       │                    keel committer × 2,
 //!       │                    keel prover run × P ...... with --devnet.provers P (else each node
@@ -17,6 +18,7 @@
 //! The binary (`keel devnet`) parses flags into a [`Config`] and calls [`run`]; tests drive the
 //! same code.
 
+pub mod chain;
 pub mod layout;
 pub mod load;
 mod net;
@@ -31,6 +33,7 @@ use std::{
 use keel_committer::{L1Error, ReconstructError};
 use keel_state::frost::FrostError;
 
+pub use chain::L1Kind;
 pub use layout::{prepare, Dir, DirLock, Layout, Prepared};
 pub use report::{ExitReport, FailoverReport, Summary};
 pub use supervisor::{cause_lines, Proc, Restart, Spec, PARENT_ENV};
@@ -47,8 +50,11 @@ pub const COUNCIL: (u16, u16) = (2, 3);
 /// A devnet run's settings (the flags of `keel devnet`).
 #[derive(Clone, Debug)]
 pub struct Config {
-    /// The directory: the chain, both sequencers, every key, the logs. A rerun resumes it.
+    /// The directory: the chain, both sequencers, every key, the logs. A rerun resumes it (an
+    /// embedded L1's; anvil keeps its chain in memory, so an anvil devnet runs once).
     pub dir: PathBuf,
+    /// The L1 (first run): anvil with the rollup contracts (the default), or `keel l1`.
+    pub l1: L1Kind,
     /// The `keel` binary the processes run.
     pub exe: PathBuf,
     /// Stop the load once this many more batches are committed (then drain).
@@ -98,6 +104,7 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             dir: "keel-data/devnet".into(),
+            l1: L1Kind::Anvil,
             exe: "keel".into(),
             batches: None,
             duration: None,
@@ -160,9 +167,9 @@ pub enum DevnetError {
         source: serde_json::Error,
     },
     /// The flags ask for another devnet than the directory holds.
-    #[error("the devnet in {} was created with chain id {}, depth {}, batch capacity {}, k {} and \
-             {} accounts; pass those, or another --devnet.dir for a new devnet",
-            dir.display(), held.chain_id, held.depth, held.capacity, held.k, held.accounts)]
+    #[error("the devnet in {} was created on the {} L1 with chain id {}, depth {}, batch capacity \
+             {}, k {} and {} accounts; pass those, or another --devnet.dir for a new devnet",
+            dir.display(), held.l1, held.chain_id, held.depth, held.capacity, held.k, held.accounts)]
     LayoutMismatch {
         /// The directory.
         dir: PathBuf,
@@ -193,6 +200,13 @@ pub enum DevnetError {
     /// The L1 failed or refused.
     #[error("the L1: {0}")]
     L1(#[from] L1Error),
+    /// anvil, the deployment of the contracts, or a call to them failed.
+    #[error("the EVM L1: {0}")]
+    Evm(String),
+    /// An anvil devnet cannot be resumed.
+    #[error("the devnet in {} ran on anvil, which kept its chain in memory: it cannot resume. \
+             Remove the directory, or pass another --devnet.dir", .0.display())]
+    NoResume(PathBuf),
     /// Rebuilding the state from L1 data, or an exit from it, failed.
     #[error("from L1 data: {0}")]
     Reconstruct(#[from] ReconstructError),
@@ -260,7 +274,8 @@ pub enum DevnetError {
 }
 
 /// Runs a devnet: prepares (or resumes) its directory and locks it, has `keygen` make or load
-/// the batch circuit's keys for its layout (returning the verifier file the L1 reads), starts
+/// the batch circuit's keys for its layout (returning the verifier file the L1 reads: for
+/// anvil, the EVM verifier's contracts, for Keccak-transcript proofs), starts
 /// and supervises the processes, drives the load and the scenarios, stops everything, and
 /// returns the summary. `interrupted` (Ctrl-C) ends the run early, cleanly.
 pub fn run(
@@ -283,6 +298,9 @@ pub fn run(
         prepared.layout.capacity,
         prepared.layout.accounts
     );
+    if prepared.resumed && prepared.layout.l1 == L1Kind::Anvil {
+        return Err(DevnetError::NoResume(prepared.dir.root.clone()));
+    }
     let verifier = keygen(&prepared.layout).map_err(DevnetError::Keys)?;
     let resumed = prepared.resumed;
     let mut net = net::Devnet::start(cfg, prepared, &verifier, interrupted)?;
@@ -322,6 +340,13 @@ pub fn check(cfg: &Config) -> Result<Option<u64>, DevnetError> {
     }
     if cfg.provers > 16 {
         return bad("--devnet.provers: at most 16".into());
+    }
+    if cfg.provers > 0 && cfg.l1 == L1Kind::Anvil {
+        return bad(
+            "--devnet.provers needs --devnet.l1 embedded: keel committer and keel prover run \
+             reach keel l1 only"
+                .into(),
+        );
     }
     Ok(batches)
 }

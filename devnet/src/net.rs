@@ -13,22 +13,15 @@ use std::{
     time::{Duration, Instant},
 };
 
-use keel_committer::{
-    address_of, reconstruct, Call, CouncilAction, EmbeddedChain, Keyed, RollupView, RpcL1,
-    SettlementLayer, Settler,
-};
+use keel_committer::{reconstruct, RollupView, SettlementLayer};
 use keel_sequencer::{
     node::{NodeStatus, ProofStats, ProverStatus, Role},
     Status,
 };
-use keel_state::{
-    field::fr_to_hex,
-    frost::{self, KeyShare},
-    Decode, MemStore,
-};
-use rand_core::OsRng;
+use keel_state::{field::fr_to_hex, MemStore};
 
 use crate::{
+    chain::Chain,
     layout::{read_key, Dir, DirLock, Layout, Prepared},
     load::{self, Account, LoadStats, Switches},
     report::{ExitReport, FailoverReport, Summary},
@@ -45,8 +38,10 @@ const L1_OUTAGE: Duration = Duration::from_secs(120);
 /// How long a process may take to write its ready file (a prover loads its keys first).
 const READY_TIMEOUT: Duration = Duration::from_secs(300);
 const TICK: Duration = Duration::from_millis(250);
+/// The longest a deposit may take to be settled on the L1.
+const DEPOSIT_SETTLES: Duration = Duration::from_secs(60);
 
-fn free_port() -> Result<u16, DevnetError> {
+pub(crate) fn free_port() -> Result<u16, DevnetError> {
     let io = |source| DevnetError::Io {
         path: "127.0.0.1:0".into(),
         source,
@@ -58,7 +53,7 @@ fn free_port() -> Result<u16, DevnetError> {
         .port())
 }
 
-fn path(p: &Path) -> String {
+pub(crate) fn path(p: &Path) -> String {
     p.to_string_lossy().into_owned()
 }
 
@@ -117,8 +112,8 @@ pub(crate) struct Devnet {
     dir: Dir,
     layout: Layout,
     _lock: DirLock,
-    l1: Arc<RpcL1>,
-    l1_proc: Proc,
+    l1: Arc<dyn SettlementLayer>,
+    chain: Chain,
     nodes: Vec<NodeProc>,
     committers: Vec<Proc>,
     provers: Vec<ProverProc>,
@@ -161,30 +156,7 @@ impl Devnet {
             dir, layout, lock, ..
         } = prepared;
         let exe = cfg.exe.as_path();
-        // the L1 keeps its port across restarts: every process was given its URL
-        let l1_port = free_port()?;
-        let mut l1_proc = Proc::spawn(
-            exe,
-            Spec {
-                name: "l1".into(),
-                args: vec![
-                    "l1".into(),
-                    "--l1.dir".into(),
-                    path(&dir.root.join("l1")),
-                    "--l1.verifier".into(),
-                    path(verifier),
-                    "--l1.genesis".into(),
-                    path(&dir.genesis()),
-                    "--l1.listen".into(),
-                    format!("127.0.0.1:{l1_port}"),
-                ],
-                log: dir.log("l1"),
-                ready: dir.ready("l1"),
-                env: vec![],
-            },
-        )?;
-        let url = l1_proc.wait_ready(READY_TIMEOUT, &interrupted)?.api;
-        let l1 = Arc::new(RpcL1::connect(&url)?);
+        let (chain, l1) = Chain::start(cfg, &dir, &layout, verifier, &interrupted)?;
         let view = l1.rollup()?;
         if let Some(x) = view.exit_mode {
             return Err(DevnetError::ExitMode {
@@ -193,7 +165,8 @@ impl Devnet {
             });
         }
         eprintln!(
-            "keel devnet: keel l1 at {url} (height {}, batch {} proven); logs in {}",
+            "keel devnet: {} (height {}, batch {} proven); logs in {}",
+            chain.describe(),
             view.head.height,
             view.checkpoint.batch,
             dir.logs().display()
@@ -206,23 +179,22 @@ impl Devnet {
         // the lease holder starts first, and the other once the holder has restarted the
         // failover clock: after downtime longer than the failover timeout the lease is
         // claimable, and a standby started at once would take it over
-        let keys = [
-            address_of(&read_key(&dir.sequencer_key(0))?.public_key()),
-            address_of(&read_key(&dir.sequencer_key(1))?.public_key()),
-        ];
+        let keys = [chain.sequencer(&dir, 0)?, chain.sequencer(&dir, 1)?];
         let holder = keys
             .iter()
             .position(|k| *k == view.lease.sequencer)
             .unwrap_or(0);
         let remote = cfg.provers > 0;
+        let l1_args = [chain.node_args(&dir, 0), chain.node_args(&dir, 1)];
         let spec = |i: usize| {
             let name = format!("sequencer-{i}");
-            let args = vec![
+            let mut args = vec![
                 "sequencer".into(),
                 "--role".into(),
                 if i == holder { "primary" } else { "standby" }.into(),
-                "--l1.rpc".into(),
-                url.clone(),
+            ];
+            args.extend(l1_args[i].clone());
+            args.extend([
                 "--sequencer.key-file".into(),
                 path(&dir.sequencer_key(i)),
                 "--sequencer.dir".into(),
@@ -249,7 +221,7 @@ impl Devnet {
                 cfg.srs.clone(),
                 "--prover.gpu".into(),
                 cfg.gpu.clone(),
-            ];
+            ]);
             Spec {
                 log: dir.log(&name),
                 ready: dir.ready(&name),
@@ -273,7 +245,7 @@ impl Devnet {
             layout: layout.clone(),
             _lock: lock,
             l1,
-            l1_proc,
+            chain,
             nodes: vec![first],
             committers: Vec::new(),
             provers: Vec::new(),
@@ -312,6 +284,17 @@ impl Devnet {
             );
         }
         if remote {
+            let url = net
+                .chain
+                .rpc_url()
+                .ok_or_else(|| {
+                    DevnetError::Option(
+                        "--devnet.provers needs --devnet.l1 embedded (keel committer and keel \
+                         prover run reach keel l1 only)"
+                            .into(),
+                    )
+                })?
+                .to_owned();
             net.start_farm(cfg, verifier, &url, &urls)?;
         }
         Ok(net)
@@ -408,7 +391,7 @@ impl Devnet {
     /// its back-off); one that keeps dying ends the run.
     fn supervise(&mut self) -> Result<(), DevnetError> {
         let mut restarted = Vec::new();
-        if let Some(r) = self.l1_proc.supervise()? {
+        if let Some(r) = self.chain.supervise()? {
             restarted.push(r);
         }
         for n in &mut self.nodes {
@@ -523,18 +506,23 @@ impl Devnet {
 
     /// The demo accounts: deposits made on the L1 for those that have none yet.
     fn accounts(&self) -> Result<Vec<Account>, DevnetError> {
-        let funder = read_key(&self.dir.funder_key())?;
-        let mut out = Vec::new();
+        let mut keys = Vec::new();
         for i in 0..self.layout.accounts {
             let key = read_key(&self.dir.account_key(i))?;
-            let pk = key.public_key();
-            let index = match self.l1.account_index(&pk)? {
-                Some(index) => index,
-                None => {
-                    Keyed::new(self.l1.as_ref(), funder.clone()).deposit(&pk, DEPOSIT)?;
-                    self.l1
-                        .account_index(&pk)?
-                        .ok_or(DevnetError::DepositLost { account: i })?
+            if self.l1.account_index(&key.public_key())?.is_none() {
+                self.chain.deposit(&self.dir, &key.public_key(), DEPOSIT)?;
+            }
+            keys.push(key);
+        }
+        // the L1's reads are settled ones: a deposit shows once its block is deep enough
+        let start = Instant::now();
+        let mut out = Vec::new();
+        for (i, key) in (0..).zip(keys) {
+            let index = loop {
+                match self.l1.account_index(&key.public_key())? {
+                    Some(index) => break index,
+                    None if start.elapsed() < DEPOSIT_SETTLES => thread::sleep(TICK),
+                    None => return Err(DevnetError::DepositLost { account: i }),
                 }
             };
             out.push(Account {
@@ -846,41 +834,8 @@ impl Devnet {
 
     /// The council activates exit mode; every account exits from L1 data; payouts = supply.
     fn exit_all(&mut self, view: &RollupView) -> Result<ExitReport, DevnetError> {
-        let funder = read_key(&self.dir.funder_key())?;
-        let shares = (1..=COUNCIL.0)
-            .map(|id| {
-                let file = self.dir.council().join(format!("member-{id}.share"));
-                let text = std::fs::read_to_string(&file).map_err(|source| DevnetError::Io {
-                    path: file.clone(),
-                    source,
-                })?;
-                hex::decode(text.trim())
-                    .ok()
-                    .and_then(|b| KeyShare::decode(&b).ok())
-                    .ok_or(DevnetError::Key { path: file })
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        // each share carries the group's public side
-        let group = &shares[0].group;
-        let action = CouncilAction::ActivateExitMode;
-        let sequence = view.council_sequence;
-        let msg = action.message(self.layout.chain_id, sequence);
-        let (nonces, commitments): (Vec<_>, Vec<_>) =
-            shares.iter().map(|s| frost::commit(s, OsRng)).unzip();
-        let responses = shares
-            .iter()
-            .zip(nonces)
-            .map(|(s, n)| frost::sign(s, n, &commitments, msg))
-            .collect::<Result<Vec<_>, _>>()?;
-        let signature = frost::aggregate(group, &commitments, &responses, msg)?;
-        self.l1.send(
-            &funder,
-            Call::Council {
-                action,
-                sequence,
-                signature,
-            },
-        )?;
+        self.chain
+            .council_exit_mode(&self.dir, &self.layout, view.council_sequence)?;
         eprintln!(
             "keel devnet: the council ({}-of-{}) activated exit mode; the sequencers stop",
             COUNCIL.0, COUNCIL.1
@@ -894,9 +849,9 @@ impl Devnet {
         let mut paid = 0u64;
         for i in 0..self.layout.accounts {
             let key = read_key(&self.dir.account_key(i))?;
-            let owner = Keyed::new(self.l1.as_ref(), key.clone());
-            paid += reconstruct::exit(self.l1.as_ref(), &owner, &replayed, &key, None)?.amount;
+            paid += self.chain.exit(&replayed, &key)?;
         }
+        self.chain.collect()?;
         let accounts = self.layout.accounts;
         let supply = DEPOSIT * u64::from(accounts);
         if paid != supply {
@@ -921,7 +876,7 @@ impl Devnet {
         for n in &mut self.nodes {
             n.proc.stop();
         }
-        self.l1_proc.stop();
+        self.chain.stop();
     }
 }
 

@@ -214,13 +214,15 @@ async fn main() {
         let (keys, public) = &c.council;
         let signers = members(&[1, 2, 3]);
         let set = vec![c.addresses[0], c.addresses[1], c.addresses[2]];
-        let payload = council::rotation_payload(&set);
+        let ack_keys =
+            council::ack_key_words(&[0, 1, 2].map(|i| keel_state::test_utils::key(i).public_key()));
+        let payload = council::rotation_payload(&set, &ack_keys);
         let msg = council::message(evm, *r.address(), CHAIN_ID, 0, Action::Rotate, payload);
         let sig = council::sign(keys, public, &signers, &msg, ChaCha20Rng::seed_from_u64(1));
         let [rx, ry, z] = council::signature_words(&sig.unwrap()).unwrap();
         rows.push((
             "council rotation (3 sequencers, FROST 3 of 5)".into(),
-            gas!(r.councilRotateSequencers(set, rx, ry, z)),
+            gas!(r.councilRotateSequencers(set, ack_keys, rx, ry, z)),
             String::new(),
         ));
         let msg = council::message(evm, *r.address(), CHAIN_ID, 1, Action::ExitMode, [0; 32]);

@@ -44,6 +44,8 @@ pub struct AnvilConfig {
     pub chain_id: u64,
     /// Funded dev accounts.
     pub accounts: u32,
+    /// Where its output goes (`None`: nowhere).
+    pub log: Option<PathBuf>,
 }
 
 impl Default for AnvilConfig {
@@ -52,6 +54,7 @@ impl Default for AnvilConfig {
             block_time: None,
             chain_id: 31337,
             accounts: 10,
+            log: None,
         }
     }
 }
@@ -97,9 +100,23 @@ impl Anvil {
             .args(["--chain-id", &config.chain_id.to_string()])
             .args(["--accounts", &config.accounts.to_string()])
             .args(["--code-size-limit", "24576"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
+            .stdin(Stdio::null());
+        match &config.log {
+            Some(log) => {
+                let file = std::fs::File::create(log).map_err(|source| AnvilError::Spawn {
+                    path: log.clone(),
+                    source,
+                })?;
+                let err = file.try_clone().map_err(|source| AnvilError::Spawn {
+                    path: log.clone(),
+                    source,
+                })?;
+                cmd.stdout(file).stderr(err);
+            }
+            None => {
+                cmd.stdout(Stdio::null()).stderr(Stdio::null());
+            }
+        }
         if let Some(t) = config.block_time {
             cmd.args(["--block-time", &t.to_string()]);
         }
@@ -122,6 +139,11 @@ impl Anvil {
     /// Its JSON-RPC URL.
     pub fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// How it ended, if it has.
+    pub fn ended(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().ok().flatten()
     }
 }
 

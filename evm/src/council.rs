@@ -58,10 +58,10 @@ pub fn message(
     m
 }
 
-/// The payload of a rotation: `keccak256(abi.encodePacked(set))`, in which each address of the
-/// array takes a 32-byte word.
-pub fn rotation_payload(set: &[Address]) -> [u8; 32] {
-    let packed: Vec<u8> = set
+/// The payload of a rotation: `keccak256(abi.encodePacked(set, keys))`, in which each address
+/// and each key word of the arrays takes a 32-byte word.
+pub fn rotation_payload(set: &[Address], keys: &[U256]) -> [u8; 32] {
+    let mut packed: Vec<u8> = set
         .iter()
         .flat_map(|a| {
             let mut word = [0u8; 32];
@@ -69,10 +69,22 @@ pub fn rotation_payload(set: &[Address]) -> [u8; 32] {
             word
         })
         .collect();
+    for k in keys {
+        packed.extend_from_slice(&k.to_be_bytes::<32>());
+    }
     alloy::primitives::keccak256(packed).0
 }
 
-/// A compressed SEC1 point as its affine coordinates.
+/// Acknowledgement keys as the rollup takes them: x and y of each.
+pub fn ack_key_words(keys: &[keel_state::PublicKey]) -> Vec<U256> {
+    keys.iter()
+        .flat_map(|pk| {
+            let (x, y) = pk.xy();
+            [crate::word(&x), crate::word(&y)]
+        })
+        .collect()
+}
+
 fn xy(compressed: &[u8]) -> Result<(U256, U256), CouncilError> {
     let ep = k256::EncodedPoint::from_bytes(compressed).map_err(|_| CouncilError::NotAPoint)?;
     let p: Option<k256::AffinePoint> = k256::AffinePoint::from_encoded_point(&ep).into();

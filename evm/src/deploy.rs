@@ -30,6 +30,8 @@ pub struct EvmGenesis {
     pub proof_s: u64,
     /// The registered sequencers' addresses, in take-over order.
     pub sequencers: Vec<Address>,
+    /// Their acknowledgement keys (Grumpkin, as `keel` writes public keys), in the same order.
+    pub sequencer_keys: Vec<keel_state::PublicKey>,
     /// The council's group key (`keel council-evm dkg3` prints it).
     pub council_x: U256,
     /// Its y coordinate.
@@ -77,6 +79,13 @@ impl EvmGenesis {
         if self.sequencers.contains(&Address::ZERO) {
             return Err("the zero address cannot be a sequencer".into());
         }
+        if self.sequencer_keys.len() != self.sequencers.len() {
+            return Err(format!(
+                "{} sequencers need as many acknowledgement keys, not {}",
+                self.sequencers.len(),
+                self.sequencer_keys.len()
+            ));
+        }
         Ok(())
     }
 }
@@ -104,6 +113,7 @@ pub async fn deploy(
             forcedInclusionDeadline: genesis.forced_inclusion_s,
             proofDeadline: genesis.proof_s,
             sequencers: genesis.sequencers.clone(),
+            ackKeys: crate::council::ack_key_words(&genesis.sequencer_keys),
             poseidon: Address::ZERO,
             verifier: verifier_at,
             councilX: genesis.council_x,

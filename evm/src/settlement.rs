@@ -13,8 +13,7 @@
 //! until the node answers (from any thread, inside another runtime too).
 //!
 //! Units: the contract keeps seconds, the seam milliseconds (`× 1000`). Sequencers are EVM
-//! accounts; the contract registers no acknowledgement keys, so on an EVM L1 a primary counts no
-//! standby's acknowledgement (`Sequencer::ack_key` is `None`).
+//! accounts, each registered with the Grumpkin key its acknowledgements are signed with.
 
 use std::{
     future::Future,
@@ -356,7 +355,7 @@ impl EvmSettlement {
     }
 
     /// Runs `f` on the client's runtime and waits for it (from any thread).
-    fn run<T: Send + 'static>(&self, f: impl Future<Output = T> + Send + 'static) -> T {
+    pub fn block_on<T: Send + 'static>(&self, f: impl Future<Output = T> + Send + 'static) -> T {
         let (tx, rx) = mpsc::channel();
         self.rt
             .as_ref()
@@ -373,7 +372,7 @@ impl EvmSettlement {
         F: Future<Output = Result<TransactionReceipt, EvmL1Error>> + Send + 'static,
     {
         let _one = self.writing.lock().unwrap_or_else(|p| p.into_inner());
-        let receipt = self.run(f(self.l1.clone())).map_err(l1_error)?;
+        let receipt = self.block_on(f(self.l1.clone())).map_err(l1_error)?;
         Ok(Receipt {
             height: receipt.block_number.unwrap_or_default(),
             events: events(*self.l1.rollup().address(), receipt.logs()),
@@ -382,7 +381,7 @@ impl EvmSettlement {
 
     fn settled_at(&self) -> Result<u64, L1Error> {
         let l1 = self.l1.clone();
-        self.run(async move { l1.settled_block().await })
+        self.block_on(async move { l1.settled_block().await })
             .map_err(l1_error)
     }
 }
@@ -394,7 +393,7 @@ impl SettlementLayer for EvmSettlement {
 
     fn head(&self) -> Result<Head, L1Error> {
         let l1 = self.l1.clone();
-        self.run(async move {
+        self.block_on(async move {
             let height = l1.settled_block().await.map_err(l1_error)?;
             let block = l1
                 .rollup()
@@ -412,7 +411,7 @@ impl SettlementLayer for EvmSettlement {
 
     fn rollup(&self) -> Result<RollupView, L1Error> {
         let (l1, deadlines, depth) = (self.l1.clone(), self.deadlines, self.depth);
-        self.run(async move {
+        self.block_on(async move {
             let height = l1.settled_block().await.map_err(l1_error)?;
             let at = BlockId::number(height);
             let r = l1.rollup();
@@ -433,6 +432,13 @@ impl SettlementLayer for EvmSettlement {
             }
             let ms = |s: u64| s.saturating_mul(1000);
             let consumed = read!(queueConsumed);
+            let ack_keys = read!(ackKeys);
+            let ack_key = |i: usize| -> Result<Option<PublicKey>, L1Error> {
+                match (ack_keys.get(2 * i), ack_keys.get(2 * i + 1)) {
+                    (Some(x), Some(y)) => Ok(PublicKey::from_xy(fr(*x)?, fr(*y)?).ok()),
+                    _ => Ok(None),
+                }
+            };
             let reason = read!(exitReason);
             Ok(RollupView {
                 head: Head {
@@ -456,11 +462,14 @@ impl SettlementLayer for EvmSettlement {
                 },
                 sequencers: read!(sequencers)
                     .into_iter()
-                    .map(|a| Sequencer {
-                        address: address(a),
-                        ack_key: None,
+                    .enumerate()
+                    .map(|(i, a)| {
+                        Ok(Sequencer {
+                            address: address(a),
+                            ack_key: ack_key(i)?,
+                        })
                     })
-                    .collect(),
+                    .collect::<Result<_, L1Error>>()?,
                 queue_len: read!(queueLength),
                 exit_mode: match exit_reason(reason) {
                     Some(reason) => Some(ExitMode {
@@ -477,7 +486,7 @@ impl SettlementLayer for EvmSettlement {
     fn queue(&self, position: u64, max: usize) -> Result<Vec<QueuedEntry>, L1Error> {
         let height = self.settled_at()?;
         let l1 = self.l1.clone();
-        self.run(async move {
+        self.block_on(async move {
             let r = l1.rollup();
             let at = BlockId::number(height);
             let len = r
@@ -564,7 +573,7 @@ impl SettlementLayer for EvmSettlement {
     fn batch(&self, number: BatchNumber) -> Result<Option<PostedBatch>, L1Error> {
         let height = self.settled_at()?;
         let l1 = self.l1.clone();
-        self.run(async move {
+        self.block_on(async move {
             let r = l1.rollup();
             let filter = Filter::new()
                 .address(*r.address())
@@ -606,7 +615,7 @@ impl SettlementLayer for EvmSettlement {
         let height = self.settled_at()?;
         let (x, y) = pk.xy();
         let l1 = self.l1.clone();
-        self.run(async move {
+        self.block_on(async move {
             let found = l1
                 .rollup()
                 .accountOf(word(&x), word(&y))
@@ -621,7 +630,7 @@ impl SettlementLayer for EvmSettlement {
     fn exited(&self, account: AccountIndex) -> Result<bool, L1Error> {
         let height = self.settled_at()?;
         let l1 = self.l1.clone();
-        self.run(async move {
+        self.block_on(async move {
             l1.rollup()
                 .exited(account.0)
                 .block(BlockId::number(height))

@@ -72,8 +72,11 @@ impl Node {
                     );
                     break true;
                 }
+                // not yet; or claimed already, on an L1 whose settled view has not caught up
                 Err(L1Error::Rejected(
-                    Rejection::LeaseNotExpired { .. } | Rejection::BadNonce { .. },
+                    Rejection::LeaseNotExpired { .. }
+                    | Rejection::BadNonce { .. }
+                    | Rejection::AlreadyLeaseHolder,
                 )) => {}
                 Err(e) => tracing::warn!("claiming the lease: {e}"),
             }

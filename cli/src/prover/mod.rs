@@ -248,5 +248,5 @@ mod serve;
 #[cfg(test)]
 mod tests;
 
-pub(crate) use keys::{check_shape, keygen, open_prover, shape, srs};
+pub(crate) use keys::{check_shape, evm_verifier, keygen, open_prover, shape, srs};
 use serve::serve;

@@ -17,9 +17,15 @@ use serde_json::Value;
 
 use crate::l1::{keys_dir, verifier_file, SHAPE};
 
+/// The small devnet's settings, on the embedded L1 (a rerun resumes it).
 fn settings(path: &Path) {
+    settings_on(path, "embedded");
+}
+
+/// The small devnet's settings on `l1`.
+fn settings_on(path: &Path, l1: &str) {
     let text = format!(
-        "[devnet]\naccounts = 2\nrate = 2\n\
+        "[devnet]\nl1 = {l1:?}\naccounts = 2\nrate = 2\n\
          [sequencer]\ndepth = {}\nbatch-capacity = {}\nbatch-deadline-ms = 50\ntakeover-backoff-ms = 1000\n\
          [prover]\nkeys-dir = {:?}\nk = {}\ngpu = \"off\"\n\
          [l1]\nblock-time-ms = 100\nfailover-timeout-ms = 6000\n",
@@ -195,6 +201,59 @@ fn a_devnet_runs_resumes_survives_a_killed_primary_and_exits_every_account() {
 }
 
 #[test]
+fn a_devnet_on_anvil_survives_a_killed_primary_and_exits_every_account() {
+    let _heavy = crate::heavy();
+    verifier_file(); // the shape's keys, made once for every test
+    let tmp = tempfile::tempdir().unwrap();
+    let config = tmp.path().join("keel.toml");
+    settings_on(&config, "anvil");
+    let dir = tmp.path().join("devnet");
+
+    // the contracts deployed on anvil, real proofs verified on chain; the primary is killed
+    // once two batches are committed, the standby takes over, then the council's exit mode and
+    // every account exits from the chain's events and calldata alone
+    let (code, s, err) = devnet(
+        &config,
+        &dir,
+        &["--batches", "4", "--kill-primary-at", "2", "--exit"],
+    );
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains("anvil at http://127.0.0.1:"), "{err}");
+    assert!(s["batches_committed"].as_u64().unwrap() >= 4, "{s}");
+    let f = &s["failover"];
+    assert_eq!(f["killed"], "sequencer-0", "{s}");
+    assert!(f["first_accepted_ms"].as_u64().is_some(), "{s}");
+    assert!(f["first_committed_ms"].as_u64().is_some(), "{s}");
+    assert!(f["rejoined_ms"].as_u64().is_some(), "{s}");
+    assert_eq!(s["restarts"], serde_json::json!([]), "{s}");
+    assert_eq!(
+        (s["primary"].as_str(), s["epoch"].as_u64()),
+        (Some("sequencer-1"), Some(2)),
+        "{s}"
+    );
+    let x = &s["exit"];
+    assert_eq!(x["accounts"], 2, "{s}");
+    assert_eq!(x["paid"], x["supply"], "{s}");
+    assert!(dir.join("logs/anvil.log").is_file());
+    let deployment: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("deployment.json")).unwrap()).unwrap();
+    assert!(
+        deployment["deployment"]["rollup"].is_string(),
+        "{deployment}"
+    );
+    // the standbys' acknowledgements verified under the keys the contract registers
+    for i in 0..2 {
+        let log = std::fs::read_to_string(dir.join(format!("logs/sequencer-{i}.log"))).unwrap();
+        assert!(!log.contains("unknown_standby"), "sequencer-{i}: {log}");
+    }
+
+    // anvil kept the chain in memory: the devnet cannot resume, and says so
+    let (code, _, err) = devnet(&config, &dir, &["--batches", "1"]);
+    assert_ne!(code, Some(0));
+    assert!(err.contains("cannot resume"), "{err}");
+}
+
+#[test]
 fn a_devnet_refuses_bad_options_before_creating_anything() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("devnet");
@@ -208,6 +267,11 @@ fn a_devnet_refuses_bad_options_before_creating_anything() {
         (vec!["--batches", "0"], "at least 1"),
         (vec!["--devnet.accounts", "1"], "at least 2 accounts"),
         (vec!["--prover.k", "40"], "k must be in"),
+        (
+            vec!["--devnet.l1", "anvil", "--devnet.provers", "1"],
+            "needs --devnet.l1 embedded",
+        ),
+        (vec!["--devnet.l1", "sepolia"], "not an L1"),
     ] {
         let (code, _, err) = devnet(&config, &dir, &args);
         assert_ne!(code, Some(0), "{args:?}");

@@ -471,6 +471,7 @@ fn evm_deploy_puts_a_rollup_on_anvil() {
         forced_inclusion_s: 1800,
         proof_s: 7200,
         sequencers: vec![signer(0).address(), signer(1).address()],
+        sequencer_keys: vec![primary().public_key(), key(1).public_key()],
         council_x,
         council_y,
     };

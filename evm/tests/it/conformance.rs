@@ -18,7 +18,7 @@ use keel_state::{
 use rand_chacha::{rand_core::SeedableRng, ChaCha20Rng};
 
 use crate::{
-    harness::{Net, CHAIN_ID, FAILOVER, FORCED, PROOF},
+    harness::{Net, ACK_KEYS, CHAIN_ID, FAILOVER, FORCED, PROOF},
     verifier::{contracts, prover, SHAPE},
 };
 
@@ -41,7 +41,7 @@ struct Rig {
 
 fn embedded() -> Rig {
     let dir = tempfile::TempDir::new().unwrap();
-    let (a, b, citizen) = (key(1000), key(1001), key(1002));
+    let (a, b, citizen) = (key(ACK_KEYS[0]), key(ACK_KEYS[1]), key(1002));
     let (council, _) = keel_state::frost::keygen(2, 3, ChaCha20Rng::seed_from_u64(3)).unwrap();
     let genesis = Genesis {
         chain_id: CHAIN_ID,
@@ -134,6 +134,14 @@ fn the_lease_rules_are_the_same_on_both_l1s() {
         assert_eq!(view.lease.epoch, Epoch(1));
         assert_eq!(view.lease.sequencer, rig.primary.address(), "{}", rig.name);
         assert!(view.registered(&rig.standby.address()));
+        // the keys the standbys' acknowledgements verify under are registered on both
+        let ack_keys: Vec<_> = view.sequencers.iter().map(|s| s.ack_key).collect();
+        assert_eq!(
+            ack_keys,
+            ACK_KEYS.map(|i| Some(key(i).public_key())),
+            "{}",
+            rig.name
+        );
         assert!(!view.registered(&rig.outsider.address()));
         assert!(matches!(
             refusal(rig, rig.standby.claim_lease()),

@@ -7,6 +7,7 @@ use keel_evm::{
     contracts::KeelRollup::KeelRollupErrors as E,
     council::{self, frost, Action},
 };
+use keel_state::test_utils::key;
 use rand_chacha::{rand_core::SeedableRng, ChaCha20Rng};
 
 use crate::{harness::*, ok, refused};
@@ -47,26 +48,45 @@ async fn the_council_rotates_and_activates_exit_mode_with_a_threshold_only() {
 
     // a rotation signed by 3 of 5; the holder leaves the set, so the lease moves on
     let set = vec![net.addresses[1], net.addresses[2]];
-    let payload = council::rotation_payload(&set);
+    let keys = council::ack_key_words(&[key(7).public_key(), key(8).public_key()]);
+    let payload = council::rotation_payload(&set, &keys);
     let [rx, ry, z] = signed(&net, &[1, 3, 5], Action::Rotate, payload).await;
     // the same signature for another set, or for the other action, is refused
     assert!(matches!(
-        refused!(r.councilRotateSequencers(vec![net.addresses[3]], rx, ry, z)),
+        refused!(r.councilRotateSequencers(vec![net.addresses[3]], keys[..2].to_vec(), rx, ry, z)),
+        E::BadCouncilSignature(_)
+    ));
+    // ... or for other keys
+    let other = council::ack_key_words(&[key(9).public_key(), key(8).public_key()]);
+    assert!(matches!(
+        refused!(r.councilRotateSequencers(set.clone(), other, rx, ry, z)),
         E::BadCouncilSignature(_)
     ));
     assert!(matches!(
         refused!(r.councilActivateExitMode(rx, ry, z)),
         E::BadCouncilSignature(_)
     ));
-    let receipt = ok!(r.councilRotateSequencers(set.clone(), rx, ry, z));
+    // keys that are not curve points, or not one per sequencer, are refused before the signature
+    let mut off_curve = keys.clone();
+    off_curve[1] += alloy::primitives::U256::from(1);
+    assert!(matches!(
+        refused!(r.councilRotateSequencers(set.clone(), off_curve, rx, ry, z)),
+        E::BadKey(_)
+    ));
+    assert!(matches!(
+        refused!(r.councilRotateSequencers(set.clone(), keys[..2].to_vec(), rx, ry, z)),
+        E::BadKey(_)
+    ));
+    let receipt = ok!(r.councilRotateSequencers(set.clone(), keys.clone(), rx, ry, z));
     eprintln!("council rotation: {} gas", receipt.gas_used);
     assert_eq!(r.sequencers().call().await.unwrap(), set);
+    assert_eq!(r.ackKeys().call().await.unwrap(), keys);
     assert_eq!(r.epoch().call().await.unwrap(), 2);
     assert_eq!(r.leaseHolder().call().await.unwrap(), net.addresses[1]);
     assert_eq!(r.councilSequence().call().await.unwrap(), 1);
     // replayed: the sequence has moved on
     assert!(matches!(
-        refused!(r.councilRotateSequencers(set, rx, ry, z)),
+        refused!(r.councilRotateSequencers(set, keys, rx, ry, z)),
         E::BadCouncilSignature(_)
     ));
 

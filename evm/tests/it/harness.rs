@@ -23,6 +23,8 @@ pub(crate) const DEPTH: u8 = 4;
 pub(crate) const FAILOVER: u64 = 30;
 pub(crate) const FORCED: u64 = 1800;
 pub(crate) const PROOF: u64 = 7200;
+/// The deterministic keys (`key(i)`) the two sequencers acknowledge with.
+pub(crate) const ACK_KEYS: [u32; 2] = [1000, 1001];
 /// Wei per L2 unit.
 pub(crate) const GWEI: u64 = 1_000_000_000;
 
@@ -85,6 +87,7 @@ impl Net {
             forcedInclusionDeadline: FORCED,
             proofDeadline: PROOF,
             sequencers: vec![accounts[0].0, accounts[1].0],
+            ackKeys: council::ack_key_words(&ACK_KEYS.map(|i| key(i).public_key())),
             poseidon: Address::ZERO,
             verifier,
             councilX: council_x,
@@ -120,6 +123,7 @@ impl Net {
             forcedInclusionDeadline: FORCED,
             proofDeadline: PROOF,
             sequencers: r.sequencers().call().await.unwrap(),
+            ackKeys: r.ackKeys().call().await.unwrap(),
             poseidon: Address::ZERO,
             verifier,
             councilX: r.councilX().call().await.unwrap(),

@@ -1,0 +1,481 @@
+//! The devnet's L1: anvil with the rollup contracts deployed (the default), or `keel l1`, the
+//! embedded chain. The rest of the devnet reads it through the seam every service uses
+//! (`SettlementLayer`) and writes through a `Settler`; what differs is here: how it starts,
+//! what flags a sequencer gets, how the funder deposits, how the council activates exit mode,
+//! and who pays for the exits.
+
+use std::{
+    collections::BTreeMap,
+    path::Path,
+    sync::{atomic::AtomicBool, Arc},
+    time::Duration,
+};
+
+use alloy::{primitives::Address, signers::local::PrivateKeySigner};
+use keel_committer::{
+    address_of,
+    reconstruct::{self, Replayed},
+    Call, CouncilAction, EmbeddedChain, Keyed, RpcL1, SettlementLayer, Settler,
+};
+use keel_evm::{
+    anvil::{Anvil, AnvilConfig, DEV_KEYS},
+    council::{self, frost, Action},
+    deploy::{deploy, EvmGenesis},
+    l1::EvmConfig,
+    settlement::EvmSettlement,
+    verifier::VerifierContracts,
+};
+use keel_state::{
+    frost::{self as grumpkin_frost, KeyShare},
+    Decode, L1Address, MemStore, PublicKey, SecretKey,
+};
+use rand_core::OsRng;
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    layout::{read_key, Dir, Layout},
+    supervisor::{Proc, Restart, Spec},
+    Config, DevnetError, COUNCIL,
+};
+
+/// How long `keel l1` may take to write its ready file.
+const READY_TIMEOUT: Duration = Duration::from_secs(300);
+/// anvil's chain id in a devnet.
+pub const ANVIL_CHAIN_ID: u64 = 31337;
+/// Blocks a batch must be under before the devnet's services count it as settled.
+pub const CONFIRMATIONS: u64 = 2;
+
+/// Which L1 a devnet runs on.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum L1Kind {
+    /// `keel l1`: the embedded single-node chain (devnets made before anvil have it).
+    #[default]
+    Embedded,
+    /// anvil (`@foundry-rs/anvil` from npm) with Keel's contracts deployed.
+    Anvil,
+}
+
+impl std::fmt::Display for L1Kind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Embedded => "embedded",
+            Self::Anvil => "anvil",
+        })
+    }
+}
+
+impl std::str::FromStr for L1Kind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "embedded" => Ok(Self::Embedded),
+            "anvil" => Ok(Self::Anvil),
+            other => Err(format!("{other:?} is not an L1: anvil or embedded")),
+        }
+    }
+}
+
+/// Where the rollup was deployed on the devnet's anvil (`deployment.json`).
+#[derive(Debug, Serialize, Deserialize)]
+struct AnvilDeployment {
+    url: String,
+    deployment: keel_evm::deploy::Deployment,
+    genesis: EvmGenesis,
+}
+
+/// The running L1.
+pub(crate) enum Chain {
+    /// `keel l1`, supervised.
+    Embedded { proc: Proc, rpc: Arc<RpcL1> },
+    /// anvil with the rollup deployed; the funder's client reads for the devnet.
+    Anvil {
+        anvil: Anvil,
+        funder: Arc<EvmSettlement>,
+        url: String,
+        rollup: Address,
+        /// The council, dealt by a DKG at the start (an anvil devnet lives for one run).
+        council: (
+            BTreeMap<frost::Identifier, frost::keys::KeyPackage>,
+            frost::keys::PublicKeyPackage,
+        ),
+        log: std::path::PathBuf,
+    },
+}
+
+fn evm_signer(i: usize) -> PrivateKeySigner {
+    DEV_KEYS[i].parse().expect("anvil's dev keys parse")
+}
+
+/// Seconds, rounded up, of `ms` milliseconds.
+fn seconds(ms: u64) -> u64 {
+    ms.div_ceil(1000).max(1)
+}
+
+impl Chain {
+    /// Starts the devnet's L1 and returns it with its reads.
+    pub(crate) fn start(
+        cfg: &Config,
+        dir: &Dir,
+        layout: &Layout,
+        verifier: &Path,
+        interrupted: &Arc<AtomicBool>,
+    ) -> Result<(Self, Arc<dyn SettlementLayer>), DevnetError> {
+        match layout.l1 {
+            L1Kind::Embedded => Self::embedded(cfg, dir, verifier, interrupted),
+            L1Kind::Anvil => Self::anvil(cfg, dir, layout, verifier),
+        }
+    }
+
+    fn embedded(
+        cfg: &Config,
+        dir: &Dir,
+        verifier: &Path,
+        interrupted: &Arc<AtomicBool>,
+    ) -> Result<(Self, Arc<dyn SettlementLayer>), DevnetError> {
+        // the L1 keeps its port across restarts: every process was given its URL
+        let port = crate::net::free_port()?;
+        let mut proc = Proc::spawn(
+            &cfg.exe,
+            Spec {
+                name: "l1".into(),
+                args: vec![
+                    "l1".into(),
+                    "--l1.dir".into(),
+                    crate::net::path(&dir.root.join("l1")),
+                    "--l1.verifier".into(),
+                    crate::net::path(verifier),
+                    "--l1.genesis".into(),
+                    crate::net::path(&dir.genesis()),
+                    "--l1.listen".into(),
+                    format!("127.0.0.1:{port}"),
+                ],
+                log: dir.log("l1"),
+                ready: dir.ready("l1"),
+                env: vec![],
+            },
+        )?;
+        let url = proc.wait_ready(READY_TIMEOUT, interrupted)?.api;
+        let rpc = Arc::new(RpcL1::connect(&url)?);
+        Ok((
+            Self::Embedded {
+                proc,
+                rpc: rpc.clone(),
+            },
+            rpc,
+        ))
+    }
+
+    fn anvil(
+        cfg: &Config,
+        dir: &Dir,
+        layout: &Layout,
+        verifier: &Path,
+    ) -> Result<(Self, Arc<dyn SettlementLayer>), DevnetError> {
+        let contracts: VerifierContracts =
+            serde_json::from_slice(&std::fs::read(verifier).map_err(|source| {
+                DevnetError::Io {
+                    path: verifier.into(),
+                    source,
+                }
+            })?)?;
+        let log = dir.log("anvil");
+        let anvil = Anvil::start(&AnvilConfig {
+            block_time: Some(seconds(cfg.block_time_ms)),
+            chain_id: ANVIL_CHAIN_ID,
+            accounts: 10,
+            log: Some(log.clone()),
+        })
+        .map_err(|e| DevnetError::Evm(format!("starting anvil: {e}")))?;
+        let url = anvil.url();
+        let council = council::dkg(COUNCIL.1, COUNCIL.0, OsRng)
+            .map_err(|e| DevnetError::Evm(format!("the council's DKG: {e}")))?;
+        let (council_x, council_y) = council::group_key(&council.1)
+            .map_err(|e| DevnetError::Evm(format!("the council's key: {e}")))?;
+        let genesis = EvmGenesis {
+            chain_id: layout.chain_id,
+            depth: layout.depth,
+            failover_timeout_s: seconds(cfg.failover_timeout_ms),
+            forced_inclusion_s: seconds(cfg.forced_inclusion_ms),
+            proof_s: seconds(cfg.proof_ms),
+            sequencers: vec![evm_signer(0).address(), evm_signer(1).address()],
+            sequencer_keys: vec![
+                read_key(&dir.sequencer_key(0))?.public_key(),
+                read_key(&dir.sequencer_key(1))?.public_key(),
+            ],
+            council_x,
+            council_y,
+        };
+        let deployer = keel_evm::signing_provider(
+            url.parse()
+                .map_err(|e| DevnetError::Evm(format!("anvil's URL {url}: {e}")))?,
+            evm_signer(2),
+        );
+        let rt = tokio::runtime::Runtime::new().map_err(|source| DevnetError::Io {
+            path: dir.root.clone(),
+            source,
+        })?;
+        let deployment = rt
+            .block_on(deploy(&deployer, &genesis, &contracts))
+            .map_err(|e| DevnetError::Evm(format!("deploying the rollup: {e}")))?;
+        drop(rt);
+        let record = dir.root.join("deployment.json");
+        std::fs::write(
+            &record,
+            serde_json::to_vec_pretty(&AnvilDeployment {
+                url: url.clone(),
+                deployment: deployment.clone(),
+                genesis,
+            })?,
+        )
+        .map_err(|source| DevnetError::Io {
+            path: record,
+            source,
+        })?;
+        for (i, key) in DEV_KEYS.iter().enumerate().take(2) {
+            let f = evm_key_file(dir, i);
+            std::fs::write(&f, key).map_err(|source| DevnetError::Io { path: f, source })?;
+        }
+        let funder = Arc::new(
+            EvmSettlement::connect(
+                &EvmConfig {
+                    url: url.clone(),
+                    evm_chain_id: ANVIL_CHAIN_ID,
+                    rollup: deployment.rollup,
+                    chain_id: Some(layout.chain_id),
+                    confirmations: CONFIRMATIONS,
+                },
+                evm_signer(2),
+            )
+            .map_err(|e| DevnetError::Evm(format!("connecting to the rollup: {e}")))?,
+        );
+        // reads are settled ones: wait until the deployment is under enough blocks
+        let start = std::time::Instant::now();
+        while let Err(e) = funder.rollup() {
+            if start.elapsed() > READY_TIMEOUT {
+                return Err(e.into());
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        Ok((
+            Self::Anvil {
+                anvil,
+                funder: funder.clone(),
+                url,
+                rollup: deployment.rollup,
+                council,
+                log,
+            },
+            funder,
+        ))
+    }
+
+    /// What it is, for the progress lines.
+    pub(crate) fn describe(&self) -> String {
+        match self {
+            Self::Embedded { rpc, .. } => format!("keel l1 at {}", rpc.url()),
+            Self::Anvil { url, rollup, .. } => format!(
+                "anvil at {url} (chain {ANVIL_CHAIN_ID}), rollup {rollup}, {CONFIRMATIONS} confirmations"
+            ),
+        }
+    }
+
+    /// The L1 flags of sequencer `i`.
+    pub(crate) fn node_args(&self, dir: &Dir, i: usize) -> Vec<String> {
+        match self {
+            Self::Embedded { rpc, .. } => vec!["--l1.rpc".into(), rpc.url().into()],
+            Self::Anvil { url, rollup, .. } => vec![
+                "--evm.rpc".into(),
+                url.clone(),
+                "--evm.rollup".into(),
+                rollup.to_string(),
+                "--evm.chain-id".into(),
+                ANVIL_CHAIN_ID.to_string(),
+                "--evm.key-file".into(),
+                crate::net::path(&evm_key_file(dir, i)),
+                "--evm.confirmations".into(),
+                CONFIRMATIONS.to_string(),
+            ],
+        }
+    }
+
+    /// The URL a farm's processes reach the L1 at (`keel l1` only).
+    pub(crate) fn rpc_url(&self) -> Option<&str> {
+        match self {
+            Self::Embedded { rpc, .. } => Some(rpc.url()),
+            Self::Anvil { .. } => None,
+        }
+    }
+
+    /// How the L1 names sequencer `i`.
+    pub(crate) fn sequencer(&self, dir: &Dir, i: usize) -> Result<L1Address, DevnetError> {
+        Ok(match self {
+            Self::Embedded { .. } => address_of(&read_key(&dir.sequencer_key(i))?.public_key()),
+            Self::Anvil { .. } => L1Address(evm_signer(i).address().0 .0),
+        })
+    }
+
+    /// The funder's deposit of `amount` for the account of `pk`.
+    pub(crate) fn deposit(
+        &self,
+        dir: &Dir,
+        pk: &PublicKey,
+        amount: u64,
+    ) -> Result<(), DevnetError> {
+        match self {
+            Self::Embedded { rpc, .. } => {
+                Keyed::new(rpc.as_ref(), read_key(&dir.funder_key())?).deposit(pk, amount)?;
+            }
+            Self::Anvil { funder, .. } => {
+                funder.deposit(pk, amount)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The council activates exit mode (a threshold of its members sign its next action).
+    pub(crate) fn council_exit_mode(
+        &self,
+        dir: &Dir,
+        layout: &Layout,
+        sequence: u64,
+    ) -> Result<(), DevnetError> {
+        match self {
+            Self::Embedded { rpc, .. } => {
+                let funder = read_key(&dir.funder_key())?;
+                let shares = (1..=COUNCIL.0)
+                    .map(|id| {
+                        let file = dir.council().join(format!("member-{id}.share"));
+                        let text =
+                            std::fs::read_to_string(&file).map_err(|source| DevnetError::Io {
+                                path: file.clone(),
+                                source,
+                            })?;
+                        hex::decode(text.trim())
+                            .ok()
+                            .and_then(|b| KeyShare::decode(&b).ok())
+                            .ok_or(DevnetError::Key { path: file })
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                // each share carries the group's public side
+                let group = &shares[0].group;
+                let action = CouncilAction::ActivateExitMode;
+                let msg = action.message(layout.chain_id, sequence);
+                let (nonces, commitments): (Vec<_>, Vec<_>) = shares
+                    .iter()
+                    .map(|s| grumpkin_frost::commit(s, OsRng))
+                    .unzip();
+                let responses = shares
+                    .iter()
+                    .zip(nonces)
+                    .map(|(s, n)| grumpkin_frost::sign(s, n, &commitments, msg))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let signature = grumpkin_frost::aggregate(group, &commitments, &responses, msg)?;
+                rpc.send(
+                    &funder,
+                    Call::Council {
+                        action,
+                        sequence,
+                        signature,
+                    },
+                )?;
+            }
+            Self::Anvil {
+                funder,
+                rollup,
+                council: (keys, public),
+                ..
+            } => {
+                let signers: Vec<frost::Identifier> =
+                    keys.keys().take(COUNCIL.0.into()).copied().collect();
+                let msg = council::message(
+                    ANVIL_CHAIN_ID,
+                    *rollup,
+                    layout.chain_id,
+                    sequence,
+                    Action::ExitMode,
+                    [0; 32],
+                );
+                let sig = council::sign(keys, public, &signers, &msg, OsRng)
+                    .map_err(|e| DevnetError::Evm(format!("the council's signature: {e}")))?;
+                let [rx, ry, z] = council::signature_words(&sig)
+                    .map_err(|e| DevnetError::Evm(format!("the council's signature: {e}")))?;
+                let client = funder.client().clone();
+                funder
+                    .block_on(async move {
+                        let call = client.rollup().councilActivateExitMode(rx, ry, z);
+                        keel_evm::transact(call).await.map(|r| r.status())
+                    })
+                    .map_err(|e| DevnetError::Evm(format!("the council's activation: {e}")))
+                    .and_then(|ok| {
+                        ok.then_some(()).ok_or_else(|| {
+                            DevnetError::Evm("the council's activation reverted".into())
+                        })
+                    })?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Exits the account of `owner` from the replayed state; returns the amount paid (on anvil,
+    /// credited to the funder, who pays the gas, and claimed).
+    pub(crate) fn exit(
+        &self,
+        replayed: &Replayed<MemStore>,
+        owner: &SecretKey,
+    ) -> Result<u64, DevnetError> {
+        Ok(match self {
+            Self::Embedded { rpc, .. } => {
+                let signer = Keyed::new(rpc.as_ref(), owner.clone());
+                reconstruct::exit(rpc.as_ref(), &signer, replayed, owner, None)?.amount
+            }
+            Self::Anvil { funder, .. } => {
+                reconstruct::exit(funder.as_ref(), funder.as_ref(), replayed, owner, None)?.amount
+            }
+        })
+    }
+
+    /// After the exits: what the L1 paid out is in its recipients' hands (anvil credits exits to
+    /// be claimed: the funder claims them).
+    pub(crate) fn collect(&self) -> Result<(), DevnetError> {
+        if let Self::Anvil { funder, .. } = self {
+            let client = funder.client().clone();
+            funder
+                .block_on(async move { client.claim().await })
+                .map_err(|e| DevnetError::Evm(format!("claiming the exits' payouts: {e}")))?;
+        }
+        Ok(())
+    }
+
+    /// Supervises the L1: `keel l1` is restarted if it died; anvil keeps the chain in memory,
+    /// so its end ends the run.
+    pub(crate) fn supervise(&mut self) -> Result<Option<Restart>, DevnetError> {
+        match self {
+            Self::Embedded { proc, .. } => proc.supervise(),
+            Self::Anvil { anvil, log, .. } => match anvil.ended() {
+                None => Ok(None),
+                Some(status) => Err(DevnetError::Child {
+                    name: "anvil".into(),
+                    ended: status.to_string(),
+                    log: log.clone(),
+                    cause: crate::supervisor::cause_lines(
+                        &std::fs::read_to_string(&*log).unwrap_or_default(),
+                        12,
+                    ),
+                }),
+            },
+        }
+    }
+
+    /// Stops the L1 (anvil's chain ends with it).
+    pub(crate) fn stop(&mut self) {
+        if let Self::Embedded { proc, .. } = self {
+            proc.stop();
+        }
+    }
+}
+
+/// Sequencer `i`'s EVM key file (anvil's dev key `i`).
+fn evm_key_file(dir: &Dir, i: usize) -> std::path::PathBuf {
+    dir.keys().join(format!("sequencer-{i}.evm-key"))
+}
