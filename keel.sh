@@ -65,6 +65,8 @@ case "$cmd" in
         ;;
     devnet)
         ensure_packages
+        # the devnet's L1 is anvil, with the contracts compiled by solc-js (both from npm)
+        ensure_contracts
         cargo build --release --locked --bin keel
         exec "${CARGO_TARGET_DIR:-target}/release/keel" devnet "$@"
         ;;
