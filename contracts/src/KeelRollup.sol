@@ -199,6 +199,44 @@ contract KeelRollup {
 
     // ---------------------------------------------------------------- views
 
+    /// Everything a service reads each poll, in one call (`state()`).
+    struct State {
+        uint64 epoch;
+        address leaseHolder;
+        uint64 leaseSince;
+        uint64 lastActive;
+        uint64 batchNumber;
+        uint256 stateRoot;
+        uint64 queueConsumed;
+        uint256 queueHash;
+        uint64 provenAt;
+        uint64 queueLength;
+        uint8 exitReason;
+        uint64 exitSince;
+        uint64 councilSequence;
+        address[] sequencers;
+        uint256[] ackKeys;
+    }
+
+    /// The rollup's state at a glance.
+    function state() external view returns (State memory s) {
+        s.epoch = epoch;
+        s.leaseHolder = leaseHolder;
+        s.leaseSince = leaseSince;
+        s.lastActive = lastActive;
+        s.batchNumber = batchNumber;
+        s.stateRoot = stateRoot;
+        s.queueConsumed = queueConsumed;
+        s.queueHash = queueHashAt(queueConsumed);
+        s.provenAt = provenAt;
+        s.queueLength = uint64(queueHashes.length);
+        s.exitReason = exitReason;
+        s.exitSince = exitSince;
+        s.councilSequence = councilSequence;
+        s.sequencers = sequencerList;
+        s.ackKeys = ackKeyList;
+    }
+
     /// The registered sequencers, in take-over order.
     function sequencers() external view returns (address[] memory) {
         return sequencerList;

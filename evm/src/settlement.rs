@@ -421,25 +421,19 @@ impl SettlementLayer for EvmSettlement {
                 .await
                 .map_err(rpc_error("eth_getBlockByNumber"))?
                 .ok_or_else(|| L1Error::unavailable(format!("block {height} is gone")))?;
-            macro_rules! read {
-                ($call:ident $(, $arg:expr)*) => {
-                    r.$call($($arg),*)
-                        .block(at)
-                        .call()
-                        .await
-                        .map_err(call_error(stringify!($call)))?
-                };
-            }
+            let st = r
+                .state()
+                .block(at)
+                .call()
+                .await
+                .map_err(call_error("state"))?;
             let ms = |s: u64| s.saturating_mul(1000);
-            let consumed = read!(queueConsumed);
-            let ack_keys = read!(ackKeys);
             let ack_key = |i: usize| -> Result<Option<PublicKey>, L1Error> {
-                match (ack_keys.get(2 * i), ack_keys.get(2 * i + 1)) {
+                match (st.ackKeys.get(2 * i), st.ackKeys.get(2 * i + 1)) {
                     (Some(x), Some(y)) => Ok(PublicKey::from_xy(fr(*x)?, fr(*y)?).ok()),
                     _ => Ok(None),
                 }
             };
-            let reason = read!(exitReason);
             Ok(RollupView {
                 head: Head {
                     height,
@@ -448,37 +442,35 @@ impl SettlementLayer for EvmSettlement {
                 deadlines,
                 depth,
                 checkpoint: Checkpoint {
-                    batch: BatchNumber(read!(batchNumber)),
-                    root: fr(read!(stateRoot))?,
-                    queue_hash: fr(read!(queueHashAt, consumed))?,
-                    queue_consumed: consumed,
-                    proven_at_ms: ms(read!(provenAt)),
+                    batch: BatchNumber(st.batchNumber),
+                    root: fr(st.stateRoot)?,
+                    queue_hash: fr(st.queueHash)?,
+                    queue_consumed: st.queueConsumed,
+                    proven_at_ms: ms(st.provenAt),
                 },
                 lease: Lease {
-                    epoch: Epoch(read!(epoch)),
-                    sequencer: address(read!(leaseHolder)),
-                    since_ms: ms(read!(leaseSince)),
-                    last_batch_ms: ms(read!(lastActive)),
+                    epoch: Epoch(st.epoch),
+                    sequencer: address(st.leaseHolder),
+                    since_ms: ms(st.leaseSince),
+                    last_batch_ms: ms(st.lastActive),
                 },
-                sequencers: read!(sequencers)
-                    .into_iter()
+                sequencers: st
+                    .sequencers
+                    .iter()
                     .enumerate()
                     .map(|(i, a)| {
                         Ok(Sequencer {
-                            address: address(a),
+                            address: address(*a),
                             ack_key: ack_key(i)?,
                         })
                     })
                     .collect::<Result<_, L1Error>>()?,
-                queue_len: read!(queueLength),
-                exit_mode: match exit_reason(reason) {
-                    Some(reason) => Some(ExitMode {
-                        reason,
-                        since_ms: ms(read!(exitSince)),
-                    }),
-                    None => None,
-                },
-                council_sequence: read!(councilSequence),
+                queue_len: st.queueLength,
+                exit_mode: exit_reason(st.exitReason).map(|reason| ExitMode {
+                    reason,
+                    since_ms: ms(st.exitSince),
+                }),
+                council_sequence: st.councilSequence,
             })
         })
     }
