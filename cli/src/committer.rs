@@ -31,17 +31,22 @@ const SYNC_EVERY: Duration = Duration::from_millis(250);
 
 /// The committer's flags.
 #[derive(Args, Debug)]
+#[command(group(clap::ArgGroup::new("l1").required(true).args(["l1_rpc", "evm_rpc"])))]
 pub(crate) struct CommitterArgs {
-    /// The L1's JSON-RPC API (`keel l1`).
+    /// The L1's JSON-RPC API (`keel l1`); or --evm.rpc, a rollup contract, posted to with
+    /// --evm.key-file (the sequencer's registered address).
     #[arg(long = "l1.rpc")]
-    l1_rpc: String,
+    l1_rpc: Option<String>,
+    #[command(flatten)]
+    evm: crate::evm::EvmL1Args,
     /// The verifier file the L1 pins (`keel prover keygen` writes it): offered proofs are
     /// checked with it before they are held.
     #[arg(long = "l1.verifier")]
     verifier: PathBuf,
-    /// A file holding the L1 key of the sequencer this committer posts for (64 hex digits).
-    #[arg(long = "committer.key-file")]
-    key_file: PathBuf,
+    /// With --l1.rpc: a file holding the L1 key of the sequencer this committer posts for (64
+    /// hex digits).
+    #[arg(long = "committer.key-file", requires = "l1_rpc")]
+    key_file: Option<PathBuf>,
     /// That sequencer's API: only batches it logged are posted.
     #[arg(long = "committer.sequencer")]
     sequencer: String,
@@ -70,18 +75,34 @@ impl SequencedBatches for Sequencer {
 }
 
 pub(crate) fn run(args: CommitterArgs) -> anyhow::Result<()> {
-    let key = crate::read_key(&args.key_file)?;
     let verifier = BatchVerifier::from_bytes(
         &std::fs::read(&args.verifier)
             .with_context(|| format!("reading {}", args.verifier.display()))?,
     )
     .map_err(|e| anyhow::anyhow!("{}: {e}", args.verifier.display()))?;
-    let rpc = Arc::new(
-        RpcL1::connect_with(&args.l1_rpc, crate::node::L1_TIMEOUT)
-            .with_context(|| format!("connecting to the L1 at {}", args.l1_rpc))?,
-    );
-    let signer: Arc<dyn Settler> = Arc::new(Keyed::new(rpc.clone(), key));
-    let l1: Arc<dyn SettlementLayer> = rpc;
+    args.evm.require_key("a committer")?;
+    let (l1, signer, verifier): (Arc<dyn SettlementLayer>, Arc<dyn Settler>, _) =
+        match (&args.l1_rpc, args.evm.connect()?) {
+            (Some(url), _) => {
+                let key_file = args
+                    .key_file
+                    .as_ref()
+                    .context("--l1.rpc needs --committer.key-file (the sequencer's L1 key)")?;
+                let key = crate::read_key(key_file)?;
+                let rpc = Arc::new(
+                    RpcL1::connect_with(url, crate::node::L1_TIMEOUT)
+                        .with_context(|| format!("connecting to the L1 at {url}"))?,
+                );
+                (rpc.clone(), Arc::new(Keyed::new(rpc, key)), verifier)
+            }
+            // the rollup's verifier reads proofs in the Keccak transcript
+            (None, Some(evm)) => (
+                evm.clone(),
+                evm,
+                verifier.with_transcript(keel_prover::Transcript::Keccak),
+            ),
+            (None, None) => anyhow::bail!("pass --l1.rpc or --evm.rpc"),
+        };
     let view = l1.rollup()?;
     anyhow::ensure!(
         view.registered(&signer.address()),

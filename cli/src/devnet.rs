@@ -212,11 +212,11 @@ pub(crate) fn run(args: DevnetArgs) -> anyhow::Result<()> {
             let started = Instant::now();
             let evm = crate::prover::evm_verifier(&args.keys_dir, shape, &srs)
                 .map_err(|e| -> Box<dyn std::error::Error + Send + Sync> { e.into() })?;
+            debug_assert_eq!(evm, keel_devnet::chain::evm_verifier_file(&verifier));
             eprintln!(
                 "keel devnet: the EVM verifier generated and compiled in {:.1} s",
                 started.elapsed().as_secs_f64()
             );
-            return Ok(evm);
         }
         Ok::<PathBuf, Box<dyn std::error::Error + Send + Sync>>(verifier)
     };

@@ -111,10 +111,13 @@ fn run_deploy(args: DeployArgs) -> anyhow::Result<()> {
 }
 
 /// How a service reaches a rollup on an EVM chain (instead of `--l1.rpc`).
+///
+/// What a service built on it needs: its reads, its writes, and the transcript the rollup's
+/// verifier reads proofs in.
 #[derive(Args, Debug, Clone, PartialEq, Eq, Default)]
 pub(crate) struct EvmL1Args {
     /// An EVM chain's JSON-RPC URL where the rollup contract runs (instead of --l1.rpc).
-    #[arg(long = "evm.rpc", requires_all = ["evm_rollup", "evm_chain_id", "evm_key_file"])]
+    #[arg(long = "evm.rpc", requires_all = ["evm_rollup", "evm_chain_id"])]
     pub(crate) evm_rpc: Option<String>,
     /// With --evm.rpc: the rollup contract's address.
     #[arg(long = "evm.rollup")]
@@ -123,7 +126,8 @@ pub(crate) struct EvmL1Args {
     #[arg(long = "evm.chain-id")]
     pub(crate) evm_chain_id: Option<u64>,
     /// With --evm.rpc: a file holding this service's EVM key (64 hex digits): a sequencer's
-    /// registered address, and the account that pays the gas.
+    /// registered address, and the account that pays the gas (a prover, which only reads, needs
+    /// none).
     #[arg(long = "evm.key-file")]
     pub(crate) evm_key_file: Option<PathBuf>,
     /// With --evm.rpc: blocks a batch must be under before it counts as settled (1: the head).
@@ -132,7 +136,8 @@ pub(crate) struct EvmL1Args {
 }
 
 impl EvmL1Args {
-    /// Connects to the rollup (every check of `EvmL1::connect`), if `--evm.rpc` is given.
+    /// Connects to the rollup (every check of `EvmL1::connect`), if `--evm.rpc` is given: with
+    /// `--evm.key-file`, to write; without, to read only.
     pub(crate) fn connect(
         &self,
     ) -> anyhow::Result<Option<std::sync::Arc<keel_evm::settlement::EvmSettlement>>> {
@@ -145,16 +150,21 @@ impl EvmL1Args {
             .unwrap_or_default()
             .parse()
             .context("--evm.rollup must be a 40-hex-digit address")?;
-        let key_file = self.evm_key_file.as_ref().context("--evm.key-file")?;
-        let key = std::fs::read_to_string(key_file)
-            .with_context(|| format!("reading {}", key_file.display()))?;
-        let signer: alloy::signers::local::PrivateKeySigner =
-            key.trim().parse().with_context(|| {
-                format!(
-                    "{} does not hold a 64-hex-digit EVM key",
-                    key_file.display()
-                )
-            })?;
+        let signer = match &self.evm_key_file {
+            Some(key_file) => {
+                let key = std::fs::read_to_string(key_file)
+                    .with_context(|| format!("reading {}", key_file.display()))?;
+                let signer: alloy::signers::local::PrivateKeySigner =
+                    key.trim().parse().with_context(|| {
+                        format!(
+                            "{} does not hold a 64-hex-digit EVM key",
+                            key_file.display()
+                        )
+                    })?;
+                Some(signer)
+            }
+            None => None,
+        };
         let config = keel_evm::l1::EvmConfig {
             url: url.clone(),
             evm_chain_id: self.evm_chain_id.context("--evm.chain-id")?,
@@ -162,8 +172,22 @@ impl EvmL1Args {
             chain_id: None,
             confirmations: self.evm_confirmations,
         };
-        let l1 = keel_evm::settlement::EvmSettlement::connect(&config, signer)
-            .with_context(|| format!("connecting to the rollup {rollup} at {url}"))?;
+        let l1 = match signer {
+            Some(signer) => keel_evm::settlement::EvmSettlement::connect(&config, signer),
+            None => keel_evm::settlement::EvmSettlement::connect_reader(&config),
+        }
+        .with_context(|| format!("connecting to the rollup {rollup} at {url}"))?;
         Ok(Some(std::sync::Arc::new(l1)))
+    }
+}
+
+impl EvmL1Args {
+    /// The EVM key is required (a service that writes: a sequencer, a committer).
+    pub(crate) fn require_key(&self, who: &str) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            self.evm_rpc.is_none() || self.evm_key_file.is_some(),
+            "{who} on an EVM L1 needs --evm.key-file (its registered address, which pays the gas)"
+        );
+        Ok(())
     }
 }

@@ -145,6 +145,7 @@ impl SequencerArgs {
 
 pub(crate) fn run(args: SequencerArgs) -> anyhow::Result<()> {
     let config = args.config();
+    args.evm.require_key("a sequencer")?;
     let l1 = match (&args.l1_rpc, &args.evm.evm_rpc) {
         (Some(url), _) => Some(crate::node::L1::Rpc(url.clone())),
         (None, Some(_)) => Some(crate::node::L1::Evm(args.evm.clone())),

@@ -172,13 +172,11 @@ impl Chain {
         layout: &Layout,
         verifier: &Path,
     ) -> Result<(Self, Arc<dyn SettlementLayer>), DevnetError> {
-        let contracts: VerifierContracts =
-            serde_json::from_slice(&std::fs::read(verifier).map_err(|source| {
-                DevnetError::Io {
-                    path: verifier.into(),
-                    source,
-                }
-            })?)?;
+        // beside the verifier file, the EVM verifier's contracts (the caller's keygen wrote them)
+        let evm = evm_verifier_file(verifier);
+        let contracts: VerifierContracts = serde_json::from_slice(
+            &std::fs::read(&evm).map_err(|source| DevnetError::Io { path: evm, source })?,
+        )?;
         let log = dir.log("anvil");
         let anvil = Anvil::start(&AnvilConfig {
             block_time: Some(seconds(cfg.block_time_ms)),
@@ -299,11 +297,33 @@ impl Chain {
         }
     }
 
-    /// The URL a farm's processes reach the L1 at (`keel l1` only).
-    pub(crate) fn rpc_url(&self) -> Option<&str> {
+    /// The L1 flags of sequencer `i`'s committer (`keel committer`).
+    pub(crate) fn committer_args(&self, dir: &Dir, i: usize) -> Vec<String> {
         match self {
-            Self::Embedded { rpc, .. } => Some(rpc.url()),
-            Self::Anvil { .. } => None,
+            Self::Embedded { rpc, .. } => vec![
+                "--l1.rpc".into(),
+                rpc.url().into(),
+                "--committer.key-file".into(),
+                crate::net::path(&dir.sequencer_key(i)),
+            ],
+            Self::Anvil { .. } => self.node_args(dir, i),
+        }
+    }
+
+    /// The L1 flags of a service that only reads (`keel prover run`).
+    pub(crate) fn reader_args(&self) -> Vec<String> {
+        match self {
+            Self::Embedded { rpc, .. } => vec!["--l1.rpc".into(), rpc.url().into()],
+            Self::Anvil { url, rollup, .. } => vec![
+                "--evm.rpc".into(),
+                url.clone(),
+                "--evm.rollup".into(),
+                rollup.to_string(),
+                "--evm.chain-id".into(),
+                ANVIL_CHAIN_ID.to_string(),
+                "--evm.confirmations".into(),
+                CONFIRMATIONS.to_string(),
+            ],
         }
     }
 
@@ -473,6 +493,17 @@ impl Chain {
             proc.stop();
         }
     }
+}
+
+/// The EVM verifier's contracts beside a verifier file: `….verifier` → `….evm-verifier.json`
+/// (the names `keel prover keygen --evm` writes).
+pub fn evm_verifier_file(verifier: &Path) -> std::path::PathBuf {
+    let name = verifier
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let stem = name.strip_suffix(".verifier").unwrap_or(&name);
+    verifier.with_file_name(format!("{stem}.evm-verifier.json"))
 }
 
 /// Sequencer `i`'s EVM key file (anvil's dev key `i`).

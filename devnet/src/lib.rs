@@ -274,8 +274,8 @@ pub enum DevnetError {
 }
 
 /// Runs a devnet: prepares (or resumes) its directory and locks it, has `keygen` make or load
-/// the batch circuit's keys for its layout (returning the verifier file the L1 reads: for
-/// anvil, the EVM verifier's contracts, for Keccak-transcript proofs), starts
+/// the batch circuit's keys for its layout (returning the verifier file the L1 pins; for anvil
+/// it writes the EVM verifier's contracts beside it, [`chain::evm_verifier_file`]), starts
 /// and supervises the processes, drives the load and the scenarios, stops everything, and
 /// returns the summary. `interrupted` (Ctrl-C) ends the run early, cleanly.
 pub fn run(
@@ -341,12 +341,6 @@ pub fn check(cfg: &Config) -> Result<Option<u64>, DevnetError> {
     if cfg.provers > 16 {
         return bad("--devnet.provers: at most 16".into());
     }
-    if cfg.provers > 0 && cfg.l1 == L1Kind::Anvil {
-        return bad(
-            "--devnet.provers needs --devnet.l1 embedded: keel committer and keel prover run \
-             reach keel l1 only"
-                .into(),
-        );
-    }
+
     Ok(batches)
 }

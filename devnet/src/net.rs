@@ -284,18 +284,7 @@ impl Devnet {
             );
         }
         if remote {
-            let url = net
-                .chain
-                .rpc_url()
-                .ok_or_else(|| {
-                    DevnetError::Option(
-                        "--devnet.provers needs --devnet.l1 embedded (keel committer and keel \
-                         prover run reach keel l1 only)"
-                            .into(),
-                    )
-                })?
-                .to_owned();
-            net.start_farm(cfg, verifier, &url, &urls)?;
+            net.start_farm(cfg, verifier, &urls)?;
         }
         Ok(net)
     }
@@ -305,7 +294,6 @@ impl Devnet {
         &mut self,
         cfg: &Config,
         verifier: &Path,
-        l1_url: &str,
         nodes: &[String],
     ) -> Result<(), DevnetError> {
         let exe = cfg.exe.as_path();
@@ -316,21 +304,20 @@ impl Devnet {
             let mut p = Proc::spawn(
                 exe,
                 Spec {
-                    args: vec![
-                        "committer".into(),
-                        "--l1.rpc".into(),
-                        l1_url.into(),
-                        "--l1.verifier".into(),
-                        path(verifier),
-                        "--committer.sequencer".into(),
-                        node.clone(),
-                        "--committer.key-file".into(),
-                        path(&self.dir.sequencer_key(i)),
-                        "--committer.dir".into(),
-                        path(&self.dir.root.join(&name)),
-                        "--committer.listen".into(),
-                        format!("127.0.0.1:{port}"),
-                    ],
+                    args: ["committer".into()]
+                        .into_iter()
+                        .chain(self.chain.committer_args(&self.dir, i))
+                        .chain([
+                            "--l1.verifier".into(),
+                            path(verifier),
+                            "--committer.sequencer".into(),
+                            node.clone(),
+                            "--committer.dir".into(),
+                            path(&self.dir.root.join(&name)),
+                            "--committer.listen".into(),
+                            format!("127.0.0.1:{port}"),
+                        ])
+                        .collect(),
                     log: self.dir.log(&name),
                     ready: self.dir.ready(&name),
                     env: vec![],
@@ -346,30 +333,30 @@ impl Devnet {
             let mut p = Proc::spawn(
                 exe,
                 Spec {
-                    args: vec![
-                        "prover".into(),
-                        "run".into(),
-                        "--l1.rpc".into(),
-                        l1_url.into(),
-                        "--prover.shard".into(),
-                        format!("{j}/{}", cfg.provers),
-                        "--prover.sequencers".into(),
-                        nodes.join(","),
-                        "--prover.committers".into(),
-                        committer_urls.join(","),
-                        "--prover.listen".into(),
-                        format!("127.0.0.1:{port}"),
-                        "--prover.keys-dir".into(),
-                        path(&cfg.keys_dir),
-                        "--prover.k".into(),
-                        self.layout.k.to_string(),
-                        "--prover.capacity".into(),
-                        self.layout.capacity.to_string(),
-                        "--prover.srs".into(),
-                        cfg.srs.clone(),
-                        "--prover.gpu".into(),
-                        cfg.gpu.clone(),
-                    ],
+                    args: ["prover".into(), "run".into()]
+                        .into_iter()
+                        .chain(self.chain.reader_args())
+                        .chain([
+                            "--prover.shard".into(),
+                            format!("{j}/{}", cfg.provers),
+                            "--prover.sequencers".into(),
+                            nodes.join(","),
+                            "--prover.committers".into(),
+                            committer_urls.join(","),
+                            "--prover.listen".into(),
+                            format!("127.0.0.1:{port}"),
+                            "--prover.keys-dir".into(),
+                            path(&cfg.keys_dir),
+                            "--prover.k".into(),
+                            self.layout.k.to_string(),
+                            "--prover.capacity".into(),
+                            self.layout.capacity.to_string(),
+                            "--prover.srs".into(),
+                            cfg.srs.clone(),
+                            "--prover.gpu".into(),
+                            cfg.gpu.clone(),
+                        ])
+                        .collect(),
                     log: self.dir.log(&name),
                     ready: self.dir.ready(&name),
                     env: vec![],

@@ -94,6 +94,9 @@ pub enum EvmL1Error {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// A write through a client connected to read only.
+    #[error("{0}: this client reads only (it was given no key)")]
+    ReadOnly(&'static str),
     /// Posted data that does not decode, or a rebuilt state that is not the contract's.
     #[error("L1 data: {0}")]
     Data(String),
@@ -139,6 +142,8 @@ pub struct EvmL1 {
     provider: DynProvider,
     rollup: KeelRollupInstance<DynProvider>,
     sender: Address,
+    /// Whether it has a key to sign with.
+    writer: bool,
     confirmations: u64,
 }
 
@@ -166,11 +171,25 @@ pub struct RollupState {
 impl EvmL1 {
     /// Connects with `key`, checking the chain, the contract and the key's funds.
     pub async fn connect(config: &EvmConfig, key: PrivateKeySigner) -> Result<Self, EvmL1Error> {
+        Self::open(config, Some(key)).await
+    }
+
+    /// Connects to read only (a prover rebuilding the state, a watcher), checking the chain and
+    /// the contract; a write through it fails at the node, which has no key to sign with.
+    pub async fn connect_reader(config: &EvmConfig) -> Result<Self, EvmL1Error> {
+        Self::open(config, None).await
+    }
+
+    async fn open(config: &EvmConfig, key: Option<PrivateKeySigner>) -> Result<Self, EvmL1Error> {
+        use alloy::providers::ProviderBuilder;
         let url = config.url.parse().map_err(|_| EvmL1Error::BadUrl {
             url: config.url.clone(),
         })?;
-        let sender = key.address();
-        let provider = crate::signing_provider(url, key);
+        let sender = key.as_ref().map(|k| k.address());
+        let provider = match key {
+            Some(key) => crate::signing_provider(url, key),
+            None => ProviderBuilder::new().connect_http(url).erased(),
+        };
         let got = provider
             .get_chain_id()
             .await
@@ -208,24 +227,32 @@ impl EvmL1 {
                 "its rollup chain id is {chain_id}, the genesis names {expected}"
             )));
         }
-        let balance = provider
-            .get_balance(sender)
-            .await
-            .map_err(EvmL1Error::rpc("eth_getBalance"))?;
-        if balance.is_zero() {
-            return Err(EvmL1Error::NoFunds { address: sender });
+        if let Some(sender) = sender {
+            let balance = provider
+                .get_balance(sender)
+                .await
+                .map_err(EvmL1Error::rpc("eth_getBalance"))?;
+            if balance.is_zero() {
+                return Err(EvmL1Error::NoFunds { address: sender });
+            }
         }
         Ok(Self {
             provider,
             rollup,
-            sender,
+            sender: sender.unwrap_or(Address::ZERO),
+            writer: sender.is_some(),
             confirmations: config.confirmations.max(1),
         })
     }
 
-    /// The address that signs this client's transactions.
+    /// The address that signs this client's transactions (zero for a reader).
     pub fn sender(&self) -> Address {
         self.sender
+    }
+
+    /// Whether it can sign transactions (not a reader).
+    pub fn writer(&self) -> bool {
+        self.writer
     }
 
     /// The contract binding.
@@ -345,6 +372,9 @@ impl EvmL1 {
         what: &'static str,
         call: alloy::contract::CallBuilder<P, D>,
     ) -> Result<TransactionReceipt, EvmL1Error> {
+        if !self.writer {
+            return Err(EvmL1Error::ReadOnly(what));
+        }
         let receipt = crate::transact(call)
             .await
             .map_err(EvmL1Error::call(what))?;

@@ -267,6 +267,16 @@ impl EvmSettlement {
     /// Connects with `key` (every check of [`EvmL1::connect`]) and reads the deployment's
     /// constants. The block time is the one observed between the last two blocks (1 s at least).
     pub fn connect(config: &EvmConfig, key: PrivateKeySigner) -> Result<Self, EvmL1Error> {
+        Self::start(config, Some(key))
+    }
+
+    /// Connects to read only ([`EvmL1::connect_reader`]): a prover's view of the rollup. Its
+    /// writes fail with [`EvmL1Error::ReadOnly`] as an unavailable L1.
+    pub fn connect_reader(config: &EvmConfig) -> Result<Self, EvmL1Error> {
+        Self::start(config, None)
+    }
+
+    fn start(config: &EvmConfig, key: Option<PrivateKeySigner>) -> Result<Self, EvmL1Error> {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("keel-evm-l1")
@@ -295,10 +305,13 @@ impl EvmSettlement {
     /// Connects, and reads the deployment's constants.
     async fn open(
         config: EvmConfig,
-        key: PrivateKeySigner,
+        key: Option<PrivateKeySigner>,
     ) -> Result<(EvmL1, u64, Deadlines, u8), EvmL1Error> {
         {
-            let l1 = EvmL1::connect(&config, key).await?;
+            let l1 = match key {
+                Some(key) => EvmL1::connect(&config, key).await?,
+                None => EvmL1::connect_reader(&config).await?,
+            };
             let r = l1.rollup();
             let e = |what| {
                 move |err: alloy::contract::Error| EvmL1Error::Call {

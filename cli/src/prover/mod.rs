@@ -35,7 +35,7 @@ pub(crate) enum ProverCommand {
     /// Run a prover service: follow the primary's batch stream, rebuild the state from L1
     /// data, prove this prover's shard of the batches and hand each proof to the committer
     /// that holds the lease (`keel committer`). Runs until SIGINT or SIGTERM.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Print the batch circuit's size for a shape, from the circuit itself: advice cells, rows
     /// and columns per transfer, the fixed and lookup columns, the degree (operators and
     /// researchers size their machines with it). Makes no keys.
@@ -74,10 +74,14 @@ pub(crate) struct LayoutArgs {
 
 /// A prover service's flags.
 #[derive(Args, Debug)]
+#[command(group(clap::ArgGroup::new("l1").required(true).args(["l1_rpc", "evm_rpc"])))]
 pub(crate) struct RunArgs {
-    /// The L1's JSON-RPC API (`keel l1`): the state is rebuilt from its data.
+    /// The L1's JSON-RPC API (`keel l1`): the state is rebuilt from its data (or --evm.rpc: a
+    /// rollup contract, read only; proofs then use the Keccak transcript its verifier reads).
     #[arg(long = "l1.rpc")]
-    l1_rpc: String,
+    l1_rpc: Option<String>,
+    #[command(flatten)]
+    evm: crate::evm::EvmL1Args,
     /// The sequencers' APIs (comma-separated): batches are streamed from the first that
     /// streams (the primary; a standby refuses with 503).
     #[arg(long = "prover.sequencers", value_delimiter = ',', required = true)]
@@ -139,7 +143,7 @@ pub(crate) struct KeygenArgs {
 pub(crate) fn run(cmd: ProverCommand) -> anyhow::Result<()> {
     match cmd {
         ProverCommand::Keygen(args) => run_keygen(args),
-        ProverCommand::Run(args) => serve(args),
+        ProverCommand::Run(args) => serve(*args),
         ProverCommand::Layout(args) => print_layout(args),
     }
 }

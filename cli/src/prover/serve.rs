@@ -13,11 +13,19 @@ pub(super) fn serve(args: RunArgs) -> anyhow::Result<()> {
 
     use keel_prover::worker::{self, Event, WorkerConfig};
 
-    let l1 = Arc::new(
-        keel_committer::RpcL1::connect(&args.l1_rpc)
-            .with_context(|| format!("connecting to the L1 at {}", args.l1_rpc))?,
-    );
-    let view = keel_committer::SettlementLayer::rollup(l1.as_ref())?;
+    let (l1, transcript): (Arc<dyn keel_committer::SettlementLayer>, _) =
+        match (&args.l1_rpc, args.evm.connect()?) {
+            (Some(url), _) => (
+                Arc::new(
+                    keel_committer::RpcL1::connect(url)
+                        .with_context(|| format!("connecting to the L1 at {url}"))?,
+                ),
+                keel_prover::Transcript::Blake2b,
+            ),
+            (None, Some(evm)) => (evm, keel_prover::Transcript::Keccak),
+            (None, None) => anyhow::bail!("pass --l1.rpc or --evm.rpc"),
+        };
+    let view = l1.rollup()?;
     let shape = shape(args.capacity, view.depth, args.k)?;
     check_shape(shape)?;
     let committers = keel_committer::CommitterClient::new(args.committers.clone())?;
@@ -31,7 +39,8 @@ pub(super) fn serve(args: RunArgs) -> anyhow::Result<()> {
         shape.k,
         args.dir.display()
     );
-    let prover = open_prover(&args.dir, shape, &srs(&args.srs), args.gpu)?;
+    let prover =
+        open_prover(&args.dir, shape, &srs(&args.srs), args.gpu)?.with_transcript(transcript);
     if let Some(file) = &args.verifier {
         let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
         keel_prover::BatchVerifier::from_bytes(&bytes)
