@@ -90,8 +90,9 @@ pub(crate) enum Chain {
     Embedded { proc: Proc, rpc: Arc<RpcL1> },
     /// anvil with the rollup deployed; the funder's client reads for the devnet.
     Anvil {
-        anvil: Anvil,
+        // dropped before anvil: its client's runtime stops before the node it polls does
         funder: Arc<EvmSettlement>,
+        anvil: Anvil,
         url: String,
         rollup: Address,
         /// The council, dealt by a DKG at the start (an anvil devnet lives for one run).
