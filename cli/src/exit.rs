@@ -26,21 +26,9 @@ pub(crate) struct ExitArgs {
     /// With --l1.dir: the verifier file the chain pinned at genesis.
     #[arg(long = "l1.verifier")]
     verifier: Option<PathBuf>,
-    /// Or: an EVM chain's JSON-RPC URL, where the rollup contract is at --evm.rollup.
-    #[arg(long = "evm.rpc", requires_all = ["evm_rollup", "evm_chain_id", "evm_key_file"])]
-    evm_rpc: Option<String>,
-    /// With --evm.rpc: the rollup contract's address.
-    #[arg(long = "evm.rollup")]
-    evm_rollup: Option<String>,
-    /// With --evm.rpc: the EVM chain id the deployment names (refused if the node's differs).
-    #[arg(long = "evm.chain-id")]
-    evm_chain_id: Option<u64>,
-    /// With --evm.rpc: a file holding the EVM key that pays the exit's gas (64 hex digits).
-    #[arg(long = "evm.key-file")]
-    evm_key_file: Option<PathBuf>,
-    /// With --evm.rpc: blocks a batch must be under to count (1: the head).
-    #[arg(long = "evm.confirmations", default_value_t = 1)]
-    evm_confirmations: u64,
+    // or, with --evm.rpc: the rollup contract on an EVM chain (--evm.key-file pays the gas)
+    #[command(flatten)]
+    evm: crate::evm::EvmL1Args,
     /// A file holding the account owner's secret key (64 hex digits).
     #[arg(long = "key-file")]
     key_file: PathBuf,
@@ -62,8 +50,8 @@ pub(crate) fn run(args: ExitArgs) -> anyhow::Result<()> {
                 .context("the recipient must be 40 hex digits")
         })
         .transpose()?;
-    if let Some(url) = &args.evm_rpc {
-        return run_evm(&args, url, &owner, recipient);
+    if args.evm.evm_rpc.is_some() {
+        return run_evm(&args, &owner, recipient);
     }
     let l1: Box<dyn EmbeddedChain> = match (&args.l1_rpc, &args.l1_dir, &args.verifier) {
         (Some(url), _, _) => {
@@ -104,53 +92,30 @@ pub(crate) fn run(args: ExitArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `keel exit` against the rollup contract on an EVM chain: the state from the contract's
-/// events and calldata alone, the Merkle proof and the owner's signature, paid to the recipient
-/// (the gas payer's address if none is given), then claimed.
+/// `keel exit` against the rollup contract on an EVM chain, through the same seam as the embedded
+/// L1: the state from the contract's events and calldata alone (checked against its root), the
+/// Merkle proof and the owner's signature, credited to the recipient (the gas payer's address if
+/// none is given), then claimed.
 fn run_evm(
     args: &ExitArgs,
-    url: &str,
     owner: &keel_state::SecretKey,
     recipient: Option<L1Address>,
 ) -> anyhow::Result<()> {
-    use keel_evm::l1::{exit_from_l1, EvmConfig, EvmL1};
-    let rollup: alloy::primitives::Address = args
-        .evm_rollup
-        .as_deref()
-        .unwrap_or_default()
-        .parse()
-        .context("--evm.rollup must be a 40-hex-digit address")?;
-    let key_file = args.evm_key_file.as_ref().context("--evm.key-file")?;
-    let key_hex = std::fs::read_to_string(key_file)
-        .with_context(|| format!("reading {}", key_file.display()))?;
-    let signer: alloy::signers::local::PrivateKeySigner =
-        key_hex.trim().parse().with_context(|| {
-            format!(
-                "{} does not hold a 64-hex-digit EVM key",
-                key_file.display()
-            )
-        })?;
-    let runtime = tokio::runtime::Runtime::new()?;
-    runtime.block_on(async {
-        let config = EvmConfig {
-            url: url.to_string(),
-            evm_chain_id: args.evm_chain_id.context("--evm.chain-id")?,
-            rollup,
-            // the contract's own (connect() refuses an address that is not a rollup)
-            chain_id: None,
-            confirmations: args.evm_confirmations,
-        };
-        let l1 = EvmL1::connect(&config, signer).await?;
-        let to = recipient
-            .map(|r| alloy::primitives::Address::from(r.0))
-            .unwrap_or_else(|| l1.sender());
-        eprintln!("rebuilding the state from the rollup's events and calldata");
-        let amount = exit_from_l1(&l1, owner, to).await?;
-        println!("exited: {amount} units (gwei) credited to {to}");
-        if to == l1.sender() && amount > 0 {
-            l1.claim().await?;
-            println!("claimed: paid to {to}");
-        }
-        anyhow::Ok(())
-    })
+    args.evm.require_key("an exit")?;
+    let l1 = args.evm.connect()?.context("--evm.rpc")?;
+    eprintln!("rebuilding the state from the rollup's events and calldata");
+    let replayed = reconstruct::replay(l1.as_ref(), MemStore::new(), |n, of| {
+        eprintln!("replayed batch {n} of {of}");
+    })?;
+    let x = reconstruct::exit(l1.as_ref(), l1.as_ref(), &replayed, owner, recipient)?;
+    println!(
+        "exited: account {}, {} units (gwei) credited to {}",
+        x.account, x.amount, x.recipient
+    );
+    if x.recipient == keel_committer::Settler::address(l1.as_ref()) && x.amount > 0 {
+        let client = l1.client().clone();
+        l1.block_on(async move { client.claim().await })?;
+        println!("claimed: paid to {}", x.recipient);
+    }
+    Ok(())
 }

@@ -12,7 +12,6 @@ use clap::{Parser, Subcommand};
 mod committer;
 mod config;
 mod council;
-mod council_evm;
 mod devnet;
 mod evm;
 mod exit;
@@ -80,13 +79,10 @@ enum Command {
     Exit(exit::ExitArgs),
     /// Rebuild the state from genesis with L1 data alone and check it reaches the proven root.
     Reconstruct(reconstruct::ReconstructArgs),
-    /// The council's threshold key: deal it, and sign an action in two rounds.
+    /// The council's threshold key (FROST over secp256k1, for either L1): its distributed key
+    /// generation and its signing rounds, member by member.
     #[command(subcommand)]
     Council(council::CouncilCommand),
-    /// The council of a deployment on an EVM chain (FROST over secp256k1 with DKG), member by
-    /// member.
-    #[command(subcommand, name = "council-evm")]
-    CouncilEvm(council_evm::CouncilEvmCommand),
     /// A Keel rollup on an EVM chain: deploy its contracts.
     #[command(subcommand)]
     Evm(evm::EvmCommand),
@@ -119,7 +115,6 @@ fn main() -> anyhow::Result<()> {
         Command::Committer(args) => committer::run(args)?,
         Command::Sla(args) => sla::run(args)?,
         Command::Council(cmd) => council::run(cmd)?,
-        Command::CouncilEvm(cmd) => council_evm::run(cmd)?,
         Command::Evm(cmd) => evm::run(cmd)?,
         Command::Exit(args) => exit::run(args)?,
         Command::Reconstruct(args) => reconstruct::run(args)?,

@@ -4,18 +4,18 @@
 
 use keel_state::{
     encoding::{DecodeResult, Reader},
-    frost::GroupKey,
     tree::MAX_DEPTH,
     Decode, DecodeError, Encode, L1Address, PublicKey,
 };
 
 use crate::{
+    council::CouncilKey,
     sla::Deadlines,
     tx::{keys, put_keys, MAX_SEQUENCERS},
 };
 
 /// Encoding version of [`Genesis`].
-const GENESIS_VERSION: u8 = 1;
+const GENESIS_VERSION: u8 = 2;
 
 /// A deployment's genesis.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -37,7 +37,7 @@ pub struct Genesis {
     pub allocations: Vec<(L1Address, u64)>,
     /// The council's threshold key: its signatures may rotate the sequencers or activate exit
     /// mode, nothing else.
-    pub council: GroupKey,
+    pub council: CouncilKey,
 }
 
 impl Genesis {
@@ -96,7 +96,7 @@ impl Decode for Genesis {
         for _ in 0..n {
             allocations.push((L1Address(r.array()?), r.u64()?));
         }
-        let council = GroupKey::decode_from(r)?;
+        let council = CouncilKey::decode_from(r)?;
         Ok(Self {
             chain_id,
             time_ms,
@@ -124,9 +124,11 @@ mod tests {
             deadlines: Deadlines::default(),
             sequencers: vec![key(0).public_key(), key(1).public_key()],
             allocations: vec![(L1Address([1; 20]), 5), (L1Address([2; 20]), 6)],
-            council: keel_state::frost::keygen(2, 3, ChaCha20Rng::seed_from_u64(1))
-                .unwrap()
-                .0,
+            council: CouncilKey::of(
+                &crate::council::dkg(3, 2, ChaCha20Rng::seed_from_u64(1))
+                    .unwrap()
+                    .1,
+            ),
         }
     }
 

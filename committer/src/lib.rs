@@ -14,6 +14,7 @@
 //! | [`embedded`] | [`EmbeddedL1`]: the default L1, a single-node chain persisted in RocksDB, and its rules |
 //! | [`tx`] | signed L1 transactions ([`L1Tx`], [`Call`]) with replay protection |
 //! | [`genesis`] | what a deployment fixes at its start |
+//! | [`council`] | the council's key on every L1: FROST over secp256k1 with its DKG ([`CouncilKey`], [`CouncilSignature`]) |
 //! | [`committer`] | the [`Committer`] service: proven batches in any order, posted in order, exactly once |
 //! | [`api`] | the committer's HTTP API (what `keel committer` serves): proven batches from provers in other processes, checked against the L1, the paired sequencer and the verifier before they are held; [`CommitterClient`] |
 //! | [`follower`] | the [`QueueFollower`]: the L1's forced-inclusion queue, handed to the sequencer in order |
@@ -40,7 +41,7 @@
 //!   settled no batch and sent no heartbeat for the failover timeout. Heartbeats keep a holder
 //!   whose proofs are slow from being replaced; one that never proves is still caught by the
 //!   proof deadline.
-//! - **The council**: a t-of-n FROST key (`keel_state::frost`, default 6-of-8) whose signature,
+//! - **The council**: a t-of-n FROST(secp256k1) key from a DKG ([`council`], default 6-of-8) whose signature,
 //!   numbered against replay, may rotate the sequencer set or activate exit mode. No call lets it
 //!   post a batch, change a root or move a balance; a sequencer it installs is bound by every
 //!   batch rule above.
@@ -50,6 +51,7 @@
 
 pub mod api;
 pub mod committer;
+pub mod council;
 pub mod embedded;
 pub mod follower;
 pub mod genesis;
@@ -61,6 +63,7 @@ pub mod tx;
 
 pub use api::{CommitterApi, CommitterClient, Courier, OfferError, SequencedBatches};
 pub use committer::{Committer, CommitterConfig, CommitterError, CommitterStatus, Offered};
+pub use council::{CouncilKey, CouncilSignature};
 pub use embedded::{BlockProducer, EmbeddedL1, OpenError};
 pub use follower::QueueFollower;
 pub use genesis::Genesis;

@@ -20,8 +20,10 @@ use keel_state::{
     Signature, SignedOp,
 };
 
+use crate::council::CouncilSignature;
+
 /// Encoding version of [`L1Tx`].
-pub const TX_VERSION: u8 = 1;
+pub const TX_VERSION: u8 = 2;
 
 /// What a transaction asks the L1 to do.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -60,8 +62,8 @@ pub enum Call {
         action: CouncilAction,
         /// The council's next action number: each is accepted once, in order.
         sequence: u64,
-        /// FROST signature of the council's group key over [`CouncilAction::message`].
-        signature: Signature,
+        /// The council's FROST signature over [`CouncilAction::message`].
+        signature: CouncilSignature,
     },
     /// In exit mode: pay out the signer's rollup account, proven against the last proven root.
     Exit {
@@ -98,15 +100,16 @@ const ACTION_ROTATE: u8 = 1;
 const ACTION_EXIT_MODE: u8 = 2;
 
 impl CouncilAction {
-    /// The message the council signs: `BLAKE2b-512("keel/council/v1" ‖ chain_id ‖ sequence ‖
-    /// action)` reduced into `Fr`. The sequence number makes each signature usable once.
-    pub fn message(&self, chain_id: u64, sequence: u64) -> Fr {
-        let mut h = blake2b_simd::Params::new().hash_length(64).to_state();
-        h.update(b"keel/council/v1");
-        h.update(&chain_id.to_be_bytes());
-        h.update(&sequence.to_be_bytes());
-        h.update(&self.encode());
-        Fr::from_uniform_bytes(h.finalize().as_array())
+    /// The message the council signs on the embedded L1: `"keel/council/embedded/v1" ‖
+    /// chain_id ‖ sequence ‖ action` (FROST hashes it). The sequence number makes each signature
+    /// usable once; the rollup contract's messages have their own prefix and binding (the chain
+    /// and the contract), so no signature serves both.
+    pub fn message(&self, chain_id: u64, sequence: u64) -> Vec<u8> {
+        let mut m = b"keel/council/embedded/v1".to_vec();
+        m.extend_from_slice(&chain_id.to_be_bytes());
+        m.extend_from_slice(&sequence.to_be_bytes());
+        self.encode_to(&mut m);
+        m
     }
 }
 
@@ -281,7 +284,7 @@ impl Decode for Call {
             CALL_COUNCIL => Self::Council {
                 action: CouncilAction::decode_from(r)?,
                 sequence: r.u64()?,
-                signature: Signature::decode_from(r)?,
+                signature: CouncilSignature::decode_from(r)?,
             },
             CALL_EXIT => Self::Exit {
                 account: Account::decode_from(r)?,
@@ -391,6 +394,24 @@ mod tests {
 
     use super::*;
 
+    /// A council signature (over nothing in particular: the encoding is what is tested).
+    fn council_signature() -> crate::CouncilSignature {
+        use rand_chacha::{rand_core::SeedableRng, ChaCha20Rng};
+        static SIG: std::sync::OnceLock<crate::CouncilSignature> = std::sync::OnceLock::new();
+        *SIG.get_or_init(|| {
+            let (keys, public) = crate::council::dkg(3, 2, ChaCha20Rng::seed_from_u64(9)).unwrap();
+            let signers: Vec<_> = keys.keys().take(2).copied().collect();
+            crate::council::sign(
+                &keys,
+                &public,
+                &signers,
+                b"m",
+                ChaCha20Rng::seed_from_u64(10),
+            )
+            .unwrap()
+        })
+    }
+
     fn calls(amount: u64, blob: Vec<u8>) -> Vec<Call> {
         let pk = key(1).public_key();
         vec![
@@ -406,12 +427,12 @@ mod tests {
             Call::Council {
                 action: CouncilAction::RotateSequencers(vec![pk, key(2).public_key()]),
                 sequence: amount,
-                signature: key(3).sign(&[Fr::one()]),
+                signature: council_signature(),
             },
             Call::Council {
                 action: CouncilAction::ActivateExitMode,
                 sequence: amount,
-                signature: key(3).sign(&[Fr::from(amount)]),
+                signature: council_signature(),
             },
             Call::Exit {
                 account: Account {
@@ -464,8 +485,11 @@ mod tests {
     fn unknown_versions_and_tags_are_refused() {
         let tx = L1Tx::sign(&key(2), 5, 0, Call::ClaimLease);
         let mut bytes = tx.encode();
-        bytes[0] = 2;
-        assert_eq!(L1Tx::decode(&bytes), Err(DecodeError::UnknownVersion(2)));
+        bytes[0] = TX_VERSION + 1;
+        assert_eq!(
+            L1Tx::decode(&bytes),
+            Err(DecodeError::UnknownVersion(TX_VERSION + 1))
+        );
         assert!(matches!(
             Call::decode(&[0x7f]),
             Err(DecodeError::UnknownTag { tag: 0x7f, at: 0 })

@@ -25,17 +25,14 @@ use keel_evm::{
     settlement::EvmSettlement,
     verifier::VerifierContracts,
 };
-use keel_state::{
-    frost::{self as grumpkin_frost, KeyShare},
-    Decode, L1Address, MemStore, PublicKey, SecretKey,
-};
+use keel_state::{L1Address, MemStore, PublicKey, SecretKey};
 use rand_core::OsRng;
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    layout::{read_key, Dir, Layout},
+    layout::{read_council, read_key, Dir, Layout},
     supervisor::{Proc, Restart, Spec},
-    Config, DevnetError, COUNCIL,
+    Config, DevnetError,
 };
 
 /// How long `keel l1` may take to write its ready file.
@@ -84,6 +81,12 @@ struct AnvilDeployment {
     genesis: EvmGenesis,
 }
 
+/// A council: its members' key packages (a threshold of them, here) and the public package.
+pub(crate) type Council = (
+    BTreeMap<frost::Identifier, frost::keys::KeyPackage>,
+    frost::keys::PublicKeyPackage,
+);
+
 /// The running L1.
 pub(crate) enum Chain {
     /// `keel l1`, supervised.
@@ -95,11 +98,6 @@ pub(crate) enum Chain {
         anvil: Anvil,
         url: String,
         rollup: Address,
-        /// The council, dealt by a DKG at the start (an anvil devnet lives for one run).
-        council: (
-            BTreeMap<frost::Identifier, frost::keys::KeyPackage>,
-            frost::keys::PublicKeyPackage,
-        ),
         log: std::path::PathBuf,
     },
 }
@@ -187,9 +185,9 @@ impl Chain {
         })
         .map_err(|e| DevnetError::Evm(format!("starting anvil: {e}")))?;
         let url = anvil.url();
-        let council = council::dkg(COUNCIL.1, COUNCIL.0, OsRng)
-            .map_err(|e| DevnetError::Evm(format!("the council's DKG: {e}")))?;
-        let (council_x, council_y) = council::group_key(&council.1)
+        // the devnet's council (dealt by a DKG when the directory was made)
+        let (_, public) = read_council(dir)?;
+        let (council_x, council_y) = council::group_key(&public)
             .map_err(|e| DevnetError::Evm(format!("the council's key: {e}")))?;
         let genesis = EvmGenesis {
             chain_id: layout.chain_id,
@@ -262,7 +260,6 @@ impl Chain {
                 funder: funder.clone(),
                 url,
                 rollup: deployment.rollup,
-                council,
                 log,
             },
             funder,
@@ -279,23 +276,16 @@ impl Chain {
         }
     }
 
-    /// The L1 flags of sequencer `i`.
+    /// The L1 flags of sequencer `i`: a reader's, and on anvil its EVM key.
     pub(crate) fn node_args(&self, dir: &Dir, i: usize) -> Vec<String> {
-        match self {
-            Self::Embedded { rpc, .. } => vec!["--l1.rpc".into(), rpc.url().into()],
-            Self::Anvil { url, rollup, .. } => vec![
-                "--evm.rpc".into(),
-                url.clone(),
-                "--evm.rollup".into(),
-                rollup.to_string(),
-                "--evm.chain-id".into(),
-                ANVIL_CHAIN_ID.to_string(),
+        let mut args = self.reader_args();
+        if let Self::Anvil { .. } = self {
+            args.extend([
                 "--evm.key-file".into(),
                 crate::net::path(&evm_key_file(dir, i)),
-                "--evm.confirmations".into(),
-                CONFIRMATIONS.to_string(),
-            ],
+            ]);
         }
+        args
     }
 
     /// The L1 flags of sequencer `i`'s committer (`keel committer`).
@@ -361,39 +351,16 @@ impl Chain {
         layout: &Layout,
         sequence: u64,
     ) -> Result<(), DevnetError> {
+        let (members, public) = read_council(dir)?;
+        let signers: Vec<frost::Identifier> = members.keys().copied().collect();
         match self {
             Self::Embedded { rpc, .. } => {
-                let funder = read_key(&dir.funder_key())?;
-                let shares = (1..=COUNCIL.0)
-                    .map(|id| {
-                        let file = dir.council().join(format!("member-{id}.share"));
-                        let text =
-                            std::fs::read_to_string(&file).map_err(|source| DevnetError::Io {
-                                path: file.clone(),
-                                source,
-                            })?;
-                        hex::decode(text.trim())
-                            .ok()
-                            .and_then(|b| KeyShare::decode(&b).ok())
-                            .ok_or(DevnetError::Key { path: file })
-                    })
-                    .collect::<Result<Vec<_>, _>>()?;
-                // each share carries the group's public side
-                let group = &shares[0].group;
                 let action = CouncilAction::ActivateExitMode;
                 let msg = action.message(layout.chain_id, sequence);
-                let (nonces, commitments): (Vec<_>, Vec<_>) = shares
-                    .iter()
-                    .map(|s| grumpkin_frost::commit(s, OsRng))
-                    .unzip();
-                let responses = shares
-                    .iter()
-                    .zip(nonces)
-                    .map(|(s, n)| grumpkin_frost::sign(s, n, &commitments, msg))
-                    .collect::<Result<Vec<_>, _>>()?;
-                let signature = grumpkin_frost::aggregate(group, &commitments, &responses, msg)?;
+                let signature =
+                    keel_committer::council::sign(&members, &public, &signers, &msg, OsRng)?;
                 rpc.send(
-                    &funder,
+                    &read_key(&dir.funder_key())?,
                     Call::Council {
                         action,
                         sequence,
@@ -401,14 +368,7 @@ impl Chain {
                     },
                 )?;
             }
-            Self::Anvil {
-                funder,
-                rollup,
-                council: (keys, public),
-                ..
-            } => {
-                let signers: Vec<frost::Identifier> =
-                    keys.keys().take(COUNCIL.0.into()).copied().collect();
+            Self::Anvil { funder, rollup, .. } => {
                 let msg = council::message(
                     ANVIL_CHAIN_ID,
                     *rollup,
@@ -417,9 +377,8 @@ impl Chain {
                     Action::ExitMode,
                     [0; 32],
                 );
-                let sig = council::sign(keys, public, &signers, &msg, OsRng)
-                    .map_err(|e| DevnetError::Evm(format!("the council's signature: {e}")))?;
-                let [rx, ry, z] = council::signature_words(&sig)
+                let sig = keel_committer::council::sign(&members, &public, &signers, &msg, OsRng)?;
+                let [rx, ry, z] = council::signature_words(sig.inner())
                     .map_err(|e| DevnetError::Evm(format!("the council's signature: {e}")))?;
                 let client = funder.client().clone();
                 funder

@@ -5,7 +5,8 @@
 //!  <dir>/devnet.json     what the first run fixed (written last: its presence means "complete")
 //!       devnet.lock      held (flock) by the running devnet; names its process id
 //!       genesis.json     the L1's genesis
-//!       keys/            sequencers', funder's, accounts' keys; council/ (group key, shares)
+//!       keys/            sequencers', funder's, accounts' keys; council/ (public.json, and each
+//!                        member's key package from the DKG: member-<i>.json)
 //!       logs/<name>.log  each process's output
 //!       run/<name>.ready each process's ready file ({service, pid, api})
 //!       l1/ sequencer-i/ committer-i/   the processes' data
@@ -23,7 +24,8 @@ use std::{
 };
 
 use keel_committer::{address_of, Deadlines, Genesis};
-use keel_state::{frost, SecretKey};
+use keel_committer::{council, CouncilKey};
+use keel_state::SecretKey;
 use rand_core::{OsRng, RngCore};
 use serde::{Deserialize, Serialize};
 
@@ -72,7 +74,7 @@ impl Dir {
     pub fn account_key(&self, i: u32) -> PathBuf {
         self.keys().join(format!("account-{i}.key"))
     }
-    /// The council's group key and shares.
+    /// The council's public key package and its members' key packages.
     pub fn council(&self) -> PathBuf {
         self.keys().join("council")
     }
@@ -171,6 +173,21 @@ pub struct Prepared {
     pub resumed: bool,
     /// The lock, held while this lives.
     pub lock: DirLock,
+}
+
+/// The devnet's council: its first `COUNCIL.0` members' key packages (a threshold) and the
+/// public package.
+pub(crate) fn read_council(dir: &Dir) -> Result<crate::chain::Council, DevnetError> {
+    let read = |f: PathBuf| -> Result<Vec<u8>, DevnetError> { std::fs::read(&f).map_err(io(&f)) };
+    let public = serde_json::from_slice(&read(dir.council().join("public.json"))?)?;
+    let mut members = std::collections::BTreeMap::new();
+    for i in 1..=COUNCIL.0 {
+        let f = dir.council().join(format!("member-{i}.json"));
+        let key: council::frost::keys::KeyPackage =
+            serde_json::from_slice(&read(f.clone())?).map_err(|_| DevnetError::Key { path: f })?;
+        members.insert(*key.identifier(), key);
+    }
+    Ok((members, public))
 }
 
 /// Creates the devnet (keys, council, genesis) on the first run, atomically; checks a resumed
@@ -297,13 +314,13 @@ fn fill(cfg: &Config, dir: &Dir, layout: &Layout) -> Result<(), DevnetError> {
     for i in 0..cfg.accounts {
         write_key(&dir.account_key(i), &new_key())?;
     }
-    let (group, shares) = frost::keygen(COUNCIL.0, COUNCIL.1, OsRng)?;
-    let group_file = dir.council().join("group.key");
-    std::fs::write(&group_file, hex::encode(keel_state::Encode::encode(&group)))
-        .map_err(io(&group_file))?;
-    for s in &shares {
-        let f = dir.council().join(format!("member-{}.share", s.id));
-        std::fs::write(&f, hex::encode(keel_state::Encode::encode(s))).map_err(io(&f))?;
+    // the council, from FROST(secp256k1)'s DKG: each member's key package, and the public one
+    let (members, public) = council::dkg(COUNCIL.1, COUNCIL.0, OsRng)?;
+    let public_file = dir.council().join("public.json");
+    std::fs::write(&public_file, serde_json::to_vec_pretty(&public)?).map_err(io(&public_file))?;
+    for (i, key) in (1..).zip(members.values()) {
+        let f = dir.council().join(format!("member-{i}.json"));
+        std::fs::write(&f, serde_json::to_vec_pretty(key)?).map_err(io(&f))?;
     }
     let genesis = Genesis {
         chain_id: cfg.chain_id,
@@ -320,7 +337,7 @@ fn fill(cfg: &Config, dir: &Dir, layout: &Layout) -> Result<(), DevnetError> {
             address_of(&funder.public_key()),
             DEPOSIT * u64::from(cfg.accounts) + 1,
         )],
-        council: group,
+        council: CouncilKey::of(&public),
     };
     genesis.check().map_err(DevnetError::Genesis)?;
     std::fs::write(dir.genesis(), serde_json::to_string_pretty(&genesis)?)

@@ -31,7 +31,6 @@ use std::{
 };
 
 use keel_committer::{L1Error, ReconstructError};
-use keel_state::frost::FrostError;
 
 pub use chain::L1Kind;
 pub use layout::{prepare, Dir, DirLock, Layout, Prepared};
@@ -179,8 +178,8 @@ pub enum DevnetError {
     /// A key file could not be read or written.
     #[error(transparent)]
     KeyFile(#[from] keel_node::keys::KeyFileError),
-    /// A council share file does not hold a share.
-    #[error("{} must hold a council share (hex)", path.display())]
+    /// A council member's file does not hold its key package.
+    #[error("{} must hold a council member's key package (JSON)", path.display())]
     Key {
         /// The file.
         path: PathBuf,
@@ -193,7 +192,7 @@ pub enum DevnetError {
     Json(#[from] serde_json::Error),
     /// The council's keys could not be dealt or used.
     #[error("the council: {0}")]
-    Frost(#[from] FrostError),
+    Council(#[from] keel_committer::council::CouncilError),
     /// The caller's keygen failed.
     #[error("the batch circuit's keys: {0}")]
     Keys(#[source] Box<dyn std::error::Error + Send + Sync>),

@@ -219,7 +219,7 @@ async fn main() {
         let payload = council::rotation_payload(&set, &ack_keys);
         let msg = council::message(evm, *r.address(), CHAIN_ID, 0, Action::Rotate, payload);
         let sig = council::sign(keys, public, &signers, &msg, ChaCha20Rng::seed_from_u64(1));
-        let [rx, ry, z] = council::signature_words(&sig.unwrap()).unwrap();
+        let [rx, ry, z] = council::signature_words(sig.unwrap().inner()).unwrap();
         rows.push((
             "council rotation (3 sequencers, FROST 3 of 5)".into(),
             gas!(r.councilRotateSequencers(set, ack_keys, rx, ry, z)),
@@ -227,7 +227,7 @@ async fn main() {
         ));
         let msg = council::message(evm, *r.address(), CHAIN_ID, 1, Action::ExitMode, [0; 32]);
         let sig = council::sign(keys, public, &signers, &msg, ChaCha20Rng::seed_from_u64(2));
-        let [rx, ry, z] = council::signature_words(&sig.unwrap()).unwrap();
+        let [rx, ry, z] = council::signature_words(sig.unwrap().inner()).unwrap();
         rows.push((
             "council exit mode activation (FROST 3 of 5)".into(),
             gas!(r.councilActivateExitMode(rx, ry, z)),

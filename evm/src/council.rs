@@ -7,14 +7,9 @@
 //! for `n` members in one process (the member-by-member rounds are the same calls, one member
 //! at a time).
 
-use std::collections::BTreeMap;
-
 use alloy::primitives::{Address, U256};
 pub use frost_secp256k1 as frost;
-use frost_secp256k1::{
-    keys::{dkg, KeyPackage, PublicKeyPackage},
-    Identifier,
-};
+use frost_secp256k1::keys::PublicKeyPackage;
 use k256::elliptic_curve::sec1::{FromEncodedPoint, ToEncodedPoint};
 
 /// The council's actions, as the contract numbers them.
@@ -108,74 +103,4 @@ pub fn signature_words(sig: &frost::Signature) -> Result<[U256; 3], CouncilError
     Ok([rx, ry, U256::from_be_slice(&bytes[33..])])
 }
 
-/// The three DKG rounds for members `1..=n` with threshold `t`, in one process: each member's
-/// key package, and the public key package everyone ends with.
-pub fn dkg(
-    n: u16,
-    t: u16,
-    mut rng: impl rand_core::RngCore + rand_core::CryptoRng,
-) -> Result<(BTreeMap<Identifier, KeyPackage>, PublicKeyPackage), CouncilError> {
-    let ids: Vec<Identifier> = (1..=n)
-        .map(Identifier::try_from)
-        .collect::<Result<_, _>>()?;
-    let mut secrets1 = BTreeMap::new();
-    let mut round1 = BTreeMap::new();
-    for id in &ids {
-        let (secret, package) = dkg::part1(*id, n, t, &mut rng)?;
-        secrets1.insert(*id, secret);
-        round1.insert(*id, package);
-    }
-    let others = |me: &Identifier, all: &BTreeMap<Identifier, dkg::round1::Package>| {
-        all.iter()
-            .filter(|(id, _)| *id != me)
-            .map(|(id, p)| (*id, p.clone()))
-            .collect::<BTreeMap<_, _>>()
-    };
-    let mut secrets2 = BTreeMap::new();
-    let mut round2: BTreeMap<Identifier, BTreeMap<Identifier, dkg::round2::Package>> =
-        BTreeMap::new();
-    for id in &ids {
-        let secret = secrets1
-            .remove(id)
-            .expect("every member has a round 1 secret");
-        let (secret, packages) = dkg::part2(secret, &others(id, &round1))?;
-        secrets2.insert(*id, secret);
-        for (to, package) in packages {
-            round2.entry(to).or_default().insert(*id, package);
-        }
-    }
-    let mut keys = BTreeMap::new();
-    let mut public = None;
-    for id in &ids {
-        let received = round2.remove(id).unwrap_or_default();
-        let (key, pubkeys) = dkg::part3(&secrets2[id], &others(id, &round1), &received)?;
-        keys.insert(*id, key);
-        public = Some(pubkeys);
-    }
-    Ok((keys, public.expect("n ≥ 1")))
-}
-
-/// The signature of the members `signers` (each with its key package) on `message`: both FROST
-/// rounds and the aggregation.
-pub fn sign(
-    keys: &BTreeMap<Identifier, KeyPackage>,
-    public: &PublicKeyPackage,
-    signers: &[Identifier],
-    message: &[u8],
-    mut rng: impl rand_core::RngCore + rand_core::CryptoRng,
-) -> Result<frost::Signature, CouncilError> {
-    let mut nonces = BTreeMap::new();
-    let mut commitments = BTreeMap::new();
-    for id in signers {
-        let key = keys.get(id).ok_or(frost::Error::UnknownIdentifier)?;
-        let (n, c) = frost::round1::commit(key.signing_share(), &mut rng);
-        nonces.insert(*id, n);
-        commitments.insert(*id, c);
-    }
-    let package = frost::SigningPackage::new(commitments, message);
-    let mut shares = BTreeMap::new();
-    for id in signers {
-        shares.insert(*id, frost::round2::sign(&package, &nonces[id], &keys[id])?);
-    }
-    Ok(frost::aggregate(&package, &shares, public)?)
-}
+pub use keel_committer::council::{dkg, sign};

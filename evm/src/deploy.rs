@@ -32,7 +32,7 @@ pub struct EvmGenesis {
     pub sequencers: Vec<Address>,
     /// Their acknowledgement keys (Grumpkin, as `keel` writes public keys), in the same order.
     pub sequencer_keys: Vec<keel_state::PublicKey>,
-    /// The council's group key (`keel council-evm dkg3` prints it).
+    /// The council's group key (`keel council dkg3` prints it).
     pub council_x: U256,
     /// Its y coordinate.
     pub council_y: U256,

@@ -170,6 +170,26 @@ fn rpc_error(what: &'static str) -> impl FnOnce(alloy::transports::TransportErro
     }
 }
 
+/// The rollup's logs of `events` whose first indexed field is one of `first`, up to block `to`.
+async fn rollup_logs(
+    l1: &EvmL1,
+    events: &[B256],
+    first: Vec<B256>,
+    to: u64,
+) -> Result<Vec<Log>, L1Error> {
+    let r = l1.rollup();
+    let filter = Filter::new()
+        .address(*r.address())
+        .event_signature(events.to_vec())
+        .topic1(first)
+        .from_block(0)
+        .to_block(to);
+    r.provider()
+        .get_logs(&filter)
+        .await
+        .map_err(rpc_error("eth_getLogs"))
+}
+
 /// The rollup's events in a receipt, as the seam names them.
 fn events(rollup: Address, logs: &[Log]) -> Vec<Event> {
     let mut out = Vec::new();
@@ -505,20 +525,11 @@ impl SettlementLayer for EvmSettlement {
                 return Ok(Vec::new());
             }
             let positions: Vec<B256> = (position..end).map(|p| B256::from(U256::from(p))).collect();
-            let filter = Filter::new()
-                .address(*r.address())
-                .event_signature(vec![
-                    KeelRollup::DepositQueued::SIGNATURE_HASH,
-                    KeelRollup::ForcedQueued::SIGNATURE_HASH,
-                ])
-                .topic1(positions)
-                .from_block(0)
-                .to_block(height);
-            let logs = r
-                .provider()
-                .get_logs(&filter)
-                .await
-                .map_err(rpc_error("eth_getLogs"))?;
+            let events = [
+                KeelRollup::DepositQueued::SIGNATURE_HASH,
+                KeelRollup::ForcedQueued::SIGNATURE_HASH,
+            ];
+            let logs = rollup_logs(&l1, &events, positions, height).await?;
             let mut entries = std::collections::BTreeMap::new();
             for log in &logs {
                 let data = log.data();
@@ -580,17 +591,9 @@ impl SettlementLayer for EvmSettlement {
         let l1 = self.l1.clone();
         self.block_on(async move {
             let r = l1.rollup();
-            let filter = Filter::new()
-                .address(*r.address())
-                .event_signature(KeelRollup::BatchProven::SIGNATURE_HASH)
-                .topic1(B256::from(U256::from(number.0)))
-                .from_block(0)
-                .to_block(height);
-            let logs = r
-                .provider()
-                .get_logs(&filter)
-                .await
-                .map_err(rpc_error("eth_getLogs"))?;
+            let events = [KeelRollup::BatchProven::SIGNATURE_HASH];
+            let logs =
+                rollup_logs(&l1, &events, vec![B256::from(U256::from(number.0))], height).await?;
             let Some(log) = logs.last() else {
                 return Ok(None);
             };

@@ -45,6 +45,14 @@ pub enum DecodeError {
         /// Its offset.
         at: usize,
     },
+    /// A value of another scheme (the council's secp256k1 key or signature) that does not parse.
+    #[error("malformed {what} at offset {at}")]
+    Invalid {
+        /// What it should have been.
+        what: &'static str,
+        /// Its offset.
+        at: usize,
+    },
     /// A public key or signature that is malformed.
     #[error("bad key or signature encoding at offset {at}: {source}")]
     BadPoint {

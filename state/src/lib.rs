@@ -20,7 +20,6 @@
 //! |---|---|
 //! | [`poseidon`] | the one Poseidon permutation and its domain-separated sponges (the prover's circuit chip computes the same) |
 //! | [`signature`] | Schnorr over Grumpkin: keys, deterministic signing, verification, encodings |
-//! | [`frost`] | FROST threshold signing whose signatures verify as ordinary [`signature`]s (the council) |
 //! | [`tree`] | the sparse Merkle tree: empty subtrees, paths, proofs |
 //! | [`store`] | the storage seam: in-memory and RocksDB stores, atomic change sets |
 //! | [`ops`], [`account`], [`batch`] | operations, accounts, batches; their encodings and hashes |
@@ -35,7 +34,6 @@ pub mod cpu;
 mod curve;
 pub mod encoding;
 pub mod field;
-pub mod frost;
 pub mod ids;
 pub mod ops;
 pub mod poseidon;

@@ -186,15 +186,6 @@ impl fmt::Debug for PublicKey {
 }
 
 impl PublicKey {
-    /// A key from a point, refusing the identity (the only invalid point a group operation can
-    /// give).
-    pub(crate) fn from_point(p: G1Affine) -> Result<Self, SignatureError> {
-        if bool::from(p.is_identity()) {
-            return Err(SignatureError::Identity);
-        }
-        Ok(Self(p))
-    }
-
     /// The affine point.
     pub fn point(&self) -> G1Affine {
         self.0
@@ -348,11 +339,6 @@ impl fmt::Debug for Signature {
 }
 
 impl Signature {
-    /// `(R, s)` as they are; for threshold signing, which computes them in parts.
-    pub(crate) fn from_parts(r: G1Affine, s: Scalar) -> Self {
-        Self { r, s }
-    }
-
     /// The commitment `R`.
     pub fn r(&self) -> G1Affine {
         self.r

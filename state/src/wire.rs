@@ -5,7 +5,7 @@
 //! |---|---|
 //! | [`AccountIndex`], [`BatchNumber`], [`Epoch`] | numbers |
 //! | [`L1Address`] | `"0x…"`, 40 hex digits |
-//! | [`PublicKey`], [`Signature`], [`QueueEntry`], [`SignedOp`], [`BatchOp`], [`MerkleProof`], [`GroupKey`] | `"0x…"`: the hex of the canonical encoding |
+//! | [`PublicKey`], [`Signature`], [`QueueEntry`], [`SignedOp`], [`BatchOp`], [`MerkleProof`] | `"0x…"`: the hex of the canonical encoding |
 //! | `Fr` (roots, hashes) | `"0x…"`, 64 digits, the integer big-endian, with `#[serde(with = "keel_state::wire::fr")]` |
 //! | bytes (batch data, proofs) | `"0x…"`, with `#[serde(with = "keel_state::wire::bytes")]` |
 //!
@@ -16,8 +16,8 @@
 use serde::{de::Error as _, Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::{
-    frost::GroupKey, AccountIndex, BatchNumber, BatchOp, Decode, Encode, Epoch, L1Address,
-    MerkleProof, PublicKey, QueueEntry, Signature, SignedOp,
+    AccountIndex, BatchNumber, BatchOp, Decode, Encode, Epoch, L1Address, MerkleProof, PublicKey,
+    QueueEntry, Signature, SignedOp,
 };
 
 /// `0x`-prefixed lowercase hex.
@@ -73,8 +73,7 @@ as_encoding!(
     QueueEntry,
     SignedOp,
     BatchOp,
-    MerkleProof,
-    GroupKey
+    MerkleProof
 );
 
 impl Serialize for L1Address {

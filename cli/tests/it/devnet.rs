@@ -55,6 +55,31 @@ fn devnet(config: &Path, dir: &Path, args: &[&str]) -> (Option<i32>, Value, Stri
     (out.status.code(), summary, err)
 }
 
+/// A `--kill-primary-at … --exit` run's summary: sequencer-0 killed, sequencer-1 took over in
+/// epoch 2 and the killed node rejoined, nothing else died, and both accounts exited with payouts
+/// equal to the supply.
+fn assert_took_over_and_exited(s: &Value) {
+    let f = &s["failover"];
+    assert_eq!(f["killed"], "sequencer-0", "{s}");
+    assert!(f["first_accepted_ms"].as_u64().is_some(), "{s}");
+    assert!(f["first_committed_ms"].as_u64().is_some(), "{s}");
+    assert_eq!(f["restarted"], true, "{s}");
+    assert!(f["rejoined_ms"].as_u64().is_some(), "{s}");
+    assert_eq!(
+        s["restarts"],
+        serde_json::json!([]),
+        "nothing died unexpectedly: {s}"
+    );
+    assert_eq!(
+        (s["primary"].as_str(), s["epoch"].as_u64()),
+        (Some("sequencer-1"), Some(2)),
+        "{s}"
+    );
+    let x = &s["exit"];
+    assert_eq!(x["accounts"], 2, "{s}");
+    assert_eq!(x["paid"], x["supply"], "{s}");
+}
+
 /// Process `name`'s ready file in the devnet `dir`.
 fn ready(dir: &Path, name: &str) -> Option<keel_http::Ready> {
     keel_http::Ready::read(&dir.join("run").join(format!("{name}.ready")))
@@ -173,25 +198,7 @@ fn a_devnet_runs_resumes_survives_a_killed_primary_and_exits_every_account() {
     assert_eq!(code, Some(0), "{err}");
     assert!(s["first_batch"].as_u64().unwrap() > first_last, "{s}");
     assert!(s["batches_committed"].as_u64().unwrap() >= 3, "{s}");
-    let f = &s["failover"];
-    assert_eq!(f["killed"], "sequencer-0", "{s}");
-    assert!(f["first_accepted_ms"].as_u64().is_some(), "{s}");
-    assert!(f["first_committed_ms"].as_u64().is_some(), "{s}");
-    assert_eq!(f["restarted"], true, "{s}");
-    assert!(f["rejoined_ms"].as_u64().is_some(), "{s}");
-    assert_eq!(
-        s["restarts"],
-        serde_json::json!([]),
-        "nothing died unexpectedly: {s}"
-    );
-    assert_eq!(
-        (s["primary"].as_str(), s["epoch"].as_u64()),
-        (Some("sequencer-1"), Some(2)),
-        "{s}"
-    );
-    let x = &s["exit"];
-    assert_eq!(x["accounts"], 2, "{s}");
-    assert_eq!(x["paid"], x["supply"], "{s}");
+    assert_took_over_and_exited(&s);
     assert!(err.contains("rebuilt from L1 data alone"), "{err}");
 
     // 4. the devnet is over: a rerun says so and changes nothing
@@ -220,20 +227,7 @@ fn a_devnet_on_anvil_survives_a_killed_primary_and_exits_every_account() {
     assert_eq!(code, Some(0), "{err}");
     assert!(err.contains("anvil at http://127.0.0.1:"), "{err}");
     assert!(s["batches_committed"].as_u64().unwrap() >= 4, "{s}");
-    let f = &s["failover"];
-    assert_eq!(f["killed"], "sequencer-0", "{s}");
-    assert!(f["first_accepted_ms"].as_u64().is_some(), "{s}");
-    assert!(f["first_committed_ms"].as_u64().is_some(), "{s}");
-    assert!(f["rejoined_ms"].as_u64().is_some(), "{s}");
-    assert_eq!(s["restarts"], serde_json::json!([]), "{s}");
-    assert_eq!(
-        (s["primary"].as_str(), s["epoch"].as_u64()),
-        (Some("sequencer-1"), Some(2)),
-        "{s}"
-    );
-    let x = &s["exit"];
-    assert_eq!(x["accounts"], 2, "{s}");
-    assert_eq!(x["paid"], x["supply"], "{s}");
+    assert_took_over_and_exited(&s);
     assert!(dir.join("logs/anvil.log").is_file());
     let deployment: Value =
         serde_json::from_slice(&std::fs::read(dir.join("deployment.json")).unwrap()).unwrap();

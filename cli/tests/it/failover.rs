@@ -58,7 +58,11 @@ fn port() -> (u16, String) {
 }
 
 fn write_genesis(path: &Path) {
-    let council = keel_state::frost::keygen(2, 3, rand_core::OsRng).unwrap().0;
+    let council = keel_committer::CouncilKey::of(
+        &keel_committer::council::dkg(3, 2, rand_core::OsRng)
+            .unwrap()
+            .1,
+    );
     let sequencers: Vec<String> = (0..2)
         .map(|i| hex(&sequencer_key(i).public_key().encode()))
         .collect();

@@ -97,7 +97,11 @@ pub(crate) fn hex(b: &[u8]) -> String {
 }
 
 fn write_genesis(path: &Path, chain_id: u64) {
-    let council = keel_state::frost::keygen(2, 3, rand_core::OsRng).unwrap().0;
+    let council = keel_committer::CouncilKey::of(
+        &keel_committer::council::dkg(3, 2, rand_core::OsRng)
+            .unwrap()
+            .1,
+    );
     let g = json!({
         "chain_id": chain_id,
         "depth": SHAPE.depth,

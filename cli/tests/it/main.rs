@@ -132,128 +132,6 @@ fn sla_prints_the_recovery_window_and_refuses_an_impossible_council() {
 }
 
 #[test]
-fn the_council_deals_a_key_and_signs_an_action_in_two_rounds() {
-    use keel_committer::CouncilAction;
-    use keel_state::{frost::GroupKey, Decode, Signature};
-
-    let dir = tempfile::tempdir().unwrap();
-    let d = |f: &str| dir.path().join(f).to_str().unwrap().to_owned();
-    let (ok, out, err) = keel(&[
-        "council",
-        "keygen",
-        "--threshold",
-        "3",
-        "--members",
-        "4",
-        "--out",
-        &d(""),
-    ]);
-    assert!(ok, "{err}");
-    assert!(out.contains("3-of-4"), "{out}");
-    let (ok, _, err) = keel(&[
-        "council",
-        "keygen",
-        "--threshold",
-        "3",
-        "--members",
-        "4",
-        "--out",
-        &d(""),
-    ]);
-    assert!(
-        !ok && err.contains("must not exist"),
-        "a dealt key is never overwritten: {err}"
-    );
-
-    let (ok, out, err) = keel(&[
-        "council",
-        "message",
-        "--chain-id",
-        "7",
-        "--sequence",
-        "0",
-        "--exit-mode",
-    ]);
-    assert!(ok, "{err}");
-    let msg = out.trim().to_owned();
-    assert_eq!(
-        msg,
-        keel_state::field::fr_to_hex(&CouncilAction::ActivateExitMode.message(7, 0))
-    );
-
-    let signers = [1, 2, 4];
-    let commitments: Vec<String> = signers
-        .iter()
-        .map(|i| {
-            let (ok, out, err) = keel(&[
-                "council",
-                "commit",
-                "--share",
-                &d(&format!("member-{i}.share")),
-                "--nonces",
-                &d(&format!("nonces-{i}")),
-            ]);
-            assert!(ok, "{err}");
-            out.trim().to_owned()
-        })
-        .collect();
-    let sign = |i: u16, set: &[String]| {
-        let share = d(&format!("member-{i}.share"));
-        let nonces = d(&format!("nonces-{i}"));
-        let mut args = vec![
-            "council",
-            "sign",
-            "--share",
-            &share,
-            "--nonces",
-            &nonces,
-            "--message",
-            &msg,
-        ];
-        for c in set {
-            args.extend(["--commitment", c.as_str()]);
-        }
-        keel(&args)
-    };
-    let responses: Vec<String> = signers
-        .iter()
-        .map(|&i| {
-            let (ok, out, err) = sign(i, &commitments);
-            assert!(ok, "{err}");
-            out.trim().to_owned()
-        })
-        .collect();
-    let (ok, _, err) = sign(1, &commitments);
-    assert!(
-        !ok && err.contains("nonces"),
-        "used nonces cannot sign again: {err}"
-    );
-
-    let aggregate = |cs: &[String], zs: &[String]| {
-        let group = d("group.key");
-        let mut args = vec!["council", "aggregate", "--group", &group, "--message", &msg];
-        for c in cs {
-            args.extend(["--commitment", c.as_str()]);
-        }
-        for z in zs {
-            args.extend(["--response", z.as_str()]);
-        }
-        keel(&args)
-    };
-    let (ok, out, err) = aggregate(&commitments, &responses);
-    assert!(ok, "{err}");
-    let sig = Signature::decode(&hex::decode(out.trim()).unwrap()).unwrap();
-    let group =
-        GroupKey::decode(&hex::decode(std::fs::read_to_string(d("group.key")).unwrap()).unwrap())
-            .unwrap();
-    let m = CouncilAction::ActivateExitMode.message(7, 0);
-    group.key.verify(&[m], &sig).unwrap();
-    // two of a 3-of-4 council do not make a signature
-    let (ok, _, err) = aggregate(&commitments[..2], &responses[..2]);
-    assert!(!ok, "t - 1 responses aggregated: {err}");
-}
-
-#[test]
 fn exit_refuses_bad_input_before_touching_a_chain() {
     let dir = tempfile::tempdir().unwrap();
     let d = |f: &str| dir.path().join(f).to_str().unwrap().to_owned();
@@ -318,14 +196,15 @@ fn exit_refuses_bad_input_before_touching_a_chain() {
     assert!(!ok && err.contains("unreachable"), "{err}");
 }
 
-/// `keel council-evm`: a 2-of-3 DKG member by member, a signature by two members that verifies
-/// under the group key; one member alone is refused, a nonce is used once.
+/// `keel council`: a 2-of-3 DKG member by member, a signature by two members over the embedded
+/// L1's message that verifies under the group key, as hex and as the contract's words; one
+/// member alone is refused, a nonce is used once.
 #[test]
-fn the_evm_council_runs_its_dkg_and_signs_member_by_member() {
+fn the_council_runs_its_dkg_and_signs_member_by_member() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().to_str().unwrap();
     let council = |args: &[&str]| {
-        let mut a = vec!["council-evm"];
+        let mut a = vec!["council"];
         a.extend_from_slice(args);
         keel(&a)
     };
@@ -353,7 +232,12 @@ fn the_evm_council_runs_its_dkg_and_signs_member_by_member() {
         assert!(ok, "{err}");
         keys.push(out);
     }
-    assert!(keys[0].starts_with("group key: x 0x") && keys.iter().all(|k| *k == keys[0]));
+    assert!(keys[0].starts_with("group key: 0x") && keys.iter().all(|k| *k == keys[0]));
+    let group: keel_committer::CouncilKey = serde_json::from_value(serde_json::json!(keys[0]
+        .split_whitespace()
+        .nth(2)
+        .unwrap()))
+    .unwrap();
     let (ok, _, err) = council(&[
         "dkg1",
         "--id",
@@ -367,7 +251,20 @@ fn the_evm_council_runs_its_dkg_and_signs_member_by_member() {
     ]);
     assert!(!ok && err.contains("exists already"), "{err}");
 
-    let msg = "6b65656c2f636f756e63696c";
+    // the embedded L1's message for its action 0: exit mode on chain 7
+    let (ok, out, err) = council(&[
+        "message",
+        "--chain-id",
+        "7",
+        "--sequence",
+        "0",
+        "--exit-mode",
+    ]);
+    assert!(ok, "{err}");
+    let action = keel_committer::CouncilAction::ActivateExitMode;
+    assert_eq!(out.trim(), ::hex::encode(action.message(7, 0)));
+    let msg = out.trim().to_owned();
+    let msg = msg.as_str();
     // one member alone: its share does not make a signature
     let (ok, _, err) = council(&["commit", "--id", "2", "--dir", d]);
     assert!(ok, "{err}");
@@ -390,8 +287,14 @@ fn the_evm_council_runs_its_dkg_and_signs_member_by_member() {
     }
     let (ok, out, err) = council(&["aggregate", "--dir", d, "--message", msg]);
     assert!(ok, "{err}");
-    let words: Vec<&str> = out.split_whitespace().collect();
-    assert_eq!(words.len(), 3, "{out}");
+    let parts: Vec<&str> = out.split_whitespace().collect();
+    assert_eq!(parts.len(), 4, "{out}");
+    // the signature the embedded L1 takes, under the group key
+    let sig: keel_committer::CouncilSignature =
+        serde_json::from_value(serde_json::json!(parts[0])).unwrap();
+    assert!(group.verify(&action.message(7, 0), &sig));
+    assert!(!group.verify(&action.message(7, 1), &sig));
+    let words = &parts[1..];
 
     // the words are a FROST signature under the group key
     use keel_evm::council::frost;

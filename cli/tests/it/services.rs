@@ -121,7 +121,11 @@ fn a_committer_and_a_prover_refuse_bad_settings_before_creating_anything() {
 /// A genesis with one registered sequencer (not the stranger).
 fn genesis(d: &dyn Fn(&str) -> String) -> std::path::PathBuf {
     use keel_state::Encode;
-    let council = keel_state::frost::keygen(2, 3, rand_core::OsRng).unwrap().0;
+    let council = keel_committer::CouncilKey::of(
+        &keel_committer::council::dkg(3, 2, rand_core::OsRng)
+            .unwrap()
+            .1,
+    );
     let g = serde_json::json!({
         "chain_id": 3,
         "depth": 3,

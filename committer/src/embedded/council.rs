@@ -8,7 +8,7 @@ impl EmbeddedL1 {
         t: &mut Tx<'_>,
         action: &CouncilAction,
         sequence: u64,
-        signature: &Signature,
+        signature: &CouncilSignature,
     ) -> Result<(), L1Error> {
         let expected = t.meta.council_sequence;
         if sequence != expected {
@@ -19,7 +19,7 @@ impl EmbeddedL1 {
             .into());
         }
         let msg = action.message(self.genesis.chain_id, sequence);
-        if self.genesis.council.key.verify(&[msg], signature).is_err() {
+        if !self.genesis.council.verify(&msg, signature) {
             return Err(Rejection::BadCouncilSignature.into());
         }
         t.running()?;

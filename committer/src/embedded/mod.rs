@@ -52,11 +52,12 @@ use keel_state::{
     field::fr_to_bytes,
     tree::{self, index_fits},
     Account, AccountIndex, Batch, BatchNumber, BatchOp, Decode, DecodeError, Encode, Epoch, Fr,
-    L1Address, MerkleProof, PublicKey, QueueEntry, Signature, SignedOp,
+    L1Address, MerkleProof, PublicKey, QueueEntry, SignedOp,
 };
 use rocksdb::{Options, WriteBatch, WriteOptions, DB};
 
 use crate::{
+    council::CouncilSignature,
     genesis::Genesis,
     settlement::{
         Checkpoint, EmbeddedChain, Event, ExitMode, ExitReason, Head, L1Error, Lease, PostedBatch,

@@ -279,9 +279,11 @@ mod tests {
 
     #[test]
     fn a_genesis_file_reads_back_and_bad_values_are_refused() {
-        let council = keel_state::frost::keygen(2, 3, ChaCha20Rng::seed_from_u64(1))
-            .unwrap()
-            .0;
+        let council = crate::CouncilKey::of(
+            &crate::council::dkg(3, 2, ChaCha20Rng::seed_from_u64(1))
+                .unwrap()
+                .1,
+        );
         let g = Genesis {
             chain_id: 9,
             time_ms: 1,

@@ -5,7 +5,7 @@
 //! | type | JSON |
 //! |---|---|
 //! | `Fr` (roots, hashes) | `"0x…"`, 64 digits, the integer big-endian (as `fr_to_hex` prints it) |
-//! | `PublicKey`, `QueueEntry`, `GroupKey`, `L1Tx` | `"0x…"`: the canonical encoding |
+//! | `PublicKey`, `QueueEntry`, `CouncilKey`, `L1Tx` | `"0x…"`: the canonical encoding |
 //! | `L1Address` | `"0x…"`, 40 digits |
 //! | batch data, proofs | `"0x…"` |
 //! | `BatchNumber`, `Epoch`, `AccountIndex` | numbers |

@@ -2,15 +2,15 @@
 //! withdrawal, with what an exit needs afterwards.
 
 use std::{
+    collections::BTreeMap,
     path::{Path, PathBuf},
     sync::{Arc, OnceLock},
     time::Duration,
 };
 
-use halo2_proofs::halo2curves::ff::PrimeField;
 use keel_committer::{
-    address_of, Call, Deadlines, EmbeddedChain, EmbeddedL1, Genesis, Keyed, L1Error, Receipt,
-    SettlementLayer, Settler,
+    address_of, council, Call, CouncilKey, CouncilSignature, Deadlines, EmbeddedChain, EmbeddedL1,
+    Genesis, Keyed, L1Error, Receipt, SettlementLayer, Settler,
 };
 use keel_prover::{
     keys::{kzg_params_cached, BatchKeys, Srs},
@@ -18,10 +18,8 @@ use keel_prover::{
     BatchProver, BatchVerifier, Shape,
 };
 use keel_state::{
-    frost::{self, GroupKey, KeyShare},
     test_utils::{deposit_entry, key, withdraw},
-    Account, AccountIndex, Batch, BatchOp, Decode, Encode, Epoch, Fr, MemStore, MerkleProof,
-    SecretKey, Signature, State,
+    Account, AccountIndex, Batch, BatchOp, Encode, Epoch, MemStore, MerkleProof, SecretKey, State,
 };
 use rand_chacha::{rand_core::SeedableRng, ChaCha20Rng};
 
@@ -54,36 +52,31 @@ pub(crate) fn standby() -> SecretKey {
     SecretKey::from_seed(&[0xB0; 32])
 }
 
-/// The council: a 6-of-8 key dealt once per test binary.
-pub(crate) fn council() -> &'static (GroupKey, Vec<KeyShare>) {
-    static C: OnceLock<(GroupKey, Vec<KeyShare>)> = OnceLock::new();
-    C.get_or_init(|| frost::keygen(6, 8, ChaCha20Rng::seed_from_u64(68)).unwrap())
+/// The council: a 6-of-8 FROST(secp256k1) key from a DKG, once per test binary.
+pub(crate) type Council = (
+    BTreeMap<council::frost::Identifier, council::frost::keys::KeyPackage>,
+    council::frost::keys::PublicKeyPackage,
+);
+
+pub(crate) fn council() -> &'static Council {
+    static C: OnceLock<Council> = OnceLock::new();
+    C.get_or_init(|| council::dkg(8, 6, ChaCha20Rng::seed_from_u64(68)).unwrap())
 }
 
-/// Both FROST rounds by the council members `ids` over `group` (the real one, or a lie).
-pub(crate) fn council_sign(group: &GroupKey, ids: &[u16], msg: Fr) -> Signature {
-    let mut rng = ChaCha20Rng::seed_from_u64(msg.to_repr()[0].into());
-    let shares: Vec<KeyShare> = council()
-        .1
+/// The members `ids` of `c` sign `msg` (FROST refuses fewer than the threshold).
+pub(crate) fn council_sign(c: &Council, ids: &[u16], msg: &[u8]) -> CouncilSignature {
+    let signers: Vec<_> = ids
         .iter()
-        .map(|s| {
-            // each member's share, carrying the group description the aggregator hands out
-            let mut b = s.encode();
-            b.truncate(2 + 32);
-            b.extend_from_slice(&group.encode());
-            KeyShare::decode(&b).unwrap()
-        })
+        .map(|&i| council::frost::Identifier::try_from(i).unwrap())
         .collect();
-    let (nonces, commitments): (Vec<_>, Vec<_>) = ids
-        .iter()
-        .map(|&i| frost::commit(&shares[usize::from(i) - 1], &mut rng))
-        .unzip();
-    let z: Vec<_> = ids
-        .iter()
-        .zip(nonces)
-        .map(|(&i, n)| frost::sign(&shares[usize::from(i) - 1], n, &commitments, msg).unwrap())
-        .collect();
-    frost::aggregate(group, &commitments, &z, msg).unwrap()
+    council::sign(
+        &c.0,
+        &c.1,
+        &signers,
+        msg,
+        ChaCha20Rng::seed_from_u64(msg.len() as u64),
+    )
+    .unwrap()
 }
 
 pub(crate) fn genesis() -> Genesis {
@@ -94,7 +87,7 @@ pub(crate) fn genesis() -> Genesis {
         deadlines: DEADLINES,
         sequencers: vec![primary().public_key(), standby().public_key()],
         allocations: vec![(address_of(&funder().public_key()), 1_000_000)],
-        council: council().0.clone(),
+        council: CouncilKey::of(&council().1),
     }
 }
 

@@ -42,7 +42,7 @@ struct Rig {
 fn embedded() -> Rig {
     let dir = tempfile::TempDir::new().unwrap();
     let (a, b, citizen) = (key(ACK_KEYS[0]), key(ACK_KEYS[1]), key(1002));
-    let (council, _) = keel_state::frost::keygen(2, 3, ChaCha20Rng::seed_from_u64(3)).unwrap();
+    let (_, council) = keel_committer::council::dkg(3, 2, ChaCha20Rng::seed_from_u64(3)).unwrap();
     let genesis = Genesis {
         chain_id: CHAIN_ID,
         time_ms: 1_700_000_000_000,
@@ -55,7 +55,7 @@ fn embedded() -> Rig {
         },
         sequencers: vec![a.public_key(), b.public_key()],
         allocations: vec![(address_of(&citizen.public_key()), 1_000_000)],
-        council,
+        council: keel_committer::CouncilKey::of(&council),
     };
     let l1 =
         Arc::new(EmbeddedL1::open(dir.path(), &genesis, prover().verifier()).expect("the chain"));

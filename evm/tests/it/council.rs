@@ -38,7 +38,7 @@ async fn signed(net: &Net, signers: &[u16], action: Action, payload: [u8; 32]) -
         ChaCha20Rng::seed_from_u64(7),
     )
     .expect("a threshold of members signs");
-    council::signature_words(&sig).unwrap()
+    council::signature_words(sig.inner()).unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -164,7 +164,7 @@ async fn the_on_chain_frost_check_is_the_crates() {
         ChaCha20Rng::seed_from_u64(3),
     )
     .unwrap();
-    let [rx, ry, z] = council::signature_words(&sig).unwrap();
+    let [rx, ry, z] = council::signature_words(sig.inner()).unwrap();
     let (x, y) = council::group_key(public).unwrap();
     assert!(check
         .verify(x, y, rx, ry, z, msg.clone().into())

@@ -23,9 +23,7 @@ use keel_prover::{
     BatchProver, BatchVerifier, Shape,
 };
 use keel_sequencer::SequencerConfig;
-use keel_state::{
-    frost, test_utils::key, AccountIndex, BatchNumber, L1Address, PublicKey, SecretKey,
-};
+use keel_state::{test_utils::key, AccountIndex, BatchNumber, L1Address, PublicKey, SecretKey};
 use rand_core::OsRng;
 
 /// One operation per batch at depth 3: the smallest batch circuit.
@@ -75,7 +73,7 @@ pub(crate) struct L1 {
 impl L1 {
     pub(crate) fn new(n: u8) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let (group, _) = frost::keygen(2, 3, OsRng).unwrap();
+        let (_, public) = keel_committer::council::dkg(3, 2, OsRng).unwrap();
         let genesis = Genesis {
             chain_id: 7,
             time_ms: now_ms(),
@@ -88,7 +86,7 @@ impl L1 {
             },
             sequencers: (0..n).map(|i| sequencer(i).public_key()).collect(),
             allocations: vec![(address_of(&funder().public_key()), 1_000_000)],
-            council: group,
+            council: keel_committer::CouncilKey::of(&public),
         };
         let l1 = Arc::new(EmbeddedL1::open(&dir.path().join("l1"), &genesis, verifier()).unwrap());
         let blocks = l1.produce_blocks(BLOCK_TIME);

@@ -1,7 +1,6 @@
 //! keel-state integration tests: one binary, one module per area.
 
 mod encoding;
-mod frost;
 mod fuzz;
 mod persistence;
 mod poseidon_circuit;
