@@ -482,8 +482,7 @@ impl Inner {
     /// Drops held batches the L1 has settled, each checked against the L1's data.
     fn drop_settled(&self, settled: BatchNumber) -> Result<(), Step> {
         let done: Vec<(u64, Vec<u8>)> = {
-            let mut s = lock(&self.shared);
-            s.status.settled = settled;
+            let s = lock(&self.shared);
             s.held
                 .range(..=settled.0)
                 .map(|(&n, (d, _))| (n, d.clone()))
@@ -502,6 +501,8 @@ impl Inner {
                 ));
             }
         }
+        // reported once what it settled is no longer held, so the status never shows both
+        lock(&self.shared).status.settled = settled;
         Ok(())
     }
 

@@ -79,7 +79,11 @@ fn a_reorg_that_drops_a_posted_batch_gets_it_posted_again_by_the_committer_once(
     until(
         "batch 1 settled",
         || {},
-        || committer.status().settled == BatchNumber(1),
+        || {
+            // the status names the settled batch before the held one is dropped
+            let s = committer.status();
+            s.settled == BatchNumber(1) && s.held.is_empty()
+        },
     );
     assert!(committer.status().held.is_empty());
 
@@ -112,7 +116,10 @@ fn a_reorg_that_drops_a_posted_batch_gets_it_posted_again_by_the_committer_once(
     until(
         "batch 3 settled",
         || mine(1),
-        || committer.status().settled == BatchNumber(3),
+        || {
+            let s = committer.status();
+            s.settled == BatchNumber(3) && s.held.is_empty()
+        },
     );
     let status = committer.status();
     assert!(status.held.is_empty());
