@@ -270,51 +270,25 @@ impl EvmL1 {
         Ok(head.saturating_sub(self.confirmations - 1))
     }
 
-    /// The rollup's settled state.
+    /// The rollup's settled state (the contract's one-call `state()` view).
     pub async fn state(&self) -> Result<RollupState, EvmL1Error> {
         let block = self.settled_block().await?;
-        let at = BlockId::number(block);
-        let r = &self.rollup;
-        let e = |what| EvmL1Error::call(what);
+        let st = self
+            .rollup
+            .state()
+            .block(BlockId::number(block))
+            .call()
+            .await
+            .map_err(EvmL1Error::call("state"))?;
         Ok(RollupState {
             block,
-            epoch: r.epoch().block(at).call().await.map_err(e("epoch"))?,
-            lease_holder: r
-                .leaseHolder()
-                .block(at)
-                .call()
-                .await
-                .map_err(e("leaseHolder"))?,
-            batch_number: r
-                .batchNumber()
-                .block(at)
-                .call()
-                .await
-                .map_err(e("batchNumber"))?,
-            state_root: r
-                .stateRoot()
-                .block(at)
-                .call()
-                .await
-                .map_err(e("stateRoot"))?,
-            queue_consumed: r
-                .queueConsumed()
-                .block(at)
-                .call()
-                .await
-                .map_err(e("queueConsumed"))?,
-            queue_len: r
-                .queueLength()
-                .block(at)
-                .call()
-                .await
-                .map_err(e("queueLength"))?,
-            exit_reason: r
-                .exitReason()
-                .block(at)
-                .call()
-                .await
-                .map_err(e("exitReason"))?,
+            epoch: st.epoch,
+            lease_holder: st.leaseHolder,
+            batch_number: st.batchNumber,
+            state_root: st.stateRoot,
+            queue_consumed: st.queueConsumed,
+            queue_len: st.queueLength,
+            exit_reason: st.exitReason,
         })
     }
 
