@@ -75,7 +75,7 @@ impl Default for Limits {
 pub const CLIENT_POOL_IDLE: Duration = Duration::from_secs(4);
 
 /// A refusal's body, the same on every route of every Keel server.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ErrorBody {
     /// The stable reason code (`snake_case`).
     pub error: String,

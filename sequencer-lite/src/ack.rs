@@ -27,7 +27,7 @@ pub const ACK_TAG: u64 = u64::from_be_bytes(*b"keel-ack");
 pub const EPOCH_HEADER: &str = "keel-epoch";
 
 /// `POST /v1/replicated` body: a standby's signed acknowledgement.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReplicatedBody {
     /// The batch the standby holds (and every batch before it).

@@ -2,7 +2,7 @@
 //!
 //! | route | what |
 //! |---|---|
-//! | `POST /v1/ops` | `{"op": hex, "wait"?: level, "timeout_ms"?: n}`: submit a signed operation (its canonical encoding in hex); `202` with `{"seq", "level", "batch"}` once it reaches `wait` (default `accepted`: in the log) |
+//! | `POST /v1/ops` | `{"op": hex}`, or the same operation by its named fields, `{"transfer": {"from", "to", "amount", "nonce", "signature"}}` or `{"withdraw": {"from", "recipient", "amount", "nonce", "signature"}}`; with `"wait"?: level, "timeout_ms"?: n`: submit a signed operation; `202` with `{"seq", "level", "batch"}` once it reaches `wait` (default `accepted`: in the log) |
 //! | `GET /v1/ops/{seq}` | an operation's level and batch |
 //! | `GET /v1/accounts/{index}` | an account as admitted so far |
 //! | `GET /v1/status` | epoch, depth, sequence numbers, waiting operations, last batch, root |
@@ -10,22 +10,34 @@
 //! | `GET /v1/stream?from=n` | the batch stream from batch `n`: frames of a 4-byte big-endian length and a batch's canonical encoding, live after the backlog; backpressure by TCP; the `keel-epoch` header names this primary's epoch |
 //! | `POST /v1/replicated` | `{"batch", "root", "epoch", "standby", "signature"}`: a registered standby's signed acknowledgement that it holds batch `n` with that post-state root ([`crate::ack`]); its operations reach `replicated` |
 //! | `GET /metrics` | Prometheus text |
+//! | `GET /v1/openapi.json` | this API's OpenAPI 3.1 description, generated from these routes and their types ([`openapi`]) |
+//!
+//! An operation's named fields carry exactly what its canonical encoding carries, so either form
+//! submits the same operation: `signature` is the 96-byte `R.x ‖ R.y ‖ s` (hex), and it signs the
+//! operation's message, which the fields determine (`keel_state::ops`; docs/signing.md shows how
+//! an app computes both, and `docs/op-vectors.json` gives test vectors).
 //!
 //! Every refusal is `{"error": reason, "message": text}` with a 4xx status for the client's fault
 //! ([`SubmitError::status`]), and changes nothing.
 
 use std::time::Duration;
 
+use std::sync::OnceLock;
+
 use axum::{
     body::{Body, Bytes},
     extract::{rejection::BytesRejection, DefaultBodyLimit, Path, Query, State},
     http::{header, StatusCode},
     response::{IntoResponse, Response},
-    routing::{get, post},
     Json, Router,
 };
-use keel_state::{AccountIndex, BatchNumber, Decode, Encode, SignedOp, StfError};
+use keel_state::{
+    AccountIndex, BatchNumber, Decode, Encode, L1Address, Signature, SignedOp, StfError, Transfer,
+    Withdraw,
+};
 use serde::{Deserialize, Serialize};
+use utoipa::{OpenApi, ToSchema};
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{
     ack::{Ack, AckError},
@@ -36,22 +48,165 @@ use crate::{
 /// Default wait for a level above `accepted`.
 pub const DEFAULT_WAIT_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// `POST /v1/ops` body.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+/// `POST /v1/ops` body: one signed operation, as its canonical encoding (`op`) or by its named
+/// fields (`transfer` or `withdraw`), and the level to wait for.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SubmitBody {
-    /// The signed operation's canonical encoding, hex.
-    pub op: String,
+    /// The signed operation's canonical encoding, hex (`0x` optional).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub op: Option<String>,
+    /// Or: a signed transfer by its fields.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transfer: Option<TransferBody>,
+    /// Or: a signed withdrawal by its fields.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub withdraw: Option<WithdrawBody>,
     /// The level to wait for before answering.
     #[serde(default)]
     pub wait: Level,
-    /// How long to wait for it, in milliseconds.
-    #[serde(default)]
+    /// How long to wait for it beyond acceptance, in milliseconds (default 30 000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout_ms: Option<u64>,
 }
 
+/// A signed transfer by its fields.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TransferBody {
+    /// The debited account's index; its key signs.
+    pub from: u32,
+    /// The credited account's index (it must exist).
+    pub to: u32,
+    /// The amount moved.
+    pub amount: u64,
+    /// The debited account's next nonce.
+    pub nonce: u64,
+    /// The signature: hex of the 96 bytes `R.x ‖ R.y ‖ s` (each 32 bytes, little-endian).
+    pub signature: String,
+}
+
+/// A signed withdrawal by its fields: burnt on L2, paid to `recipient` on the L1 once proven.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WithdrawBody {
+    /// The debited account's index; its key signs.
+    pub from: u32,
+    /// The L1 address paid: 20 bytes, hex (`0x` optional).
+    pub recipient: String,
+    /// The amount burnt here and paid on the L1.
+    pub amount: u64,
+    /// The debited account's next nonce.
+    pub nonce: u64,
+    /// The signature: hex of the 96 bytes `R.x ‖ R.y ‖ s` (each 32 bytes, little-endian).
+    pub signature: String,
+}
+
+fn hex_bytes<const N: usize>(what: &str, text: &str) -> Result<[u8; N], SubmitError> {
+    let bytes = hex::decode(text.trim_start_matches("0x"))
+        .map_err(|e| SubmitError::BadHex(format!("{what}: {e}")))?;
+    let len = bytes.len();
+    bytes
+        .try_into()
+        .map_err(|_| SubmitError::BadHex(format!("{what}: {len} bytes, not {N}")))
+}
+
+fn signature(text: &str) -> Result<Signature, SubmitError> {
+    Signature::from_bytes(&hex_bytes("signature", text)?)
+        .map_err(|e| SubmitError::BadEncoding(format!("signature: {e}")))
+}
+
+impl TransferBody {
+    /// The transfer's fields and signature as the API names them.
+    pub fn of(t: &Transfer) -> Self {
+        Self {
+            from: t.from.0,
+            to: t.to.0,
+            amount: t.amount,
+            nonce: t.nonce,
+            signature: format!("0x{}", hex::encode(t.signature.to_bytes())),
+        }
+    }
+
+    /// The operation these fields name (its signature is checked at admission, as for hex).
+    pub fn to_op(&self) -> Result<SignedOp, SubmitError> {
+        Ok(SignedOp::Transfer(Transfer {
+            from: AccountIndex(self.from),
+            to: AccountIndex(self.to),
+            amount: self.amount,
+            nonce: self.nonce,
+            signature: signature(&self.signature)?,
+        }))
+    }
+}
+
+impl WithdrawBody {
+    /// The withdrawal's fields and signature as the API names them.
+    pub fn of(w: &Withdraw) -> Self {
+        Self {
+            from: w.from.0,
+            recipient: format!("0x{}", hex::encode(w.recipient.0)),
+            amount: w.amount,
+            nonce: w.nonce,
+            signature: format!("0x{}", hex::encode(w.signature.to_bytes())),
+        }
+    }
+
+    /// The operation these fields name (its signature is checked at admission, as for hex).
+    pub fn to_op(&self) -> Result<SignedOp, SubmitError> {
+        Ok(SignedOp::Withdraw(Withdraw {
+            from: AccountIndex(self.from),
+            recipient: L1Address(hex_bytes("recipient", &self.recipient)?),
+            amount: self.amount,
+            nonce: self.nonce,
+            signature: signature(&self.signature)?,
+        }))
+    }
+}
+
+impl SubmitBody {
+    /// `op` by its named fields, waiting for `wait`.
+    pub fn fields(op: &SignedOp, wait: Level) -> Self {
+        let (transfer, withdraw) = match op {
+            SignedOp::Transfer(t) => (Some(TransferBody::of(t)), None),
+            SignedOp::Withdraw(w) => (None, Some(WithdrawBody::of(w))),
+        };
+        Self {
+            transfer,
+            withdraw,
+            wait,
+            ..Self::default()
+        }
+    }
+
+    /// `op` as its canonical encoding in hex, waiting for `wait`.
+    pub fn encoded(op: &SignedOp, wait: Level) -> Self {
+        Self {
+            op: Some(hex::encode(op.encode())),
+            wait,
+            ..Self::default()
+        }
+    }
+
+    /// The one operation the body carries.
+    pub fn signed_op(&self) -> Result<SignedOp, SubmitError> {
+        match (&self.op, &self.transfer, &self.withdraw) {
+            (Some(hex), None, None) => {
+                let bytes = hex::decode(hex.trim_start_matches("0x"))
+                    .map_err(|e| SubmitError::BadHex(e.to_string()))?;
+                SignedOp::decode(&bytes).map_err(|e| SubmitError::BadEncoding(e.to_string()))
+            }
+            (None, Some(t), None) => t.to_op(),
+            (None, None, Some(w)) => w.to_op(),
+            _ => Err(SubmitError::BadRequest(
+                "give exactly one of `op` (the encoding in hex), `transfer` and `withdraw`".into(),
+            )),
+        }
+    }
+}
+
 /// An account as the API shows it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct AccountView {
     /// Index.
     pub index: u32,
@@ -71,20 +226,55 @@ pub(crate) fn refuse(e: &SubmitError) -> Response {
     error(status, e.reason(), e.to_string())
 }
 
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Keel sequencer API",
+        description = "Submit signed operations to a Keel rollup's sequencer and follow them to the L1. \
+                       Every refusal is `{\"error\": reason, \"message\": text}` with a 4xx status for the \
+                       client's fault and 503/504 for the sequencer's state; a standby answers `503 not_primary`."
+    ),
+    tags(
+        (name = "operations", description = "Submitting signed operations and following them"),
+        (name = "state", description = "Accounts and the sequencer's summary"),
+        (name = "replication", description = "Batches, the batch stream and standbys' acknowledgements"),
+    )
+)]
+struct ApiDoc;
+
+/// The routes with their OpenAPI description: each route is added with its description, so
+/// neither can exist without the other.
+fn routes() -> OpenApiRouter<Sequencer> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(submit))
+        .routes(routes!(op_status))
+        .routes(routes!(account))
+        .routes(routes!(status))
+        .routes(routes!(batch))
+        .routes(routes!(stream))
+        .routes(routes!(replicated))
+        .routes(routes!(metrics))
+        .routes(routes!(openapi_json))
+}
+
+/// The API's OpenAPI 3.1 description, as `GET /v1/openapi.json` serves it.
+pub fn openapi() -> &'static utoipa::openapi::OpenApi {
+    static DOC: OnceLock<utoipa::openapi::OpenApi> = OnceLock::new();
+    DOC.get_or_init(|| routes().split_for_parts().1)
+}
+
+/// `GET /v1/openapi.json`.
+#[utoipa::path(get, path = "/v1/openapi.json", tag = "state",
+    responses((status = 200, description = "This API's OpenAPI 3.1 description", content_type = "application/json")))]
+pub(crate) async fn openapi_json() -> Response {
+    Json(openapi()).into_response()
+}
+
 /// The router.
 pub fn router(seq: Sequencer) -> Router {
     let limit = seq.config().max_body;
-    Router::new()
-        .route("/v1/ops", post(submit))
-        .route("/v1/ops/{seq}", get(op_status))
-        .route("/v1/accounts/{index}", get(account))
-        .route("/v1/status", get(status))
-        .route("/v1/batches/{number}", get(batch))
-        .route("/v1/stream", get(stream))
-        .route("/v1/replicated", post(replicated))
-        .route("/metrics", get(metrics))
-        .layer(DefaultBodyLimit::max(limit))
-        .with_state(seq)
+    let (router, _) = routes().split_for_parts();
+    router.layer(DefaultBodyLimit::max(limit)).with_state(seq)
 }
 
 /// Serves the API on `listener` until the future is dropped, within the configured
@@ -94,6 +284,19 @@ pub async fn serve(seq: Sequencer, listener: tokio::net::TcpListener) -> std::io
     keel_http::serve_forever(listener, router(seq), limits).await
 }
 
+/// `POST /v1/ops`.
+#[utoipa::path(post, path = "/v1/ops", tag = "operations",
+    request_body(content = SubmitBody, description = "One signed operation: `op`, `transfer` or `withdraw`"),
+    responses(
+        (status = 202, description = "Accepted, and at `wait` or beyond", body = OpStatus),
+        (status = 400, description = "Not the body described here (`bad_request`, `bad_hex`, `bad_encoding`)", body = ErrorBody),
+        (status = 409, description = "A nonce already used (`stale_nonce`)", body = ErrorBody),
+        (status = 413, description = "Over the body limit (`too_large`)", body = ErrorBody),
+        (status = 422, description = "Breaks a rule: `unknown_account`, `bad_signature`, `insufficient_balance`, `nonce_gap`, ...", body = ErrorBody),
+        (status = 429, description = "The account has its limit of operations waiting (`account_limit`)", body = ErrorBody),
+        (status = 503, description = "`not_primary` (a standby), `halted`, `mempool_full`", body = ErrorBody),
+        (status = 504, description = "Accepted, but `wait` not reached within `timeout_ms` (`wait_timeout`)", body = ErrorBody),
+    ))]
 async fn submit(State(s): State<Sequencer>, body: Result<Bytes, BytesRejection>) -> Response {
     let (op, req) = match parse(s.config().max_body, body) {
         Ok(p) => p,
@@ -122,9 +325,7 @@ fn parse(
     })?;
     let req: SubmitBody =
         serde_json::from_slice(&body).map_err(|e| SubmitError::BadRequest(e.to_string()))?;
-    let bytes = hex::decode(req.op.trim_start_matches("0x"))
-        .map_err(|e| SubmitError::BadHex(e.to_string()))?;
-    let op = SignedOp::decode(&bytes).map_err(|e| SubmitError::BadEncoding(e.to_string()))?;
+    let op = req.signed_op()?;
     Ok((op, req))
 }
 
@@ -143,6 +344,13 @@ async fn wait(s: &Sequencer, op: SignedOp, req: &SubmitBody) -> Result<OpStatus,
     s.wait_for(seq, req.wait, timeout).await
 }
 
+/// `GET /v1/ops/{seq}`.
+#[utoipa::path(get, path = "/v1/ops/{seq}", tag = "operations",
+    params(("seq" = u64, Path, description = "The sequence number `POST /v1/ops` answered")),
+    responses(
+        (status = 200, description = "Where the operation stands", body = OpStatus),
+        (status = 404, description = "No such operation was accepted here (`unknown_op`)", body = ErrorBody),
+    ))]
 async fn op_status(State(s): State<Sequencer>, Path(seq): Path<u64>) -> Response {
     match s.op_status(seq) {
         Some(st) => Json(st).into_response(),
@@ -154,6 +362,14 @@ async fn op_status(State(s): State<Sequencer>, Path(seq): Path<u64>) -> Response
     }
 }
 
+/// `GET /v1/accounts/{index}`.
+#[utoipa::path(get, path = "/v1/accounts/{index}", tag = "state",
+    params(("index" = u32, Path, description = "The account's index (the L1 assigns it at its first deposit)")),
+    responses(
+        (status = 200, description = "The account as admitted so far (operations not yet in a batch included)", body = AccountView),
+        (status = 404, description = "No such account (`unknown_account`)", body = ErrorBody),
+        (status = 422, description = "Outside the tree (`index_out_of_range`)", body = ErrorBody),
+    ))]
 async fn account(State(s): State<Sequencer>, Path(index): Path<u32>) -> Response {
     match s.account(AccountIndex(index)) {
         Ok(Some(a)) => Json(AccountView {
@@ -174,6 +390,12 @@ async fn account(State(s): State<Sequencer>, Path(index): Path<u32>) -> Response
     }
 }
 
+/// `GET /v1/status`.
+#[utoipa::path(get, path = "/v1/status", tag = "state",
+    responses(
+        (status = 200, description = "The sequencer's summary", body = crate::sequencer::Status),
+        (status = 503, description = "Its storage failed (`store`)", body = ErrorBody),
+    ))]
 async fn status(State(s): State<Sequencer>) -> Response {
     match s.status() {
         Ok(st) => Json(st).into_response(),
@@ -185,12 +407,22 @@ async fn status(State(s): State<Sequencer>) -> Response {
     }
 }
 
+/// `GET /metrics`.
+#[utoipa::path(get, path = "/metrics", tag = "state",
+    responses((status = 200, description = "Prometheus text", body = String, content_type = "text/plain")))]
 async fn metrics(State(s): State<Sequencer>) -> Response {
     let text = s.metrics_text();
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }
 
 /// Batch `n` as logged here: what a committer checks a proven batch against before posting it.
+#[utoipa::path(get, path = "/v1/batches/{number}", tag = "replication",
+    params(("number" = u64, Path, description = "The batch number")),
+    responses(
+        (status = 200, description = "The batch's canonical encoding", body = [u8], content_type = "application/octet-stream"),
+        (status = 404, description = "No such batch was logged here (`unknown_batch`)", body = ErrorBody),
+        (status = 503, description = "Its storage failed (`store`)", body = ErrorBody),
+    ))]
 async fn batch(State(s): State<Sequencer>, Path(number): Path<u64>) -> Response {
     match s.batch(BatchNumber(number)) {
         Ok(Some(b)) => (
@@ -220,6 +452,16 @@ fn error(status: StatusCode, reason: Reason, message: String) -> Response {
 /// A standby's acknowledgement counts only when a registered standby signed it, in this
 /// primary's epoch, for a batch this sequencer logged with the root it logged
 /// ([`Sequencer::acknowledge`]): anyone can read a batch's root, so the root alone proves nothing.
+#[utoipa::path(post, path = "/v1/replicated", tag = "replication",
+    request_body = ReplicatedBody,
+    responses(
+        (status = 204, description = "Counted: the batch and every one before it are `replicated`"),
+        (status = 400, description = "Not the body described here", body = ErrorBody),
+        (status = 403, description = "`unknown_standby` or `bad_signature`", body = ErrorBody),
+        (status = 404, description = "No such batch was logged here (`unknown_batch`)", body = ErrorBody),
+        (status = 409, description = "`stale_epoch` or `root_mismatch`", body = ErrorBody),
+        (status = 503, description = "Its storage failed (`store`)", body = ErrorBody),
+    ))]
 async fn replicated(State(s): State<Sequencer>, body: Result<Bytes, BytesRejection>) -> Response {
     let checked = body
         .map_err(|r| AckError::BadRequest(r.body_text()))
@@ -249,12 +491,19 @@ fn refuse_ack(e: &AckError) -> Response {
 }
 
 /// `GET /v1/stream` query.
-#[derive(Clone, Copy, Debug, Deserialize)]
+#[derive(Clone, Copy, Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct StreamQuery {
+    /// The first batch to send (default 1).
     #[serde(default)]
     from: Option<u64>,
 }
 
+/// `GET /v1/stream`.
+#[utoipa::path(get, path = "/v1/stream", tag = "replication",
+    params(StreamQuery),
+    responses((status = 200, description = "Frames of a 4-byte big-endian length and a batch's canonical encoding, \
+        live after the backlog; the `keel-epoch` header names the primary's epoch", body = [u8], content_type = "application/octet-stream")))]
 async fn stream(State(s): State<Sequencer>, Query(q): Query<StreamQuery>) -> Response {
     let (tx, rx) =
         tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(s.config().stream_buffer);

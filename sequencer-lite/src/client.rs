@@ -10,7 +10,7 @@ use std::{
 };
 
 use bytes::{Buf, BytesMut};
-use keel_state::{Batch, Decode, DecodeError, Encode, Epoch, SignedOp};
+use keel_state::{Batch, Decode, DecodeError, Epoch, SignedOp};
 
 use crate::{
     ack::{Ack, EPOCH_HEADER},
@@ -165,6 +165,43 @@ impl Client {
         .await
     }
 
+    /// A GET of `path` at `endpoint` alone (no fail-over), read as JSON.
+    pub(crate) async fn get_at<T: serde::de::DeserializeOwned>(
+        &self,
+        endpoint: &str,
+        path: &str,
+    ) -> Result<T, ClientError> {
+        let b = self.raw_at(endpoint, path).await?;
+        serde_json::from_slice(&b).map_err(ClientError::Body)
+    }
+
+    /// A GET of `path` at `endpoint` alone (no fail-over): the body's bytes.
+    pub(crate) async fn raw_at(
+        &self,
+        endpoint: &str,
+        path: &str,
+    ) -> Result<bytes::Bytes, ClientError> {
+        let r = self
+            .http
+            .get(format!("{endpoint}{path}"))
+            .timeout(REQUEST_TIMEOUT)
+            .send()
+            .await?;
+        read_body(r).await
+    }
+
+    /// Every endpoint the client knows, in order.
+    pub fn endpoints(&self) -> &[String] {
+        &self.endpoints
+    }
+
+    /// Makes `endpoint` (one of [`Client::endpoints`]) the current one.
+    pub(crate) fn use_endpoint(&self, endpoint: &str) {
+        if let Some(at) = self.endpoints.iter().position(|e| e == endpoint) {
+            self.current.store(at, Ordering::Relaxed);
+        }
+    }
+
     /// The endpoint the client is using.
     pub fn base(&self) -> &str {
         &self.endpoints[self.current.load(Ordering::Relaxed) % self.endpoints.len()]
@@ -194,9 +231,8 @@ impl Client {
         timeout: Option<Duration>,
     ) -> Result<OpStatus, ClientError> {
         let body = SubmitBody {
-            op: hex::encode(op.encode()),
-            wait: level,
             timeout_ms: timeout.map(|t| t.as_millis() as u64),
+            ..SubmitBody::encoded(op, level)
         };
         let limit = REQUEST_TIMEOUT + timeout.unwrap_or(crate::api::DEFAULT_WAIT_TIMEOUT);
         self.call(|base| {

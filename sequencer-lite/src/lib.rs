@@ -25,6 +25,7 @@
 //! | [`wal`] | the write-ahead log's records |
 //! | [`api`] | the HTTP JSON API and the network batch stream |
 //! | [`client`] | the API's client, with fail-over along a list of endpoints |
+//! | [`follow`] | submitting an operation and following it to a durability level, across a failover |
 //! | [`node`] | the node's view (`/v1/node`): its role, proofs and committer |
 //! | [`replica`] | a standby's replica: the stream checked with our own STF, acknowledged, durable |
 //! | [`error`] | typed refusals (reason code, HTTP status) and failures |
@@ -35,6 +36,7 @@ pub mod api;
 pub mod client;
 pub mod config;
 pub mod error;
+pub mod follow;
 mod metrics;
 pub mod node;
 pub mod replica;
@@ -44,5 +46,6 @@ pub mod wal;
 pub use client::{BatchStream, Client, ClientError};
 pub use config::{FsyncPolicy, SequencerConfig};
 pub use error::{Reason, SequencerError, SubmitError, WalError};
+pub use follow::{Event, FollowError, Followed};
 pub use replica::{Applied, Replica, ReplicaError, ReplicaStatus};
 pub use sequencer::{Level, OpStatus, Progress, Sequencer, Status, StreamItem};

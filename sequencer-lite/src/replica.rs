@@ -419,6 +419,7 @@ pub fn router(status: watch::Receiver<ReplicaStatus>) -> Router {
         .route("/v1/batches/{number}", get(not_primary))
         .route("/v1/stream", get(not_primary))
         .route("/v1/replicated", post(not_primary))
+        .route("/v1/openapi.json", get(crate::api::openapi_json))
         .with_state(status)
 }
 

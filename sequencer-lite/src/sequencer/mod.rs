@@ -82,7 +82,19 @@ use verifier::{checked, VerifyJob};
 use writer::WalMsg;
 
 /// Durability levels, weakest first (DESIGN.md section 5).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Level {
     /// In the primary's write-ahead log.
@@ -109,7 +121,7 @@ impl Level {
 }
 
 /// Where an operation stands.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct OpStatus {
     /// Its sequence number.
     pub seq: u64,
@@ -135,7 +147,7 @@ pub struct Progress {
 }
 
 /// The sequencer's summary, as `GET /v1/status` shows it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Status {
     /// The epoch stamped on batches.
     pub epoch: u64,
@@ -151,11 +163,21 @@ pub struct Status {
     pub last_batch: u64,
     /// The committed state root (`0x`, big-endian hex).
     #[serde(with = "keel_state::wire::fr")]
+    #[schema(value_type = String)]
     pub root: keel_state::Fr,
     /// The next L1 queue index expected.
     pub next_l1: u64,
     /// Why the sequencer stopped accepting, if it did.
     pub halted: Option<String>,
+    /// Batches up to this one are held by a registered standby (`replicated`).
+    #[serde(default)]
+    pub replicated: u64,
+    /// Batches up to this one are in L1 data (`posted`).
+    #[serde(default)]
+    pub posted: u64,
+    /// Batches up to this one are proven on the L1 (`proven`).
+    #[serde(default)]
+    pub proven: u64,
 }
 
 /// A batch as subscribers receive it; in-process subscribers also get its witness while it is
@@ -276,6 +298,7 @@ impl Sequencer {
     pub fn status(&self) -> Result<Status, SequencerError> {
         let adm = lock(&self.inner.adm);
         let state = self.inner.state.read().unwrap_or_else(|p| p.into_inner());
+        let p = *self.inner.progress.borrow();
         Ok(Status {
             epoch: self.inner.config.epoch.0,
             depth: state.depth(),
@@ -286,6 +309,9 @@ impl Sequencer {
             root: state.root()?,
             next_l1: adm.next_l1,
             halted: adm.halted.clone(),
+            replicated: p.replicated.0,
+            posted: p.posted.0,
+            proven: p.proven.0,
         })
     }
 

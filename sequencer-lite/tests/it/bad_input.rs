@@ -199,3 +199,70 @@ async fn a_full_mempool_is_503_before_any_signature_work() {
         "{metrics}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_bodies_with_bad_fields_are_refused_and_the_same_fields_are_accepted() {
+    let f = fixture(8).await;
+    let op = transfer(0, 1, 5, 0);
+    let SignedOp::Transfer(t) = op else {
+        unreachable!()
+    };
+    let fields = json!({
+        "from": 0, "to": 1, "amount": 5, "nonce": 0,
+        "signature": hex::encode(t.signature.to_bytes()),
+    });
+    let with = |k: &str, v: serde_json::Value| {
+        let mut b = fields.clone();
+        b[k] = v;
+        json!({ "transfer": b }).to_string().into_bytes()
+    };
+    // a field missing, of the wrong type, negative, or unknown
+    let mut missing = fields.clone();
+    missing.as_object_mut().unwrap().remove("nonce");
+    let missing = json!({ "transfer": missing }).to_string().into_bytes();
+    f.refused(missing, 400, "bad_request").await;
+    f.refused(with("amount", json!("5")), 400, "bad_request")
+        .await;
+    f.refused(with("amount", json!(-5)), 400, "bad_request")
+        .await;
+    f.refused(with("fee", json!(1)), 400, "bad_request").await;
+    // a signature that is not hex, too short, or not a curve point
+    f.refused(with("signature", json!("xyz")), 400, "bad_hex")
+        .await;
+    f.refused(with("signature", json!("00".repeat(95))), 400, "bad_hex")
+        .await;
+    f.refused(
+        with("signature", json!("11".repeat(96))),
+        400,
+        "bad_encoding",
+    )
+    .await;
+    // the fields signed for another amount
+    f.refused(with("amount", json!(6)), 422, "bad_signature")
+        .await;
+    // none, or two, of the operation's forms
+    f.refused(
+        json!({ "wait": "accepted" }).to_string().into_bytes(),
+        400,
+        "bad_request",
+    )
+    .await;
+    let both = json!({ "op": hex::encode(op.encode()), "transfer": fields }).to_string();
+    f.refused(both.into_bytes(), 400, "bad_request").await;
+    // a withdrawal's recipient of the wrong length
+    let w = json!({ "withdraw": {
+        "from": 0, "recipient": "0x1234", "amount": 1, "nonce": 0,
+        "signature": hex::encode(t.signature.to_bytes()),
+    }});
+    f.refused(w.to_string().into_bytes(), 400, "bad_hex").await;
+    // the well-formed fields are the same operation as its encoding: accepted once, then stale
+    let r = f
+        .http
+        .post(format!("{}/v1/ops", f.base))
+        .json(&json!({ "transfer": fields }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 202);
+    f.refused_op(&op, 409, "stale_nonce").await;
+}

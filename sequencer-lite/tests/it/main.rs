@@ -6,6 +6,7 @@ mod admission;
 mod bad_input;
 mod common;
 mod crash;
+mod openapi;
 mod standby;
 mod stream;
 mod verify;
