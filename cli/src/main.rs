@@ -9,6 +9,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
+mod citizen;
 mod committer;
 mod config;
 mod council;
@@ -89,6 +90,22 @@ enum Command {
     /// Inspect an existing state database.
     #[command(subcommand)]
     State(state::StateCommand),
+    /// A citizen's key: make one (a file only its owner can read).
+    #[command(subcommand)]
+    Key(citizen::KeyCommand),
+    /// An account as the sequencer has admitted it; --proof: its last proven balance and Merkle
+    /// proof, from L1 data alone.
+    Account(citizen::AccountArgs),
+    /// Deposit on the L1 for an account (made at the next index if the key has none), and wait
+    /// until the sequencer credits it.
+    Deposit(citizen::DepositArgs),
+    /// Sign and submit a transfer, and follow it (--wait) across a failover.
+    Transfer(citizen::TransferArgs),
+    /// Sign and submit a withdrawal to an L1 address, and follow it (--wait proven: until the L1
+    /// credits it).
+    Withdraw(citizen::WithdrawArgs),
+    /// Where an operation stands: its level and its batch.
+    Op(citizen::OpArgs),
     /// Settings: show what a command runs with, and where each value comes from.
     #[command(subcommand)]
     Config(config::ConfigCommand),
@@ -119,6 +136,12 @@ fn main() -> anyhow::Result<()> {
         Command::Exit(args) => exit::run(args)?,
         Command::Reconstruct(args) => reconstruct::run(args)?,
         Command::State(cmd) => state::run(cmd)?,
+        Command::Key(cmd) => citizen::run_key(cmd)?,
+        Command::Account(args) => citizen::run_account(args)?,
+        Command::Deposit(args) => citizen::run_deposit(args)?,
+        Command::Transfer(args) => citizen::run_transfer(args)?,
+        Command::Withdraw(args) => citizen::run_withdraw(args)?,
+        Command::Op(args) => citizen::run_op(args)?,
     }
     Ok(())
 }

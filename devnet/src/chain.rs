@@ -302,6 +302,49 @@ impl Chain {
     }
 
     /// The L1 flags of a service that only reads (`keel prover run`).
+    /// The settings file of the citizens' commands (`keel transfer`, `keel deposit`, ...) against
+    /// this devnet: both sequencers, the L1, and an L1 account with funds to deposit from (on
+    /// anvil, its dev account 3; on the embedded L1, the devnet's funder).
+    pub(crate) fn client_settings(
+        &self,
+        dir: &Dir,
+        sequencers: &[String],
+    ) -> Result<String, DevnetError> {
+        let list = sequencers
+            .iter()
+            .map(|s| format!("{s:?}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let mut text = format!(
+            "# The citizens' commands against this devnet, e.g.\n\
+             #   keel --config {} transfer --key-file me.key --to 1 --amount 5 --wait proven\n\
+             [client]\nsequencer = [{list}]\n",
+            crate::net::path(&dir.root.join("client.toml"))
+        );
+        match self {
+            Self::Embedded { rpc, .. } => {
+                text += &format!(
+                    "[l1]\nrpc = {:?}\nkey-file = {:?}\n",
+                    rpc.url(),
+                    crate::net::path(&dir.funder_key())
+                );
+            }
+            Self::Anvil { url, rollup, .. } => {
+                let key = dir.keys().join("citizen.evm-key");
+                std::fs::write(&key, DEV_KEYS[3]).map_err(|source| DevnetError::Io {
+                    path: key.clone(),
+                    source,
+                })?;
+                text += &format!(
+                    "[evm]\nrpc = {url:?}\nrollup = \"{rollup}\"\nchain-id = {ANVIL_CHAIN_ID}\n\
+                     confirmations = {CONFIRMATIONS}\nkey-file = {:?}\n",
+                    crate::net::path(&key)
+                );
+            }
+        }
+        Ok(text)
+    }
+
     pub(crate) fn reader_args(&self) -> Vec<String> {
         match self {
             Self::Embedded { rpc, .. } => vec!["--l1.rpc".into(), rpc.url().into()],

@@ -594,6 +594,18 @@ impl Devnet {
         let view = self.l1.rollup()?;
         let first = view.checkpoint.batch.0;
         let accounts = self.accounts()?;
+        let urls: Vec<String> = self.nodes.iter().map(|n| n.url.clone()).collect();
+        let settings = self.dir.root.join("client.toml");
+        std::fs::write(&settings, self.chain.client_settings(&self.dir, &urls)?).map_err(
+            |source| DevnetError::Io {
+                path: settings.clone(),
+                source,
+            },
+        )?;
+        eprintln!(
+            "keel devnet: a citizen's commands read {}: `keel --config {0} transfer ...`",
+            settings.display()
+        );
         eprintln!(
             "keel devnet: {} accounts funded with {DEPOSIT} each; load up to {} transfers/s, \
              paced by the prover (at most {BACKLOG} batches waiting for a proof)",

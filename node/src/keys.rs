@@ -41,6 +41,28 @@ pub fn read_key(path: &Path) -> Result<SecretKey, KeyFileError> {
     SecretKey::from_bytes(&seed).map_err(|_| bad())
 }
 
+/// Makes a new random key in a new file readable and writable by its owner alone (mode 0600);
+/// refuses a file that exists.
+pub fn create_key(path: &Path) -> Result<SecretKey, KeyFileError> {
+    use std::io::Write;
+    #[cfg(unix)]
+    use std::os::unix::fs::OpenOptionsExt;
+    let io = |source| KeyFileError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    options.mode(0o600);
+    let mut file = options.open(path).map_err(io)?;
+    let key = SecretKey::random(rand_core::OsRng);
+    file.write_all(hex::encode(key.to_bytes()).as_bytes())
+        .and_then(|()| file.sync_all())
+        .map_err(io)?;
+    Ok(key)
+}
+
 /// Writes a key file.
 pub fn write_key(path: &Path, key: &SecretKey) -> Result<(), KeyFileError> {
     std::fs::write(path, hex::encode(key.to_bytes())).map_err(|source| KeyFileError::Io {

@@ -195,7 +195,7 @@ impl Client {
             // an earlier try's answer was lost and it did land: find it
             Err(()) => {
                 let (ep, track) = self
-                    .relocate(op, floor, None, deadline, &mut on_event)
+                    .relocate(op, floor, None, None, deadline, &mut on_event)
                     .await?;
                 (ep, track)
             }
@@ -243,8 +243,9 @@ impl Client {
                     }
                 }
                 Err(e) if lost(&e) => {
+                    let left = Some((ep.as_str(), &e));
                     let (to, t) = self
-                        .relocate_from(&ep, &e, op, floor, batch, deadline, &mut on_event)
+                        .relocate(op, floor, batch, left, deadline, &mut on_event)
                         .await?;
                     failovers += u32::from(to != ep);
                     (ep, track) = (to, t);
@@ -293,43 +294,28 @@ impl Client {
         }
     }
 
-    /// The endpoint followed stopped answering (`why`): find the primary and the operation there.
-    #[allow(clippy::too_many_arguments)]
-    async fn relocate_from(
-        &self,
-        from: &str,
-        why: &ClientError,
-        op: &SignedOp,
-        floor: u64,
-        known: Option<u64>,
-        deadline: Instant,
-        on_event: &mut impl FnMut(&Event),
-    ) -> Result<(String, Track), FollowError> {
-        let (to, track) = self.relocate(op, floor, known, deadline, on_event).await?;
-        if to != from {
-            // reported before what the new primary says of the op, so a reader sees it in order
-            on_event(&Event::FailedOver {
-                from: from.to_owned(),
-                to: to.clone(),
-                why: why.to_string(),
-            });
-        }
-        Ok((to, track))
-    }
-
     /// Finds the primary and the operation on it: resubmitted if the primary never got it,
-    /// found in its batches if it did.
+    /// found in its batches if it did. `left` is the endpoint that stopped answering, and why:
+    /// a failover is reported once the primary found is another.
     async fn relocate(
         &self,
         op: &SignedOp,
         floor: u64,
         known: Option<u64>,
+        mut left: Option<(&str, &ClientError)>,
         deadline: Instant,
         on_event: &mut impl FnMut(&Event),
     ) -> Result<(String, Track), FollowError> {
         let started = Instant::now();
         loop {
             let (ep, account) = self.primary(op.from().0, deadline).await?;
+            if let Some((from, why)) = left.take_if(|(from, _)| *from != ep) {
+                on_event(&Event::FailedOver {
+                    from: from.to_owned(),
+                    to: ep.clone(),
+                    why: why.to_string(),
+                });
+            }
             if account.nonce <= op.nonce() {
                 match self.submit(op).await {
                     Ok(st) => {

@@ -673,3 +673,189 @@ fn a_partitioned_primary_is_fenced_its_batch_refused_and_it_rejoins_as_a_standby
     drop(l1);
     l1_process.stop();
 }
+
+/// `keel ARGS`, its stderr read line by line as it runs.
+struct Keel {
+    child: std::process::Child,
+    lines: std::sync::mpsc::Receiver<String>,
+    stderr: Arc<Mutex<String>>,
+}
+
+impl Keel {
+    fn spawn(args: &[&str]) -> Self {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_keel"))
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let (tx, lines) = std::sync::mpsc::channel();
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let (err, all) = (child.stderr.take().unwrap(), stderr.clone());
+        thread::spawn(move || {
+            for line in std::io::BufReader::new(err).lines().map_while(Result::ok) {
+                all.lock().unwrap().push_str(&format!("{line}\n"));
+                let _ = tx.send(line);
+            }
+        });
+        Self {
+            child,
+            lines,
+            stderr,
+        }
+    }
+
+    /// Waits for a line of stderr containing `want`.
+    fn until_line(&self, want: &str, timeout: Duration) {
+        let end = Instant::now() + timeout;
+        while let Some(left) = end.checked_duration_since(Instant::now()) {
+            match self.lines.recv_timeout(left) {
+                Ok(l) if l.contains(want) => return,
+                Ok(_) => {}
+                Err(_) => break,
+            }
+        }
+        panic!("no line with {want:?}:\n{}", self.stderr.lock().unwrap());
+    }
+
+    /// Its exit status and stdout as JSON, once it ends.
+    fn finish(mut self) -> (bool, Value, String) {
+        use std::io::Read;
+        let mut out = String::new();
+        self.child
+            .stdout
+            .take()
+            .unwrap()
+            .read_to_string(&mut out)
+            .unwrap();
+        let ok = self.child.wait().unwrap().success();
+        // the reader thread has the last lines once the pipe closes
+        thread::sleep(Duration::from_millis(100));
+        let err = self.stderr.lock().unwrap().clone();
+        (
+            ok,
+            serde_json::from_str(&out).unwrap_or(Value::Null),
+            format!("stdout: {out}\nstderr: {err}"),
+        )
+    }
+}
+
+/// A citizen's session against two nodes on the embedded L1, all through `keel`: two new keys,
+/// their deposits through the L1, then `keel transfer --wait proven` with the primary killed
+/// (SIGKILL) as soon as the transfer is accepted. The client finds the new primary, carries on
+/// there (resubmitting the same signed transfer if the new primary never got it), and ends with
+/// the transfer proven, reported once, executed once.
+#[test]
+fn a_citizens_transfer_waiting_for_proven_survives_a_killed_primary() {
+    let _heavy = crate::heavy();
+    let dir = TempDir::new().unwrap();
+    let (l1_process, l1) = setup(&dir);
+    let ((pa, url_a), (pb, url_b)) = (port(), port());
+    let (l1_url, d) = (&l1_process.url, dir.path());
+    let mut a = Node::start(d, 0, pa, l1_url, &url_b, "primary");
+    let b = Node::start(d, 1, pb, l1_url, &url_a, "standby");
+    let funder_file = d.join("funder.key");
+    std::fs::write(&funder_file, ::hex::encode(funder().to_bytes())).unwrap();
+    let (me, other) = (d.join("me.key"), d.join("other.key"));
+    let endpoints = format!("{url_a},{url_b}");
+    let at = |extra: &[&str]| -> Vec<String> {
+        let mut v: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+        v.extend([
+            "--client.sequencer".into(),
+            endpoints.clone(),
+            "--l1.rpc".into(),
+            l1_url.clone(),
+            "--l1.key-file".into(),
+            arg(&funder_file),
+            "--json".into(),
+        ]);
+        v
+    };
+    let run = |args: Vec<String>| -> Value {
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        let (ok, v, text) = Keel::spawn(&refs).finish();
+        assert!(ok, "keel {args:?}: {text}");
+        v
+    };
+    for k in [&me, &other] {
+        let v = run(vec![
+            "key".into(),
+            "new".into(),
+            "--key-file".into(),
+            arg(k),
+            "--json".into(),
+        ]);
+        assert_eq!(v["public_key"].as_str().unwrap().len(), 128, "{v}");
+    }
+    let mine = run(at(&["deposit", "--key-file", &arg(&me), "--amount", "500"]));
+    let theirs = run(at(&[
+        "deposit",
+        "--key-file",
+        &arg(&other),
+        "--amount",
+        "10",
+    ]));
+    assert_eq!(mine["balance"], 500, "{mine}");
+    assert_eq!(theirs["balance"], 10, "{theirs}");
+    let (i_me, i_other) = (
+        mine["account"].as_u64().unwrap(),
+        theirs["account"].as_u64().unwrap(),
+    );
+    until(
+        "the standby to hold the deposits",
+        Duration::from_secs(60),
+        || last_batch(&b) >= last_batch(&a) && last_batch(&b) > 0,
+    );
+
+    let args = at(&[
+        "transfer",
+        "--key-file",
+        &arg(&me),
+        "--to",
+        &arg(&other),
+        "--amount",
+        "7",
+        "--wait",
+        "proven",
+    ]);
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let transfer = Keel::spawn(&refs);
+    transfer.until_line("accepted as operation", Duration::from_secs(60));
+    a.kill();
+    let (ok, v, text) = transfer.finish();
+    assert!(ok, "{text}");
+    assert_eq!(v["level"], "proven", "{text}");
+    assert_eq!(v["failovers"], 1, "{text}");
+    assert_eq!(v["endpoint"], url_b, "{text}");
+    // each level once, the failover once, and one result
+    let err = text.split("stderr: ").nth(1).unwrap();
+    assert_eq!(err.matches("] proven").count(), 1, "{text}");
+    assert_eq!(err.matches("failover:").count(), 1, "{text}");
+    assert!(
+        err.contains("never got it") || err.contains("has it in batch"),
+        "{text}"
+    );
+    // executed once: one nonce used, 7 moved
+    let view = |i: u64| b.get(&format!("/v1/accounts/{i}")).unwrap();
+    assert_eq!(
+        (view(i_me)["balance"].as_u64(), view(i_me)["nonce"].as_u64()),
+        (Some(493), Some(1))
+    );
+    assert_eq!(view(i_other)["balance"].as_u64(), Some(17));
+    // and the proven state on the L1 agrees
+    let v = run(at(&["account", &i_me.to_string(), "--proof"]));
+    assert_eq!(
+        (
+            v["proven"]["balance"].as_u64(),
+            v["proven"]["nonce"].as_u64()
+        ),
+        (Some(493), Some(1)),
+        "{v}"
+    );
+    assert_eq!(
+        v["proven"]["siblings"].as_array().unwrap().len(),
+        SHAPE.depth as usize
+    );
+    let _ = l1;
+}
