@@ -221,6 +221,17 @@ fn reason(e: &anyhow::Error) -> String {
         if cause.downcast_ref::<KeyFileError>().is_some() {
             return "key_file".into();
         }
+        if let Some(l) = cause.downcast_ref::<keel_evm::l1::EvmL1Error>() {
+            use keel_evm::l1::EvmL1Error as E;
+            return match l {
+                E::NoFunds { .. } => "l1_no_funds",
+                E::Refused(_) | E::Reverted(_) => "l1_rejected",
+                E::BadUrl { .. } | E::Unreachable { .. } | E::Call { .. } => "l1_unavailable",
+                E::ReadOnly(_) => "l1_read_only",
+                _ => "l1",
+            }
+            .into();
+        }
         if let Some(l) = cause.downcast_ref::<L1Error>() {
             return match l {
                 L1Error::Rejected(r) => serde_json::to_value(r)

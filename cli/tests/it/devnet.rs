@@ -23,7 +23,7 @@ fn settings(path: &Path) {
 }
 
 /// The small devnet's settings on `l1`.
-fn settings_on(path: &Path, l1: &str) {
+pub(crate) fn settings_on(path: &Path, l1: &str) {
     let text = format!(
         "[devnet]\nl1 = {l1:?}\naccounts = 2\nrate = 2\n\
          [sequencer]\ndepth = {}\nbatch-capacity = {}\nbatch-deadline-ms = 50\ntakeover-backoff-ms = 1000\n\

@@ -675,14 +675,14 @@ fn a_partitioned_primary_is_fenced_its_batch_refused_and_it_rejoins_as_a_standby
 }
 
 /// `keel ARGS`, its stderr read line by line as it runs.
-struct Keel {
+pub(crate) struct Keel {
     child: std::process::Child,
     lines: std::sync::mpsc::Receiver<String>,
     stderr: Arc<Mutex<String>>,
 }
 
 impl Keel {
-    fn spawn(args: &[&str]) -> Self {
+    pub(crate) fn spawn(args: &[&str]) -> Self {
         use std::io::BufRead;
         let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_keel"))
             .args(args)
@@ -707,7 +707,7 @@ impl Keel {
     }
 
     /// Waits for a line of stderr containing `want`.
-    fn until_line(&self, want: &str, timeout: Duration) {
+    pub(crate) fn until_line(&self, want: &str, timeout: Duration) {
         let end = Instant::now() + timeout;
         while let Some(left) = end.checked_duration_since(Instant::now()) {
             match self.lines.recv_timeout(left) {
@@ -720,7 +720,7 @@ impl Keel {
     }
 
     /// Its exit status and stdout as JSON, once it ends.
-    fn finish(mut self) -> (bool, Value, String) {
+    pub(crate) fn finish(mut self) -> (bool, Value, String) {
         use std::io::Read;
         let mut out = String::new();
         self.child

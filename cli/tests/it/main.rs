@@ -3,6 +3,7 @@
 
 use std::process::Command;
 
+mod citizen;
 mod devnet;
 mod failover;
 mod l1;
