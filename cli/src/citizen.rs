@@ -427,13 +427,22 @@ pub(crate) fn run_account(args: AccountArgs) -> anyhow::Result<()> {
         }
         if args.proof {
             let l1 = args.at.require_l1("a proven balance")?;
+            // a line rewritten in place on a terminal, the last one alone otherwise
+            let tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
+            let mut last = (0, 0);
             let replayed = reconstruct::replay(l1.layer(), MemStore::new(), |n, of| {
-                if !args.at.json {
-                    eprint!("\rrebuilding from L1 data: batch {n} of {of}");
+                last = (n.0, of.0);
+                if tty {
+                    eprint!("\rrebuilding the state from L1 data: batch {n} of {of}");
                 }
             })?;
-            if !args.at.json {
+            if tty {
                 eprintln!();
+            } else {
+                eprintln!(
+                    "rebuilt the state from L1 data: {} of {} batches",
+                    last.0, last.1
+                );
             }
             let account = replayed.state.account(index)?.ok_or_else(|| {
                 refusal(

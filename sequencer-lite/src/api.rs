@@ -14,7 +14,7 @@
 //!
 //! An operation's named fields carry exactly what its canonical encoding carries, so either form
 //! submits the same operation: `signature` is the 96-byte `R.x ‖ R.y ‖ s` (hex), and it signs the
-//! operation's message, which the fields determine (`keel_state::ops`; docs/signing.md shows how
+//! operation's message, which the fields determine (`keel_state::ops`; docs/api.md shows how
 //! an app computes both, and `docs/op-vectors.json` gives test vectors).
 //!
 //! Every refusal is `{"error": reason, "message": text}` with a 4xx status for the client's fault
