@@ -30,11 +30,9 @@ use keel_committer::{reconstruct, EmbeddedChain, Keyed, L1Error, RpcL1, Settleme
 use keel_node::keys::KeyFileError;
 use keel_sequencer::{
     api::{TransferBody, WithdrawBody},
-    Client, ClientError, Event, FollowError, Level,
+    Client, ClientError, Event, FollowError, Level, Wallet, WalletError,
 };
-use keel_state::{
-    AccountIndex, L1Address, MemStore, PublicKey, SecretKey, SignedOp, Transfer, Withdraw,
-};
+use keel_state::{AccountIndex, L1Address, MemStore, PublicKey, SecretKey, SignedOp};
 use serde_json::{json, Value};
 
 /// A sequencer's API when none is given: `keel sequencer`'s default address.
@@ -194,6 +192,15 @@ fn refusal(reason: &str, message: impl Into<String>) -> anyhow::Error {
     .into()
 }
 
+/// The reason code of a client's failure: the sequencer's own, or `unreachable`.
+fn client_reason(c: &ClientError) -> String {
+    match c {
+        ClientError::Refused { reason, .. } => reason.as_str().to_owned(),
+        ClientError::Http(_) => "unreachable".into(),
+        _ => "bad_answer".into(),
+    }
+}
+
 /// The reason code of an error: the first typed cause that names one.
 fn reason(e: &anyhow::Error) -> String {
     for cause in e.chain() {
@@ -201,22 +208,21 @@ fn reason(e: &anyhow::Error) -> String {
             return r.reason.clone();
         }
         if let Some(c) = cause.downcast_ref::<ClientError>() {
-            return match c {
-                ClientError::Refused { reason, .. } => reason.as_str().to_owned(),
-                ClientError::Http(_) => "unreachable".into(),
-                _ => "bad_answer".into(),
-            };
+            return client_reason(c);
         }
         if let Some(f) = cause.downcast_ref::<FollowError>() {
             return match f {
-                FollowError::Refused(ClientError::Refused { reason, .. }) => {
-                    reason.as_str().to_owned()
-                }
-                FollowError::Refused(_) | FollowError::Unreachable { .. } => "unreachable".into(),
+                FollowError::Refused(c) => client_reason(c),
+                FollowError::Unreachable { .. } => "unreachable".into(),
                 FollowError::Timeout { .. } => "timeout".into(),
                 FollowError::Replaced { .. } => "replaced".into(),
                 _ => "follow".into(),
             };
+        }
+        match cause.downcast_ref::<WalletError>() {
+            Some(WalletError::KeyMismatch { .. }) => return "key_mismatch".into(),
+            Some(WalletError::Client(c)) => return client_reason(c),
+            _ => {}
         }
         if cause.downcast_ref::<KeyFileError>().is_some() {
             return "key_file".into();
@@ -559,29 +565,34 @@ pub(crate) fn run_deposit(args: DepositArgs) -> anyhow::Result<()> {
 }
 
 impl Signer {
-    /// The owner's key, its account and the nonce to sign with.
-    fn prepare(
+    /// The owner's wallet: its key, its account (checked to have this key) and the nonce to
+    /// sign with.
+    fn wallet(
         &self,
         at: &Endpoints,
         rt: &tokio::runtime::Runtime,
         client: &Client,
-    ) -> anyhow::Result<(SecretKey, AccountIndex, u64)> {
+    ) -> anyhow::Result<Wallet> {
         let key = owner(&self.key_file)?;
         let index = match self.account {
             Some(i) => AccountIndex(i),
             None => at.index_of(&key.public_key())?,
         };
-        let view = rt
-            .block_on(client.account(index.0))
-            .with_context(|| format!("reading account {index}"))?;
-        anyhow::ensure!(
-            view.pk == hex::encode(key.public_key().to_bytes()),
-            refusal(
+        let mut wallet = Wallet::new(client.clone(), key, index);
+        rt.block_on(wallet.nonce()).map_err(|e| match e {
+            WalletError::KeyMismatch { .. } => refusal(
                 "key_mismatch",
-                format!("{} is not account {index}'s key", self.key_file.display())
-            )
-        );
-        Ok((key, index, self.nonce.unwrap_or(view.nonce)))
+                format!("{} is not account {index}'s key", self.key_file.display()),
+            ),
+            WalletError::Client(c) => {
+                anyhow::Error::from(c).context(format!("reading account {index}"))
+            }
+            e => e.into(),
+        })?;
+        if let Some(n) = self.nonce {
+            wallet.set_nonce(n);
+        }
+        Ok(wallet)
     }
 
     /// Submits `op` and follows it, printing each step; the final report once.
@@ -589,7 +600,7 @@ impl Signer {
         &self,
         at: &Endpoints,
         rt: &tokio::runtime::Runtime,
-        client: &Client,
+        wallet: &mut Wallet,
         op: &SignedOp,
     ) -> anyhow::Result<Value> {
         if self.sign_only {
@@ -605,7 +616,7 @@ impl Signer {
         let human = !at.json;
         let started = Instant::now();
         let mut events = Vec::new();
-        let followed = rt.block_on(client.follow(
+        let followed = rt.block_on(wallet.send(
             op,
             self.wait,
             Duration::from_secs(self.timeout_s),
@@ -690,10 +701,10 @@ pub(crate) fn run_transfer(args: TransferArgs) -> anyhow::Result<()> {
     report(args.at.json, || {
         let rt = args.at.runtime()?;
         let client = args.at.client();
-        let (key, from, nonce) = args.from.prepare(&args.at, &rt, &client)?;
+        let mut wallet = args.from.wallet(&args.at, &rt, &client)?;
         let to = args.at.resolve(&args.to)?;
-        let op = SignedOp::Transfer(Transfer::sign(&key, from, to, args.amount, nonce));
-        args.from.send(&args.at, &rt, &client, &op)
+        let op = rt.block_on(wallet.transfer(to, args.amount))?;
+        args.from.send(&args.at, &rt, &mut wallet, &op)
     })
 }
 
@@ -702,14 +713,14 @@ pub(crate) fn run_withdraw(args: WithdrawArgs) -> anyhow::Result<()> {
         let recipient = parse_address(&args.recipient)?;
         let rt = args.at.runtime()?;
         let client = args.at.client();
-        let (key, from, nonce) = args.from.prepare(&args.at, &rt, &client)?;
+        let mut wallet = args.from.wallet(&args.at, &rt, &client)?;
         let l1 = args.at.l1()?;
         let before = match &l1 {
             Some(l1) if !args.from.sign_only => Some(payout(l1, &recipient)?),
             _ => None,
         };
-        let op = SignedOp::Withdraw(Withdraw::sign(&key, from, recipient, args.amount, nonce));
-        let mut v = args.from.send(&args.at, &rt, &client, &op)?;
+        let op = rt.block_on(wallet.withdraw(recipient, args.amount))?;
+        let mut v = args.from.send(&args.at, &rt, &mut wallet, &op)?;
         if let (Some(l1), Some(before), Level::Proven) = (&l1, before, args.from.wait) {
             // the L1 credits a withdrawal when it takes its batch's proof; its settled reads may
             // trail the primary's word by the confirmations

@@ -1,5 +1,5 @@
-//! The load generator: signed transfers round robin between the demo accounts, through a client
-//! that knows every sequencer and fails over between them.
+//! The load generator: signed transfers round robin between the demo accounts, each account a
+//! [`Wallet`] on one client that knows every sequencer and fails over between them.
 
 use std::{
     sync::{
@@ -10,8 +10,8 @@ use std::{
     time::{Duration, Instant},
 };
 
-use keel_sequencer::{Client, ClientError};
-use keel_state::{AccountIndex, SecretKey, SignedOp, Transfer};
+use keel_sequencer::{Client, ClientError, Wallet};
+use keel_state::{AccountIndex, SecretKey};
 
 const TICK: Duration = Duration::from_millis(250);
 
@@ -81,7 +81,7 @@ pub struct Switches {
 /// while `go` is set and until `stop`.
 pub fn run(
     endpoints: Vec<String>,
-    mut accounts: Vec<Account>,
+    accounts: Vec<Account>,
     rate: u32,
     switches: Switches,
     stats: Arc<LoadStats>,
@@ -92,6 +92,17 @@ pub fn run(
     let client = Client::with_endpoints(endpoints);
     let every = Duration::from_secs_f64(1.0 / f64::from(rate.max(1)));
     let n = accounts.len();
+    let to: Vec<AccountIndex> = accounts.iter().map(|a| a.index).collect();
+    let mut wallets: Vec<Wallet> = accounts
+        .into_iter()
+        .map(|a| {
+            let mut w = Wallet::new(client.clone(), a.key, a.index);
+            if let Some(nonce) = a.nonce {
+                w.set_nonce(nonce);
+            }
+            w
+        })
+        .collect();
     let mut i = 0;
     let mut next = Instant::now();
     while !switches.stop.load(Ordering::Acquire) && n > 0 {
@@ -105,34 +116,27 @@ pub fn run(
             thread::sleep(next - now);
         }
         next += every;
-        let to = accounts[(i + 1) % n].index;
-        let a = &mut accounts[i];
-        let nonce = match a.nonce {
-            Some(n) => n,
-            None => match rt.block_on(client.account(a.index.0)) {
-                Ok(view) => view.nonce,
-                Err(e) => {
-                    tracing::debug!("reading account {}: {e}", a.index);
-                    thread::sleep(TICK);
-                    continue;
-                }
-            },
+        let w = &mut wallets[i];
+        let op = match rt.block_on(w.transfer(to[(i + 1) % n], 1)) {
+            Ok(op) => op,
+            Err(e) => {
+                tracing::debug!("reading account {}: {e}", w.account());
+                thread::sleep(TICK);
+                continue;
+            }
         };
-        let op = SignedOp::Transfer(Transfer::sign(&a.key, a.index, to, 1, nonce));
-        match rt.block_on(client.submit(&op)) {
+        // the wallet reads the nonce again after a failure: the outcome is unknown (a lost
+        // answer) or the nonce moved (a failover loses what was accepted but not replicated)
+        match rt.block_on(w.submit(&op)) {
             Ok(_) => {
-                a.nonce = Some(nonce + 1);
                 stats.note_accepted(client.base());
                 i = (i + 1) % n;
             }
             Err(e) => {
-                // the outcome is unknown (a lost answer) or the nonce moved (a failover loses
-                // what was accepted but not replicated): read it again before the next try
-                a.nonce = None;
                 if let ClientError::Refused { .. } = e {
                     stats.refused.fetch_add(1, Ordering::AcqRel);
                 }
-                tracing::debug!("a transfer from account {}: {e}", a.index);
+                tracing::debug!("a transfer from account {}: {e}", w.account());
                 thread::sleep(TICK);
             }
         }

@@ -26,6 +26,7 @@
 //! | [`api`] | the HTTP JSON API and the network batch stream |
 //! | [`client`] | the API's client, with fail-over along a list of endpoints |
 //! | [`follow`] | submitting an operation and following it to a durability level, across a failover |
+//! | [`wallet`] | one account's key on a client: signing with the next nonce, submitting, following |
 //! | [`node`] | the node's view (`/v1/node`): its role, proofs and committer |
 //! | [`replica`] | a standby's replica: the stream checked with our own STF, acknowledged, durable |
 //! | [`error`] | typed refusals (reason code, HTTP status) and failures |
@@ -42,6 +43,7 @@ pub mod node;
 pub mod replica;
 pub mod sequencer;
 pub mod wal;
+pub mod wallet;
 
 pub use client::{BatchStream, Client, ClientError};
 pub use config::{FsyncPolicy, SequencerConfig};
@@ -49,3 +51,4 @@ pub use error::{Reason, SequencerError, SubmitError, WalError};
 pub use follow::{Event, FollowError, Followed};
 pub use replica::{Applied, Replica, ReplicaError, ReplicaStatus};
 pub use sequencer::{Level, OpStatus, Progress, Sequencer, Status, StreamItem};
+pub use wallet::{Wallet, WalletError};

@@ -169,3 +169,40 @@ async fn a_dead_endpoint_first_costs_a_retry_and_a_refusal_ends_it_at_once() {
     assert!(matches!(e, FollowError::Unreachable { .. }), "{e}");
     b.shutdown();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wallet_signs_with_the_next_nonce_reads_it_again_after_a_refusal_and_refuses_another_key()
+{
+    use keel_sequencer::{Wallet, WalletError};
+    use keel_state::test_utils::key;
+    let db = tempfile::tempdir().unwrap();
+    let b = funded(db.path()).await;
+    let (url, _stop) = serve_until(b.clone()).await;
+    let client = Client::new(url);
+    let mut w = Wallet::new(client.clone(), key(0), AccountIndex(0));
+    for n in 0..3 {
+        let op = w.transfer(AccountIndex(1), 1).await.unwrap();
+        assert_eq!(op.nonce(), n);
+        w.submit(&op).await.unwrap();
+    }
+    // a nonce set by hand that is stale: refused, then read again from the primary
+    w.set_nonce(1);
+    let stale = w.transfer(AccountIndex(1), 1).await.unwrap();
+    assert!(w.submit(&stale).await.is_err());
+    assert_eq!(w.nonce().await.unwrap(), 3);
+    let followed = {
+        let op = w.transfer(AccountIndex(1), 1).await.unwrap();
+        w.send(&op, Level::Accepted, Duration::from_secs(10), |_| {})
+            .await
+            .unwrap()
+    };
+    assert_eq!(followed.level, Level::Accepted);
+    assert_eq!(w.nonce().await.unwrap(), 4);
+    // another account's key cannot sign for account 0
+    let mut other = Wallet::new(client, key(1), AccountIndex(0));
+    assert!(matches!(
+        other.transfer(AccountIndex(1), 1).await,
+        Err(WalletError::KeyMismatch { account: 0, .. })
+    ));
+    b.shutdown();
+}
