@@ -40,7 +40,7 @@ ensure_contracts() {
         exit 1
     fi
     if [ ! -d contracts/node_modules ] || [ contracts/package-lock.json -nt contracts/node_modules ]; then
-        echo "keel.sh: installing the contracts' npm packages (solc 0.8.19, anvil)" >&2
+        echo "keel.sh: installing the contracts' npm packages (solc 0.8.19, anvil, an OpenAPI validator)" >&2
         (cd contracts && npm ci --no-audit --no-fund --loglevel=error)
         touch contracts/node_modules
     fi
