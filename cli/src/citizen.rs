@@ -337,9 +337,22 @@ impl Endpoints {
             .build()?)
     }
 
-    /// The L1, if one is given.
+    /// The L1 to read, if one is given (on an EVM chain, without a key: reading needs no funds).
     fn l1(&self) -> anyhow::Result<Option<L1>> {
-        if let Some(evm) = self.evm.connect()? {
+        let reader = crate::evm::EvmL1Args {
+            evm_key_file: None,
+            ..self.evm.clone()
+        };
+        self.connect(&reader)
+    }
+
+    /// The L1 to write to (on an EVM chain, with `--evm.key-file`, which pays).
+    fn l1_writer(&self) -> anyhow::Result<Option<L1>> {
+        self.connect(&self.evm)
+    }
+
+    fn connect(&self, evm: &crate::evm::EvmL1Args) -> anyhow::Result<Option<L1>> {
+        if let Some(evm) = evm.connect()? {
             return Ok(Some(L1::Evm(evm)));
         }
         match &self.l1_rpc {
@@ -351,12 +364,14 @@ impl Endpoints {
     }
 
     fn require_l1(&self, what: &str) -> anyhow::Result<L1> {
-        self.l1()?.ok_or_else(|| {
-            refusal(
-                "no_l1",
-                format!("{what} needs the L1: --l1.rpc URL, or --evm.rpc with --evm.rollup and --evm.chain-id"),
-            )
-        })
+        self.l1()?.ok_or_else(|| self.no_l1(what))
+    }
+
+    fn no_l1(&self, what: &str) -> anyhow::Error {
+        refusal(
+            "no_l1",
+            format!("{what} needs the L1: --l1.rpc URL, or --evm.rpc with --evm.rollup and --evm.chain-id"),
+        )
     }
 
     /// The index of the account whose key is `pk`, as the L1 assigned it.
@@ -489,7 +504,14 @@ pub(crate) fn run_deposit(args: DepositArgs) -> anyhow::Result<()> {
     report(args.at.json, || {
         let key = owner(&args.key_file)?;
         let pk = key.public_key();
-        let l1 = args.at.require_l1("a deposit")?;
+        args.at
+            .evm
+            .require_key("a deposit")
+            .map_err(|e| refusal("no_l1_key", e.to_string()))?;
+        let l1 = args
+            .at
+            .l1_writer()?
+            .ok_or_else(|| args.at.no_l1("a deposit"))?;
         let human = !args.at.json;
         let rt = args.at.runtime()?;
         let client = args.at.client();
@@ -500,10 +522,7 @@ pub(crate) fn run_deposit(args: DepositArgs) -> anyhow::Result<()> {
             None => None,
         };
         let receipt = match &l1 {
-            L1::Evm(evm) => {
-                args.at.evm.require_key("a deposit")?;
-                evm.deposit(&pk, args.amount)?
-            }
+            L1::Evm(evm) => evm.deposit(&pk, args.amount)?,
             L1::Embedded(rpc) => {
                 let payer = match &args.at.l1_key_file {
                     Some(f) => owner(f)?,
@@ -616,6 +635,7 @@ impl Signer {
         let human = !at.json;
         let started = Instant::now();
         let mut events = Vec::new();
+        let ticker = Ticker::start(started, self.wait);
         let followed = rt.block_on(wallet.send(
             op,
             self.wait,
@@ -642,11 +662,12 @@ impl Signer {
                     _ => format!("{e:?}"),
                 };
                 // progress goes to stderr in either mode: under --json, stdout is the result
-                eprintln!("[{t:6.1}s] {line}");
-                let _ = std::io::stderr().flush();
+                ticker.line(&format!("[{t:6.1}s] {line}"));
                 events.push(json!({ "at_ms": started.elapsed().as_millis() as u64, "event": line }));
             },
-        ))?;
+        ));
+        ticker.stop();
+        let followed = followed?;
         if human {
             println!(
                 "{}: account {} nonce {}, {}{} ({:.1} s{})",
@@ -675,6 +696,69 @@ impl Signer {
             "failovers": followed.failovers,
             "events": events,
         }))
+    }
+}
+
+/// The live display while an operation is followed: on a terminal, a line that counts the
+/// seconds waited under the steps so far; elsewhere, the steps alone.
+struct Ticker {
+    state: Option<std::sync::Arc<(std::sync::Mutex<bool>, std::sync::Condvar)>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Ticker {
+    fn start(started: Instant, target: Level) -> Self {
+        if !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+            return Self {
+                state: None,
+                thread: None,
+            };
+        }
+        let state = std::sync::Arc::new((std::sync::Mutex::new(false), std::sync::Condvar::new()));
+        let s = state.clone();
+        let thread = std::thread::spawn(move || {
+            let (stopped, wake) = &*s;
+            let mut done = stopped.lock().unwrap_or_else(|p| p.into_inner());
+            while !*done {
+                eprint!(
+                    "\r\x1b[K  waiting for {} … {:.1} s",
+                    target.name(),
+                    started.elapsed().as_secs_f64()
+                );
+                let _ = std::io::stderr().flush();
+                done = wake
+                    .wait_timeout(done, Duration::from_millis(200))
+                    .unwrap_or_else(|p| p.into_inner())
+                    .0;
+            }
+            eprint!("\r\x1b[K");
+        });
+        Self {
+            state: Some(state),
+            thread: Some(thread),
+        }
+    }
+
+    /// A step: printed above the counting line.
+    fn line(&self, text: &str) {
+        match &self.state {
+            Some(s) => {
+                let _guard = s.0.lock().unwrap_or_else(|p| p.into_inner());
+                eprintln!("\r\x1b[K{text}");
+            }
+            None => eprintln!("{text}"),
+        }
+        let _ = std::io::stderr().flush();
+    }
+
+    fn stop(mut self) {
+        if let Some(s) = &self.state {
+            *s.0.lock().unwrap_or_else(|p| p.into_inner()) = true;
+            s.1.notify_all();
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
     }
 }
 

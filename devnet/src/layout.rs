@@ -335,7 +335,7 @@ fn fill(cfg: &Config, dir: &Dir, layout: &Layout) -> Result<(), DevnetError> {
         sequencers: sequencers.iter().map(|k| k.public_key()).collect(),
         allocations: vec![(
             address_of(&funder.public_key()),
-            DEPOSIT * u64::from(cfg.accounts) + 1,
+            DEPOSIT * u64::from(cfg.accounts) + 1 + crate::CITIZEN_FUNDS,
         )],
         council: CouncilKey::of(&public),
     };

@@ -41,6 +41,9 @@ pub use supervisor::{cause_lines, Proc, Restart, Spec, PARENT_ENV};
 pub const DEFAULT_BATCHES: u64 = 4;
 /// Each demo account's deposit.
 pub const DEPOSIT: u64 = 1_000_000;
+/// L1 funds the embedded L1's funder keeps beyond the demo accounts' deposits, for the citizens'
+/// own (`client.toml` names its key as the payer of `keel deposit`).
+pub const CITIZEN_FUNDS: u64 = 1_000_000_000;
 /// The load waits while more batches than this are cut but not committed.
 pub const BACKLOG: u64 = 4;
 /// The council the devnet deals itself (threshold, members): its shares stay in the directory.
