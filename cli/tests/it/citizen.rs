@@ -1,7 +1,7 @@
 //! A citizen's session against `keel devnet` on anvil, with nothing but `keel` and a script:
 //! two new keys; deposits through the rollup contract; a transfer followed to `proven`; a
-//! transfer signed by `keel --sign-only` and submitted as a JSON body by a JavaScript client that
-//! has nothing of Keel's (`scripts/citizen.mjs`); a withdrawal followed to `proven` and credited
+//! transfer signed and submitted as a JSON body by a JavaScript client that has nothing of
+//! Keel's (`scripts/citizen.mjs`); a withdrawal followed to `proven` and credited
 //! by the contract; the account with its proven balance and Merkle proof. Then every kind of bad
 //! input, each refused with its reason code and changing nothing.
 
@@ -156,7 +156,7 @@ fn session(client: &Path, tmp: &Path) {
         "{t}"
     );
 
-    // a JSON body over plain HTTP from JavaScript: signed by keel, sent by the script
+    // keel signs without sending
     let body = ok(
         client,
         &[
@@ -171,6 +171,11 @@ fn session(client: &Path, tmp: &Path) {
         ],
     );
     assert_eq!(body["transfer"]["nonce"], 1, "{body}");
+    // a transfer signed and sent by JavaScript that has nothing of Keel's: the key file read,
+    // the message built, Schnorr over Grumpkin with Poseidon computed, the JSON body posted
+    let i_other = theirs["account"].as_u64().unwrap().to_string();
+    let (signed, body) = script(&["sign", me_s, "transfer", &i_me, &i_other, "3", "1"]);
+    assert!(signed, "{body}");
     let body_file = tmp.join("body.json");
     std::fs::write(&body_file, body.to_string()).unwrap();
     let (sent, answer) = script(&[
