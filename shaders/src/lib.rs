@@ -10,6 +10,8 @@
 //!  field/montgomery.wgsl ── instantiated per field (fq, fr) with generated constants
 //!  curve/g1.wgsl ───────── BN254 G1 in XYZZ coordinates, over fq
 //!  msm/*.wgsl ──────────── Pippenger stages: decompose → scan → scatter → accumulate → reduce
+//!  ntt/radix2.wgsl ─────── the NTT over fr: bit reversal, one butterfly stage per dispatch,
+//!                          multiplications by factors (cosets) and by a scalar (the inverse)
 //! ```
 //!
 //! ## Limb widths
@@ -47,6 +49,7 @@ const MSM_SCAN: &str = include_str!("../msm/scan.wgsl");
 const MSM_SCATTER: &str = include_str!("../msm/scatter.wgsl");
 const MSM_ACCUMULATE: &str = include_str!("../msm/accumulate.wgsl");
 const MSM_REDUCE: &str = include_str!("../msm/reduce.wgsl");
+const NTT_RADIX2: &str = include_str!("../ntt/radix2.wgsl");
 
 /// How a 256-bit field element is split into limbs inside a shader.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -163,11 +166,14 @@ pub enum Kernel {
     FieldOps(Field),
     /// Differential-test kernels for G1 mixed and full addition (and doubling through them).
     G1Ops,
+    /// The NTT over `Fr` (four entry points: bit reversal, a butterfly stage, multiplication by
+    /// per-element factors, multiplication by one scalar).
+    Ntt,
 }
 
 impl Kernel {
     /// Every kernel, for validation.
-    pub const ALL: [Kernel; 8] = [
+    pub const ALL: [Kernel; 9] = [
         Kernel::MsmDecompose,
         Kernel::MsmScan,
         Kernel::MsmScatter,
@@ -176,6 +182,7 @@ impl Kernel {
         Kernel::FieldOps(Field::Fq),
         Kernel::FieldOps(Field::Fr),
         Kernel::G1Ops,
+        Kernel::Ntt,
     ];
 
     /// The module's entry points.
@@ -189,6 +196,12 @@ impl Kernel {
             Kernel::FieldOps(Field::Fq) => &["fq_ops"],
             Kernel::FieldOps(Field::Fr) => &["fr_ops"],
             Kernel::G1Ops => &["g1_add_affine", "g1_add"],
+            Kernel::Ntt => &[
+                "ntt_bitreverse",
+                "ntt_butterfly",
+                "ntt_mul_factors",
+                "ntt_mul_scalar",
+            ],
         }
     }
 
@@ -224,6 +237,11 @@ impl Kernel {
                 true,
                 &[("inputs", Read), ("outputs", ReadWrite)],
             ),
+            Kernel::Ntt => (
+                Some(Field::Fr),
+                false,
+                &[("values", ReadWrite), ("twiddles", Read), ("factors", Read)],
+            ),
         }
     }
 
@@ -237,6 +255,7 @@ impl Kernel {
             Kernel::MsmReduce => MSM_REDUCE.to_owned(),
             Kernel::FieldOps(field) => instantiate(FIELD_OPS, field),
             Kernel::G1Ops => G1_OPS.to_owned(),
+            Kernel::Ntt => NTT_RADIX2.to_owned(),
         }
     }
 

@@ -3,6 +3,7 @@
 mod curve;
 mod field;
 mod msm;
+mod ntt;
 
 use std::sync::{Arc, OnceLock};
 
