@@ -9,6 +9,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
+mod bench;
 mod citizen;
 mod committer;
 mod config;
@@ -90,6 +91,10 @@ enum Command {
     /// Inspect an existing state database.
     #[command(subcommand)]
     State(state::StateCommand),
+    /// The prover's stages (MSM, NTT, a batch proof) on this machine's adapter against its CPU,
+    /// in one run: a table of times and ratios (--json), every GPU result checked and every
+    /// proof verified.
+    Bench(bench::BenchArgs),
     /// A citizen's key: make one (a file only its owner can read).
     #[command(subcommand)]
     Key(citizen::KeyCommand),
@@ -137,6 +142,7 @@ fn main() -> anyhow::Result<()> {
         Command::Reconstruct(args) => reconstruct::run(args)?,
         Command::State(cmd) => state::run(cmd)?,
         Command::Key(cmd) => citizen::run_key(cmd)?,
+        Command::Bench(args) => bench::run(args)?,
         Command::Account(args) => citizen::run_account(args)?,
         Command::Deposit(args) => citizen::run_deposit(args)?,
         Command::Transfer(args) => citizen::run_transfer(args)?,

@@ -68,7 +68,7 @@ pub(crate) fn check_shape(shape: Shape) -> anyhow::Result<()> {
 
 /// The KZG parameters and the keys of `shape` in `dir`, loaded or generated there (keys are
 /// made on the CPU path: they are the same whatever proves with them).
-fn load_keys(
+pub(crate) fn load_keys(
     dir: &Path,
     shape: Shape,
     srs: &Srs,

@@ -247,7 +247,7 @@ fn run_keygen(args: KeygenArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-mod keys;
+pub(crate) mod keys;
 mod serve;
 #[cfg(test)]
 mod tests;

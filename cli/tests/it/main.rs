@@ -310,3 +310,51 @@ fn the_council_runs_its_dkg_and_signs_member_by_member() {
     let msg = ::hex::decode(msg).unwrap();
     public.verifying_key().verify(&msg, &sig).unwrap();
 }
+
+/// `keel bench --quick --json` runs the MSM, the NTT and a proof on this machine's adapter and
+/// CPU: every GPU result equal to the CPU's, every proof verified; on a software adapter the GPU
+/// is not timed. Sizes it cannot take are refused.
+#[test]
+fn bench_quick_checks_every_stage_and_verifies_every_proof() {
+    let _heavy = heavy();
+    let keys = crate::l1::keys_dir();
+    let keys = keys.to_str().unwrap();
+    let (ok, out, err) = keel(&[
+        "bench",
+        "--quick",
+        "--json",
+        "--bench.runs",
+        "1",
+        "--prover.keys-dir",
+        keys,
+    ]);
+    assert!(ok, "{err}");
+    let r: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let rows = r["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 3 + 5, "{r}");
+    let software = r["machine"]["software_adapter"] == true;
+    for row in rows {
+        assert!(row["cpu_ms"].as_f64().unwrap() > 0.0, "{row}");
+        if r["machine"]["adapter"].is_string() {
+            assert_eq!(row["gpu_equals_cpu"], true, "{row}");
+        }
+        if software {
+            assert!(
+                row["gpu_ms"].is_null(),
+                "a software adapter is not timed: {row}"
+            );
+        }
+    }
+    let backends = r["proof"]["backends"].as_array().unwrap();
+    assert!(!backends.is_empty());
+    for b in backends {
+        assert_eq!(b["verified"], true, "{b}");
+    }
+    assert_eq!(backends[0]["backend"], "cpu");
+    assert!(backends[0]["transfers_per_s"].as_f64().unwrap() > 0.0);
+    for bad in [["--bench.msm", "5..2"], ["--bench.proof", "12x3@10"]] {
+        let (ok, _, err) = keel(&["bench", "--quick", bad[0], bad[1]]);
+        assert!(!ok, "{bad:?} accepted");
+        assert!(!err.is_empty());
+    }
+}

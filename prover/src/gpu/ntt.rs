@@ -36,6 +36,9 @@ use super::{
     error::GpuError,
 };
 
+/// Tables kept between transforms, by (the element they are powers of, their length).
+type Tables<T> = Mutex<HashMap<([u8; 32], u32), Arc<T>>>;
+
 /// Bytes of one field element on the device.
 const ELEMENT_BYTES: u64 = 32;
 
@@ -78,7 +81,7 @@ fn check_len(a: &[Fr], log_n: u32) {
 /// keeps them.
 #[derive(Default)]
 pub struct CpuNtt {
-    data: Mutex<HashMap<([u8; 32], u32), Arc<FFTData<Fr>>>>,
+    data: Tables<FFTData<Fr>>,
 }
 
 impl std::fmt::Debug for CpuNtt {
@@ -168,7 +171,7 @@ pub struct GpuNtt {
     limbs: Limbs,
     pipelines: Pipelines,
     /// Resident tables: the twiddles of each (ω, n), the powers of each coset generator.
-    tables: Mutex<HashMap<([u8; 32], u32), Arc<wgpu::Buffer>>>,
+    tables: Tables<wgpu::Buffer>,
     m: Montgomery<Fr>,
 }
 
