@@ -61,8 +61,9 @@ pub(crate) struct BenchArgs {
     /// Directory of the circuit's keys (generated there if missing, once per shape).
     #[arg(long = "prover.keys-dir", default_value = crate::prover::DEFAULT_KEYS_DIR)]
     keys_dir: PathBuf,
-    /// The adapter: `auto` (a hardware GPU if there is one), `require` (any adapter, software
-    /// included, or fail), `off` (the CPU alone).
+    /// The adapter: `auto` (the best there is; a software one, such as lavapipe, makes the GPU
+    /// side a correctness check), `require` (the same, but fail if there is none), `off` (the
+    /// CPU alone).
     #[arg(long = "prover.gpu", default_value = "auto")]
     gpu: GpuPolicy,
     /// Print JSON instead of the table.
