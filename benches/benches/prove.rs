@@ -24,49 +24,14 @@ use keel_prover::{
     gpu::{AdapterClass, GpuContext, GpuPolicy, MsmConfig},
     keys::{kzg_params, BatchKeys, Srs},
     kzg::{cpu_factory, gpu_factory, MsmParams},
-    BatchProver, Shape, Timings,
-};
-use keel_state::{
-    test_utils::{funded_state, transfer},
-    BatchWitness, Epoch,
+    sample_witness, BatchProver, Shape, Timings,
 };
 
 fn shapes() -> Vec<Shape> {
     let spec = std::env::var("KEEL_PROVE_SHAPES").unwrap_or_else(|_| "fill-24@17".into());
     spec.split(',')
-        .map(|s| {
-            let s = s.trim();
-            if let Some(rest) = s.strip_prefix("fill-") {
-                let (d, k) = rest.split_once('@').expect("fill-D@k");
-                return Shape::fill(d.parse().expect("depth"), k.parse().expect("k"));
-            }
-            let (nd, k) = match s.split_once('@') {
-                Some((nd, k)) => (nd, Some(k.parse().expect("k"))),
-                None => (s, None),
-            };
-            let (n, d) = nd.split_once('x').expect("shape is NxD[@k]");
-            let (capacity, depth) = (n.parse().expect("capacity"), d.parse().expect("depth"));
-            match k {
-                Some(k) => Shape { capacity, depth, k },
-                None => Shape::fit(capacity, depth),
-            }
-        })
+        .map(|s| s.parse().expect("KEEL_PROVE_SHAPES"))
         .collect()
-}
-
-/// A full batch of transfers between funded accounts.
-fn witness(shape: &Shape) -> BatchWitness {
-    let accounts = 16u32.min(1 << shape.depth.min(31));
-    let mut s = funded_state(shape.depth, accounts, 1 << 40);
-    let ops = (0..shape.capacity as u64)
-        .map(|n| {
-            let from = (n % u64::from(accounts)) as u32;
-            let to = (from + 1) % accounts;
-            let nonce = n / u64::from(accounts);
-            transfer(from, to, 7, nonce)
-        })
-        .collect();
-    s.execute_batch(Epoch(1), ops).expect("valid batch")
 }
 
 fn share(t: &Timings) -> String {
@@ -151,7 +116,7 @@ fn bench(_: &mut Criterion) {
             "  keys generated in {:.1} s",
             started.elapsed().as_secs_f64()
         );
-        let w = witness(&shape);
+        let w = sample_witness(&shape).expect("a full batch");
         let mut backends = vec![("cpu", BatchProver::new(cpu, keys.clone()))];
         if let Some(ctx) = &gpu {
             let factory = gpu_factory(ctx.clone(), MsmConfig::default());

@@ -15,6 +15,6 @@ pub mod circuit;
 pub mod keys;
 pub mod proof;
 
-pub use circuit::{BatchCircuit, CircuitError, PublicInputs, Shape, Statistics};
+pub use circuit::{BadShape, BatchCircuit, CircuitError, PublicInputs, Shape, Statistics};
 pub use keys::{BatchKeys, KeyError, KeySource, Srs};
 pub use proof::{BatchProof, BatchVerifier, ProveError, Transcript};

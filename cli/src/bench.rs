@@ -33,7 +33,6 @@ use keel_prover::{
     kzg::{gpu_factory, params_for, MsmParams},
     BatchProver, Shape, Timings,
 };
-use keel_state::{AccountIndex, BatchOp, Deposit, Epoch, MemStore, QueueEntry, SecretKey, State};
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 use serde_json::{json, Value};
@@ -84,20 +83,7 @@ fn range(spec: &str) -> anyhow::Result<std::ops::RangeInclusive<u32>> {
 }
 
 fn parse_shape(spec: &str) -> anyhow::Result<Shape> {
-    let bad = || format!("{spec:?}: a shape is fill-D@k or NxD@k");
-    if let Some(rest) = spec.strip_prefix("fill-") {
-        let (d, k) = rest.split_once('@').with_context(bad)?;
-        let shape = Shape::fill(d.parse().with_context(bad)?, k.parse().with_context(bad)?);
-        crate::prover::keys::check_shape(shape)?;
-        return Ok(shape);
-    }
-    let (nd, k) = spec.split_once('@').with_context(bad)?;
-    let (n, d) = nd.split_once('x').with_context(bad)?;
-    let shape = Shape {
-        capacity: n.parse().with_context(bad)?,
-        depth: d.parse().with_context(bad)?,
-        k: k.parse().with_context(bad)?,
-    };
+    let shape: Shape = spec.parse()?;
     crate::prover::keys::check_shape(shape)?;
     Ok(shape)
 }
@@ -144,36 +130,6 @@ fn cpu_model() -> String {
             })
         })
         .unwrap_or_else(|| std::env::consts::ARCH.to_owned())
-}
-
-/// One batch of `shape.capacity` signed transfers among 16 funded accounts.
-fn witness(shape: &Shape) -> anyhow::Result<keel_state::BatchWitness> {
-    let accounts = 16u32.min(1 << shape.depth.min(31));
-    let keys: Vec<SecretKey> = (0..accounts)
-        .map(|i| SecretKey::from_seed(&[i as u8 + 1; 32]))
-        .collect();
-    let mut s = State::open(MemStore::new(), shape.depth)?;
-    for (i, k) in keys.iter().enumerate() {
-        s.apply(&BatchOp::L1(QueueEntry::Deposit(Deposit {
-            to: AccountIndex(i as u32),
-            pk: k.public_key(),
-            amount: 1 << 40,
-        })))?;
-    }
-    let ops = (0..shape.capacity as u64)
-        .map(|n| {
-            let from = (n % u64::from(accounts)) as u32;
-            let t = keel_state::Transfer::sign(
-                &keys[from as usize],
-                AccountIndex(from),
-                AccountIndex((from + 1) % accounts),
-                7,
-                n / u64::from(accounts),
-            );
-            BatchOp::L2(keel_state::SignedOp::Transfer(t))
-        })
-        .collect();
-    Ok(s.execute_batch(Epoch(1), ops)?)
 }
 
 pub(crate) fn run(args: BenchArgs) -> anyhow::Result<()> {
@@ -319,7 +275,7 @@ pub(crate) fn run(args: BenchArgs) -> anyhow::Result<()> {
     ));
     let (params, keys, _) =
         crate::prover::keys::load_keys(&args.keys_dir, shape, &keel_prover::keys::Srs::Dev)?;
-    let w = witness(&shape)?;
+    let w = keel_prover::sample_witness(&shape)?;
     let mut provers = vec![(
         "cpu",
         BatchProver::new(params_for(params.clone(), GpuPolicy::Off)?, keys.clone()),

@@ -32,7 +32,7 @@ use keel_sequencer::{
     api::{TransferBody, WithdrawBody},
     Client, ClientError, Event, FollowError, Level, Wallet, WalletError,
 };
-use keel_state::{AccountIndex, L1Address, MemStore, PublicKey, SecretKey, SignedOp};
+use keel_state::{AccountIndex, L1Address, MemStore, PublicKey, SignedOp};
 use serde_json::{json, Value};
 
 /// A sequencer's API when none is given: `keel sequencer`'s default address.
@@ -339,20 +339,19 @@ impl Endpoints {
 
     /// The L1 to read, if one is given (on an EVM chain, without a key: reading needs no funds).
     fn l1(&self) -> anyhow::Result<Option<L1>> {
-        let reader = crate::evm::EvmL1Args {
-            evm_key_file: None,
-            ..self.evm.clone()
-        };
-        self.connect(&reader)
+        self.connect(self.evm.connect_reader()?)
     }
 
     /// The L1 to write to (on an EVM chain, with `--evm.key-file`, which pays).
     fn l1_writer(&self) -> anyhow::Result<Option<L1>> {
-        self.connect(&self.evm)
+        self.connect(self.evm.connect()?)
     }
 
-    fn connect(&self, evm: &crate::evm::EvmL1Args) -> anyhow::Result<Option<L1>> {
-        if let Some(evm) = evm.connect()? {
+    fn connect(
+        &self,
+        evm: Option<std::sync::Arc<keel_evm::settlement::EvmSettlement>>,
+    ) -> anyhow::Result<Option<L1>> {
+        if let Some(evm) = evm {
             return Ok(Some(L1::Evm(evm)));
         }
         match &self.l1_rpc {
@@ -410,24 +409,6 @@ impl Endpoints {
             .map_err(|e| refusal("bad_account", format!("{who:?} is not a public key: {e}")))?;
         self.index_of(&pk)
     }
-}
-
-/// Reads a key file, refusing it with `key_file`.
-fn owner(path: &Path) -> anyhow::Result<SecretKey> {
-    Ok(keel_node::keys::read_key(path)?)
-}
-
-fn parse_address(text: &str) -> anyhow::Result<L1Address> {
-    hex::decode(text.trim_start_matches("0x"))
-        .ok()
-        .and_then(|b| b.try_into().ok())
-        .map(L1Address)
-        .ok_or_else(|| {
-            refusal(
-                "bad_recipient",
-                format!("{text:?} is not an L1 address (40 hex digits)"),
-            )
-        })
 }
 
 pub(crate) fn run_account(args: AccountArgs) -> anyhow::Result<()> {
@@ -502,7 +483,7 @@ pub(crate) fn run_account(args: AccountArgs) -> anyhow::Result<()> {
 
 pub(crate) fn run_deposit(args: DepositArgs) -> anyhow::Result<()> {
     report(args.at.json, || {
-        let key = owner(&args.key_file)?;
+        let key = crate::read_key(&args.key_file)?;
         let pk = key.public_key();
         args.at
             .evm
@@ -525,7 +506,7 @@ pub(crate) fn run_deposit(args: DepositArgs) -> anyhow::Result<()> {
             L1::Evm(evm) => evm.deposit(&pk, args.amount)?,
             L1::Embedded(rpc) => {
                 let payer = match &args.at.l1_key_file {
-                    Some(f) => owner(f)?,
+                    Some(f) => crate::read_key(f)?,
                     None => key.clone(),
                 };
                 Keyed::new(rpc.as_ref(), payer).deposit(&pk, args.amount)?
@@ -592,7 +573,7 @@ impl Signer {
         rt: &tokio::runtime::Runtime,
         client: &Client,
     ) -> anyhow::Result<Wallet> {
-        let key = owner(&self.key_file)?;
+        let key = crate::read_key(&self.key_file)?;
         let index = match self.account {
             Some(i) => AccountIndex(i),
             None => at.index_of(&key.public_key())?,
@@ -794,7 +775,10 @@ pub(crate) fn run_transfer(args: TransferArgs) -> anyhow::Result<()> {
 
 pub(crate) fn run_withdraw(args: WithdrawArgs) -> anyhow::Result<()> {
     report(args.at.json, || {
-        let recipient = parse_address(&args.recipient)?;
+        let recipient: L1Address = args
+            .recipient
+            .parse()
+            .map_err(|e: keel_state::BadL1Address| refusal("bad_recipient", e.to_string()))?;
         let rt = args.at.runtime()?;
         let client = args.at.client();
         let mut wallet = args.from.wallet(&args.at, &rt, &client)?;
@@ -816,11 +800,7 @@ pub(crate) fn run_withdraw(args: WithdrawArgs) -> anyhow::Result<()> {
             }
             let credited = after.1.saturating_sub(before.1);
             if !args.at.json {
-                println!(
-                    "the L1 credited {credited} units to 0x{}{}",
-                    hex::encode(recipient.0),
-                    after.0
-                );
+                println!("the L1 credited {credited} units to {recipient}{}", after.0);
             }
             v["l1_credited"] = json!(credited as u64);
             v["l1_payout"] = json!(after.1 as u64);

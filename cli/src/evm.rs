@@ -182,6 +182,18 @@ impl EvmL1Args {
 }
 
 impl EvmL1Args {
+    /// Connects to the rollup to read only, whatever `--evm.key-file` says (reading needs no
+    /// funds), if `--evm.rpc` is given.
+    pub(crate) fn connect_reader(
+        &self,
+    ) -> anyhow::Result<Option<std::sync::Arc<keel_evm::settlement::EvmSettlement>>> {
+        Self {
+            evm_key_file: None,
+            ..self.clone()
+        }
+        .connect()
+    }
+
     /// The EVM key is required (a service that writes: a sequencer, a committer).
     pub(crate) fn require_key(&self, who: &str) -> anyhow::Result<()> {
         anyhow::ensure!(

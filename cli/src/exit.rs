@@ -42,13 +42,7 @@ pub(crate) fn run(args: ExitArgs) -> anyhow::Result<()> {
     let recipient = args
         .recipient
         .as_deref()
-        .map(|r| {
-            hex::decode(r.trim_start_matches("0x"))
-                .ok()
-                .and_then(|b| b.try_into().ok())
-                .map(L1Address)
-                .context("the recipient must be 40 hex digits")
-        })
+        .map(str::parse::<L1Address>)
         .transpose()?;
     if args.evm.evm_rpc.is_some() {
         return run_evm(&args, &owner, recipient);

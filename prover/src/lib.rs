@@ -38,9 +38,10 @@ pub mod kzg;
 pub mod prove;
 pub mod worker;
 
-pub use circuit::{BatchCircuit, CircuitError, PublicInputs, Shape, Statistics};
+pub use circuit::{BadShape, BatchCircuit, CircuitError, PublicInputs, Shape, Statistics};
 pub use keys::{BatchKeys, KeyError, KeySource, Srs};
 pub use kzg::{MsmKzg, MsmParams, Shplonk};
 pub use prove::{
-    BatchProof, BatchProver, BatchVerifier, Progress, ProveError, Timings, Transcript,
+    sample_witness, BatchProof, BatchProver, BatchVerifier, Progress, ProveError, SampleError,
+    Timings, Transcript,
 };

@@ -175,3 +175,54 @@ impl BatchProver {
             .with_transcript(self.transcript)
     }
 }
+
+/// Why [`sample_witness`] could not build its batch (a depth outside the tree's range).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SampleError {
+    /// The state could not be opened at the shape's depth.
+    #[error(transparent)]
+    Open(#[from] keel_state::OpenError),
+    /// A funding deposit was refused.
+    #[error(transparent)]
+    Stf(#[from] keel_state::StfError),
+    /// The batch was refused.
+    #[error(transparent)]
+    Batch(#[from] keel_state::BatchError),
+}
+
+/// A full batch for `shape`: `capacity` signed transfers round robin among (at most) 16
+/// accounts funded in the same state. What benchmarks and `keel bench` prove.
+pub fn sample_witness(shape: &crate::Shape) -> Result<BatchWitness, SampleError> {
+    use keel_state::{
+        AccountIndex, BatchOp, Deposit, Epoch, MemStore, QueueEntry, SecretKey, SignedOp, State,
+        Transfer,
+    };
+    let accounts = 16u32.min(1 << shape.depth.min(31));
+    let keys: Vec<SecretKey> = (0..accounts)
+        .map(|i| SecretKey::from_seed(&[i as u8 + 1; 32]))
+        .collect();
+    let mut s = State::open(MemStore::new(), shape.depth)?;
+    for (i, k) in keys.iter().enumerate() {
+        let deposit = Deposit {
+            to: AccountIndex(i as u32),
+            pk: k.public_key(),
+            amount: 1 << 40,
+        };
+        s.apply(&BatchOp::L1(QueueEntry::Deposit(deposit)))?;
+    }
+    let ops = (0..shape.capacity as u64)
+        .map(|n| {
+            let from = (n % u64::from(accounts)) as u32;
+            let t = Transfer::sign(
+                &keys[from as usize],
+                AccountIndex(from),
+                AccountIndex((from + 1) % accounts),
+                7,
+                n / u64::from(accounts),
+            );
+            BatchOp::L2(SignedOp::Transfer(t))
+        })
+        .collect();
+    Ok(s.execute_batch(Epoch(1), ops)?)
+}

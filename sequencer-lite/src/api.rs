@@ -102,18 +102,19 @@ pub struct WithdrawBody {
     pub signature: String,
 }
 
-fn hex_bytes<const N: usize>(what: &str, text: &str) -> Result<[u8; N], SubmitError> {
-    let bytes = hex::decode(text.trim_start_matches("0x"))
-        .map_err(|e| SubmitError::BadHex(format!("{what}: {e}")))?;
-    let len = bytes.len();
-    bytes
-        .try_into()
-        .map_err(|_| SubmitError::BadHex(format!("{what}: {len} bytes, not {N}")))
-}
-
+/// A signature's 96 bytes in hex (`0x` optional): not hex or not 96 bytes is `bad_hex`, not a
+/// signature (a point off the curve) `bad_encoding`.
 fn signature(text: &str) -> Result<Signature, SubmitError> {
-    Signature::from_bytes(&hex_bytes("signature", text)?)
-        .map_err(|e| SubmitError::BadEncoding(format!("signature: {e}")))
+    let bytes = keel_state::wire::from_hex(text)
+        .map_err(|e| SubmitError::BadHex(format!("signature: {e}")))?;
+    let len = bytes.len();
+    let bytes: [u8; keel_state::signature::SIGNATURE_BYTES] = bytes.try_into().map_err(|_| {
+        SubmitError::BadHex(format!(
+            "signature: {len} bytes, not {}",
+            keel_state::signature::SIGNATURE_BYTES
+        ))
+    })?;
+    Signature::from_bytes(&bytes).map_err(|e| SubmitError::BadEncoding(format!("signature: {e}")))
 }
 
 impl TransferBody {
@@ -124,7 +125,7 @@ impl TransferBody {
             to: t.to.0,
             amount: t.amount,
             nonce: t.nonce,
-            signature: format!("0x{}", hex::encode(t.signature.to_bytes())),
+            signature: keel_state::wire::to_hex(&t.signature.to_bytes()),
         }
     }
 
@@ -145,10 +146,10 @@ impl WithdrawBody {
     pub fn of(w: &Withdraw) -> Self {
         Self {
             from: w.from.0,
-            recipient: format!("0x{}", hex::encode(w.recipient.0)),
+            recipient: w.recipient.to_string(),
             amount: w.amount,
             nonce: w.nonce,
-            signature: format!("0x{}", hex::encode(w.signature.to_bytes())),
+            signature: keel_state::wire::to_hex(&w.signature.to_bytes()),
         }
     }
 
@@ -156,7 +157,10 @@ impl WithdrawBody {
     pub fn to_op(&self) -> Result<SignedOp, SubmitError> {
         Ok(SignedOp::Withdraw(Withdraw {
             from: AccountIndex(self.from),
-            recipient: L1Address(hex_bytes("recipient", &self.recipient)?),
+            recipient: self
+                .recipient
+                .parse::<L1Address>()
+                .map_err(|e| SubmitError::BadHex(format!("recipient: {e}")))?,
             amount: self.amount,
             nonce: self.nonce,
             signature: signature(&self.signature)?,

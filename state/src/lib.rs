@@ -53,7 +53,7 @@ pub use account::Account;
 pub use batch::{data_commitment, Batch};
 pub use encoding::{Decode, DecodeError, Encode};
 pub use field::Fr;
-pub use ids::{AccountIndex, BatchNumber, Epoch, L1Address};
+pub use ids::{AccountIndex, BadL1Address, BatchNumber, Epoch, L1Address};
 pub use ops::{BatchOp, Deposit, QueueEntry, SignedOp, Transfer, Withdraw};
 pub use signature::{PreparedSignature, PublicKey, SecretKey, Signature, SignatureError};
 pub use stf::{BatchError, OpenError, Pending, PlannedBatch, State, StfError};

@@ -115,6 +115,39 @@ pub fn reserved_rows() -> usize {
     constraint_system().0.blinding_factors() + 1
 }
 
+/// Why text is not a [`Shape`].
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not a shape: fill-D@k (as many operations at depth D as 2^k rows hold), NxD@k or NxD (the smallest k that holds them)")]
+pub struct BadShape(pub String);
+
+impl std::str::FromStr for Shape {
+    type Err = BadShape;
+
+    /// `fill-D@k`, `NxD@k` or `NxD`: how benchmarks and `keel bench` name a circuit. The text
+    /// is read, not checked against what a circuit can hold.
+    fn from_str(s: &str) -> Result<Self, BadShape> {
+        let bad = || BadShape(s.to_owned());
+        let s = s.trim();
+        if let Some(rest) = s.strip_prefix("fill-") {
+            let (d, k) = rest.split_once('@').ok_or_else(bad)?;
+            return Ok(Shape::fill(
+                d.parse().map_err(|_| bad())?,
+                k.parse().map_err(|_| bad())?,
+            ));
+        }
+        let (nd, k) = match s.split_once('@') {
+            Some((nd, k)) => (nd, Some(k.parse().map_err(|_| bad())?)),
+            None => (s, None),
+        };
+        let (n, d) = nd.split_once('x').ok_or_else(bad)?;
+        let (capacity, depth) = (n.parse().map_err(|_| bad())?, d.parse().map_err(|_| bad())?);
+        Ok(match k {
+            Some(k) => Shape { capacity, depth, k },
+            None => Shape::fit(capacity, depth),
+        })
+    }
+}
+
 impl Shape {
     /// The smallest `k` whose rows hold the layout (and the lookup table).
     pub fn fit(capacity: usize, depth: u8) -> Self {
@@ -549,3 +582,35 @@ impl Sink for DigestSink {
 
 #[cfg(test)]
 mod gadget_tests;
+
+#[cfg(test)]
+mod shape_text {
+    use super::*;
+
+    #[test]
+    fn shapes_read_from_text_and_anything_else_is_refused() {
+        let exact: Shape = "12x8@14".parse().unwrap();
+        assert_eq!(
+            exact,
+            Shape {
+                capacity: 12,
+                depth: 8,
+                k: 14
+            }
+        );
+        assert_eq!("3x8".parse::<Shape>().unwrap(), Shape::fit(3, 8));
+        assert_eq!("fill-8@14".parse::<Shape>().unwrap(), Shape::fill(8, 14));
+        for bad in [
+            "",
+            "12",
+            "x8@14",
+            "12x@14",
+            "fill-8",
+            "fill-x@14",
+            "12x8@",
+            "12y8@14",
+        ] {
+            assert!(bad.parse::<Shape>().is_err(), "{bad:?}");
+        }
+    }
+}

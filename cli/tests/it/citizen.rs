@@ -14,7 +14,7 @@ use std::{
 
 use serde_json::Value;
 
-use crate::{devnet::settings_on, failover::Keel, l1::verifier_file};
+use crate::{devnet::settings_on, l1::verifier_file, Keel};
 
 /// `keel --config CLIENT ARGS --json`: (success, stdout as JSON, all of it as text).
 fn citizen(client: &Path, args: &[&str]) -> (bool, Value, String) {

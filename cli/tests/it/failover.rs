@@ -35,7 +35,10 @@ use keel_state::{
 use serde_json::{json, Value};
 use tempfile::TempDir;
 
-use crate::l1::{funder, hex, keys_dir, send, until, verifier_file, L1Process, SHAPE};
+use crate::{
+    l1::{funder, hex, keys_dir, send, until, verifier_file, L1Process, SHAPE},
+    Keel,
+};
 
 const CHAIN: u64 = 11;
 /// Long enough for heartbeats on a loaded 2-core machine, short enough to wait out.
@@ -672,73 +675,6 @@ fn a_partitioned_primary_is_fenced_its_batch_refused_and_it_rejoins_as_a_standby
     drop(b);
     drop(l1);
     l1_process.stop();
-}
-
-/// `keel ARGS`, its stderr read line by line as it runs.
-pub(crate) struct Keel {
-    child: std::process::Child,
-    lines: std::sync::mpsc::Receiver<String>,
-    stderr: Arc<Mutex<String>>,
-}
-
-impl Keel {
-    pub(crate) fn spawn(args: &[&str]) -> Self {
-        use std::io::BufRead;
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_keel"))
-            .args(args)
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        let (tx, lines) = std::sync::mpsc::channel();
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let (err, all) = (child.stderr.take().unwrap(), stderr.clone());
-        thread::spawn(move || {
-            for line in std::io::BufReader::new(err).lines().map_while(Result::ok) {
-                all.lock().unwrap().push_str(&format!("{line}\n"));
-                let _ = tx.send(line);
-            }
-        });
-        Self {
-            child,
-            lines,
-            stderr,
-        }
-    }
-
-    /// Waits for a line of stderr containing `want`.
-    pub(crate) fn until_line(&self, want: &str, timeout: Duration) {
-        let end = Instant::now() + timeout;
-        while let Some(left) = end.checked_duration_since(Instant::now()) {
-            match self.lines.recv_timeout(left) {
-                Ok(l) if l.contains(want) => return,
-                Ok(_) => {}
-                Err(_) => break,
-            }
-        }
-        panic!("no line with {want:?}:\n{}", self.stderr.lock().unwrap());
-    }
-
-    /// Its exit status and stdout as JSON, once it ends.
-    pub(crate) fn finish(mut self) -> (bool, Value, String) {
-        use std::io::Read;
-        let mut out = String::new();
-        self.child
-            .stdout
-            .take()
-            .unwrap()
-            .read_to_string(&mut out)
-            .unwrap();
-        let ok = self.child.wait().unwrap().success();
-        // the reader thread has the last lines once the pipe closes
-        thread::sleep(Duration::from_millis(100));
-        let err = self.stderr.lock().unwrap().clone();
-        (
-            ok,
-            serde_json::from_str(&out).unwrap_or(Value::Null),
-            format!("stdout: {out}\nstderr: {err}"),
-        )
-    }
 }
 
 /// A citizen's session against two nodes on the embedded L1, all through `keel`: two new keys,

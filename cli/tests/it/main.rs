@@ -1,7 +1,14 @@
 //! The `keel` binary end to end: `keel state` against a real database, `keel l1` and the path
 //! through it, failover and partition with real processes, the council, `keel sla`.
 
-use std::process::Command;
+use std::{
+    process::Command,
+    sync::{Arc, Mutex},
+    thread,
+    time::{Duration, Instant},
+};
+
+use serde_json::Value;
 
 mod citizen;
 mod devnet;
@@ -356,5 +363,72 @@ fn bench_quick_checks_every_stage_and_verifies_every_proof() {
         let (ok, _, err) = keel(&["bench", "--quick", bad[0], bad[1]]);
         assert!(!ok, "{bad:?} accepted");
         assert!(!err.is_empty());
+    }
+}
+
+/// `keel ARGS`, its stderr read line by line as it runs.
+pub(crate) struct Keel {
+    child: std::process::Child,
+    lines: std::sync::mpsc::Receiver<String>,
+    stderr: Arc<Mutex<String>>,
+}
+
+impl Keel {
+    pub(crate) fn spawn(args: &[&str]) -> Self {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_keel"))
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let (tx, lines) = std::sync::mpsc::channel();
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let (err, all) = (child.stderr.take().unwrap(), stderr.clone());
+        thread::spawn(move || {
+            for line in std::io::BufReader::new(err).lines().map_while(Result::ok) {
+                all.lock().unwrap().push_str(&format!("{line}\n"));
+                let _ = tx.send(line);
+            }
+        });
+        Self {
+            child,
+            lines,
+            stderr,
+        }
+    }
+
+    /// Waits for a line of stderr containing `want`.
+    pub(crate) fn until_line(&self, want: &str, timeout: Duration) {
+        let end = Instant::now() + timeout;
+        while let Some(left) = end.checked_duration_since(Instant::now()) {
+            match self.lines.recv_timeout(left) {
+                Ok(l) if l.contains(want) => return,
+                Ok(_) => {}
+                Err(_) => break,
+            }
+        }
+        panic!("no line with {want:?}:\n{}", self.stderr.lock().unwrap());
+    }
+
+    /// Its exit status and stdout as JSON, once it ends.
+    pub(crate) fn finish(mut self) -> (bool, Value, String) {
+        use std::io::Read;
+        let mut out = String::new();
+        self.child
+            .stdout
+            .take()
+            .unwrap()
+            .read_to_string(&mut out)
+            .unwrap();
+        let ok = self.child.wait().unwrap().success();
+        // the reader thread has the last lines once the pipe closes
+        thread::sleep(Duration::from_millis(100));
+        let err = self.stderr.lock().unwrap().clone();
+        (
+            ok,
+            serde_json::from_str(&out).unwrap_or(Value::Null),
+            format!("stdout: {out}\nstderr: {err}"),
+        )
     }
 }

@@ -96,28 +96,27 @@ impl CpuNtt {
         Self::default()
     }
 
-    /// `best_fft` with ω (forward) or with the inverse of the table's ω (`inverse`).
-    fn fft(&self, a: &mut [Fr], forward_omega: Fr, log_n: u32, inverse: bool) {
+    /// `best_fft` with `omega`: forward, or (`inverse`) with `omega` the inverse of the
+    /// transform's root. The tables are made once per (ω, n, direction), the only time an
+    /// inversion is needed.
+    fn fft(&self, a: &mut [Fr], omega: Fr, log_n: u32, inverse: bool) {
         check_len(a, log_n);
-        let key = (forward_omega.to_repr(), log_n);
+        let mut key = omega.to_repr();
+        key[31] ^= u8::from(inverse) << 7; // reprs are below 2^254: the top bit is free
         let data = {
             let mut tables = self.data.lock().unwrap_or_else(|p| p.into_inner());
             tables
-                .entry(key)
+                .entry((key, log_n))
                 .or_insert_with(|| {
-                    let inv = forward_omega
-                        .invert()
-                        .expect("a root of unity is invertible");
-                    Arc::new(FFTData::new(a.len(), forward_omega, inv))
+                    let other = omega.invert().expect("a root of unity is invertible");
+                    let (forward, backward) = if inverse {
+                        (other, omega)
+                    } else {
+                        (omega, other)
+                    };
+                    Arc::new(FFTData::new(a.len(), forward, backward))
                 })
                 .clone()
-        };
-        let omega = if inverse {
-            forward_omega
-                .invert()
-                .expect("a root of unity is invertible")
-        } else {
-            forward_omega
         };
         best_fft(a, omega, log_n, &data, inverse);
     }
@@ -141,8 +140,7 @@ impl Ntt for CpuNtt {
     }
 
     fn inverse(&self, a: &mut [Fr], omega_inv: Fr, log_n: u32) -> Result<(), GpuError> {
-        let omega = omega_inv.invert().expect("a root of unity is invertible");
-        self.fft(a, omega, log_n, true);
+        self.fft(a, omega_inv, log_n, true);
         let n_inv = n_inverse(log_n);
         for x in a.iter_mut() {
             *x *= n_inv;
