@@ -22,7 +22,7 @@ use std::{
     fmt, io,
     sync::{
         atomic::{AtomicU64, Ordering},
-        Arc, Mutex,
+        Arc, Mutex, OnceLock,
     },
     time::Instant,
 };
@@ -47,7 +47,12 @@ use halo2_base::halo2_proofs::{
 };
 use rand_core::RngCore;
 
-use crate::gpu::{AdapterClass, CpuMsm, GpuContext, GpuError, GpuMsm, GpuPolicy, Msm, MsmConfig};
+use crate::{
+    gpu::{
+        AdapterClass, CpuMsm, GpuContext, GpuError, GpuMsm, GpuNtt, GpuPolicy, Msm, MsmConfig, Ntt,
+    },
+    plonk::Engines,
+};
 
 /// Builds an engine over a basis (the CPU one, or a GPU one on a context).
 pub type EngineFactory = Arc<dyn Fn(&[G1Affine]) -> Arc<dyn Msm> + Send + Sync>;
@@ -131,6 +136,9 @@ impl CommitStats {
     }
 }
 
+/// CPU engines over the monomial and the Lagrange bases.
+type CpuEngines = (Arc<dyn Msm>, Arc<dyn Msm>);
+
 /// `ParamsKZG<Bn256>` whose commitments run on an [`Msm`] engine.
 #[derive(Clone)]
 pub struct MsmParams {
@@ -143,6 +151,10 @@ pub struct MsmParams {
     /// fail ([`crate::BatchProver::prove`]) instead of passing quietly on the CPU.
     required: bool,
     stats: Arc<CommitStats>,
+    /// The device's NTT, when the engines are on a device ([`MsmParams::with_ntt`]).
+    ntt: Option<Arc<dyn Ntt>>,
+    /// CPU engines over both bases, made when a device backend first needs its fallback.
+    cpu: Arc<OnceLock<CpuEngines>>,
 }
 
 impl fmt::Debug for MsmParams {
@@ -197,18 +209,40 @@ pub fn engine_for(policy: GpuPolicy) -> Result<EngineFactory, GpuError> {
 /// GPU fails during a proof fails the proof.
 pub fn params_for(params: ParamsKZG<Bn256>, policy: GpuPolicy) -> Result<MsmParams, GpuError> {
     if policy != GpuPolicy::Require {
-        return Ok(MsmParams::new(params, engine_for(policy)?));
+        return Ok(match GpuContext::acquire(policy)? {
+            Some(ctx) if policy == GpuPolicy::Auto && ctx.class() != AdapterClass::Software => {
+                let p = MsmParams::new(params, gpu_factory(ctx.clone(), MsmConfig::default()));
+                match GpuNtt::new(ctx.clone(), ctx.preferred_limbs()) {
+                    Ok(ntt) => p.with_ntt(Arc::new(ntt)),
+                    Err(e) => {
+                        tracing::warn!(target: "keel::prover", error = %e, "GPU NTT unavailable; transforming on the CPU");
+                        p
+                    }
+                }
+            }
+            Some(ctx) => {
+                tracing::info!(
+                    target: "keel::prover",
+                    adapter = %ctx.info().name,
+                    "only a software GPU adapter: proving on the CPU (the `require` policy uses it)"
+                );
+                MsmParams::new(params, cpu_factory())
+            }
+            None => MsmParams::new(params, cpu_factory()),
+        });
     }
     let ctx = GpuContext::acquire(policy)?.ok_or(GpuError::NoAdapter)?;
     let config = MsmConfig::default();
     let g = GpuMsm::new(ctx.clone(), params.get_g(), config)?;
     let g_lagrange = GpuMsm::new(ctx.clone(), &lagrange_basis(&params), config)?;
+    let ntt = GpuNtt::new(ctx.clone(), ctx.preferred_limbs())?;
     Ok(MsmParams::with_engines(
         params,
         gpu_factory(ctx, config),
         Arc::new(g),
         Arc::new(g_lagrange),
     )
+    .with_ntt(Arc::new(ntt))
     .required(true))
 }
 
@@ -244,7 +278,46 @@ impl MsmParams {
             audit: false,
             required: false,
             stats: Arc::default(),
+            ntt: None,
+            cpu: Arc::default(),
         }
+    }
+
+    /// The transforms of Keel's prover run on `ntt` (a [`GpuNtt`] on the engines' device).
+    pub fn with_ntt(mut self, ntt: Arc<dyn Ntt>) -> Self {
+        self.ntt = Some(ntt);
+        self
+    }
+
+    /// The [`crate::plonk::Backend`] of Keel's prover over these parameters: the CPU reference
+    /// where both MSM engines are the CPU's and there is no device NTT; otherwise the device's
+    /// engines, with the CPU's redoing what the device fails (unless [`MsmParams::required`]).
+    pub fn backend(&self) -> Engines {
+        let on_device = self.g.on_device() || self.g_lagrange.on_device() || self.ntt.is_some();
+        if !on_device {
+            return Engines::cpu_with(self.g.clone(), self.g_lagrange.clone());
+        }
+        let (cpu_g, cpu_lagrange) = self
+            .cpu
+            .get_or_init(|| {
+                (
+                    Arc::new(CpuMsm::new(self.inner.get_g())) as Arc<dyn Msm>,
+                    Arc::new(CpuMsm::new(&lagrange_basis(&self.inner))) as Arc<dyn Msm>,
+                )
+            })
+            .clone();
+        let ntt = self
+            .ntt
+            .clone()
+            .unwrap_or_else(|| Arc::new(crate::gpu::CpuNtt::new()));
+        Engines::gpu(
+            ntt,
+            self.g.clone(),
+            self.g_lagrange.clone(),
+            cpu_g,
+            cpu_lagrange,
+            self.required,
+        )
     }
 
     /// Marks the engine as required: a proof during which it failed a commitment is refused.

@@ -35,6 +35,7 @@
 pub use keel_circuit::{circuit, keys};
 pub mod gpu;
 pub mod kzg;
+pub mod plonk;
 pub mod prove;
 pub mod worker;
 

@@ -67,6 +67,11 @@ pub trait Msm: Send + Sync {
 
     /// `sum scalars[i] * bases[i]` over the first `scalars.len()` bases.
     fn msm(&self, scalars: &[Fr]) -> Result<G1, MsmError>;
+
+    /// Whether it runs on a device (whose failures the CPU may redo).
+    fn on_device(&self) -> bool {
+        false
+    }
 }
 
 /// The CPU reference: halo2-axiom's `best_multiexp` (halo2curves' multi-threaded Pippenger).
@@ -432,6 +437,10 @@ impl GpuMsm {
 impl Msm for GpuMsm {
     fn describe(&self) -> String {
         format!("GPU {} with {}", self.ctx.describe(), self.limbs)
+    }
+
+    fn on_device(&self) -> bool {
+        true
     }
 
     fn bases_len(&self) -> usize {

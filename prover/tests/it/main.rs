@@ -3,4 +3,5 @@
 
 mod circuit;
 mod gpu;
+mod plonk;
 mod prove;

@@ -24,7 +24,7 @@ const SHAPE: Shape = Shape {
     k: 11,
 };
 
-fn srs() -> &'static ParamsKZG<Bn256> {
+pub(crate) fn srs() -> &'static ParamsKZG<Bn256> {
     static SRS: OnceLock<ParamsKZG<Bn256>> = OnceLock::new();
     // set up once per machine and shared with the other crates' tests
     SRS.get_or_init(|| kzg_params_cached(&Srs::Dev, SHAPE.k, &shared_keys()).unwrap())
@@ -42,7 +42,7 @@ fn shared_keys() -> std::path::PathBuf {
 
 /// One CPU prover shared by the tests that need it (its keys from the shared cache, generated
 /// there by whichever test binary needs them first).
-fn cpu_prover() -> &'static BatchProver {
+pub(crate) fn cpu_prover() -> &'static BatchProver {
     static PROVER: OnceLock<BatchProver> = OnceLock::new();
     PROVER.get_or_init(|| {
         let (keys, _) =
@@ -51,7 +51,7 @@ fn cpu_prover() -> &'static BatchProver {
     })
 }
 
-fn witness() -> BatchWitness {
+pub(crate) fn witness() -> BatchWitness {
     let mut s = funded_state(SHAPE.depth, 2, 1_000);
     s.apply(&deposit(2, 1)).unwrap();
     s.execute_batch(Epoch(1), vec![transfer(0, 1, 250, 0)])

@@ -1,0 +1,355 @@
+//! The seam between the prover's steps and what runs them.
+//!
+//! [`Backend`] is every operation [`super::create_proof`] does on polynomials and points: the
+//! transforms (NTT, inverse NTT, coset NTT on one part of the extended domain), the MSMs against
+//! the SRS's two resident bases, and the CPU-side arithmetic (element-wise products, batch
+//! inversion, evaluation at a point, division by `X − a`). The transforms and MSMs are required;
+//! the arithmetic has CPU defaults (rayon), which an implementation may replace.
+//!
+//! [`Engines`] implements it over an [`Ntt`] and two [`Msm`] engines: [`Engines::cpu`] is the
+//! reference (halo2-axiom's `best_fft` and `best_multiexp`), [`Engines::gpu`] runs the
+//! transforms and every MSM on a wgpu device. A GPU operation that fails is either an error
+//! (`required`) or redone on the CPU and counted, so a proof is never made from a wrong result
+//! silently: [`Engines::fallbacks`] says how many were redone.
+
+use std::{
+    fmt,
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc,
+    },
+    time::{Duration, Instant},
+};
+
+use halo2_proofs::{
+    arithmetic::{eval_polynomial, kate_division},
+    halo2curves::{
+        bn256::{Fr, G1Affine, G1},
+        ff::BatchInvert,
+    },
+};
+use rayon::prelude::*;
+
+use crate::gpu::{CpuMsm, CpuNtt, GpuError, Msm, MsmError, Ntt};
+
+/// Why a backend operation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BackendError {
+    /// An NTT failed on the device and the backend is required not to fall back.
+    #[error("{engine}: NTT of 2^{log_n} failed and the GPU is required: {source}")]
+    Ntt {
+        /// The engine's description.
+        engine: String,
+        /// The transform's size.
+        log_n: u32,
+        /// The device's reason.
+        #[source]
+        source: Box<GpuError>,
+    },
+    /// An MSM failed on the device and the backend is required not to fall back.
+    #[error("{engine}: MSM of {len} scalars failed and the GPU is required: {source}")]
+    Msm {
+        /// The engine's description.
+        engine: String,
+        /// The MSM's size.
+        len: usize,
+        /// The device's reason.
+        #[source]
+        source: Box<MsmError>,
+    },
+    /// More scalars than the SRS has bases.
+    #[error("a polynomial of {len} coefficients against an SRS of {bases} points")]
+    TooLong {
+        /// The polynomial's length.
+        len: usize,
+        /// The basis's length.
+        bases: usize,
+    },
+}
+
+/// Which of the SRS's bases an MSM runs against.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Basis {
+    /// `[τ^i]G`: commitments to coefficient vectors.
+    Monomial,
+    /// `[L_i(τ)]G`: commitments to evaluations on the domain.
+    Lagrange,
+}
+
+/// Time spent in a backend's transforms and MSMs, and how many it redid on the CPU.
+#[derive(Debug, Default)]
+pub(super) struct BackendStats {
+    ntt_ns: AtomicU64,
+    ntts: AtomicU64,
+    msm_ns: AtomicU64,
+    msms: AtomicU64,
+    fallbacks: AtomicU64,
+}
+
+/// A snapshot of [`BackendStats`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BackendReport {
+    /// Transforms run.
+    pub ntts: u64,
+    /// Their total time (summed over threads).
+    pub ntt: Duration,
+    /// MSMs run.
+    pub msms: u64,
+    /// Their total time (summed over threads).
+    pub msm: Duration,
+    /// Operations the device failed and the CPU redid.
+    pub fallbacks: u64,
+}
+
+impl BackendStats {
+    /// The counters now.
+    pub(super) fn report(&self) -> BackendReport {
+        let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        BackendReport {
+            ntts: g(&self.ntts),
+            ntt: Duration::from_nanos(g(&self.ntt_ns)),
+            msms: g(&self.msms),
+            msm: Duration::from_nanos(g(&self.msm_ns)),
+            fallbacks: g(&self.fallbacks),
+        }
+    }
+}
+
+/// Every operation the prover does on polynomials and points.
+pub trait Backend: Send + Sync {
+    /// What runs it, for reports.
+    fn describe(&self) -> String;
+
+    /// Forward transform in place: `a'_j = Σ a_i ω^(ij)`, `a.len() = 2^log_n`.
+    fn ntt(&self, a: &mut [Fr], omega: Fr, log_n: u32) -> Result<(), BackendError>;
+
+    /// Inverse transform in place, scaled by `n⁻¹`.
+    fn intt(&self, a: &mut [Fr], omega_inv: Fr, log_n: u32) -> Result<(), BackendError>;
+
+    /// Evaluations on the coset `g·⟨ω⟩` of the coefficients `a`, in place.
+    fn coset_ntt(&self, a: &mut [Fr], omega: Fr, g: Fr, log_n: u32) -> Result<(), BackendError>;
+
+    /// `Σ scalars[i] · bases[i]` against the resident `basis`.
+    fn msm(&self, basis: Basis, scalars: &[Fr]) -> Result<G1, BackendError>;
+
+    /// Counters of the transforms and MSMs so far.
+    fn stats(&self) -> BackendReport;
+
+    /// Points in the resident `basis`.
+    fn bases(&self, basis: Basis) -> usize;
+
+    /// `a_i ← a_i⁻¹` for every non-zero `a_i` (zeros stay zero).
+    fn batch_invert(&self, a: &mut [Fr]) {
+        a.par_chunks_mut(1 << 12).for_each(|c| {
+            c.iter_mut().batch_invert();
+        });
+    }
+
+    /// `p(point)` for coefficients `p`.
+    fn evaluate(&self, p: &[Fr], point: Fr) -> Fr {
+        eval_polynomial(p, point)
+    }
+
+    /// The quotient of `p(X) − p(b)` by `X − b`.
+    fn kate_division(&self, p: &[Fr], b: Fr) -> Vec<Fr> {
+        kate_division(p, b)
+    }
+
+    /// `acc_i ← acc_i · s + b_i` (Horner steps of a random linear combination).
+    fn scale_add(&self, acc: &mut [Fr], s: Fr, b: &[Fr]) {
+        assert_eq!(acc.len(), b.len(), "scale_add over vectors of one length");
+        acc.par_chunks_mut(1 << 12)
+            .zip(b.par_chunks(1 << 12))
+            .for_each(|(acc, b)| {
+                for (a, b) in acc.iter_mut().zip(b) {
+                    *a = *a * s + b;
+                }
+            });
+    }
+
+    /// `a_i ← a_i · s`.
+    fn scale(&self, a: &mut [Fr], s: Fr) {
+        a.par_chunks_mut(1 << 12).for_each(|c| {
+            for x in c {
+                *x *= s;
+            }
+        });
+    }
+}
+
+/// The CPU engines a device backend redoes a failed operation on: the transform, the MSMs over
+/// the monomial and the Lagrange bases.
+type Fallback = (CpuNtt, Arc<dyn Msm>, Arc<dyn Msm>);
+
+/// A [`Backend`] over one NTT engine and one MSM engine per basis.
+pub struct Engines {
+    ntt: Arc<dyn Ntt>,
+    g: Arc<dyn Msm>,
+    g_lagrange: Arc<dyn Msm>,
+    /// The CPU engines a failed device operation is redone on (`None`: a CPU backend).
+    fallback: Option<Fallback>,
+    required: bool,
+    stats: BackendStats,
+}
+
+impl fmt::Debug for Engines {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.describe())
+    }
+}
+
+impl Engines {
+    /// The CPU reference: halo2-axiom's `best_fft` and `best_multiexp` over `g` and
+    /// `g_lagrange`.
+    pub fn cpu(g: &[G1Affine], g_lagrange: &[G1Affine]) -> Self {
+        Self::cpu_with(Arc::new(CpuMsm::new(g)), Arc::new(CpuMsm::new(g_lagrange)))
+    }
+
+    /// The CPU transforms with MSM engines already built.
+    pub fn cpu_with(g: Arc<dyn Msm>, g_lagrange: Arc<dyn Msm>) -> Self {
+        Self {
+            ntt: Arc::new(CpuNtt::new()),
+            g,
+            g_lagrange,
+            fallback: None,
+            required: false,
+            stats: BackendStats::default(),
+        }
+    }
+
+    /// Device engines: `ntt`, and MSM engines over `g` and `g_lagrange` (whose points are the
+    /// CPU's fallback bases, `cpu_g` and `cpu_g_lagrange`). With `required`, a device failure is
+    /// an error; otherwise the CPU redoes the operation and [`Engines::fallbacks`] counts it.
+    pub fn gpu(
+        ntt: Arc<dyn Ntt>,
+        g: Arc<dyn Msm>,
+        g_lagrange: Arc<dyn Msm>,
+        cpu_g: Arc<dyn Msm>,
+        cpu_g_lagrange: Arc<dyn Msm>,
+        required: bool,
+    ) -> Self {
+        Self {
+            ntt,
+            g,
+            g_lagrange,
+            fallback: Some((CpuNtt::new(), cpu_g, cpu_g_lagrange)),
+            required,
+            stats: BackendStats::default(),
+        }
+    }
+
+    /// Device operations redone on the CPU so far.
+    pub fn fallbacks(&self) -> u64 {
+        self.stats.fallbacks.load(Ordering::Relaxed)
+    }
+
+    fn time<T>(&self, ns: &AtomicU64, count: &AtomicU64, f: impl FnOnce() -> T) -> T {
+        let start = Instant::now();
+        let r = f();
+        ns.fetch_add(start.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        count.fetch_add(1, Ordering::Relaxed);
+        r
+    }
+
+    /// Runs `op` on the NTT engine; on a device failure, the CPU redoes it from `before`.
+    fn transform(
+        &self,
+        a: &mut [Fr],
+        log_n: u32,
+        op: impl Fn(&dyn Ntt, &mut [Fr]) -> Result<(), GpuError>,
+    ) -> Result<(), BackendError> {
+        let keep = self.fallback.as_ref().map(|_| a.to_vec());
+        let result = self.time(&self.stats.ntt_ns, &self.stats.ntts, || op(&*self.ntt, a));
+        let Err(source) = result else { return Ok(()) };
+        let (Some((cpu, _, _)), Some(before)) = (&self.fallback, keep) else {
+            unreachable!("the CPU transforms do not fail: {source}")
+        };
+        if self.required {
+            return Err(BackendError::Ntt {
+                engine: self.ntt.describe(),
+                log_n,
+                source: Box::new(source),
+            });
+        }
+        tracing::warn!(target: "keel::prover", error = %source, log_n, "GPU NTT failed; redone on the CPU");
+        self.stats.fallbacks.fetch_add(1, Ordering::Relaxed);
+        a.copy_from_slice(&before);
+        op(cpu, a).map_err(|source| BackendError::Ntt {
+            engine: cpu.describe(),
+            log_n,
+            source: Box::new(source),
+        })
+    }
+}
+
+impl Backend for Engines {
+    fn describe(&self) -> String {
+        let ntt = self.ntt.describe();
+        let msm = self.g.describe();
+        if ntt == msm {
+            ntt
+        } else {
+            format!("NTT: {ntt}; MSM: {msm}")
+        }
+    }
+
+    fn ntt(&self, a: &mut [Fr], omega: Fr, log_n: u32) -> Result<(), BackendError> {
+        self.transform(a, log_n, |e, a| e.forward(a, omega, log_n))
+    }
+
+    fn intt(&self, a: &mut [Fr], omega_inv: Fr, log_n: u32) -> Result<(), BackendError> {
+        self.transform(a, log_n, |e, a| e.inverse(a, omega_inv, log_n))
+    }
+
+    fn coset_ntt(&self, a: &mut [Fr], omega: Fr, g: Fr, log_n: u32) -> Result<(), BackendError> {
+        self.transform(a, log_n, |e, a| e.coset_forward(a, omega, g, log_n))
+    }
+
+    fn msm(&self, basis: Basis, scalars: &[Fr]) -> Result<G1, BackendError> {
+        let engine = match basis {
+            Basis::Monomial => &self.g,
+            Basis::Lagrange => &self.g_lagrange,
+        };
+        if scalars.len() > engine.bases_len() {
+            return Err(BackendError::TooLong {
+                len: scalars.len(),
+                bases: engine.bases_len(),
+            });
+        }
+        let result = self.time(&self.stats.msm_ns, &self.stats.msms, || engine.msm(scalars));
+        let source = match result {
+            Ok(point) => return Ok(point),
+            Err(e) => e,
+        };
+        let msm_error = |engine: &Arc<dyn Msm>, source| BackendError::Msm {
+            engine: engine.describe(),
+            len: scalars.len(),
+            source: Box::new(source),
+        };
+        match &self.fallback {
+            Some((_, cpu_g, cpu_l)) if !self.required => {
+                tracing::warn!(target: "keel::prover", error = %source, "GPU MSM failed; redone on the CPU");
+                self.stats.fallbacks.fetch_add(1, Ordering::Relaxed);
+                let cpu = if basis == Basis::Monomial {
+                    cpu_g
+                } else {
+                    cpu_l
+                };
+                cpu.msm(scalars).map_err(|e| msm_error(cpu, e))
+            }
+            _ => Err(msm_error(engine, source)),
+        }
+    }
+
+    fn stats(&self) -> BackendReport {
+        self.stats.report()
+    }
+
+    fn bases(&self, basis: Basis) -> usize {
+        match basis {
+            Basis::Monomial => self.g.bases_len(),
+            Basis::Lagrange => self.g_lagrange.bases_len(),
+        }
+    }
+}

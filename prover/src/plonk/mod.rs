@@ -1,0 +1,1012 @@
+//! Keel's own halo2 prover: halo2-axiom's keys, circuit API, transcript and verifier, with every
+//! operation on polynomials and points behind a [`Backend`].
+//!
+//! ```text
+//!  synthesis ─▶ advice (Lagrange) ─MSM─▶ transcript          phase by phase, challenges between
+//!  θ ─▶ lookups: compress (θ), permute, commit A', S'
+//!  β, γ ─▶ permutation products Z_i ─MSM─▶   lookup products Z ─MSM─▶   random r(X) ─MSM─▶
+//!  y ─▶ quotient, one coset part of the extended domain at a time:
+//!        iNTT (advice, instance, Z's, A', S') ─▶ coset NTT ─▶ gates, permutation, lookups (Horner in y)
+//!        fixed, σ, l_0, l_last, l_active: coset values prepared once per key ([`Prepared`])
+//!      ─▶ ÷ (X^n − 1) ─▶ iNTT of the extended domain ─▶ h pieces ─MSM─▶
+//!  x ─▶ evaluations ─▶ SHPLONK (y', v, u; two MSMs)
+//! ```
+//!
+//! The transcript is written in exactly the order halo2-axiom's `create_proof` writes it, so a
+//! proof verifies with `verify_proof::<_, VerifierSHPLONK<_>, ..>` under the same verifying key,
+//! and the transcript is generic (Blake2b, or Keccak for an EVM verifier).
+//!
+//! On the CPU the prover does less work than halo2-axiom's: the coset values of the fixed
+//! columns, the permutation's σ polynomials and the three Lagrange selectors depend only on the
+//! key, so they are transformed once per key instead of once per proof and part.
+
+mod backend;
+mod expr;
+mod shplonk;
+mod witness;
+
+use std::{
+    io,
+    time::{Duration, Instant},
+};
+
+use halo2_proofs::{
+    halo2curves::{
+        bn256::{Fr, G1Affine, G1},
+        ff::{Field, PrimeField},
+    },
+    plonk::{Any, Circuit, ConstraintSystem, Error, FloorPlanner, ProvingKey},
+    poly::{EvaluationDomain, Rotation},
+    transcript::{EncodedChallenge, TranscriptWrite},
+};
+use rand_core::RngCore;
+use rayon::prelude::*;
+
+pub use backend::{Backend, BackendError, BackendReport, Basis, Engines};
+use expr::{Columns, Program};
+use witness::{PhaseCtx, Witness, WitnessAssignment};
+
+/// Why a proof could not be made.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PlonkError {
+    /// The instance columns do not match the constraint system.
+    #[error("{given} instance columns for a circuit of {expected}")]
+    InvalidInstances {
+        /// Columns given.
+        given: usize,
+        /// Columns the circuit has.
+        expected: usize,
+    },
+    /// An instance column is longer than the usable rows.
+    #[error("instance column {column} has {len} values; the circuit has {usable} usable rows")]
+    InstanceTooLong {
+        /// The column.
+        column: usize,
+        /// Its length.
+        len: usize,
+        /// Usable rows.
+        usable: usize,
+    },
+    /// The circuit's synthesis failed.
+    #[error("synthesis failed: {0}")]
+    Synthesis(Error),
+    /// A lookup's input has a value its table does not hold: the witness does not satisfy the
+    /// circuit.
+    #[error("lookup {lookup} ({name}): row {row}'s input is not in the table")]
+    LookupNotInTable {
+        /// The lookup's index.
+        lookup: usize,
+        /// Its name.
+        name: String,
+        /// The first row (in sorted order) whose value is missing.
+        row: usize,
+    },
+    /// The backend failed.
+    #[error(transparent)]
+    Backend(#[from] BackendError),
+    /// The backend's Lagrange basis is not the key's domain.
+    #[error("the backend's Lagrange basis has {bases} points; the key's domain has {n} rows")]
+    SrsMismatch {
+        /// The basis's points.
+        bases: usize,
+        /// The domain's rows.
+        n: usize,
+    },
+    /// The prepared coset values are not this key's.
+    #[error("the prepared key values were made for another key")]
+    KeyMismatch,
+    /// Writing the transcript failed.
+    #[error("transcript: {0}")]
+    Transcript(#[from] io::Error),
+}
+
+impl From<Error> for PlonkError {
+    fn from(e: Error) -> Self {
+        PlonkError::Synthesis(e)
+    }
+}
+
+/// Time per stage of one proof.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stages {
+    /// Synthesis and the advice commitments (phase by phase).
+    pub witness: Duration,
+    /// Lookups' compression, permutation and commitments.
+    pub lookups: Duration,
+    /// Permutation and lookup products and their commitments; the random polynomial.
+    pub products: Duration,
+    /// The quotient's coset transforms and evaluation.
+    pub quotient: Duration,
+    /// Division by the vanishing polynomial, the extended inverse transform, the h commitments.
+    pub vanishing: Duration,
+    /// Every evaluation at x.
+    pub evaluations: Duration,
+    /// The SHPLONK opening.
+    pub opening: Duration,
+    /// The whole proof.
+    pub total: Duration,
+    /// The backend's transforms and MSMs over the proof.
+    pub backend: BackendReport,
+}
+
+/// A key's coset values on every part of the extended domain, made once per key.
+pub struct Prepared {
+    n: usize,
+    fixed_len: usize,
+    parts: Vec<PartValues>,
+    /// Bytes held.
+    pub bytes: usize,
+}
+
+impl std::fmt::Debug for Prepared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Prepared")
+            .field("n", &self.n)
+            .field("parts", &self.parts.len())
+            .field("bytes", &self.bytes)
+            .finish()
+    }
+}
+
+struct PartValues {
+    fixed: Vec<Vec<Fr>>,
+    sigma: Vec<Vec<Fr>>,
+    l0: Vec<Fr>,
+    l_last: Vec<Fr>,
+    l_active: Vec<Fr>,
+}
+
+/// The generator of coset part `j`: `ζ · ω_ext^j`.
+fn part_generator(domain: &EvaluationDomain<Fr>, j: usize) -> Fr {
+    domain.g_coset * domain.extended_omega.pow_vartime([j as u64])
+}
+
+fn parts(domain: &EvaluationDomain<Fr>) -> usize {
+    1 << (domain.extended_k - domain.k)
+}
+
+/// The coset values of `coeffs` on part `j`.
+fn coset(
+    backend: &dyn Backend,
+    domain: &EvaluationDomain<Fr>,
+    coeffs: &[Fr],
+    j: usize,
+) -> Result<Vec<Fr>, BackendError> {
+    let mut v = coeffs.to_vec();
+    backend.coset_ntt(&mut v, domain.omega, part_generator(domain, j), domain.k)?;
+    Ok(v)
+}
+
+fn cosets(
+    backend: &dyn Backend,
+    domain: &EvaluationDomain<Fr>,
+    polys: &[&[Fr]],
+    j: usize,
+) -> Result<Vec<Vec<Fr>>, BackendError> {
+    polys
+        .par_iter()
+        .map(|p| coset(backend, domain, p, j))
+        .collect()
+}
+
+impl Prepared {
+    /// Transforms `pk`'s fixed columns, σ polynomials and Lagrange selectors onto every part of
+    /// the extended domain with `backend`.
+    pub fn new(backend: &dyn Backend, pk: &ProvingKey<G1Affine>) -> Result<Self, BackendError> {
+        let domain = pk.get_vk().get_domain();
+        let fixed: Vec<&[Fr]> = pk.fixed_polys().iter().map(|p| p.values()).collect();
+        let sigma: Vec<&[Fr]> = pk
+            .permutation()
+            .polys()
+            .iter()
+            .map(|p| p.values())
+            .collect();
+        let parts = (0..parts(domain))
+            .map(|j| {
+                let l = cosets(
+                    backend,
+                    domain,
+                    &[
+                        pk.l0().values(),
+                        pk.l_last().values(),
+                        pk.l_active_row().values(),
+                    ],
+                    j,
+                )?;
+                let [l0, l_last, l_active]: [Vec<Fr>; 3] = l.try_into().expect("three selectors");
+                Ok(PartValues {
+                    fixed: cosets(backend, domain, &fixed, j)?,
+                    sigma: cosets(backend, domain, &sigma, j)?,
+                    l0,
+                    l_last,
+                    l_active,
+                })
+            })
+            .collect::<Result<Vec<_>, BackendError>>()?;
+        let n = domain.n as usize;
+        let columns = parts.len() * (fixed.len() + sigma.len() + 3);
+        Ok(Self {
+            n,
+            fixed_len: fixed.len(),
+            parts,
+            bytes: columns * n * 32,
+        })
+    }
+
+    fn check(&self, pk: &ProvingKey<G1Affine>) -> Result<(), PlonkError> {
+        let domain = pk.get_vk().get_domain();
+        if self.n != domain.n as usize
+            || self.fixed_len != pk.fixed_polys().len()
+            || self.parts.len() != parts(domain)
+        {
+            return Err(PlonkError::KeyMismatch);
+        }
+        Ok(())
+    }
+}
+
+/// A polynomial query for the opening: `poly` at `point` (polynomials compared by address, as
+/// halo2's multi-open groups them).
+#[derive(Clone, Copy)]
+pub(crate) struct Query<'a> {
+    point: Fr,
+    poly: &'a [Fr],
+}
+
+/// One lookup through the proof.
+struct Lookup {
+    compressed_input: Vec<Fr>,
+    compressed_table: Vec<Fr>,
+    permuted_input: Vec<Fr>,
+    permuted_table: Vec<Fr>,
+    permuted_input_poly: Vec<Fr>,
+    permuted_table_poly: Vec<Fr>,
+    product_poly: Vec<Fr>,
+}
+
+fn commit_lagrange<E, T>(
+    backend: &dyn Backend,
+    transcript: &mut T,
+    values: &[&[Fr]],
+) -> Result<(), PlonkError>
+where
+    E: EncodedChallenge<G1Affine>,
+    T: TranscriptWrite<G1Affine, E>,
+{
+    commit(backend, Basis::Lagrange, transcript, values)
+}
+
+fn commit<E, T>(
+    backend: &dyn Backend,
+    basis: Basis,
+    transcript: &mut T,
+    values: &[&[Fr]],
+) -> Result<(), PlonkError>
+where
+    E: EncodedChallenge<G1Affine>,
+    T: TranscriptWrite<G1Affine, E>,
+{
+    let points = values
+        .iter()
+        .map(|v| backend.msm(basis, v))
+        .collect::<Result<Vec<G1>, _>>()?;
+    for p in witness::to_affine(&points) {
+        transcript.write_point(p)?;
+    }
+    Ok(())
+}
+
+fn to_coeff(
+    backend: &dyn Backend,
+    domain: &EvaluationDomain<Fr>,
+    values: &[Fr],
+) -> Result<Vec<Fr>, BackendError> {
+    let mut v = values.to_vec();
+    backend.intt(&mut v, domain.omega_inv, domain.k)?;
+    Ok(v)
+}
+
+/// Proves `circuit` with public `instances` under `pk`, writing the proof into `transcript`.
+/// `prepared` holds `pk`'s coset values ([`Prepared::new`]); `backend` runs every transform and
+/// MSM, its Lagrange basis that of `pk`'s domain.
+#[allow(clippy::too_many_arguments)]
+pub fn create_proof<C, E, T>(
+    backend: &dyn Backend,
+    pk: &ProvingKey<G1Affine>,
+    prepared: &Prepared,
+    circuit: &C,
+    instances: &[&[Fr]],
+    rng: &mut (dyn RngCore + Send + Sync),
+    transcript: &mut T,
+) -> Result<Stages, PlonkError>
+where
+    C: Circuit<Fr, Params = ()>,
+    E: EncodedChallenge<G1Affine>,
+    T: TranscriptWrite<G1Affine, E>,
+{
+    let start = Instant::now();
+    let before = backend.stats();
+    let mut stages = Stages::default();
+    let vk = pk.get_vk();
+    let cs = vk.cs();
+    let domain = vk.get_domain();
+    let n = domain.n as usize;
+    let k = domain.k;
+    let blinding = cs.blinding_factors();
+    let usable = n - (blinding + 1);
+    prepared.check(pk)?;
+    let lagrange_len = backend.bases(Basis::Lagrange);
+    if lagrange_len != n {
+        return Err(PlonkError::SrsMismatch {
+            bases: lagrange_len,
+            n,
+        });
+    }
+    if instances.len() != cs.num_instance_columns() {
+        return Err(PlonkError::InvalidInstances {
+            given: instances.len(),
+            expected: cs.num_instance_columns(),
+        });
+    }
+    for (column, values) in instances.iter().enumerate() {
+        if values.len() > usable {
+            return Err(PlonkError::InstanceTooLong {
+                column,
+                len: values.len(),
+                usable,
+            });
+        }
+    }
+
+    // The verifying key, then the instances (SHPLONK reads them as scalars, not commitments).
+    vk.hash_into(transcript)?;
+    for values in instances {
+        for v in values.iter() {
+            transcript.common_scalar(*v)?;
+        }
+    }
+    let instance_values: Vec<Vec<Fr>> = instances
+        .iter()
+        .map(|v| {
+            let mut c = vec![Fr::ZERO; n];
+            c[..v.len()].copy_from_slice(v);
+            c
+        })
+        .collect();
+
+    // Synthesis, committing each phase's advice and squeezing its challenges.
+    let advice_values = {
+        let mut cs_config = ConstraintSystem::default();
+        let config = C::configure_with_params(&mut cs_config, ());
+        let phases = witness::phases(cs);
+        let ctx = PhaseCtx {
+            backend,
+            transcript: &mut *transcript,
+            rng: &mut *rng,
+        };
+        let mut w = Witness::new(cs, k, instances, ctx);
+        debug_assert_eq!(w.n(), n);
+        while w.phase < phases {
+            C::FloorPlanner::synthesize(
+                &mut WitnessAssignment::<T, E>(&mut w, std::marker::PhantomData),
+                circuit,
+                config.clone(),
+                cs.constants().clone(),
+            )?;
+            if let Some(e) = w.error.take() {
+                return Err(e);
+            }
+            if w.phase < phases {
+                w.finish_phase::<E>()?;
+            }
+        }
+        let challenges = (0..cs.num_challenges())
+            .map(|i| {
+                w.challenges
+                    .get(&i)
+                    .copied()
+                    .ok_or(PlonkError::Synthesis(Error::Synthesis))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        (w.into_advice()?, challenges)
+    };
+    let (advice_values, challenges) = advice_values;
+    stages.witness = start.elapsed();
+
+    let fixed_values: Vec<&[Fr]> = pk.fixed_values().iter().map(|p| p.values()).collect();
+    let advice_refs: Vec<&[Fr]> = advice_values.iter().map(|v| v.as_slice()).collect();
+    let instance_refs: Vec<&[Fr]> = instance_values.iter().map(|v| v.as_slice()).collect();
+
+    // Lookups: compress with θ, permute, commit.
+    let t = Instant::now();
+    let theta = *transcript.squeeze_challenge_scalar::<()>();
+    let mut lookup_program = Program::default();
+    let lookup_nodes: Vec<(Vec<u32>, Vec<u32>)> = cs
+        .lookups()
+        .iter()
+        .map(|l| {
+            (
+                l.input_expressions()
+                    .iter()
+                    .map(|e| lookup_program.add(e))
+                    .collect(),
+                l.table_expressions()
+                    .iter()
+                    .map(|e| lookup_program.add(e))
+                    .collect(),
+            )
+        })
+        .collect();
+    let lagrange_columns = Columns {
+        fixed: &fixed_values,
+        advice: &advice_refs,
+        instance: &instance_refs,
+        challenges: &challenges,
+    };
+    let mut lookups = Vec::with_capacity(lookup_nodes.len());
+    for (index, (inputs, tables)) in lookup_nodes.iter().enumerate() {
+        let compressed_input = compress(&lookup_program, &lagrange_columns, n, inputs, theta);
+        let compressed_table = compress(&lookup_program, &lagrange_columns, n, tables, theta);
+        let (permuted_input, permuted_table) =
+            permute(&compressed_input, &compressed_table, usable, rng).map_err(|row| {
+                PlonkError::LookupNotInTable {
+                    lookup: index,
+                    name: cs.lookups()[index].name().to_string(),
+                    row,
+                }
+            })?;
+        commit_lagrange(backend, transcript, &[&permuted_input, &permuted_table])?;
+        let permuted_input_poly = to_coeff(backend, domain, &permuted_input)?;
+        let permuted_table_poly = to_coeff(backend, domain, &permuted_table)?;
+        lookups.push(Lookup {
+            compressed_input,
+            compressed_table,
+            permuted_input,
+            permuted_table,
+            permuted_input_poly,
+            permuted_table_poly,
+            product_poly: Vec::new(),
+        });
+    }
+    stages.lookups = t.elapsed();
+
+    // The permutation's products, the lookups' products, the random polynomial.
+    let t = Instant::now();
+    let beta = *transcript.squeeze_challenge_scalar::<()>();
+    let gamma = *transcript.squeeze_challenge_scalar::<()>();
+    let columns = cs.permutation().get_columns();
+    let chunk_len = cs.degree() - 2;
+    let column_values = |c: &halo2_proofs::plonk::Column<Any>| -> &[Fr] {
+        match c.column_type() {
+            Any::Advice(_) => &advice_values[c.index()],
+            Any::Fixed => fixed_values[c.index()],
+            Any::Instance => &instance_values[c.index()],
+        }
+    };
+    let mut z_polys: Vec<Vec<Fr>> = Vec::new();
+    {
+        let sigmas = pk.permutation().permutations();
+        let mut delta_omega = Fr::ONE;
+        let mut last_z = Fr::ONE;
+        for (set, sigma) in columns.chunks(chunk_len).zip(sigmas.chunks(chunk_len)) {
+            let mut modified = vec![Fr::ONE; n];
+            for (column, sigma) in set.iter().zip(sigma) {
+                let values = column_values(column);
+                modified
+                    .par_chunks_mut(1 << 12)
+                    .zip(values.par_chunks(1 << 12))
+                    .zip(sigma.values().par_chunks(1 << 12))
+                    .for_each(|((m, v), s)| {
+                        for ((m, v), s) in m.iter_mut().zip(v).zip(s) {
+                            *m *= beta * s + gamma + v;
+                        }
+                    });
+            }
+            backend.batch_invert(&mut modified);
+            for column in set {
+                let values = column_values(column);
+                let omega = domain.omega;
+                modified
+                    .par_chunks_mut(1 << 12)
+                    .enumerate()
+                    .for_each(|(c, m)| {
+                        let start = c << 12;
+                        let mut d = delta_omega * omega.pow_vartime([start as u64]);
+                        for (m, v) in m.iter_mut().zip(&values[start..]) {
+                            *m *= d * beta + gamma + v;
+                            d *= omega;
+                        }
+                    });
+                delta_omega *= Fr::DELTA;
+            }
+            let mut z = Vec::with_capacity(n);
+            z.push(last_z);
+            for row in 1..n {
+                z.push(z[row - 1] * modified[row - 1]);
+            }
+            for cell in &mut z[n - blinding..] {
+                *cell = Fr::random(&mut *rng);
+            }
+            last_z = z[usable];
+            commit_lagrange(backend, transcript, &[&z])?;
+            z_polys.push(to_coeff(backend, domain, &z)?);
+        }
+    }
+    for lookup in &mut lookups {
+        let mut product: Vec<Fr> = lookup
+            .permuted_input
+            .par_iter()
+            .zip(lookup.permuted_table.par_iter())
+            .map(|(a, s)| (beta + a) * (gamma + s))
+            .collect();
+        backend.batch_invert(&mut product);
+        product
+            .par_iter_mut()
+            .zip(lookup.compressed_input.par_iter())
+            .zip(lookup.compressed_table.par_iter())
+            .for_each(|((p, a), s)| *p *= (*a + beta) * (*s + gamma));
+        let mut z = Vec::with_capacity(n);
+        let mut state = Fr::ONE;
+        z.push(state);
+        for p in &product[..n - blinding - 1] {
+            state *= p;
+            z.push(state);
+        }
+        while z.len() < n {
+            z.push(Fr::random(&mut *rng));
+        }
+        commit_lagrange(backend, transcript, &[&z])?;
+        lookup.product_poly = to_coeff(backend, domain, &z)?;
+    }
+    let random_poly: Vec<Fr> = (0..n).map(|_| Fr::random(&mut *rng)).collect();
+    commit(backend, Basis::Monomial, transcript, &[&random_poly])?;
+    let y = *transcript.squeeze_challenge_scalar::<()>();
+    stages.products = t.elapsed();
+
+    // The quotient.
+    let t = Instant::now();
+    let advice_polys = advice_values
+        .par_iter()
+        .map(|v| to_coeff(backend, domain, v))
+        .collect::<Result<Vec<_>, _>>()?;
+    let instance_polys = instance_values
+        .par_iter()
+        .map(|v| to_coeff(backend, domain, v))
+        .collect::<Result<Vec<_>, _>>()?;
+    let quotient = Quotient::new(cs, &challenges, beta, gamma, theta, y);
+    let num_parts = parts(domain);
+    let mut part_values = Vec::with_capacity(num_parts);
+    for j in 0..num_parts {
+        let polys: Vec<&[Fr]> = advice_polys
+            .iter()
+            .chain(&instance_polys)
+            .chain(&z_polys)
+            .chain(lookups.iter().flat_map(|l| {
+                [
+                    &l.product_poly,
+                    &l.permuted_input_poly,
+                    &l.permuted_table_poly,
+                ]
+            }))
+            .map(|p| p.as_slice())
+            .collect();
+        let mut values = cosets(backend, domain, &polys, j)?.into_iter();
+        let advice: Vec<Vec<Fr>> = values.by_ref().take(advice_polys.len()).collect();
+        let instance: Vec<Vec<Fr>> = values.by_ref().take(instance_polys.len()).collect();
+        let z: Vec<Vec<Fr>> = values.by_ref().take(z_polys.len()).collect();
+        let lookup_cosets: Vec<Vec<Fr>> = values.collect();
+        let mut h = quotient.part(
+            &prepared.parts[j],
+            &advice,
+            &instance,
+            &z,
+            &lookup_cosets,
+            &columns,
+            domain,
+            part_generator(domain, j),
+            blinding,
+        );
+        backend.scale(&mut h, domain.t_evaluations[j]);
+        part_values.push(h);
+    }
+    stages.quotient = t.elapsed();
+
+    // h(X) = numerator / (X^n − 1): interleave the parts into the extended domain's order,
+    // inverse-transform there, undo the coset shift, cut into pieces of n.
+    let t = Instant::now();
+    let extended_n = n * num_parts;
+    let mut h = vec![Fr::ZERO; extended_n];
+    h.par_chunks_mut(num_parts)
+        .enumerate()
+        .for_each(|(i, row)| {
+            for (j, v) in row.iter_mut().enumerate() {
+                *v = part_values[j][i];
+            }
+        });
+    drop(part_values);
+    backend.intt(&mut h, domain.extended_omega_inv, domain.extended_k)?;
+    let zeta_inv = [Fr::ONE, domain.g_coset_inv, domain.g_coset];
+    h.par_chunks_mut(3 << 10).for_each(|c| {
+        for (i, v) in c.iter_mut().enumerate() {
+            *v *= zeta_inv[i % 3];
+        }
+    });
+    h.truncate(n * domain.quotient_poly_degree as usize);
+    let pieces: Vec<&[Fr]> = h.chunks_exact(n).collect();
+    commit(backend, Basis::Monomial, transcript, &pieces)?;
+    stages.vanishing = t.elapsed();
+
+    // Evaluations at x.
+    let t = Instant::now();
+    let x = *transcript.squeeze_challenge_scalar::<()>();
+    let xn = x.pow_vartime([n as u64]);
+    let at = |r: Rotation| domain.rotate_omega(x, r);
+    let x_next = at(Rotation::next());
+    let x_prev = at(Rotation::prev());
+    let x_last = at(Rotation(-((blinding + 1) as i32)));
+    let mut evals: Vec<(&[Fr], Fr)> = Vec::new();
+    for (column, rot) in cs.advice_queries() {
+        evals.push((&advice_polys[column.index()], at(*rot)));
+    }
+    for (column, rot) in cs.fixed_queries() {
+        evals.push((pk.fixed_polys()[column.index()].values(), at(*rot)));
+    }
+    evals.push((&random_poly, x));
+    for p in pk.permutation().polys() {
+        evals.push((p.values(), x));
+    }
+    for (i, z) in z_polys.iter().enumerate() {
+        evals.push((z, x));
+        evals.push((z, x_next));
+        if i + 1 < z_polys.len() {
+            evals.push((z, x_last));
+        }
+    }
+    for l in &lookups {
+        evals.push((&l.product_poly, x));
+        evals.push((&l.product_poly, x_next));
+        evals.push((&l.permuted_input_poly, x));
+        evals.push((&l.permuted_input_poly, x_prev));
+        evals.push((&l.permuted_table_poly, x));
+    }
+    let values: Vec<Fr> = evals
+        .par_iter()
+        .map(|(p, point)| backend.evaluate(p, *point))
+        .collect();
+    for v in values {
+        transcript.write_scalar(v)?;
+    }
+    // The quotient at x, as one polynomial: Σ piece_i · x^(n·i).
+    let mut h_x = vec![Fr::ZERO; n];
+    for piece in pieces.iter().rev() {
+        backend.scale_add(&mut h_x, xn, piece);
+    }
+    stages.evaluations = t.elapsed();
+
+    // The multi-opening, with the queries in halo2's order.
+    let t = Instant::now();
+    let mut queries: Vec<Query<'_>> = Vec::new();
+    for (column, rot) in cs.advice_queries() {
+        queries.push(Query {
+            point: at(*rot),
+            poly: &advice_polys[column.index()],
+        });
+    }
+    for z in &z_polys {
+        queries.push(Query { point: x, poly: z });
+        queries.push(Query {
+            point: x_next,
+            poly: z,
+        });
+    }
+    for z in z_polys.iter().rev().skip(1) {
+        queries.push(Query {
+            point: x_last,
+            poly: z,
+        });
+    }
+    for l in &lookups {
+        queries.push(Query {
+            point: x,
+            poly: &l.product_poly,
+        });
+        queries.push(Query {
+            point: x,
+            poly: &l.permuted_input_poly,
+        });
+        queries.push(Query {
+            point: x,
+            poly: &l.permuted_table_poly,
+        });
+        queries.push(Query {
+            point: x_prev,
+            poly: &l.permuted_input_poly,
+        });
+        queries.push(Query {
+            point: x_next,
+            poly: &l.product_poly,
+        });
+    }
+    for (column, rot) in cs.fixed_queries() {
+        queries.push(Query {
+            point: at(*rot),
+            poly: pk.fixed_polys()[column.index()].values(),
+        });
+    }
+    for p in pk.permutation().polys() {
+        queries.push(Query {
+            point: x,
+            poly: p.values(),
+        });
+    }
+    queries.push(Query {
+        point: x,
+        poly: &h_x,
+    });
+    queries.push(Query {
+        point: x,
+        poly: &random_poly,
+    });
+    shplonk::open(backend, n, &queries, transcript)?;
+    stages.opening = t.elapsed();
+    stages.total = start.elapsed();
+    let after = backend.stats();
+    stages.backend = BackendReport {
+        ntts: after.ntts - before.ntts,
+        ntt: after.ntt.saturating_sub(before.ntt),
+        msms: after.msms - before.msms,
+        msm: after.msm.saturating_sub(before.msm),
+        fallbacks: after.fallbacks - before.fallbacks,
+    };
+    Ok(stages)
+}
+
+/// `Σ θ^(m−1−i) · e_i` over every row: the lookup's compressed expression.
+fn compress(
+    program: &Program,
+    cols: &Columns<'_>,
+    n: usize,
+    outputs: &[u32],
+    theta: Fr,
+) -> Vec<Fr> {
+    const ROWS: usize = 256;
+    let mut out = vec![Fr::ZERO; n];
+    out.par_chunks_mut(ROWS).enumerate().for_each_init(
+        || program.scratch(ROWS),
+        |scratch, (c, out)| {
+            let rows = out.len();
+            let scratch = &mut scratch[..program.len() * rows];
+            program.run(cols, n, c * ROWS, rows, scratch);
+            for &o in outputs {
+                for (acc, v) in out.iter_mut().zip(expr::output(scratch, o, rows)) {
+                    *acc = *acc * theta + v;
+                }
+            }
+        },
+    );
+    out
+}
+
+/// The lookup's permuted columns: the usable rows of the input sorted, and the table arranged
+/// so that each first occurrence of an input value faces the same value; random past the usable
+/// rows. `Err(row)` if a value of the input is not in the table.
+fn permute(
+    input: &[Fr],
+    table: &[Fr],
+    usable: usize,
+    rng: &mut (dyn RngCore + Send + Sync),
+) -> Result<(Vec<Fr>, Vec<Fr>), usize> {
+    use std::collections::HashMap;
+    let n = input.len();
+    let mut sorted: Vec<([u8; 32], Fr)> = input[..usable]
+        .par_iter()
+        .map(|v| (v.to_repr(), *v))
+        .collect();
+    sorted.par_sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    let mut left: HashMap<[u8; 32], usize> = HashMap::with_capacity(usable);
+    for v in &table[..usable] {
+        *left.entry(v.to_repr()).or_default() += 1;
+    }
+    let mut permuted_table: Vec<Option<Fr>> = vec![None; usable];
+    for (i, (key, v)) in sorted.iter().enumerate() {
+        if i == 0 || sorted[i - 1].0 != *key {
+            match left.get_mut(key) {
+                Some(count) if *count > 0 => *count -= 1,
+                _ => return Err(i),
+            }
+            permuted_table[i] = Some(*v);
+        }
+    }
+    let mut spare = table[..usable]
+        .iter()
+        .filter(|v| match left.get_mut(&v.to_repr()) {
+            Some(count) if *count > 0 => {
+                *count -= 1;
+                true
+            }
+            _ => false,
+        });
+    let mut permuted_table: Vec<Fr> = permuted_table
+        .into_iter()
+        .map(|v| v.unwrap_or_else(|| *spare.next().expect("as many table rows as input rows")))
+        .collect();
+    let mut permuted_input: Vec<Fr> = sorted.into_iter().map(|(_, v)| v).collect();
+    permuted_input.resize_with(n, || Fr::random(&mut *rng));
+    permuted_table.resize_with(n, || Fr::random(&mut *rng));
+    Ok((permuted_input, permuted_table))
+}
+
+/// The quotient's numerator on one coset part: the gates, the permutation's and the lookups'
+/// constraints, combined in halo2's order with powers of y.
+struct Quotient<'a> {
+    program: Program,
+    gates: Vec<u32>,
+    lookups: Vec<(Vec<u32>, Vec<u32>)>,
+    challenges: &'a [Fr],
+    beta: Fr,
+    gamma: Fr,
+    theta: Fr,
+    y: Fr,
+    /// Columns per permutation set: the degree less 2.
+    chunk_len: usize,
+}
+
+impl<'a> Quotient<'a> {
+    fn new(
+        cs: &ConstraintSystem<Fr>,
+        challenges: &'a [Fr],
+        beta: Fr,
+        gamma: Fr,
+        theta: Fr,
+        y: Fr,
+    ) -> Self {
+        let mut program = Program::default();
+        let gates = cs
+            .gates()
+            .iter()
+            .flat_map(|g| g.polynomials().iter())
+            .map(|p| program.add(p))
+            .collect::<Vec<_>>();
+        let lookups = cs
+            .lookups()
+            .iter()
+            .map(|l| {
+                (
+                    l.input_expressions()
+                        .iter()
+                        .map(|e| program.add(e))
+                        .collect(),
+                    l.table_expressions()
+                        .iter()
+                        .map(|e| program.add(e))
+                        .collect(),
+                )
+            })
+            .collect();
+        Self {
+            program,
+            gates,
+            lookups,
+            challenges,
+            beta,
+            gamma,
+            theta,
+            y,
+            chunk_len: cs.degree() - 2,
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn part(
+        &self,
+        key: &PartValues,
+        advice: &[Vec<Fr>],
+        instance: &[Vec<Fr>],
+        z: &[Vec<Fr>],
+        lookups: &[Vec<Fr>],
+        columns: &[halo2_proofs::plonk::Column<Any>],
+        domain: &EvaluationDomain<Fr>,
+        generator: Fr,
+        blinding: usize,
+    ) -> Vec<Fr> {
+        const ROWS: usize = 128;
+        let n = domain.n as usize;
+        let fixed: Vec<&[Fr]> = key.fixed.iter().map(|v| v.as_slice()).collect();
+        let advice: Vec<&[Fr]> = advice.iter().map(|v| v.as_slice()).collect();
+        let instance: Vec<&[Fr]> = instance.iter().map(|v| v.as_slice()).collect();
+        let cols = Columns {
+            fixed: &fixed,
+            advice: &advice,
+            instance: &instance,
+            challenges: self.challenges,
+        };
+        let (beta, gamma, theta, y) = (self.beta, self.gamma, self.theta, self.y);
+        let last = n - (blinding + 1);
+        let omega = domain.omega;
+        let value_of = |c: &halo2_proofs::plonk::Column<Any>| -> &[Fr] {
+            match c.column_type() {
+                Any::Advice(_) => advice[c.index()],
+                Any::Fixed => fixed[c.index()],
+                Any::Instance => instance[c.index()],
+            }
+        };
+        let mut out = vec![Fr::ZERO; n];
+        out.par_chunks_mut(ROWS).enumerate().for_each_init(
+            || self.program.scratch(ROWS),
+            |scratch, (c, out)| {
+                let rows = out.len();
+                let start = c * ROWS;
+                let scratch = &mut scratch[..self.program.len() * rows];
+                self.program.run(&cols, n, start, rows, scratch);
+                let mut point = generator * omega.pow_vartime([start as u64]);
+                for (r, acc) in out.iter_mut().enumerate() {
+                    let idx = start + r;
+                    let next = (idx + 1) % n;
+                    let prev = (idx + n - 1) % n;
+                    let back = (idx + last) % n;
+                    let mut v = Fr::ZERO;
+                    for &g in &self.gates {
+                        v = v * y + scratch[g as usize * rows + r];
+                    }
+                    if !z.is_empty() {
+                        let (l0, l_last, l_active) =
+                            (key.l0[idx], key.l_last[idx], key.l_active[idx]);
+                        let first = &z[0];
+                        let final_z = &z[z.len() - 1];
+                        v = v * y + (Fr::ONE - first[idx]) * l0;
+                        v = v * y + (final_z[idx].square() - final_z[idx]) * l_last;
+                        for s in 1..z.len() {
+                            v = v * y + (z[s][idx] - z[s - 1][back]) * l0;
+                        }
+                        let mut delta = beta * point;
+                        let per_set = self.chunk_len;
+                        for ((set, zs), sigma) in columns
+                            .chunks(per_set)
+                            .zip(z)
+                            .zip(key.sigma.chunks(per_set))
+                        {
+                            let mut left = zs[next];
+                            let mut right = zs[idx];
+                            for (column, sigma) in set.iter().zip(sigma) {
+                                let value = value_of(column)[idx];
+                                left *= value + beta * sigma[idx] + gamma;
+                                right *= value + delta + gamma;
+                                delta *= Fr::DELTA;
+                            }
+                            v = v * y + (left - right) * l_active;
+                        }
+                    }
+                    for ((inputs, tables), l) in self.lookups.iter().zip(lookups.chunks(3)) {
+                        let (product, permuted_input, permuted_table) = (&l[0], &l[1], &l[2]);
+                        let (l0, l_last, l_active) =
+                            (key.l0[idx], key.l_last[idx], key.l_active[idx]);
+                        let mut input = Fr::ZERO;
+                        for &o in inputs {
+                            input = input * theta + scratch[o as usize * rows + r];
+                        }
+                        let mut table = Fr::ZERO;
+                        for &o in tables {
+                            table = table * theta + scratch[o as usize * rows + r];
+                        }
+                        let a_minus_s = permuted_input[idx] - permuted_table[idx];
+                        v = v * y + (Fr::ONE - product[idx]) * l0;
+                        v = v * y + (product[idx].square() - product[idx]) * l_last;
+                        v = v * y
+                            + (product[next]
+                                * (permuted_input[idx] + beta)
+                                * (permuted_table[idx] + gamma)
+                                - product[idx] * (input + beta) * (table + gamma))
+                                * l_active;
+                        v = v * y + a_minus_s * l0;
+                        v = v * y
+                            + a_minus_s * (permuted_input[idx] - permuted_input[prev]) * l_active;
+                    }
+                    *acc = v;
+                    point *= omega;
+                }
+            },
+        );
+        out
+    }
+}

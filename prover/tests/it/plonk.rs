@@ -1,0 +1,345 @@
+//! Keel's own prover (`keel_prover::plonk`): its proofs verify with halo2-axiom's standard
+//! verifier (SHPLONK, the same verifying key) on the CPU backend and on the GPU backend
+//! (lavapipe here), on a small circuit with a lookup and on the batch circuit; a tampered
+//! witness, a changed byte and a witness outside a lookup's table are refused.
+
+use std::sync::{Arc, OnceLock};
+
+use halo2_base::halo2_proofs::halo2curves::ff::Field;
+use halo2_base::halo2_proofs::poly::kzg::commitment::KZGCommitmentScheme;
+use halo2_base::halo2_proofs::{
+    circuit::{Layouter, SimpleFloorPlanner, Value},
+    halo2curves::bn256::{Bn256, Fr, G1Affine},
+    plonk::{
+        keygen_pk, keygen_vk, verify_proof, Advice, Circuit, Column, ConstraintSystem, Error,
+        Fixed, Instance, ProvingKey, Selector, TableColumn,
+    },
+    poly::{
+        kzg::{commitment::ParamsKZG, multiopen::VerifierSHPLONK, strategy::SingleStrategy},
+        Rotation,
+    },
+    transcript::{
+        Blake2bRead, Blake2bWrite, Challenge255, TranscriptReadBuffer, TranscriptWriterBuffer,
+    },
+};
+use keel_prover::{
+    gpu::{GpuNtt, MsmConfig},
+    kzg::{cpu_factory, gpu_factory, MsmParams},
+    plonk::{create_proof, Backend, Engines, PlonkError, Prepared},
+};
+use rand_core::SeedableRng;
+
+use crate::prove::{cpu_prover, srs, witness};
+
+/// `c = a·b` where `q` is on (the gate), `a` in a 4-bit table (the lookup), the last `c` equal
+/// to the instance (the permutation).
+#[derive(Clone)]
+struct Small {
+    rows: Vec<(u64, u64, u64)>,
+}
+
+impl Default for Small {
+    fn default() -> Self {
+        Self {
+            rows: vec![(0, 0, 0); 20],
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+struct SmallConfig {
+    a: Column<Advice>,
+    b: Column<Advice>,
+    c: Column<Advice>,
+    k: Column<Fixed>,
+    q: Selector,
+    table: TableColumn,
+    out: Column<Instance>,
+}
+
+impl Circuit<Fr> for Small {
+    type Config = SmallConfig;
+    type FloorPlanner = SimpleFloorPlanner;
+    type Params = ();
+
+    fn without_witnesses(&self) -> Self {
+        Self::default()
+    }
+
+    fn configure(meta: &mut ConstraintSystem<Fr>) -> SmallConfig {
+        let (a, b, c) = (
+            meta.advice_column(),
+            meta.advice_column(),
+            meta.advice_column(),
+        );
+        let k = meta.fixed_column();
+        let out = meta.instance_column();
+        meta.enable_equality(c);
+        meta.enable_equality(out);
+        let q = meta.complex_selector();
+        let table = meta.lookup_table_column();
+        meta.create_gate("c = a·b + k", |m| {
+            let q = m.query_selector(q);
+            let (a, b, c) = (
+                m.query_advice(a, Rotation::cur()),
+                m.query_advice(b, Rotation::cur()),
+                m.query_advice(c, Rotation::cur()),
+            );
+            let k = m.query_fixed(k, Rotation::cur());
+            vec![q * (a * b + k - c)]
+        });
+        meta.lookup("a is 4 bits", |m| {
+            let q = m.query_selector(q);
+            vec![(q * m.query_advice(a, Rotation::cur()), table)]
+        });
+        SmallConfig {
+            a,
+            b,
+            c,
+            k,
+            q,
+            table,
+            out,
+        }
+    }
+
+    fn synthesize(
+        &self,
+        config: SmallConfig,
+        mut layouter: impl Layouter<Fr>,
+    ) -> Result<(), Error> {
+        layouter.assign_table(
+            || "4 bits",
+            |mut t| {
+                for i in 0..16 {
+                    t.assign_cell(|| "v", config.table, i, || Value::known(Fr::from(i as u64)))?;
+                }
+                Ok(())
+            },
+        )?;
+        let last = layouter.assign_region(
+            || "rows",
+            |mut region| {
+                let mut last = None;
+                for (i, &(a, b, c)) in self.rows.iter().enumerate() {
+                    config.q.enable(&mut region, i)?;
+                    region.assign_advice(config.a, i, Value::known(Fr::from(a)));
+                    region.assign_advice(config.b, i, Value::known(Fr::from(b)));
+                    region.assign_fixed(config.k, i, Fr::from(0));
+                    last = Some(
+                        region
+                            .assign_advice(config.c, i, Value::known(Fr::from(c)))
+                            .cell(),
+                    );
+                }
+                Ok(last.expect("at least one row"))
+            },
+        )?;
+        layouter.constrain_instance(last, config.out, 0);
+        Ok(())
+    }
+}
+
+const SMALL_K: u32 = 6;
+
+fn honest() -> Small {
+    Small {
+        rows: (0..20)
+            .map(|i| (i % 16, i + 3, (i % 16) * (i + 3)))
+            .collect(),
+    }
+}
+
+fn small_public(c: &Small) -> Vec<Fr> {
+    vec![Fr::from(c.rows.last().unwrap().2)]
+}
+
+struct SmallKeys {
+    params: ParamsKZG<Bn256>,
+    pk: ProvingKey<G1Affine>,
+}
+
+fn small_keys() -> &'static SmallKeys {
+    static KEYS: OnceLock<SmallKeys> = OnceLock::new();
+    KEYS.get_or_init(|| {
+        let params = ParamsKZG::<Bn256>::setup(SMALL_K, rand_chacha::ChaCha20Rng::seed_from_u64(7));
+        let vk = keygen_vk(&params, &Small::default()).unwrap();
+        let pk = keygen_pk(&params, vk, &Small::default()).unwrap();
+        SmallKeys { params, pk }
+    })
+}
+
+fn rng(seed: u64) -> rand_chacha::ChaCha20Rng {
+    rand_chacha::ChaCha20Rng::seed_from_u64(seed)
+}
+
+fn prove<C: Circuit<Fr, Params = ()>>(
+    backend: &dyn Backend,
+    pk: &ProvingKey<G1Affine>,
+    prepared: &Prepared,
+    circuit: &C,
+    public: &[Fr],
+    seed: u64,
+) -> Result<Vec<u8>, PlonkError> {
+    let mut transcript = Blake2bWrite::<_, G1Affine, Challenge255<_>>::init(vec![]);
+    create_proof(
+        backend,
+        pk,
+        prepared,
+        circuit,
+        &[public],
+        &mut rng(seed),
+        &mut transcript,
+    )?;
+    Ok(transcript.finalize())
+}
+
+fn verifies(
+    params: &ParamsKZG<Bn256>,
+    pk: &ProvingKey<G1Affine>,
+    public: &[Fr],
+    proof: &[u8],
+) -> bool {
+    verify_proof::<KZGCommitmentScheme<Bn256>, VerifierSHPLONK<'_, Bn256>, _, _, _>(
+        params,
+        pk.get_vk(),
+        SingleStrategy::new(params),
+        &[&[public]],
+        &mut Blake2bRead::<_, G1Affine, Challenge255<_>>::init(proof),
+    )
+    .is_ok()
+}
+
+fn small_backends() -> Vec<(&'static str, Engines)> {
+    let keys = small_keys();
+    let cpu = MsmParams::new(keys.params.clone(), cpu_factory());
+    let ctx = crate::gpu::ctx();
+    let gpu = MsmParams::new(
+        keys.params.clone(),
+        gpu_factory(ctx.clone(), MsmConfig::default()),
+    )
+    .with_ntt(Arc::new(
+        GpuNtt::new(ctx.clone(), ctx.preferred_limbs()).unwrap(),
+    ))
+    .required(true);
+    vec![("cpu", cpu.backend()), ("gpu", gpu.backend())]
+}
+
+#[test]
+fn small_circuit_proofs_with_a_lookup_verify_on_both_backends_and_tampering_fails() {
+    let keys = small_keys();
+    let circuit = honest();
+    let public = small_public(&circuit);
+    for (name, backend) in small_backends() {
+        let prepared = Prepared::new(&backend, &keys.pk).unwrap();
+        let proof = prove(&backend, &keys.pk, &prepared, &circuit, &public, 1).unwrap();
+        assert!(
+            verifies(&keys.params, &keys.pk, &public, &proof),
+            "{name}: an honest proof"
+        );
+        assert_eq!(backend.stats().fallbacks, 0, "{name}");
+
+        // one byte changed anywhere in the proof
+        for at in [0, proof.len() / 2, proof.len() - 1] {
+            let mut bad = proof.clone();
+            bad[at] ^= 1;
+            assert!(
+                !verifies(&keys.params, &keys.pk, &public, &bad),
+                "{name}: byte {at} changed"
+            );
+        }
+        // another public input
+        assert!(
+            !verifies(&keys.params, &keys.pk, &[public[0] + Fr::ONE], &proof),
+            "{name}"
+        );
+
+        // a witness breaking the gate: the prover makes a proof, the verifier refuses it
+        let mut wrong = honest();
+        wrong.rows[3].2 += 1;
+        let proof = prove(
+            &backend,
+            &keys.pk,
+            &prepared,
+            &wrong,
+            &small_public(&wrong),
+            2,
+        )
+        .unwrap();
+        assert!(
+            !verifies(&keys.params, &keys.pk, &small_public(&wrong), &proof),
+            "{name}: gate"
+        );
+
+        // a value outside the lookup's table: refused before anything is committed to it
+        let mut outside = honest();
+        outside.rows[5] = (16, 1, 16);
+        let err = prove(
+            &backend,
+            &keys.pk,
+            &prepared,
+            &outside,
+            &small_public(&outside),
+            3,
+        )
+        .unwrap_err();
+        assert!(
+            matches!(err, PlonkError::LookupNotInTable { lookup: 0, .. }),
+            "{name}: {err}"
+        );
+
+        // wrong instance columns
+        let mut transcript = Blake2bWrite::<_, G1Affine, Challenge255<_>>::init(vec![]);
+        let err = create_proof(
+            &backend,
+            &keys.pk,
+            &prepared,
+            &circuit,
+            &[],
+            &mut rng(4),
+            &mut transcript,
+        )
+        .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                PlonkError::InvalidInstances {
+                    given: 0,
+                    expected: 1
+                }
+            ),
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn batch_circuit_proofs_verify_with_the_standard_verifier_on_both_backends() {
+    let prover = cpu_prover();
+    let pk = &prover.keys().pk;
+    let w = witness();
+    let (circuit, public) = keel_circuit::proof::synthesize(prover.keys().shape, &w).unwrap();
+    let public = public.to_vec();
+    let cpu = prover.params().backend();
+    let ctx = crate::gpu::ctx();
+    let gpu = MsmParams::new(
+        srs().clone(),
+        gpu_factory(ctx.clone(), MsmConfig::default()),
+    )
+    .with_ntt(Arc::new(
+        GpuNtt::new(ctx.clone(), ctx.preferred_limbs()).unwrap(),
+    ))
+    .required(true)
+    .backend();
+    for (name, backend) in [("cpu", &cpu), ("gpu", &gpu)] {
+        let prepared = Prepared::new(backend, pk).unwrap();
+        let proof = prove(backend, pk, &prepared, &circuit, &public, 5).unwrap();
+        assert!(verifies(srs(), pk, &public, &proof), "{name}");
+        let mut bad = public.clone();
+        bad[0] += Fr::ONE;
+        assert!(
+            !verifies(srs(), pk, &bad, &proof),
+            "{name}: another previous root"
+        );
+    }
+}
