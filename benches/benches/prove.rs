@@ -1,12 +1,14 @@
 //! Batch proofs: the circuit's layout per operation, and proven throughput (transfers per second)
-//! of full batches on the CPU and on the GPU MSM path (same run, same keys), with each phase's
-//! share of the prover's time.
+//! of full batches by Keel's prover on the CPU backend and on the GPU backend, against
+//! halo2-axiom's `create_proof` on the same circuit, keys and CPU (the peer), in one run, with
+//! the time of each stage.
 //!
 //! `KEEL_PROVE_SHAPES` lists shapes, comma-separated: `NxD@k`, or `fill-D@k` (the largest
 //! capacity `2^k` rows hold at depth `D`), or `NxD` (the smallest `k` that holds it). The default,
 //! `fill-24@17`, is a full batch at the depth. Each shape is proven `KEEL_PROVE_RUNS`
-//! times (default 3) on each path after one untimed proof; the line printed names the median,
-//! transfers per second (`N / median`) and seconds per transfer.
+//! times (default 3) on each path after one untimed proof (which also prepares Keel's key coset
+//! values), the paths taking turns run by run; the line printed names the median, transfers per
+//! second (`N / median`) and seconds per transfer, and the ratio line halo2's median over Keel's.
 //!
 //! The GPU path runs where an adapter is found (`auto`); on a machine without one it says so. On a
 //! software adapter (lavapipe) it runs once, for correctness, and is not timed.
@@ -21,10 +23,10 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use keel_prover::{
-    gpu::{AdapterClass, GpuContext, GpuPolicy, MsmConfig},
+    gpu::{AdapterClass, GpuContext, GpuNtt, GpuPolicy, MsmConfig},
     keys::{kzg_params, BatchKeys, Srs},
     kzg::{cpu_factory, gpu_factory, MsmParams},
-    sample_witness, BatchProver, Shape, Timings,
+    sample_witness, BatchProver, Engine, Shape, Timings,
 };
 
 fn shapes() -> Vec<Shape> {
@@ -37,6 +39,25 @@ fn shapes() -> Vec<Shape> {
 fn share(t: &Timings) -> String {
     let total = t.total.as_secs_f64();
     let pct = |d: Duration| 100.0 * d.as_secs_f64() / total;
+    if let Some(s) = &t.stages {
+        let ms = |d: Duration| d.as_secs_f64() * 1e3;
+        return format!(
+            "layout {:.0} ms | witness+advice {:.0} | lookups {:.0} | products {:.0} | quotient {:.0} | vanishing {:.0} | evaluations {:.0} | opening {:.0} ms; backend: {} NTTs {:.0} ms, {} MSMs {:.0} ms (thread-summed), {} redone on the CPU",
+            ms(t.witness.saturating_sub(s.witness)),
+            ms(s.witness),
+            ms(s.lookups),
+            ms(s.products),
+            ms(s.quotient),
+            ms(s.vanishing),
+            ms(s.evaluations),
+            ms(s.opening),
+            s.backend.ntts,
+            ms(s.backend.ntt),
+            s.backend.msms,
+            ms(s.backend.msm),
+            s.backend.fallbacks,
+        );
+    }
     format!(
         "witness {:.1}% | commitments {:.1}% ({} MSMs) | FFT+quotient {:.1}% | opening {:.1}%",
         pct(t.witness),
@@ -117,14 +138,23 @@ fn bench(_: &mut Criterion) {
             started.elapsed().as_secs_f64()
         );
         let w = sample_witness(&shape).expect("a full batch");
-        let mut backends = vec![("cpu", BatchProver::new(cpu, keys.clone()))];
+        let mut backends = vec![
+            (
+                "halo2",
+                BatchProver::new(cpu.clone(), keys.clone()).with_engine(Engine::Halo2),
+            ),
+            ("keel-cpu", BatchProver::new(cpu, keys.clone())),
+        ];
         if let Some(ctx) = &gpu {
             let factory = gpu_factory(ctx.clone(), MsmConfig::default());
-            backends.push((
-                "gpu",
-                BatchProver::new(MsmParams::new(srs, factory), keys.clone()),
-            ));
+            let mut params = MsmParams::new(srs, factory);
+            match GpuNtt::new(ctx.clone(), ctx.preferred_limbs()) {
+                Ok(ntt) => params = params.with_ntt(std::sync::Arc::new(ntt)),
+                Err(e) => println!("  no GPU NTT ({e}): the GPU backend transforms on the CPU"),
+            }
+            backends.push(("keel-gpu", BatchProver::new(params, keys.clone())));
         }
+        let mut timed = Vec::new();
         for (name, prover) in &backends {
             let (proof, t) = prover.prove(&w, |_| {}).expect("proof");
             prover
@@ -137,17 +167,23 @@ fn bench(_: &mut Criterion) {
                 t.total.as_secs_f64(),
                 share(&t)
             );
-            if *name == "gpu" && software {
-                println!("  gpu: software adapter, run once for correctness, not timed");
+            if *name == "keel-gpu" && software {
+                println!("  keel-gpu: software adapter, run once for correctness, not timed");
                 continue;
             }
-            let times: Vec<f64> = (0..runs)
-                .map(|_| {
-                    let (_, t) = prover.prove(&w, |_| {}).expect("proof");
-                    t.total.as_secs_f64()
-                })
-                .collect();
+            timed.push((*name, prover, Vec::new()));
+        }
+        for _ in 0..runs {
+            for (name, prover, times) in &mut timed {
+                let (_, t) = prover.prove(&w, |_| {}).expect("proof");
+                println!("  {name}: {:.2} s: {}", t.total.as_secs_f64(), share(&t));
+                times.push(t.total.as_secs_f64());
+            }
+        }
+        let mut medians = Vec::new();
+        for (name, _, times) in &timed {
             let m = median(times.clone());
+            medians.push((*name, m));
             let shown: Vec<String> = times.iter().map(|t| format!("{t:.2}")).collect();
             println!(
                 "prove/{name}/N{}-D{}-k{}: median {m:.2} s of [{}]: {:.3} transfers/s, {:.3} s per transfer",
@@ -158,6 +194,19 @@ fn bench(_: &mut Criterion) {
                 shape.capacity as f64 / m,
                 m / shape.capacity as f64,
             );
+        }
+        let of = |n: &str| medians.iter().find(|(m, _)| *m == n).map(|(_, t)| *t);
+        if let (Some(peer), Some(keel)) = (of("halo2"), of("keel-cpu")) {
+            println!(
+                "ratio/N{}-D{}-k{}: halo2-axiom create_proof {peer:.2} s / Keel's prover on the CPU {keel:.2} s = {:.2}×",
+                shape.capacity,
+                shape.depth,
+                shape.k,
+                peer / keel
+            );
+        }
+        if let (Some(cpu), Some(gpu)) = (of("keel-cpu"), of("keel-gpu")) {
+            println!("ratio: Keel CPU {cpu:.2} s / Keel GPU {gpu:.2} s = {:.2}×", cpu / gpu);
         }
     }
 }

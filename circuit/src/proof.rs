@@ -47,6 +47,10 @@ pub enum ProveError {
     /// The backend the prover was required to use failed (the proof is not used).
     #[error("the required proving backend failed: {0}")]
     Backend(String),
+    /// Keel's prover refused the witness or its inputs (a lookup value outside its table, the
+    /// wrong instance columns, parameters of another size).
+    #[error("proving failed: {0}")]
+    Refused(String),
 }
 
 const NAMES: [&str; PublicInputs::LEN] = [

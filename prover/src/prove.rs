@@ -3,13 +3,16 @@
 //!
 //! ```text
 //!  BatchWitness ──witness──▶ circuit (custom gates; its layout computes the public inputs)
-//!               ──prove────▶ create_proof::<MsmKzg, Shplonk>   commitments: Msm engine (GPU or CPU)
-//!                                                               FFT + quotient: halo2-axiom
-//!                                                               opening: SHPLONK
+//!               ──prove────▶ Keel's prover (plonk::create_proof) on the parameters' backend:
+//!                              NTTs and MSMs on the GPU engines or the CPU's
+//!                            or halo2-axiom's create_proof::<MsmKzg, Shplonk> (the peer)
 //!  BatchProof { public inputs, proof bytes } ──verify──▶ BatchVerifier (keel-circuit)
 //! ```
 
-use std::time::{Duration, Instant};
+use std::{
+    sync::{Arc, OnceLock},
+    time::{Duration, Instant},
+};
 
 use halo2_base::halo2_proofs::{
     halo2curves::bn256::{Fr, G1Affine},
@@ -25,7 +28,20 @@ pub use keel_circuit::proof::{BatchProof, BatchVerifier, ProveError, Transcript}
 use crate::{
     keys::BatchKeys,
     kzg::{MsmKzg, MsmParams, Shplonk},
+    plonk::{self, Backend, Engines, Prepared, Stages},
 };
+
+/// Which prover makes the proofs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Engine {
+    /// Keel's own ([`plonk::create_proof`]): every transform and MSM on the parameters'
+    /// backend.
+    #[default]
+    Keel,
+    /// halo2-axiom's `create_proof`, with only the commitments on the parameters' engine: the
+    /// peer of benchmarks and the reference of tests.
+    Halo2,
+}
 
 /// Where a proof is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -55,6 +71,8 @@ pub struct Timings {
     pub commits: u64,
     /// Commitments the engine failed and the CPU made.
     pub fallbacks: u64,
+    /// Keel's prover: the time of each stage and the backend's counters.
+    pub stages: Option<Stages>,
 }
 
 /// Proves batches for one circuit shape with one commitment backend.
@@ -63,16 +81,51 @@ pub struct BatchProver {
     params: MsmParams,
     keys: BatchKeys,
     transcript: Transcript,
+    engine: Engine,
+    backend: Engines,
+    /// The key's coset values, made by the first proof (or [`BatchProver::prepare`]).
+    prepared: OnceLock<Arc<Prepared>>,
 }
 
 impl BatchProver {
-    /// A prover over `params` (whose engine makes the commitments) with `keys`.
+    /// A prover over `params` (whose engines run the transforms and MSMs) with `keys`.
     pub fn new(params: MsmParams, keys: BatchKeys) -> Self {
+        let backend = params.backend();
         Self {
             params,
             keys,
             transcript: Transcript::default(),
+            engine: Engine::default(),
+            backend,
+            prepared: OnceLock::new(),
         }
+    }
+
+    /// This prover proving with `engine`.
+    pub fn with_engine(mut self, engine: Engine) -> Self {
+        self.engine = engine;
+        self
+    }
+
+    /// The prover that makes the proofs.
+    pub fn engine(&self) -> Engine {
+        self.engine
+    }
+
+    /// Makes the key's coset values now (the first proof does otherwise): bytes held.
+    pub fn prepare(&self) -> Result<usize, ProveError> {
+        Ok(self.prepared()?.bytes)
+    }
+
+    fn prepared(&self) -> Result<Arc<Prepared>, ProveError> {
+        if let Some(p) = self.prepared.get() {
+            return Ok(p.clone());
+        }
+        let p = Arc::new(
+            Prepared::new(&self.backend, &self.keys.pk)
+                .map_err(|e| ProveError::Backend(e.to_string()))?,
+        );
+        Ok(self.prepared.get_or_init(|| p).clone())
     }
 
     /// This prover writing its proofs in `transcript` (Keccak for an EVM verifier).
@@ -91,9 +144,12 @@ impl BatchProver {
         &self.params
     }
 
-    /// What makes the commitments.
+    /// What runs the prover's transforms and MSMs.
     pub fn backend(&self) -> String {
-        self.params.engine()
+        match self.engine {
+            Engine::Keel => self.backend.describe(),
+            Engine::Halo2 => format!("halo2-axiom; commitments: {}", self.params.engine()),
+        }
     }
 
     /// Proves the batch of `witness`, reporting progress.
@@ -109,6 +165,40 @@ impl BatchProver {
         let witness_time = start.elapsed();
 
         progress(Progress::Proving);
+        if self.engine == Engine::Keel {
+            let prepared = self.prepared()?;
+            let mut rng = OsRng;
+            let instances = instances.as_slice();
+            let (proof, stages) = match self.transcript {
+                Transcript::Blake2b => self.keel(
+                    &prepared,
+                    &circuit,
+                    instances,
+                    &mut rng,
+                    Blake2bWrite::<_, G1Affine, Challenge255<_>>::init(vec![]),
+                )?,
+                Transcript::Keccak => self.keel(
+                    &prepared,
+                    &circuit,
+                    instances,
+                    &mut rng,
+                    KeccakWrite::init(vec![]),
+                )?,
+            };
+            progress(Progress::Done);
+            let timings = Timings {
+                witness: witness_time + stages.witness,
+                commitments: stages.backend.msm,
+                opening: stages.opening,
+                fft_quotient: stages.total.saturating_sub(stages.witness + stages.opening),
+                total: start.elapsed(),
+                commits: stages.backend.msms,
+                fallbacks: stages.backend.fallbacks,
+                stages: Some(stages),
+            };
+            tracing::info!(target: "keel::prover", batch = public.batch_number, backend = %self.backend(), total_ms = timings.total.as_millis() as u64, "batch proven");
+            return Ok((BatchProof { public, proof }, timings));
+        }
         let before = self.params.stats().report();
         let proving = Instant::now();
         let instances: &[&[&[Fr]]] = &[&[&instances]];
@@ -141,9 +231,40 @@ impl BatchProver {
             total: start.elapsed(),
             commits: after.commits - before.commits,
             fallbacks: after.fallbacks - before.fallbacks,
+            stages: None,
         };
         tracing::info!(target: "keel::prover", batch = public.batch_number, backend = %self.backend(), total_ms = timings.total.as_millis() as u64, "batch proven");
         Ok((BatchProof { public, proof }, timings))
+    }
+
+    /// Keel's prover over this prover's backend and keys, writing `transcript`.
+    fn keel<E, T>(
+        &self,
+        prepared: &Prepared,
+        circuit: &keel_circuit::BatchCircuit,
+        instances: &[Fr],
+        rng: &mut OsRng,
+        mut transcript: T,
+    ) -> Result<(Vec<u8>, Stages), ProveError>
+    where
+        E: EncodedChallenge<G1Affine>,
+        T: TranscriptWriterBuffer<Vec<u8>, G1Affine, E>,
+    {
+        let stages = plonk::create_proof(
+            &self.backend,
+            &self.keys.pk,
+            prepared,
+            circuit,
+            &[instances],
+            rng,
+            &mut transcript,
+        )
+        .map_err(|e| match e {
+            plonk::PlonkError::Synthesis(e) => ProveError::Prove(e),
+            plonk::PlonkError::Backend(e) => ProveError::Backend(e.to_string()),
+            e => ProveError::Refused(e.to_string()),
+        })?;
+        Ok((transcript.finalize(), stages))
     }
 
     /// halo2-axiom's `create_proof` over this prover's parameters and keys, writing `transcript`.

@@ -343,3 +343,99 @@ fn batch_circuit_proofs_verify_with_the_standard_verifier_on_both_backends() {
         );
     }
 }
+
+/// A device transform that fails from its `after`-th call on, as a lost device would.
+struct FailingNtt {
+    inner: keel_prover::gpu::CpuNtt,
+    calls: std::sync::atomic::AtomicUsize,
+    after: usize,
+}
+
+impl FailingNtt {
+    fn fail(&self) -> Result<(), keel_prover::gpu::GpuError> {
+        let n = self
+            .calls
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if n >= self.after {
+            return Err(keel_prover::gpu::GpuError::Readback {
+                stage: "lost, for the test",
+            });
+        }
+        Ok(())
+    }
+}
+
+impl keel_prover::gpu::Ntt for FailingNtt {
+    fn forward(
+        &self,
+        a: &mut [Fr],
+        omega: Fr,
+        log_n: u32,
+    ) -> Result<(), keel_prover::gpu::GpuError> {
+        self.fail()?;
+        self.inner.forward(a, omega, log_n)
+    }
+    fn coset_forward(
+        &self,
+        a: &mut [Fr],
+        omega: Fr,
+        g: Fr,
+        log_n: u32,
+    ) -> Result<(), keel_prover::gpu::GpuError> {
+        self.fail()?;
+        // a device that fails after scribbling on its input: the fallback must start over
+        a[0] += Fr::ONE;
+        self.inner.coset_forward(a, omega, g, log_n)
+    }
+    fn inverse(
+        &self,
+        a: &mut [Fr],
+        omega_inv: Fr,
+        log_n: u32,
+    ) -> Result<(), keel_prover::gpu::GpuError> {
+        self.fail()?;
+        self.inner.inverse(a, omega_inv, log_n)
+    }
+    fn describe(&self) -> String {
+        "GPU (failing, for the test)".into()
+    }
+}
+
+#[test]
+fn a_device_failing_mid_proof_is_a_typed_error_when_required_and_redone_on_the_cpu_otherwise() {
+    let keys = small_keys();
+    let circuit = honest();
+    let public = small_public(&circuit);
+    let cpu = MsmParams::new(keys.params.clone(), cpu_factory()).backend();
+    let prepared = Prepared::new(&cpu, &keys.pk).unwrap();
+    let reference = prove(&cpu, &keys.pk, &prepared, &circuit, &public, 9).unwrap();
+    let failing = |required: bool| {
+        let ntt = FailingNtt {
+            inner: keel_prover::gpu::CpuNtt::new(),
+            calls: Default::default(),
+            after: 4,
+        };
+        MsmParams::new(keys.params.clone(), cpu_factory())
+            .with_ntt(Arc::new(ntt))
+            .required(required)
+            .backend()
+    };
+    // required: the proof stops with the device's error
+    let strict = failing(true);
+    let err = prove(&strict, &keys.pk, &prepared, &circuit, &public, 9).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            PlonkError::Backend(keel_prover::plonk::BackendError::Ntt { .. })
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains("failing, for the test"), "{err}");
+    // otherwise: every failed transform is redone on the CPU, counted, and the proof is the
+    // CPU's own, byte for byte
+    let lenient = failing(false);
+    let proof = prove(&lenient, &keys.pk, &prepared, &circuit, &public, 9).unwrap();
+    assert!(lenient.stats().fallbacks > 0);
+    assert_eq!(proof, reference);
+    assert!(verifies(&keys.params, &keys.pk, &public, &proof));
+}
