@@ -206,7 +206,10 @@ fn bench(_: &mut Criterion) {
             );
         }
         if let (Some(cpu), Some(gpu)) = (of("keel-cpu"), of("keel-gpu")) {
-            println!("ratio: Keel CPU {cpu:.2} s / Keel GPU {gpu:.2} s = {:.2}×", cpu / gpu);
+            println!(
+                "ratio: Keel CPU {cpu:.2} s / Keel GPU {gpu:.2} s = {:.2}×",
+                cpu / gpu
+            );
         }
     }
 }

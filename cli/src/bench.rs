@@ -31,7 +31,7 @@ use keel_prover::{
         MsmConfig, Ntt,
     },
     kzg::{gpu_factory, params_for, MsmParams},
-    BatchProver, Shape, Timings,
+    BatchProver, Engine, Shape, Timings,
 };
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
@@ -61,8 +61,8 @@ pub(crate) struct BenchArgs {
     #[arg(long = "prover.keys-dir", default_value = crate::prover::DEFAULT_KEYS_DIR)]
     keys_dir: PathBuf,
     /// The adapter: `auto` (the best there is; a software one, such as lavapipe, makes the GPU
-    /// side a correctness check), `require` (the same, but fail if there is none), `off` (the
-    /// CPU alone).
+    /// side a correctness check), `require` (a hardware adapter, or fail), `software` (any
+    /// adapter, lavapipe included, or fail), `off` (the CPU alone).
     #[arg(long = "prover.gpu", default_value = "auto")]
     gpu: GpuPolicy,
     /// Print JSON instead of the table.
@@ -276,19 +276,25 @@ pub(crate) fn run(args: BenchArgs) -> anyhow::Result<()> {
     let (params, keys, _) =
         crate::prover::keys::load_keys(&args.keys_dir, shape, &keel_prover::keys::Srs::Dev)?;
     let w = keel_prover::sample_witness(&shape)?;
-    let mut provers = vec![(
-        "cpu",
-        BatchProver::new(params_for(params.clone(), GpuPolicy::Off)?, keys.clone()),
-    )];
+    let cpu_params = params_for(params.clone(), GpuPolicy::Off)?;
+    let mut provers = vec![
+        (
+            "halo2",
+            BatchProver::new(cpu_params.clone(), keys.clone()).with_engine(Engine::Halo2),
+        ),
+        ("cpu", BatchProver::new(cpu_params, keys.clone())),
+    ];
     if let Some(c) = &ctx {
         let factory = gpu_factory(c.clone(), MsmConfig::default());
-        provers.push((
-            "gpu",
-            BatchProver::new(MsmParams::new(params, factory), keys),
-        ));
+        let ntt = GpuNtt::new(c.clone(), c.preferred_limbs()).context("the GPU NTT")?;
+        let params = MsmParams::new(params, factory)
+            .with_ntt(std::sync::Arc::new(ntt))
+            .required(true);
+        provers.push(("gpu", BatchProver::new(params, keys)));
     }
     let mut proofs = Vec::new();
     let mut cpu_time = Duration::ZERO;
+    let mut peer_time = Duration::ZERO;
     for (name, prover) in &provers {
         let (proof, first) = prover.prove(&w, |_| {})?;
         let verified = prover.verifier().verify(&proof).is_ok();
@@ -309,14 +315,27 @@ pub(crate) fn run(args: BenchArgs) -> anyhow::Result<()> {
             Some((t, last.unwrap_or(first)))
         };
         let stages = |t: &Timings| {
-            json!({
+            let mut v = json!({
                 "witness_ms": ms(t.witness), "commitments_ms": ms(t.commitments), "commitments": t.commits,
                 "fft_quotient_ms": ms(t.fft_quotient), "opening_ms": ms(t.opening),
                 "cpu_fallbacks": t.fallbacks,
-            })
+            });
+            if let Some(s) = &t.stages {
+                v["keel"] = json!({
+                    "witness_and_advice_ms": ms(s.witness), "lookups_ms": ms(s.lookups),
+                    "products_ms": ms(s.products), "quotient_ms": ms(s.quotient),
+                    "vanishing_ms": ms(s.vanishing), "evaluations_ms": ms(s.evaluations),
+                    "opening_ms": ms(s.opening), "ntts": s.backend.ntts,
+                    "ntt_ms": ms(s.backend.ntt), "msms": s.backend.msms, "msm_ms": ms(s.backend.msm),
+                });
+            }
+            v
         };
         if *name == "cpu" {
             cpu_time = time.as_ref().map_or(first.total, |(t, _)| *t);
+        }
+        if *name == "halo2" {
+            peer_time = time.as_ref().map_or(first.total, |(t, _)| *t);
         }
         let total = time.as_ref().map(|(t, _)| *t);
         say(format!(
@@ -334,7 +353,13 @@ pub(crate) fn run(args: BenchArgs) -> anyhow::Result<()> {
             "verified": verified,
             "seconds": total.map(|t| t.as_secs_f64()),
             "transfers_per_s": total.map(|t| shape.capacity as f64 / t.as_secs_f64()),
-            "speedup": total.filter(|_| *name == "gpu").map(|t| cpu_time.as_secs_f64() / t.as_secs_f64()),
+            // Keel's CPU prover against halo2-axiom's; the GPU against Keel's CPU
+            "speedup": total.and_then(|t| match *name {
+                "cpu" => Some(peer_time.as_secs_f64() / t.as_secs_f64()),
+                "gpu" => Some(cpu_time.as_secs_f64() / t.as_secs_f64()),
+                _ => None,
+            }),
+            "speedup_over": match *name { "cpu" => Some("halo2"), "gpu" => Some("cpu"), _ => None },
             // a run that is not timed has no stage times to report either
             "stages": time.as_ref().map(|(_, t)| stages(t)),
         }));
@@ -394,8 +419,23 @@ fn print_table(r: &Value) {
     let s = &r["proof"]["shape"];
     for b in r["proof"]["backends"].as_array().into_iter().flatten() {
         let st = &b["stages"];
+        let keel = &st["keel"];
         let stages = if st.is_null() {
             String::new()
+        } else if !keel.is_null() {
+            let f = |k: &str| keel[k].as_f64().unwrap_or(0.0);
+            format!(
+                " (witness+advice {:.0} ms, lookups {:.0}, products {:.0}, quotient {:.0}, vanishing {:.0}, evaluations {:.0}, opening {:.0}; {} NTTs, {} MSMs)",
+                f("witness_and_advice_ms"),
+                f("lookups_ms"),
+                f("products_ms"),
+                f("quotient_ms"),
+                f("vanishing_ms"),
+                f("evaluations_ms"),
+                f("opening_ms"),
+                keel["ntts"],
+                keel["msms"],
+            )
         } else {
             format!(
                 " (witness {:.0} ms, commitments {:.0} ms, FFT+quotient {:.0} ms, opening {:.0} ms)",
@@ -418,7 +458,15 @@ fn print_table(r: &Value) {
                     b["transfers_per_s"].as_f64().unwrap_or(0.0),
                     b["speedup"]
                         .as_f64()
-                        .map_or(String::new(), |x| format!(", {x:.2}× the CPU"))
+                        .zip(b["speedup_over"].as_str())
+                        .map_or(String::new(), |(x, over)| format!(
+                            ", {x:.2}× {}",
+                            if over == "halo2" {
+                                "halo2-axiom's create_proof"
+                            } else {
+                                "Keel on the CPU"
+                            }
+                        ))
                 )),
             b["verified"],
         );

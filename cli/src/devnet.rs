@@ -128,8 +128,9 @@ pub(crate) struct DevnetArgs {
     /// KZG parameters: `dev` (INSECURE: devnets and tests only) or a file in halo2's raw format.
     #[arg(long = "prover.srs", default_value = "dev")]
     srs: String,
-    /// The provers' GPU: `auto` (a hardware GPU if there is one, else the CPU), `require`,
-    /// `off`.
+    /// The prover's GPU: `auto` (a hardware GPU if there is one, else the CPU), `require` (a
+    /// hardware GPU or fail; a device failure fails the proof), `software` (any adapter,
+    /// lavapipe included: a correctness run), `off`.
     #[arg(long = "prover.gpu", default_value = "auto")]
     gpu: GpuPolicy,
     /// Prover processes: `keel prover run` shards, with a `keel committer` per node (0: each

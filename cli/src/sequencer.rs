@@ -69,8 +69,9 @@ pub(crate) struct SequencerArgs {
     /// KZG parameters: `dev` (INSECURE: devnets and tests only) or a file in halo2's raw format.
     #[arg(long = "prover.srs", default_value = "dev")]
     pub(crate) srs: String,
-    /// The prover's GPU: `auto` (a hardware GPU if there is one, else the CPU), `require`
-    /// (any adapter, software included, or fail), `off`.
+    /// The prover's GPU: `auto` (a hardware GPU if there is one, else the CPU), `require` (a
+    /// hardware GPU or fail; a device failure fails the proof), `software` (any adapter,
+    /// lavapipe included: a correctness run), `off`.
     #[arg(long = "prover.gpu", default_value = "auto")]
     pub(crate) gpu: keel_prover::gpu::GpuPolicy,
     /// With --l1.rpc: where the primary's batches are proven and posted. `local`: a prover

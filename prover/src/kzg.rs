@@ -194,7 +194,7 @@ pub fn engine_for(policy: GpuPolicy) -> Result<EngineFactory, GpuError> {
             tracing::info!(
                 target: "keel::prover",
                 adapter = %ctx.info().name,
-                "only a software GPU adapter: proving on the CPU (the `require` policy uses it)"
+                "only a software GPU adapter: proving on the CPU (the `software` policy uses it)"
             );
             cpu_factory()
         }
@@ -203,12 +203,14 @@ pub fn engine_for(policy: GpuPolicy) -> Result<EngineFactory, GpuError> {
     })
 }
 
-/// Parameters whose commitments run on the engine `policy` picks ([`engine_for`]). Under
-/// `require` the GPU must take both of the SRS's bases (an error otherwise, never a quiet CPU
-/// fallback), and the parameters are marked [`MsmParams::required`], so that a commitment the
-/// GPU fails during a proof fails the proof.
+/// Parameters whose transforms and MSMs run where `policy` says. Under `auto` a hardware GPU
+/// takes them if there is one (the CPU redoes what it fails); under `require` (a hardware
+/// adapter) and `software` (any adapter, lavapipe included) the GPU must take both of the SRS's
+/// bases and the transforms (an error otherwise, never a quiet CPU fallback), and the
+/// parameters are marked [`MsmParams::required`], so that an operation the GPU fails during a
+/// proof fails the proof.
 pub fn params_for(params: ParamsKZG<Bn256>, policy: GpuPolicy) -> Result<MsmParams, GpuError> {
-    if policy != GpuPolicy::Require {
+    if !matches!(policy, GpuPolicy::Require | GpuPolicy::Software) {
         return Ok(match GpuContext::acquire(policy)? {
             Some(ctx) if policy == GpuPolicy::Auto && ctx.class() != AdapterClass::Software => {
                 let p = MsmParams::new(params, gpu_factory(ctx.clone(), MsmConfig::default()));
@@ -224,7 +226,7 @@ pub fn params_for(params: ParamsKZG<Bn256>, policy: GpuPolicy) -> Result<MsmPara
                 tracing::info!(
                     target: "keel::prover",
                     adapter = %ctx.info().name,
-                    "only a software GPU adapter: proving on the CPU (the `require` policy uses it)"
+                    "only a software GPU adapter: proving on the CPU (the `software` policy uses it)"
                 );
                 MsmParams::new(params, cpu_factory())
             }

@@ -111,8 +111,9 @@ pub(crate) struct RunArgs {
     /// KZG parameters: `dev` (INSECURE: devnets and tests only) or a file in halo2's raw format.
     #[arg(long = "prover.srs", default_value = "dev")]
     srs: String,
-    /// The GPU: `auto` (a hardware GPU if there is one, else the CPU), `require` (any adapter,
-    /// software included, or fail), `off`.
+    /// The prover's GPU: `auto` (a hardware GPU if there is one, else the CPU), `require` (a
+    /// hardware GPU or fail; a device failure fails the proof), `software` (any adapter,
+    /// lavapipe included: a correctness run), `off`.
     #[arg(long = "prover.gpu", default_value = "auto")]
     gpu: keel_prover::gpu::GpuPolicy,
     /// The verifier file the L1 pins (optional): the keys are checked against it at start, so

@@ -357,8 +357,22 @@ fn bench_quick_checks_every_stage_and_verifies_every_proof() {
     for b in backends {
         assert_eq!(b["verified"], true, "{b}");
     }
-    assert_eq!(backends[0]["backend"], "cpu");
-    assert!(backends[0]["transfers_per_s"].as_f64().unwrap() > 0.0);
+    // halo2-axiom's prover (the peer), Keel's on the CPU, and Keel's on the adapter if any
+    assert_eq!(backends[0]["backend"], "halo2");
+    assert_eq!(backends[1]["backend"], "cpu");
+    assert_eq!(
+        backends.len(),
+        2 + usize::from(r["machine"]["adapter"].is_string())
+    );
+    assert!(backends[1]["transfers_per_s"].as_f64().unwrap() > 0.0);
+    assert!(backends[1]["speedup"].as_f64().unwrap() > 0.0);
+    assert_eq!(backends[1]["speedup_over"], "halo2");
+    assert!(
+        backends[1]["stages"]["keel"]["quotient_ms"]
+            .as_f64()
+            .unwrap()
+            > 0.0
+    );
     for bad in [["--bench.msm", "5..2"], ["--bench.proof", "12x3@10"]] {
         let (ok, _, err) = keel(&["bench", "--quick", bad[0], bad[1]]);
         assert!(!ok, "{bad:?} accepted");

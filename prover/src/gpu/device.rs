@@ -22,8 +22,12 @@ pub enum GpuPolicy {
     /// run on the CPU and say so.
     #[default]
     Auto,
-    /// Use the best adapter there is, and fail if there is none.
+    /// Use the best hardware adapter there is, and fail if there is none: a software adapter
+    /// (lavapipe) is refused, so a proof is never slower than the CPU by surprise.
     Require,
+    /// Use the best adapter there is, a software one included, and fail if there is none:
+    /// correctness runs of the GPU code on a machine without a GPU (lavapipe).
+    Software,
 }
 
 impl FromStr for GpuPolicy {
@@ -34,8 +38,9 @@ impl FromStr for GpuPolicy {
             "off" => Ok(GpuPolicy::Off),
             "auto" => Ok(GpuPolicy::Auto),
             "require" => Ok(GpuPolicy::Require),
+            "software" => Ok(GpuPolicy::Software),
             other => Err(format!(
-                "unknown GPU policy `{other}`: expected auto, require or off"
+                "unknown GPU policy `{other}`: expected auto, require, software or off"
             )),
         }
     }
@@ -47,6 +52,7 @@ impl fmt::Display for GpuPolicy {
             GpuPolicy::Off => "off",
             GpuPolicy::Auto => "auto",
             GpuPolicy::Require => "require",
+            GpuPolicy::Software => "software",
         })
     }
 }
@@ -118,13 +124,21 @@ impl GpuContext {
         adapters.sort_by_key(|a| AdapterClass::from(a.get_info().device_type));
         let Some(adapter) = adapters.into_iter().next() else {
             return match policy {
-                GpuPolicy::Require => Err(GpuError::NoAdapter),
+                GpuPolicy::Require | GpuPolicy::Software => Err(GpuError::NoAdapter),
                 _ => {
                     warn!(target: TARGET, "no GPU adapter found; the CPU runs everything");
                     Ok(None)
                 }
             };
         };
+        let info = adapter.get_info();
+        if policy == GpuPolicy::Require
+            && AdapterClass::from(info.device_type) == AdapterClass::Software
+        {
+            return Err(GpuError::SoftwareOnly {
+                adapter: format!("{} ({:?})", info.name, info.backend),
+            });
+        }
         let ctx = GpuContext::open(&adapter)?;
         info!(target: TARGET, adapter = %ctx.describe(), int64 = ctx.int64, "GPU device opened");
         Ok(Some(Arc::new(ctx)))
@@ -269,13 +283,18 @@ mod tests {
 
     #[test]
     fn policy_round_trips_and_refuses_unknown_names() {
-        for p in [GpuPolicy::Off, GpuPolicy::Auto, GpuPolicy::Require] {
+        for p in [
+            GpuPolicy::Off,
+            GpuPolicy::Auto,
+            GpuPolicy::Require,
+            GpuPolicy::Software,
+        ] {
             assert_eq!(p.to_string().parse::<GpuPolicy>(), Ok(p));
         }
         assert!("gpu"
             .parse::<GpuPolicy>()
             .unwrap_err()
-            .contains("auto, require or off"));
+            .contains("auto, require, software or off"));
         assert_eq!(GpuPolicy::default(), GpuPolicy::Auto);
     }
 

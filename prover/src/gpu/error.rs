@@ -11,6 +11,16 @@ pub enum GpuError {
          fall back to the CPU"
     )]
     NoAdapter,
+    /// The policy was `require` and the only adapter runs on the CPU.
+    #[error(
+        "the only GPU adapter, {adapter}, is a software one (it runs on the CPU, slower than the \
+         CPU path) and the GPU policy is `require`. Help: use `software` to run the GPU code on \
+         it anyway (a correctness run), or `auto` to prove on the CPU"
+    )]
+    SoftwareOnly {
+        /// The adapter's name and backend.
+        adapter: String,
+    },
     /// The adapter would not open a device.
     #[error("could not open a device on adapter {adapter}: {source}")]
     RequestDevice {
