@@ -406,7 +406,9 @@ impl BatchCircuit {
         Self::new(shape, CircuitInput::blank(&shape))
     }
 
-    fn tampered(mut self, tamper: &[Tamper]) -> Self {
+    /// This circuit with cells altered as a cheating prover would: what a prover's tests prove
+    /// to show that such a proof is refused.
+    pub fn tampered(mut self, tamper: &[Tamper]) -> Self {
         self.tamper = tamper.to_vec();
         self
     }

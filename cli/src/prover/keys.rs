@@ -89,7 +89,20 @@ pub(crate) fn open_prover(
 ) -> anyhow::Result<BatchProver> {
     let (params, keys, _) = load_keys(dir, shape, srs)?;
     let params = keel_prover::kzg::params_for(params, gpu).context("opening the GPU")?;
-    Ok(BatchProver::new(params, keys))
+    let prover = BatchProver::new(params, keys);
+    // the key's coset values, once, before the first batch waits for them
+    let started = std::time::Instant::now();
+    let bytes = prover
+        .prepare()
+        .context("transforming the key onto the extended domain")?;
+    tracing::info!(
+        target: "keel::prover",
+        backend = %prover.backend(),
+        mib = bytes >> 20,
+        ms = started.elapsed().as_millis() as u64,
+        "prover ready"
+    );
+    Ok(prover)
 }
 
 /// Loads or generates the keys of `shape` in `dir` and writes the verifier file an L1 pins;

@@ -285,13 +285,13 @@ impl Engines {
 
 impl Backend for Engines {
     fn describe(&self) -> String {
-        let ntt = self.ntt.describe();
-        let msm = self.g.describe();
-        if ntt == msm {
-            ntt
-        } else {
-            format!("NTT: {ntt}; MSM: {msm}")
+        if self.fallback.is_none() {
+            return format!(
+                "CPU (best_fft and best_multiexp, {} threads)",
+                rayon::current_num_threads()
+            );
         }
+        format!("{}; NTT: {}", self.g.describe(), self.ntt.describe())
     }
 
     fn ntt(&self, a: &mut [Fr], omega: Fr, log_n: u32) -> Result<(), BackendError> {

@@ -30,6 +30,7 @@ use keel_prover::{
 use rand_core::SeedableRng;
 
 use crate::prove::{cpu_prover, srs, witness};
+use keel_prover::circuit::{Tag, Tamper};
 
 /// `c = a·b` where `q` is on (the gate), `a` in a 4-bit table (the lookup), the last `c` equal
 /// to the instance (the permutation).
