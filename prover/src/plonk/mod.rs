@@ -5,10 +5,10 @@
 //!  synthesis ─▶ advice (Lagrange) ─MSM─▶ transcript          phase by phase, challenges between
 //!  θ ─▶ lookups: compress (θ), permute, commit A', S'
 //!  β, γ ─▶ permutation products Z_i ─MSM─▶   lookup products Z ─MSM─▶   random r(X) ─MSM─▶
-//!  y ─▶ quotient, one coset part of the extended domain at a time:
+//!  y ─▶ quotient, one coset part at a time, degree − 1 parts (5 at degree 6, not halo2's 8):
 //!        iNTT (advice, instance, Z's, A', S') ─▶ coset NTT ─▶ gates, permutation, lookups (Horner in y)
 //!        fixed, σ, l_0, l_last, l_active: coset values prepared once per key ([`Prepared`])
-//!      ─▶ ÷ (X^n − 1) ─▶ iNTT of the extended domain ─▶ h pieces ─MSM─▶
+//!      ─▶ ÷ (X^n − 1) ─▶ iNTT per part ─▶ h pieces (a Vandermonde solve in X^n) ─MSM─▶
 //!  x ─▶ evaluations ─▶ SHPLONK (y', v, u; two MSMs)
 //! ```
 //!
@@ -16,9 +16,14 @@
 //! proof verifies with `verify_proof::<_, VerifierSHPLONK<_>, ..>` under the same verifying key,
 //! and the transcript is generic (Blake2b, or Keccak for an EVM verifier).
 //!
-//! On the CPU the prover does less work than halo2-axiom's: the coset values of the fixed
-//! columns, the permutation's σ polynomials and the three Lagrange selectors depend only on the
-//! key, so they are transformed once per key instead of once per proof and part.
+//! The prover does less work than halo2-axiom's, on any backend:
+//! - the quotient h has degree below `(d − 1)·n`, so `d − 1` cosets of the domain determine it:
+//!   it is evaluated on 5 parts at degree 6 where halo2-axiom evaluates the whole power-of-two
+//!   extended domain (8 parts), and h's pieces come from the parts by a small Vandermonde solve
+//!   (on part j, `X^n` is a constant) instead of an inverse transform of size 8n;
+//! - the coset values of the fixed columns, the permutation's σ polynomials and the three
+//!   Lagrange selectors depend only on the key, so they are transformed once per key instead of
+//!   once per proof and part.
 
 mod backend;
 mod expr;
@@ -118,7 +123,7 @@ pub struct Stages {
     pub products: Duration,
     /// The quotient's coset transforms and evaluation.
     pub quotient: Duration,
-    /// Division by the vanishing polynomial, the extended inverse transform, the h commitments.
+    /// The parts' inverse transforms, the pieces of h and their commitments.
     pub vanishing: Duration,
     /// Every evaluation at x.
     pub evaluations: Duration,
@@ -162,8 +167,59 @@ fn part_generator(domain: &EvaluationDomain<Fr>, j: usize) -> Fr {
     domain.g_coset * domain.extended_omega.pow_vartime([j as u64])
 }
 
+/// Coset parts the quotient is evaluated on: as many as its pieces, `degree − 1` (halo2-axiom
+/// uses every part of the power-of-two extended domain, 8 at degree 6, where 5 determine h).
 fn parts(domain: &EvaluationDomain<Fr>) -> usize {
-    1 << (domain.extended_k - domain.k)
+    domain.quotient_poly_degree as usize
+}
+
+/// `a_i ← a_i · g^i`.
+fn distribute_powers(a: &mut [Fr], g: Fr) {
+    a.par_chunks_mut(1 << 12).enumerate().for_each(|(c, a)| {
+        let mut power = g.pow_vartime([(c << 12) as u64]);
+        for x in a {
+            *x *= power;
+            power *= g;
+        }
+    });
+}
+
+/// The inverse of the Vandermonde matrix `V[j][i] = t_j^i` (Gauss–Jordan; the `t_j` distinct).
+fn vandermonde_inverse(t: &[Fr]) -> Vec<Vec<Fr>> {
+    let m = t.len();
+    let mut a: Vec<Vec<Fr>> = t
+        .iter()
+        .map(|tj| {
+            let mut row: Vec<Fr> = std::iter::successors(Some(Fr::ONE), |p| Some(*p * tj))
+                .take(m)
+                .collect();
+            row.extend((0..m).map(|_| Fr::ZERO));
+            row
+        })
+        .collect();
+    for (i, row) in a.iter_mut().enumerate() {
+        row[m + i] = Fr::ONE;
+    }
+    for col in 0..m {
+        let pivot = (col..m)
+            .find(|&r| !bool::from(a[r][col].is_zero()))
+            .expect("distinct points: the Vandermonde matrix is invertible");
+        a.swap(col, pivot);
+        let inv = a[col][col].invert().expect("a pivot is not zero");
+        for x in a[col].iter_mut() {
+            *x *= inv;
+        }
+        let pivot_row = a[col].clone();
+        for (r, row) in a.iter_mut().enumerate() {
+            if r != col && !bool::from(row[col].is_zero()) {
+                let f = row[col];
+                for (x, p) in row.iter_mut().zip(&pivot_row) {
+                    *x -= f * p;
+                }
+            }
+        }
+    }
+    a.into_iter().map(|row| row[m..].to_vec()).collect()
 }
 
 /// The coset values of `coeffs` on part `j`.
@@ -612,28 +668,42 @@ where
     }
     stages.quotient = t.elapsed();
 
-    // h(X) = numerator / (X^n − 1): interleave the parts into the extended domain's order,
-    // inverse-transform there, undo the coset shift, cut into pieces of n.
+    // h(X) = Σ_i X^(i·n) h_i(X) with deg h_i < n, the pieces committed. On part j (the coset
+    // g_j·⟨ω⟩) X^n is the constant t_j = g_j^n, so the part's values are those of
+    // v_j(X) = Σ_i t_j^i h_i(X): an inverse transform with the coset shift undone gives v_j, and
+    // the Vandermonde system in the t_j gives the pieces.
     let t = Instant::now();
-    let extended_n = n * num_parts;
-    let mut h = vec![Fr::ZERO; extended_n];
-    h.par_chunks_mut(num_parts)
-        .enumerate()
-        .for_each(|(i, row)| {
-            for (j, v) in row.iter_mut().enumerate() {
-                *v = part_values[j][i];
-            }
-        });
+    for (j, v) in part_values.iter_mut().enumerate() {
+        backend.intt(v, domain.omega_inv, k)?;
+        let g_inv = part_generator(domain, j)
+            .invert()
+            .expect("a coset generator is not zero");
+        distribute_powers(v, g_inv);
+    }
+    let ts: Vec<Fr> = (0..num_parts)
+        .map(|j| part_generator(domain, j).pow_vartime([n as u64]))
+        .collect();
+    let w = vandermonde_inverse(&ts);
+    let h: Vec<Vec<Fr>> = w
+        .iter()
+        .map(|row| {
+            let mut piece = vec![Fr::ZERO; n];
+            piece
+                .par_chunks_mut(1 << 12)
+                .enumerate()
+                .for_each(|(c, out)| {
+                    let start = c << 12;
+                    for (wj, v) in row.iter().zip(&part_values) {
+                        for (o, v) in out.iter_mut().zip(&v[start..]) {
+                            *o += *wj * v;
+                        }
+                    }
+                });
+            piece
+        })
+        .collect();
     drop(part_values);
-    backend.intt(&mut h, domain.extended_omega_inv, domain.extended_k)?;
-    let zeta_inv = [Fr::ONE, domain.g_coset_inv, domain.g_coset];
-    h.par_chunks_mut(3 << 10).for_each(|c| {
-        for (i, v) in c.iter_mut().enumerate() {
-            *v *= zeta_inv[i % 3];
-        }
-    });
-    h.truncate(n * domain.quotient_poly_degree as usize);
-    let pieces: Vec<&[Fr]> = h.chunks_exact(n).collect();
+    let pieces: Vec<&[Fr]> = h.iter().map(|p| p.as_slice()).collect();
     commit(backend, Basis::Monomial, transcript, &pieces)?;
     stages.vanishing = t.elapsed();
 
@@ -1008,5 +1078,42 @@ impl<'a> Quotient<'a> {
             },
         );
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_vandermonde_inverse_inverts() {
+        for m in 1..7u64 {
+            let t: Vec<Fr> = (0..m).map(|j| Fr::from(3 + j * j)).collect();
+            let w = vandermonde_inverse(&t);
+            for (j, tj) in t.iter().enumerate() {
+                for (c, _) in t.iter().enumerate() {
+                    // (V · W)[j][c] = Σ_i t_j^i W[i][c]
+                    let mut sum = Fr::ZERO;
+                    let mut power = Fr::ONE;
+                    for row in &w {
+                        sum += power * row[c];
+                        power *= tj;
+                    }
+                    assert_eq!(sum, if j == c { Fr::ONE } else { Fr::ZERO }, "m {m}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn distributing_powers_in_chunks_equals_one_pass() {
+        let g = Fr::from(5);
+        let mut a = vec![Fr::ONE; (1 << 13) + 7];
+        distribute_powers(&mut a, g);
+        let mut p = Fr::ONE;
+        for x in &a {
+            assert_eq!(*x, p);
+            p *= g;
+        }
     }
 }
