@@ -35,3 +35,25 @@ pub(crate) fn rng(seed: u64) -> rand_chacha::ChaCha20Rng {
     use rand_core::SeedableRng;
     rand_chacha::ChaCha20Rng::seed_from_u64(seed)
 }
+
+#[test]
+fn require_refuses_a_software_adapter_and_software_takes_it() {
+    use keel_prover::gpu::{AdapterClass, GpuError};
+    let best = ctx();
+    match GpuContext::acquire(GpuPolicy::Require) {
+        Err(GpuError::SoftwareOnly { adapter }) => {
+            assert_eq!(best.class(), AdapterClass::Software, "{adapter}");
+            assert!(adapter.contains(&best.info().name), "{adapter}");
+        }
+        Ok(Some(hw)) => assert_ne!(hw.class(), AdapterClass::Software),
+        other => panic!("require: {other:?}"),
+    }
+    // and so do the prover's parameters
+    if best.class() == AdapterClass::Software {
+        let params = halo2_base::halo2_proofs::poly::kzg::commitment::ParamsKZG::<
+            halo2_base::halo2_proofs::halo2curves::bn256::Bn256,
+        >::setup(4, rng(1));
+        let err = keel_prover::kzg::params_for(params, GpuPolicy::Require).unwrap_err();
+        assert!(err.to_string().contains("software"), "{err}");
+    }
+}
