@@ -332,6 +332,7 @@ fn batch_circuit_proofs_verify_with_the_standard_verifier_on_both_backends() {
     ))
     .required(true)
     .backend();
+    let mut proofs = Vec::new();
     for (name, backend) in [("cpu", &cpu), ("gpu", &gpu)] {
         let prepared = Prepared::new(backend, pk).unwrap();
         let proof = prove(backend, pk, &prepared, &circuit, &public, 5).unwrap();
@@ -342,7 +343,36 @@ fn batch_circuit_proofs_verify_with_the_standard_verifier_on_both_backends() {
             !verifies(srs(), pk, &bad, &proof),
             "{name}: another previous root"
         );
+        assert_eq!(backend.stats().fallbacks, 0, "{name}");
+        proofs.push(proof);
     }
+    // Under the same randomness every commitment, evaluation and opening is the same: the
+    // proofs are equal byte for byte.
+    assert_eq!(
+        proofs[0], proofs[1],
+        "the GPU backend's proof differs from the CPU's"
+    );
+    assert!(gpu.stats().ntts > 0 && gpu.stats().msms > 0);
+
+    // A cheating prover's witness: one Poseidon round value changed. Keel's prover makes a
+    // proof of it (it does not check the gates), and the verifier refuses it.
+    let nth = 4;
+    let honest = prover
+        .keys()
+        .shape
+        .tagged_values(&w, Tag::PoseidonRound)
+        .unwrap()[nth];
+    let cheat = circuit.clone().tampered(&[Tamper {
+        tag: Tag::PoseidonRound,
+        nth,
+        value: honest + Fr::ONE,
+    }]);
+    let prepared = Prepared::new(&cpu, pk).unwrap();
+    let proof = prove(&cpu, pk, &prepared, &cheat, &public, 6).unwrap();
+    assert!(
+        !verifies(srs(), pk, &public, &proof),
+        "a tampered witness's proof verified"
+    );
 }
 
 /// A device transform that fails from its `after`-th call on, as a lost device would.
