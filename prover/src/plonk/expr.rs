@@ -11,7 +11,7 @@ use std::collections::HashMap;
 
 use halo2_proofs::{
     halo2curves::{bn256::Fr, ff::PrimeField},
-    plonk::Expression,
+    plonk::{ConstraintSystem, Expression},
 };
 
 /// Which values a column leaf reads.
@@ -123,6 +123,18 @@ impl Program {
                 self.node(Node::Scale(a, repr(s)), *s)
             }
         }
+    }
+
+    /// Adds every lookup's input and table expressions: their nodes, lookup by lookup.
+    pub(super) fn add_lookups(&mut self, cs: &ConstraintSystem<Fr>) -> Vec<(Vec<u32>, Vec<u32>)> {
+        cs.lookups()
+            .iter()
+            .map(|l| {
+                let inputs = l.input_expressions().iter().map(|e| self.add(e)).collect();
+                let tables = l.table_expressions().iter().map(|e| self.add(e)).collect();
+                (inputs, tables)
+            })
+            .collect()
     }
 
     /// Nodes in the program.

@@ -478,22 +478,7 @@ where
     let t = Instant::now();
     let theta = *transcript.squeeze_challenge_scalar::<()>();
     let mut lookup_program = Program::default();
-    let lookup_nodes: Vec<(Vec<u32>, Vec<u32>)> = cs
-        .lookups()
-        .iter()
-        .map(|l| {
-            (
-                l.input_expressions()
-                    .iter()
-                    .map(|e| lookup_program.add(e))
-                    .collect(),
-                l.table_expressions()
-                    .iter()
-                    .map(|e| lookup_program.add(e))
-                    .collect(),
-            )
-        })
-        .collect();
+    let lookup_nodes = lookup_program.add_lookups(cs);
     let lagrange_columns = Columns {
         fixed: &fixed_values,
         advice: &advice_refs,
@@ -938,22 +923,7 @@ impl<'a> Quotient<'a> {
             .flat_map(|g| g.polynomials().iter())
             .map(|p| program.add(p))
             .collect::<Vec<_>>();
-        let lookups = cs
-            .lookups()
-            .iter()
-            .map(|l| {
-                (
-                    l.input_expressions()
-                        .iter()
-                        .map(|e| program.add(e))
-                        .collect(),
-                    l.table_expressions()
-                        .iter()
-                        .map(|e| program.add(e))
-                        .collect(),
-                )
-            })
-            .collect();
+        let lookups = program.add_lookups(cs);
         Self {
             program,
             gates,
