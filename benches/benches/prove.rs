@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use keel_prover::{
-    gpu::{AdapterClass, GpuContext, GpuNtt, GpuPolicy, MsmConfig},
+    gpu::{AdapterClass, GpuContext, GpuPolicy, MsmConfig},
     keys::{kzg_params, BatchKeys, Srs},
     kzg::{cpu_factory, gpu_factory, MsmParams},
     sample_witness, BatchProver, Engine, Shape, Timings,
@@ -42,7 +42,7 @@ fn share(t: &Timings) -> String {
     if let Some(s) = &t.stages {
         let ms = |d: Duration| d.as_secs_f64() * 1e3;
         return format!(
-            "layout {:.0} ms | witness+advice {:.0} | lookups {:.0} | products {:.0} | quotient {:.0} | vanishing {:.0} | evaluations {:.0} | opening {:.0} ms; backend: {} NTTs {:.0} ms, {} MSMs {:.0} ms (thread-summed), {} redone on the CPU",
+            "layout {:.0} ms | witness+advice {:.0} | lookups {:.0} | products {:.0} | quotient {:.0} | vanishing {:.0} | evaluations {:.0} | opening {:.0} ms; backend: {} NTTs {:.0} ms, {} MSMs {:.0} ms (thread-summed), gates of {} parts on the device {:.0} ms, {} redone on the CPU",
             ms(t.witness.saturating_sub(s.witness)),
             ms(s.witness),
             ms(s.lookups),
@@ -55,6 +55,8 @@ fn share(t: &Timings) -> String {
             ms(s.backend.ntt),
             s.backend.msms,
             ms(s.backend.msm),
+            s.backend.quotients,
+            ms(s.backend.quotient),
             s.backend.fallbacks,
         );
     }
@@ -148,9 +150,9 @@ fn bench(_: &mut Criterion) {
         if let Some(ctx) = &gpu {
             let factory = gpu_factory(ctx.clone(), MsmConfig::default());
             let mut params = MsmParams::new(srs, factory);
-            match GpuNtt::new(ctx.clone(), ctx.preferred_limbs()) {
-                Ok(ntt) => params = params.with_ntt(std::sync::Arc::new(ntt)),
-                Err(e) => println!("  no GPU NTT ({e}): the GPU backend transforms on the CPU"),
+            match params.clone().with_device_kernels(ctx) {
+                Ok(p) => params = p,
+                Err(e) => println!("  no GPU NTT or quotient ({e}): those stay on the CPU"),
             }
             backends.push(("keel-gpu", BatchProver::new(params, keys.clone())));
         }

@@ -286,9 +286,9 @@ pub(crate) fn run(args: BenchArgs) -> anyhow::Result<()> {
     ];
     if let Some(c) = &ctx {
         let factory = gpu_factory(c.clone(), MsmConfig::default());
-        let ntt = GpuNtt::new(c.clone(), c.preferred_limbs()).context("the GPU NTT")?;
         let params = MsmParams::new(params, factory)
-            .with_ntt(std::sync::Arc::new(ntt))
+            .with_device_kernels(c)
+            .context("the GPU NTT and quotient kernels")?
             .required(true);
         provers.push(("gpu", BatchProver::new(params, keys)));
     }
@@ -327,6 +327,7 @@ pub(crate) fn run(args: BenchArgs) -> anyhow::Result<()> {
                     "vanishing_ms": ms(s.vanishing), "evaluations_ms": ms(s.evaluations),
                     "opening_ms": ms(s.opening), "ntts": s.backend.ntts,
                     "ntt_ms": ms(s.backend.ntt), "msms": s.backend.msms, "msm_ms": ms(s.backend.msm),
+                    "gate_parts_on_device": s.backend.quotients, "gates_on_device_ms": ms(s.backend.quotient),
                 });
             }
             v
@@ -425,7 +426,7 @@ fn print_table(r: &Value) {
         } else if !keel.is_null() {
             let f = |k: &str| keel[k].as_f64().unwrap_or(0.0);
             format!(
-                " (witness+advice {:.0} ms, lookups {:.0}, products {:.0}, quotient {:.0}, vanishing {:.0}, evaluations {:.0}, opening {:.0}; {} NTTs, {} MSMs)",
+                " (witness+advice {:.0} ms, lookups {:.0}, products {:.0}, quotient {:.0}, vanishing {:.0}, evaluations {:.0}, opening {:.0}; {} NTTs, {} MSMs, gates of {} parts on the device)",
                 f("witness_and_advice_ms"),
                 f("lookups_ms"),
                 f("products_ms"),
@@ -435,6 +436,7 @@ fn print_table(r: &Value) {
                 f("opening_ms"),
                 keel["ntts"],
                 keel["msms"],
+                keel["gate_parts_on_device"],
             )
         } else {
             format!(

@@ -49,7 +49,8 @@ use rand_core::RngCore;
 
 use crate::{
     gpu::{
-        AdapterClass, CpuMsm, GpuContext, GpuError, GpuMsm, GpuNtt, GpuPolicy, Msm, MsmConfig, Ntt,
+        AdapterClass, CpuMsm, GpuContext, GpuError, GpuMsm, GpuNtt, GpuPolicy, GpuQuotient, Msm,
+        MsmConfig, Ntt,
     },
     plonk::Engines,
 };
@@ -153,6 +154,8 @@ pub struct MsmParams {
     stats: Arc<CommitStats>,
     /// The device's NTT, when the engines are on a device ([`MsmParams::with_ntt`]).
     ntt: Option<Arc<dyn Ntt>>,
+    /// The device's quotient interpreter ([`MsmParams::with_quotient`]).
+    quotient: Option<Arc<GpuQuotient>>,
     /// CPU engines over both bases, made when a device backend first needs its fallback.
     cpu: Arc<OnceLock<CpuEngines>>,
 }
@@ -214,10 +217,10 @@ pub fn params_for(params: ParamsKZG<Bn256>, policy: GpuPolicy) -> Result<MsmPara
         return Ok(match GpuContext::acquire(policy)? {
             Some(ctx) if policy == GpuPolicy::Auto && ctx.class() != AdapterClass::Software => {
                 let p = MsmParams::new(params, gpu_factory(ctx.clone(), MsmConfig::default()));
-                match GpuNtt::new(ctx.clone(), ctx.preferred_limbs()) {
-                    Ok(ntt) => p.with_ntt(Arc::new(ntt)),
+                match p.clone().with_device_kernels(&ctx) {
+                    Ok(p) => p,
                     Err(e) => {
-                        tracing::warn!(target: "keel::prover", error = %e, "GPU NTT unavailable; transforming on the CPU");
+                        tracing::warn!(target: "keel::prover", error = %e, "GPU NTT and quotient unavailable; on the CPU");
                         p
                     }
                 }
@@ -237,14 +240,13 @@ pub fn params_for(params: ParamsKZG<Bn256>, policy: GpuPolicy) -> Result<MsmPara
     let config = MsmConfig::default();
     let g = GpuMsm::new(ctx.clone(), params.get_g(), config)?;
     let g_lagrange = GpuMsm::new(ctx.clone(), &lagrange_basis(&params), config)?;
-    let ntt = GpuNtt::new(ctx.clone(), ctx.preferred_limbs())?;
     Ok(MsmParams::with_engines(
         params,
-        gpu_factory(ctx, config),
+        gpu_factory(ctx.clone(), config),
         Arc::new(g),
         Arc::new(g_lagrange),
     )
-    .with_ntt(Arc::new(ntt))
+    .with_device_kernels(&ctx)?
     .required(true))
 }
 
@@ -281,6 +283,7 @@ impl MsmParams {
             required: false,
             stats: Arc::default(),
             ntt: None,
+            quotient: None,
             cpu: Arc::default(),
         }
     }
@@ -291,11 +294,31 @@ impl MsmParams {
         self
     }
 
+    /// The gates' quotient values of Keel's prover run on `quotient`.
+    pub fn with_quotient(mut self, quotient: Arc<GpuQuotient>) -> Self {
+        self.quotient = Some(quotient);
+        self
+    }
+
+    /// The NTT and the quotient's interpreter on `ctx` (its preferred limbs) beside the MSM
+    /// engines: every device kernel Keel's prover has.
+    pub fn with_device_kernels(self, ctx: &Arc<GpuContext>) -> Result<Self, GpuError> {
+        let limbs = ctx.preferred_limbs();
+        let ntt = GpuNtt::new(ctx.clone(), limbs)?;
+        let quotient = GpuQuotient::new(ctx.clone(), limbs)?;
+        Ok(self
+            .with_ntt(Arc::new(ntt))
+            .with_quotient(Arc::new(quotient)))
+    }
+
     /// The [`crate::plonk::Backend`] of Keel's prover over these parameters: the CPU reference
     /// where both MSM engines are the CPU's and there is no device NTT; otherwise the device's
     /// engines, with the CPU's redoing what the device fails (unless [`MsmParams::required`]).
     pub fn backend(&self) -> Engines {
-        let on_device = self.g.on_device() || self.g_lagrange.on_device() || self.ntt.is_some();
+        let on_device = self.g.on_device()
+            || self.g_lagrange.on_device()
+            || self.ntt.is_some()
+            || self.quotient.is_some();
         if !on_device {
             return Engines::cpu_with(self.g.clone(), self.g_lagrange.clone());
         }
@@ -312,14 +335,18 @@ impl MsmParams {
             .ntt
             .clone()
             .unwrap_or_else(|| Arc::new(crate::gpu::CpuNtt::new()));
-        Engines::gpu(
+        let engines = Engines::gpu(
             ntt,
             self.g.clone(),
             self.g_lagrange.clone(),
             cpu_g,
             cpu_lagrange,
             self.required,
-        )
+        );
+        match &self.quotient {
+            Some(q) => engines.with_quotient(q.clone()),
+            None => engines,
+        }
     }
 
     /// Marks the engine as required: a proof during which it failed a commitment is refused.

@@ -12,6 +12,7 @@
 //!  msm/*.wgsl ──────────── Pippenger stages: decompose → scan → scatter → accumulate → reduce
 //!  ntt/radix2.wgsl ─────── the NTT over fr: bit reversal, one butterfly stage per dispatch,
 //!                          multiplications by factors (cosets) and by a scalar (the inverse)
+//!  quotient/interpret.wgsl  a circuit's expressions as an opcode stream, one row per invocation
 //! ```
 //!
 //! ## Limb widths
@@ -50,6 +51,7 @@ const MSM_SCATTER: &str = include_str!("../msm/scatter.wgsl");
 const MSM_ACCUMULATE: &str = include_str!("../msm/accumulate.wgsl");
 const MSM_REDUCE: &str = include_str!("../msm/reduce.wgsl");
 const NTT_RADIX2: &str = include_str!("../ntt/radix2.wgsl");
+const QUOTIENT_INTERPRET: &str = include_str!("../quotient/interpret.wgsl");
 
 /// How a 256-bit field element is split into limbs inside a shader.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -169,11 +171,13 @@ pub enum Kernel {
     /// The NTT over `Fr` (four entry points: bit reversal, a butterfly stage, multiplication by
     /// per-element factors, multiplication by one scalar).
     Ntt,
+    /// The quotient's expressions: one kernel interpreting a circuit's compiled opcode stream.
+    Quotient,
 }
 
 impl Kernel {
     /// Every kernel, for validation.
-    pub const ALL: [Kernel; 9] = [
+    pub const ALL: [Kernel; 10] = [
         Kernel::MsmDecompose,
         Kernel::MsmScan,
         Kernel::MsmScatter,
@@ -183,6 +187,7 @@ impl Kernel {
         Kernel::FieldOps(Field::Fr),
         Kernel::G1Ops,
         Kernel::Ntt,
+        Kernel::Quotient,
     ];
 
     /// The module's entry points.
@@ -202,6 +207,7 @@ impl Kernel {
                 "ntt_mul_factors",
                 "ntt_mul_scalar",
             ],
+            Kernel::Quotient => &["quotient_interpret"],
         }
     }
 
@@ -242,6 +248,16 @@ impl Kernel {
                 false,
                 &[("values", ReadWrite), ("twiddles", Read), ("factors", Read)],
             ),
+            Kernel::Quotient => (
+                Some(Field::Fr),
+                false,
+                &[
+                    ("constants", Read),
+                    ("columns", Read),
+                    ("registers", ReadWrite),
+                    ("out", ReadWrite),
+                ],
+            ),
         }
     }
 
@@ -256,6 +272,7 @@ impl Kernel {
             Kernel::FieldOps(field) => instantiate(FIELD_OPS, field),
             Kernel::G1Ops => G1_OPS.to_owned(),
             Kernel::Ntt => NTT_RADIX2.to_owned(),
+            Kernel::Quotient => QUOTIENT_INTERPRET.to_owned(),
         }
     }
 

@@ -11,9 +11,11 @@ mod dispatch;
 mod error;
 mod msm;
 pub mod ntt;
+mod quotient;
 
 pub use device::{AdapterClass, GpuContext, GpuPolicy};
 pub use error::{GpuError, MsmError};
 pub use keel_shaders::Limbs;
 pub use msm::{default_window_bits, CpuMsm, GpuMsm, Msm, MsmConfig, MsmPlan, DEFAULT_MAX_CHUNK};
 pub use ntt::{CpuNtt, GpuNtt, Ntt};
+pub use quotient::GpuQuotient;

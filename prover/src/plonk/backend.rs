@@ -30,7 +30,8 @@ use halo2_proofs::{
 };
 use rayon::prelude::*;
 
-use crate::gpu::{CpuMsm, CpuNtt, GpuError, Msm, MsmError, Ntt};
+use super::Opcodes;
+use crate::gpu::{CpuMsm, CpuNtt, GpuError, GpuQuotient, Msm, MsmError, Ntt};
 
 /// Why a backend operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -58,6 +59,16 @@ pub enum BackendError {
         #[source]
         source: Box<MsmError>,
     },
+    /// The gates' quotient values failed on the device and the backend is required not to
+    /// fall back.
+    #[error("{engine}: the gates' quotient values failed and the GPU is required: {source}")]
+    Quotient {
+        /// The engine's description.
+        engine: String,
+        /// The device's reason.
+        #[source]
+        source: Box<GpuError>,
+    },
     /// More scalars than the SRS has bases.
     #[error("a polynomial of {len} coefficients against an SRS of {bases} points")]
     TooLong {
@@ -84,6 +95,8 @@ pub(super) struct BackendStats {
     ntts: AtomicU64,
     msm_ns: AtomicU64,
     msms: AtomicU64,
+    quotient_ns: AtomicU64,
+    quotients: AtomicU64,
     fallbacks: AtomicU64,
 }
 
@@ -98,6 +111,10 @@ pub struct BackendReport {
     pub msms: u64,
     /// Their total time (summed over threads).
     pub msm: Duration,
+    /// Coset parts whose gates the device evaluated.
+    pub quotients: u64,
+    /// Their time.
+    pub quotient: Duration,
     /// Operations the device failed and the CPU redid.
     pub fallbacks: u64,
 }
@@ -111,6 +128,8 @@ impl BackendStats {
             ntt: Duration::from_nanos(g(&self.ntt_ns)),
             msms: g(&self.msms),
             msm: Duration::from_nanos(g(&self.msm_ns)),
+            quotients: g(&self.quotients),
+            quotient: Duration::from_nanos(g(&self.quotient_ns)),
             fallbacks: g(&self.fallbacks),
         }
     }
@@ -138,6 +157,18 @@ pub trait Backend: Send + Sync {
 
     /// Points in the resident `basis`.
     fn bases(&self, basis: Basis) -> usize;
+
+    /// The gates' part of the quotient (`ops` at every row of the `n`-row `columns`) where the
+    /// backend evaluates it; `None` leaves it to the CPU's evaluation of the same graph.
+    fn gates(
+        &self,
+        ops: &Opcodes,
+        columns: &[&[Fr]],
+        n: usize,
+    ) -> Option<Result<Vec<Fr>, BackendError>> {
+        let _ = (ops, columns, n);
+        None
+    }
 
     /// `a_i ← a_i⁻¹` for every non-zero `a_i` (zeros stay zero).
     fn batch_invert(&self, a: &mut [Fr]) {
@@ -189,6 +220,8 @@ pub struct Engines {
     g_lagrange: Arc<dyn Msm>,
     /// The CPU engines a failed device operation is redone on (`None`: a CPU backend).
     fallback: Option<Fallback>,
+    /// The quotient's gates on the device, when it has the interpreter.
+    quotient: Option<Arc<GpuQuotient>>,
     required: bool,
     stats: BackendStats,
 }
@@ -213,6 +246,7 @@ impl Engines {
             g,
             g_lagrange,
             fallback: None,
+            quotient: None,
             required: false,
             stats: BackendStats::default(),
         }
@@ -234,9 +268,16 @@ impl Engines {
             g,
             g_lagrange,
             fallback: Some((CpuNtt::new(), cpu_g, cpu_g_lagrange)),
+            quotient: None,
             required,
             stats: BackendStats::default(),
         }
+    }
+
+    /// The gates' quotient values on `quotient` (a device backend's).
+    pub fn with_quotient(mut self, quotient: Arc<GpuQuotient>) -> Self {
+        self.quotient = Some(quotient);
+        self
     }
 
     /// Device operations redone on the CPU so far.
@@ -350,6 +391,30 @@ impl Backend for Engines {
         match basis {
             Basis::Monomial => self.g.bases_len(),
             Basis::Lagrange => self.g_lagrange.bases_len(),
+        }
+    }
+
+    fn gates(
+        &self,
+        ops: &Opcodes,
+        columns: &[&[Fr]],
+        n: usize,
+    ) -> Option<Result<Vec<Fr>, BackendError>> {
+        let q = self.quotient.as_ref()?;
+        let result = self.time(&self.stats.quotient_ns, &self.stats.quotients, || {
+            q.evaluate(ops, columns, n)
+        });
+        match result {
+            Ok(values) => Some(Ok(values)),
+            Err(source) if self.required => Some(Err(BackendError::Quotient {
+                engine: format!("{q:?}"),
+                source: Box::new(source),
+            })),
+            Err(source) => {
+                tracing::warn!(target: "keel::prover", error = %source, "GPU quotient failed; evaluated on the CPU");
+                self.stats.fallbacks.fetch_add(1, Ordering::Relaxed);
+                None
+            }
         }
     }
 }

@@ -211,3 +211,155 @@ impl Program {
 pub(super) fn output(scratch: &[Fr], i: u32, rows: usize) -> &[Fr] {
     &scratch[i as usize * rows..][..rows]
 }
+
+/// A program as an opcode stream for one GPU kernel to interpret, row by row (issue 28's
+/// quotient on the device): four words per operation `[op, dst, a, b]`, registers reused once
+/// their value is dead, challenges and constants in one table, and the outputs folded at the end
+/// by Horner's rule in `y` (`acc ← acc·y + output`), in the order given.
+///
+/// | op | meaning |
+/// |---|---|
+/// | 0 | `r[dst] ← constants[a]` |
+/// | 1 | `r[dst] ← columns[a][(row + b) mod n]` (fixed, then advice, then instance columns) |
+/// | 2 | `r[dst] ← −r[a]` |
+/// | 3, 4, 5 | `r[dst] ← r[a] + r[b]`, `r[a] − r[b]`, `r[a] · r[b]` |
+/// | 6 | `r[dst] ← r[a] · constants[b]` |
+/// | 7 | `acc ← acc · constants[b] + r[a]` |
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Opcodes {
+    /// Four words per operation.
+    pub words: Vec<u32>,
+    /// The constants the operations name.
+    pub constants: Vec<Fr>,
+    /// Registers the stream needs per row.
+    pub registers: u32,
+}
+
+/// Opcode numbers (see [`Opcodes`]).
+pub(super) mod op {
+    pub(in crate::plonk) const CONST: u32 = 0;
+    pub(in crate::plonk) const COLUMN: u32 = 1;
+    pub(in crate::plonk) const NEG: u32 = 2;
+    pub(in crate::plonk) const ADD: u32 = 3;
+    pub(in crate::plonk) const SUB: u32 = 4;
+    pub(in crate::plonk) const MUL: u32 = 5;
+    pub(in crate::plonk) const SCALE: u32 = 6;
+    pub(in crate::plonk) const HORNER: u32 = 7;
+}
+
+impl Program {
+    /// The opcode stream computing `outputs` folded by Horner's rule in `y`, over `n` rows of
+    /// `fixed` fixed and `advice` advice columns (instance columns after them).
+    pub(super) fn opcodes(
+        &self,
+        outputs: &[u32],
+        challenges: &[Fr],
+        y: Fr,
+        (fixed, advice, n): (usize, usize, usize),
+    ) -> Opcodes {
+        let m = self.nodes.len();
+        // the last operation reading each node; outputs live to the end
+        let mut last = vec![0usize; m];
+        for (i, node) in self.nodes.iter().enumerate() {
+            match *node {
+                Node::Neg(a) | Node::Scale(a, _) => last[a as usize] = i,
+                Node::Add(a, b) | Node::Sub(a, b) | Node::Mul(a, b) => {
+                    last[a as usize] = i;
+                    last[b as usize] = i;
+                }
+                _ => {}
+            }
+        }
+        for &o in outputs {
+            last[o as usize] = usize::MAX;
+        }
+        let mut constants = vec![y];
+        let constant = |c: Fr, constants: &mut Vec<Fr>| -> u32 {
+            if let Some(i) = constants.iter().position(|x| *x == c) {
+                return i as u32;
+            }
+            constants.push(c);
+            (constants.len() - 1) as u32
+        };
+        let mut reg = vec![u32::MAX; m];
+        let mut free: Vec<u32> = Vec::new();
+        let mut registers = 0u32;
+        let mut words = Vec::with_capacity(4 * m + 4 * outputs.len());
+        for (i, node) in self.nodes.iter().enumerate() {
+            let dst = free.pop().unwrap_or_else(|| {
+                registers += 1;
+                registers - 1
+            });
+            reg[i] = dst;
+            let r = |j: u32| reg[j as usize];
+            let (code, a, b) = match *node {
+                Node::Const(_) => (op::CONST, constant(self.constants[i], &mut constants), 0),
+                Node::Challenge(c) => (op::CONST, constant(challenges[c], &mut constants), 0),
+                Node::Column(kind, column, rot) => {
+                    let base = match kind {
+                        Kind::Fixed => 0,
+                        Kind::Advice => fixed,
+                        Kind::Instance => fixed + advice,
+                    };
+                    let rot = (rot as i64).rem_euclid(n as i64) as u32;
+                    (op::COLUMN, (base + column) as u32, rot)
+                }
+                Node::Neg(a) => (op::NEG, r(a), 0),
+                Node::Add(a, b) => (op::ADD, r(a), r(b)),
+                Node::Sub(a, b) => (op::SUB, r(a), r(b)),
+                Node::Mul(a, b) => (op::MUL, r(a), r(b)),
+                Node::Scale(a, _) => (op::SCALE, r(a), constant(self.constants[i], &mut constants)),
+            };
+            words.extend_from_slice(&[code, dst, a, b]);
+            // operands read for the last time free their registers (after dst is taken, so an
+            // operation never writes a register it is still to read in the same step)
+            let operands: &[u32] = match *node {
+                Node::Neg(a) | Node::Scale(a, _) => &[a],
+                Node::Add(a, b) | Node::Sub(a, b) | Node::Mul(a, b) => &[a, b],
+                _ => &[],
+            };
+            let mut freed: Vec<u32> = Vec::new();
+            for &o in operands {
+                if last[o as usize] == i && !freed.contains(&reg[o as usize]) {
+                    freed.push(reg[o as usize]);
+                }
+            }
+            // a node nothing reads (not an output) frees its register at once
+            if last[i] == 0 {
+                freed.push(dst);
+            }
+            free.extend(freed);
+        }
+        for &o in outputs {
+            words.extend_from_slice(&[op::HORNER, 0, reg[o as usize], 0]);
+        }
+        Opcodes {
+            words,
+            constants,
+            registers: registers.max(1),
+        }
+    }
+
+    /// The CPU reference of [`Program::opcodes`]: `outputs` folded by Horner's rule in `y` at
+    /// every row.
+    pub(super) fn horner(&self, cols: &Columns<'_>, n: usize, outputs: &[u32], y: Fr) -> Vec<Fr> {
+        use halo2_proofs::halo2curves::ff::Field;
+        use rayon::prelude::*;
+        const ROWS: usize = 128;
+        let mut out = vec![Fr::ZERO; n];
+        out.par_chunks_mut(ROWS).enumerate().for_each_init(
+            || self.scratch(ROWS),
+            |scratch, (c, out)| {
+                let rows = out.len();
+                let scratch = &mut scratch[..self.len() * rows];
+                self.run(cols, n, c * ROWS, rows, scratch);
+                for &o in outputs {
+                    for (acc, v) in out.iter_mut().zip(output(scratch, o, rows)) {
+                        *acc = *acc * y + v;
+                    }
+                }
+            },
+        );
+        out
+    }
+}

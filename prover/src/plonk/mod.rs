@@ -48,7 +48,68 @@ use rand_core::RngCore;
 use rayon::prelude::*;
 
 pub use backend::{Backend, BackendError, BackendReport, Basis, Engines};
+pub use expr::Opcodes;
 use expr::{Columns, Program};
+
+/// A constraint system's custom gates, compiled once: the quotient's first part, `Σ y^i·g_i`
+/// over the gates' polynomials in order, evaluated on the CPU ([`Gates::cpu`]) or as the opcode
+/// stream one GPU kernel interprets ([`Gates::opcodes`], [`crate::gpu::GpuQuotient`]).
+#[derive(Debug)]
+pub struct Gates {
+    program: Program,
+    outputs: Vec<u32>,
+    fixed: usize,
+    advice: usize,
+}
+
+impl Gates {
+    /// The gates of `cs` (a proving key's: selectors already fixed columns).
+    pub fn new(cs: &ConstraintSystem<Fr>) -> Self {
+        let mut program = Program::default();
+        let outputs = cs
+            .gates()
+            .iter()
+            .flat_map(|g| g.polynomials().iter())
+            .map(|p| program.add(p))
+            .collect();
+        Self {
+            program,
+            outputs,
+            fixed: cs.num_fixed_columns(),
+            advice: cs.num_advice_columns(),
+        }
+    }
+
+    /// Nodes of the deduplicated graph, and the gates' polynomials.
+    pub fn size(&self) -> (usize, usize) {
+        (self.program.len(), self.outputs.len())
+    }
+
+    /// The opcode stream for `n`-row columns, with the challenges and `y` as constants.
+    pub fn opcodes(&self, challenges: &[Fr], y: Fr, n: usize) -> Opcodes {
+        self.program
+            .opcodes(&self.outputs, challenges, y, (self.fixed, self.advice, n))
+    }
+
+    /// `Σ y^(m−1−i)·g_i` at every row of the columns, on the CPU.
+    pub fn cpu(
+        &self,
+        fixed: &[&[Fr]],
+        advice: &[&[Fr]],
+        instance: &[&[Fr]],
+        challenges: &[Fr],
+        y: Fr,
+    ) -> Vec<Fr> {
+        let n = fixed.first().or(advice.first()).map_or(0, |c| c.len());
+        let cols = Columns {
+            fixed,
+            advice,
+            instance,
+            challenges,
+        };
+        self.program.horner(&cols, n, &self.outputs, y)
+    }
+}
 use witness::{PhaseCtx, Witness, WitnessAssignment};
 
 /// Why a proof could not be made.
@@ -615,7 +676,7 @@ where
         .par_iter()
         .map(|v| to_coeff(backend, domain, v))
         .collect::<Result<Vec<_>, _>>()?;
-    let quotient = Quotient::new(cs, &challenges, beta, gamma, theta, y);
+    let quotient = Quotient::new(cs, n, &challenges, [beta, gamma, theta, y]);
     let num_parts = parts(domain);
     let mut part_values = Vec::with_capacity(num_parts);
     for j in 0..num_parts {
@@ -647,7 +708,8 @@ where
             domain,
             part_generator(domain, j),
             blinding,
-        );
+            backend,
+        )?;
         backend.scale(&mut h, domain.t_evaluations[j]);
         part_values.push(h);
     }
@@ -812,6 +874,8 @@ where
         ntt: after.ntt.saturating_sub(before.ntt),
         msms: after.msms - before.msms,
         msm: after.msm.saturating_sub(before.msm),
+        quotients: after.quotients - before.quotients,
+        quotient: after.quotient.saturating_sub(before.quotient),
         fallbacks: after.fallbacks - before.fallbacks,
     };
     Ok(stages)
@@ -895,8 +959,11 @@ fn permute(
 /// The quotient's numerator on one coset part: the gates, the permutation's and the lookups'
 /// constraints, combined in halo2's order with powers of y.
 struct Quotient<'a> {
+    /// The gates, on the backend or the CPU.
+    gates: Gates,
+    ops: Opcodes,
+    /// The lookups' expressions, on the CPU.
     program: Program,
-    gates: Vec<u32>,
     lookups: Vec<(Vec<u32>, Vec<u32>)>,
     challenges: &'a [Fr],
     beta: Fr,
@@ -910,23 +977,18 @@ struct Quotient<'a> {
 impl<'a> Quotient<'a> {
     fn new(
         cs: &ConstraintSystem<Fr>,
+        n: usize,
         challenges: &'a [Fr],
-        beta: Fr,
-        gamma: Fr,
-        theta: Fr,
-        y: Fr,
+        [beta, gamma, theta, y]: [Fr; 4],
     ) -> Self {
+        let gates = Gates::new(cs);
+        let ops = gates.opcodes(challenges, y, n);
         let mut program = Program::default();
-        let gates = cs
-            .gates()
-            .iter()
-            .flat_map(|g| g.polynomials().iter())
-            .map(|p| program.add(p))
-            .collect::<Vec<_>>();
         let lookups = program.add_lookups(cs);
         Self {
-            program,
             gates,
+            ops,
+            program,
             lookups,
             challenges,
             beta,
@@ -949,12 +1011,26 @@ impl<'a> Quotient<'a> {
         domain: &EvaluationDomain<Fr>,
         generator: Fr,
         blinding: usize,
-    ) -> Vec<Fr> {
+        backend: &dyn Backend,
+    ) -> Result<Vec<Fr>, BackendError> {
         const ROWS: usize = 128;
         let n = domain.n as usize;
         let fixed: Vec<&[Fr]> = key.fixed.iter().map(|v| v.as_slice()).collect();
         let advice: Vec<&[Fr]> = advice.iter().map(|v| v.as_slice()).collect();
         let instance: Vec<&[Fr]> = instance.iter().map(|v| v.as_slice()).collect();
+        // the gates first, where the backend runs them (the columns in the stream's order)
+        let all: Vec<&[Fr]> = fixed
+            .iter()
+            .chain(&advice)
+            .chain(&instance)
+            .copied()
+            .collect();
+        let gate_values = match backend.gates(&self.ops, &all, n) {
+            Some(values) => values?,
+            None => self
+                .gates
+                .cpu(&fixed, &advice, &instance, self.challenges, self.y),
+        };
         let cols = Columns {
             fixed: &fixed,
             advice: &advice,
@@ -985,10 +1061,7 @@ impl<'a> Quotient<'a> {
                     let next = (idx + 1) % n;
                     let prev = (idx + n - 1) % n;
                     let back = (idx + last) % n;
-                    let mut v = Fr::ZERO;
-                    for &g in &self.gates {
-                        v = v * y + scratch[g as usize * rows + r];
-                    }
+                    let mut v = gate_values[idx];
                     if !z.is_empty() {
                         let (l0, l_last, l_active) =
                             (key.l0[idx], key.l_last[idx], key.l_active[idx]);
@@ -1047,7 +1120,7 @@ impl<'a> Quotient<'a> {
                 }
             },
         );
-        out
+        Ok(out)
     }
 }
 

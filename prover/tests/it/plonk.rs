@@ -23,9 +23,9 @@ use halo2_base::halo2_proofs::{
     },
 };
 use keel_prover::{
-    gpu::{GpuNtt, MsmConfig},
+    gpu::MsmConfig,
     kzg::{cpu_factory, gpu_factory, MsmParams},
-    plonk::{create_proof, Backend, Engines, PlonkError, Prepared},
+    plonk::{create_proof, Backend, BackendError, Basis, Engines, Opcodes, PlonkError, Prepared},
 };
 use rand_core::SeedableRng;
 
@@ -155,12 +155,12 @@ fn small_public(c: &Small) -> Vec<Fr> {
     vec![Fr::from(c.rows.last().unwrap().2)]
 }
 
-struct SmallKeys {
-    params: ParamsKZG<Bn256>,
-    pk: ProvingKey<G1Affine>,
+pub(crate) struct SmallKeys {
+    pub(crate) params: ParamsKZG<Bn256>,
+    pub(crate) pk: ProvingKey<G1Affine>,
 }
 
-fn small_keys() -> &'static SmallKeys {
+pub(crate) fn small_keys() -> &'static SmallKeys {
     static KEYS: OnceLock<SmallKeys> = OnceLock::new();
     KEYS.get_or_init(|| {
         let params = ParamsKZG::<Bn256>::setup(SMALL_K, rand_chacha::ChaCha20Rng::seed_from_u64(7));
@@ -219,9 +219,8 @@ fn small_backends() -> Vec<(&'static str, Engines)> {
         keys.params.clone(),
         gpu_factory(ctx.clone(), MsmConfig::default()),
     )
-    .with_ntt(Arc::new(
-        GpuNtt::new(ctx.clone(), ctx.preferred_limbs()).unwrap(),
-    ))
+    .with_device_kernels(&ctx)
+    .unwrap()
     .required(true);
     vec![("cpu", cpu.backend()), ("gpu", gpu.backend())]
 }
@@ -327,9 +326,8 @@ fn batch_circuit_proofs_verify_with_the_standard_verifier_on_both_backends() {
         srs().clone(),
         gpu_factory(ctx.clone(), MsmConfig::default()),
     )
-    .with_ntt(Arc::new(
-        GpuNtt::new(ctx.clone(), ctx.preferred_limbs()).unwrap(),
-    ))
+    .with_device_kernels(&ctx)
+    .unwrap()
     .required(true)
     .backend();
     let mut proofs = Vec::new();
@@ -353,6 +351,8 @@ fn batch_circuit_proofs_verify_with_the_standard_verifier_on_both_backends() {
         "the GPU backend's proof differs from the CPU's"
     );
     assert!(gpu.stats().ntts > 0 && gpu.stats().msms > 0);
+    // the gates of every coset part ran on the device
+    assert_eq!(gpu.stats().quotients, 5, "{:?}", gpu.stats());
 
     // A cheating prover's witness: one Poseidon round value changed. Keel's prover makes a
     // proof of it (it does not check the gates), and the verifier refuses it.
@@ -469,4 +469,70 @@ fn a_device_failing_mid_proof_is_a_typed_error_when_required_and_redone_on_the_c
     assert!(lenient.stats().fallbacks > 0);
     assert_eq!(proof, reference);
     assert!(verifies(&keys.params, &keys.pk, &public, &proof));
+}
+
+/// A backend whose device evaluates the gates from a program with one operation changed (an
+/// addition made a subtraction), as a faulty compiler or a tampered kernel input would.
+struct TamperedGates(Engines);
+
+impl Backend for TamperedGates {
+    fn describe(&self) -> String {
+        format!("{} with one opcode changed", self.0.describe())
+    }
+    fn ntt(&self, a: &mut [Fr], omega: Fr, log_n: u32) -> Result<(), BackendError> {
+        self.0.ntt(a, omega, log_n)
+    }
+    fn intt(&self, a: &mut [Fr], omega_inv: Fr, log_n: u32) -> Result<(), BackendError> {
+        self.0.intt(a, omega_inv, log_n)
+    }
+    fn coset_ntt(&self, a: &mut [Fr], omega: Fr, g: Fr, log_n: u32) -> Result<(), BackendError> {
+        self.0.coset_ntt(a, omega, g, log_n)
+    }
+    fn msm(
+        &self,
+        basis: Basis,
+        scalars: &[Fr],
+    ) -> Result<halo2_base::halo2_proofs::halo2curves::bn256::G1, BackendError> {
+        self.0.msm(basis, scalars)
+    }
+    fn stats(&self) -> keel_prover::plonk::BackendReport {
+        self.0.stats()
+    }
+    fn bases(&self, basis: Basis) -> usize {
+        self.0.bases(basis)
+    }
+    fn gates(
+        &self,
+        ops: &Opcodes,
+        columns: &[&[Fr]],
+        n: usize,
+    ) -> Option<Result<Vec<Fr>, BackendError>> {
+        let mut ops = ops.clone();
+        let at = (0..ops.words.len() / 4).find(|i| ops.words[4 * i] == 3)?;
+        ops.words[4 * at] = 4;
+        self.0.gates(&ops, columns, n)
+    }
+}
+
+#[test]
+fn a_proof_whose_gates_ran_from_a_tampered_program_is_refused() {
+    let prover = cpu_prover();
+    let pk = &prover.keys().pk;
+    let w = witness();
+    let (circuit, public) = keel_circuit::proof::synthesize(prover.keys().shape, &w).unwrap();
+    let public = public.to_vec();
+    let ctx = crate::gpu::ctx();
+    let gpu = MsmParams::new(srs().clone(), cpu_factory())
+        .with_device_kernels(&ctx)
+        .unwrap()
+        .required(true)
+        .backend();
+    let tampered = TamperedGates(gpu);
+    let prepared = Prepared::new(&tampered, pk).unwrap();
+    let proof = prove(&tampered, pk, &prepared, &circuit, &public, 7).unwrap();
+    assert!(tampered.stats().quotients > 0);
+    assert!(
+        !verifies(srs(), pk, &public, &proof),
+        "a tampered gate's proof verified"
+    );
 }

@@ -1,0 +1,67 @@
+//! The quotient's expressions on the device (`GpuQuotient` interpreting `Gates::opcodes`) against
+//! the CPU's evaluation of the same graph, exact equality, for every gate of the batch circuit
+//! and of a small circuit; a changed opcode changes the values.
+
+use halo2_base::halo2_proofs::{
+    halo2curves::{bn256::Fr, ff::Field},
+    plonk::ConstraintSystem,
+};
+use keel_prover::{gpu::GpuQuotient, plonk::Gates};
+
+use super::{ctx, limb_widths, rng};
+
+/// Random values for every column of `cs`, `n` rows each.
+fn columns(cs: &ConstraintSystem<Fr>, n: usize, seed: u64) -> Vec<Vec<Fr>> {
+    let mut r = rng(seed);
+    let count = cs.num_fixed_columns() + cs.num_advice_columns() + cs.num_instance_columns();
+    (0..count)
+        .map(|_| (0..n).map(|_| Fr::random(&mut r)).collect())
+        .collect()
+}
+
+fn check(cs: &ConstraintSystem<Fr>, n: usize, what: &str) {
+    let gates = Gates::new(cs);
+    let cols = columns(cs, n, 3);
+    let (f, a) = (cs.num_fixed_columns(), cs.num_advice_columns());
+    let refs: Vec<&[Fr]> = cols.iter().map(|c| c.as_slice()).collect();
+    let mut r = rng(4);
+    let challenges: Vec<Fr> = (0..cs.num_challenges())
+        .map(|_| Fr::random(&mut r))
+        .collect();
+    let y = Fr::random(&mut r);
+    let cpu = gates.cpu(&refs[..f], &refs[f..f + a], &refs[f + a..], &challenges, y);
+    let ops = gates.opcodes(&challenges, y, n);
+    let (nodes, polys) = gates.size();
+    eprintln!(
+        "{what}: {nodes} nodes, {polys} gate polynomials, {} operations, {} registers",
+        ops.words.len() / 4,
+        ops.registers
+    );
+    assert!(ops.registers as usize <= nodes);
+    for limbs in limb_widths() {
+        let gpu = GpuQuotient::new(ctx(), limbs).unwrap();
+        let values = gpu.evaluate(&ops, &refs, n).unwrap();
+        assert_eq!(values, cpu, "{what} with {limbs}");
+        assert!(values.iter().any(|v| !bool::from(v.is_zero())));
+
+        // one operation changed (the first addition made a subtraction): other values
+        let mut tampered = ops.clone();
+        let at = (0..tampered.words.len() / 4)
+            .find(|i| tampered.words[4 * i] == 3)
+            .expect("an addition");
+        tampered.words[4 * at] = 4;
+        assert_ne!(gpu.evaluate(&tampered, &refs, n).unwrap(), cpu, "{what}");
+    }
+}
+
+#[test]
+fn the_batch_circuits_gates_on_the_device_equal_the_cpu() {
+    let keys = crate::prove::cpu_prover().keys();
+    check(keys.pk.get_vk().cs(), 1 << 8, "batch circuit");
+}
+
+#[test]
+fn a_small_circuits_gates_on_the_device_equal_the_cpu() {
+    let keys = crate::plonk::small_keys();
+    check(keys.pk.get_vk().cs(), 1 << 6, "small circuit");
+}
