@@ -20,6 +20,9 @@ pub(super) enum Kind {
     Fixed,
     Advice,
     Instance,
+    /// The prover's own columns beside the circuit's (the quotient's products, σ, the Lagrange
+    /// selectors, the points of the domain).
+    Extra,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -39,6 +42,7 @@ pub(super) struct Columns<'a> {
     pub fixed: &'a [&'a [Fr]],
     pub advice: &'a [&'a [Fr]],
     pub instance: &'a [&'a [Fr]],
+    pub extra: &'a [&'a [Fr]],
     pub challenges: &'a [Fr],
 }
 
@@ -48,6 +52,7 @@ impl Columns<'_> {
             Kind::Fixed => self.fixed[column],
             Kind::Advice => self.advice[column],
             Kind::Instance => self.instance[column],
+            Kind::Extra => self.extra[column],
         }
     }
 }
@@ -123,6 +128,40 @@ impl Program {
                 self.node(Node::Scale(a, repr(s)), *s)
             }
         }
+    }
+
+    /// A constant.
+    pub(super) fn constant(&mut self, c: Fr) -> u32 {
+        self.node(Node::Const(repr(&c)), c)
+    }
+
+    /// A column of `kind` at `rotation`.
+    pub(super) fn column(&mut self, kind: Kind, column: usize, rotation: i32) -> u32 {
+        use halo2_proofs::halo2curves::ff::Field;
+        self.node(Node::Column(kind, column, rotation), Fr::ZERO)
+    }
+
+    /// `a + b`.
+    pub(super) fn add_nodes(&mut self, a: u32, b: u32) -> u32 {
+        use halo2_proofs::halo2curves::ff::Field;
+        self.node(Node::Add(a.min(b), a.max(b)), Fr::ZERO)
+    }
+
+    /// `a − b`.
+    pub(super) fn sub(&mut self, a: u32, b: u32) -> u32 {
+        use halo2_proofs::halo2curves::ff::Field;
+        self.node(Node::Sub(a, b), Fr::ZERO)
+    }
+
+    /// `a · b`.
+    pub(super) fn mul(&mut self, a: u32, b: u32) -> u32 {
+        use halo2_proofs::halo2curves::ff::Field;
+        self.node(Node::Mul(a.min(b), a.max(b)), Fr::ZERO)
+    }
+
+    /// `a · s`.
+    pub(super) fn scale(&mut self, a: u32, s: Fr) -> u32 {
+        self.node(Node::Scale(a, repr(&s)), s)
     }
 
     /// Adds every lookup's input and table expressions: their nodes, lookup by lookup.
@@ -249,13 +288,14 @@ pub(super) mod op {
 
 impl Program {
     /// The opcode stream computing `outputs` folded by Horner's rule in `y`, over `n` rows of
-    /// `fixed` fixed and `advice` advice columns (instance columns after them).
+    /// `fixed` fixed, `advice` advice and `instance` instance columns (the extra ones after
+    /// them).
     pub(super) fn opcodes(
         &self,
         outputs: &[u32],
         challenges: &[Fr],
         y: Fr,
-        (fixed, advice, n): (usize, usize, usize),
+        (fixed, advice, instance, n): (usize, usize, usize, usize),
     ) -> Opcodes {
         let m = self.nodes.len();
         // the last operation reading each node; outputs live to the end
@@ -300,6 +340,7 @@ impl Program {
                         Kind::Fixed => 0,
                         Kind::Advice => fixed,
                         Kind::Instance => fixed + advice,
+                        Kind::Extra => fixed + advice + instance,
                     };
                     let rot = (rot as i64).rem_euclid(n as i64) as u32;
                     (op::COLUMN, (base + column) as u32, rot)

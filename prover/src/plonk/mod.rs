@@ -60,6 +60,7 @@ pub struct Gates {
     outputs: Vec<u32>,
     fixed: usize,
     advice: usize,
+    instance: usize,
 }
 
 impl Gates {
@@ -77,6 +78,7 @@ impl Gates {
             outputs,
             fixed: cs.num_fixed_columns(),
             advice: cs.num_advice_columns(),
+            instance: cs.num_instance_columns(),
         }
     }
 
@@ -87,8 +89,12 @@ impl Gates {
 
     /// The opcode stream for `n`-row columns, with the challenges and `y` as constants.
     pub fn opcodes(&self, challenges: &[Fr], y: Fr, n: usize) -> Opcodes {
-        self.program
-            .opcodes(&self.outputs, challenges, y, (self.fixed, self.advice, n))
+        self.program.opcodes(
+            &self.outputs,
+            challenges,
+            y,
+            (self.fixed, self.advice, self.instance, n),
+        )
     }
 
     /// `Σ y^(m−1−i)·g_i` at every row of the columns, on the CPU.
@@ -105,6 +111,7 @@ impl Gates {
             fixed,
             advice,
             instance,
+            extra: &[],
             challenges,
         };
         self.program.horner(&cols, n, &self.outputs, y)
@@ -544,6 +551,7 @@ where
         fixed: &fixed_values,
         advice: &advice_refs,
         instance: &instance_refs,
+        extra: &[],
         challenges: &challenges,
     };
     let mut lookups = Vec::with_capacity(lookup_nodes.len());
@@ -676,7 +684,14 @@ where
         .par_iter()
         .map(|v| to_coeff(backend, domain, v))
         .collect::<Result<Vec<_>, _>>()?;
-    let quotient = Quotient::new(cs, n, &challenges, [beta, gamma, theta, y]);
+    let quotient = Quotient::new(
+        cs,
+        n,
+        blinding,
+        z_polys.len(),
+        &challenges,
+        [beta, gamma, theta, y],
+    );
     let num_parts = parts(domain);
     let mut part_values = Vec::with_capacity(num_parts);
     for j in 0..num_parts {
@@ -704,10 +719,9 @@ where
             &instance,
             &z,
             &lookup_cosets,
-            &columns,
             domain,
             part_generator(domain, j),
-            blinding,
+            &challenges,
             backend,
         )?;
         backend.scale(&mut h, domain.t_evaluations[j]);
@@ -956,49 +970,159 @@ fn permute(
     Ok((permuted_input, permuted_table))
 }
 
-/// The quotient's numerator on one coset part: the gates, the permutation's and the lookups'
-/// constraints, combined in halo2's order with powers of y.
-struct Quotient<'a> {
-    /// The gates, on the backend or the CPU.
-    gates: Gates,
-    ops: Opcodes,
-    /// The lookups' expressions, on the CPU.
+/// The quotient's numerator as one program: the gates, the permutation's and the lookups'
+/// constraints, folded in halo2's order by Horner's rule in y. The permutation and lookup terms
+/// read the prover's own columns (`Kind::Extra`), laid out as [`Quotient::EXTRA`] says, so the
+/// whole numerator is one graph that the CPU evaluates or one GPU kernel interprets.
+struct Quotient {
     program: Program,
-    lookups: Vec<(Vec<u32>, Vec<u32>)>,
-    challenges: &'a [Fr],
-    beta: Fr,
-    gamma: Fr,
-    theta: Fr,
+    outputs: Vec<u32>,
+    ops: Opcodes,
     y: Fr,
-    /// Columns per permutation set: the degree less 2.
-    chunk_len: usize,
 }
 
-impl<'a> Quotient<'a> {
+impl Quotient {
+    /// The extra columns, in order: l_0, l_last, l_active, the points of the part (X), the
+    /// permutation's products z_0 … z_(s−1), its σ polynomials, then per lookup its product,
+    /// permuted input and permuted table.
+    const EXTRA: usize = 4;
+
+    #[allow(clippy::too_many_arguments)]
     fn new(
         cs: &ConstraintSystem<Fr>,
         n: usize,
-        challenges: &'a [Fr],
+        blinding: usize,
+        sets: usize,
+        challenges: &[Fr],
         [beta, gamma, theta, y]: [Fr; 4],
     ) -> Self {
-        let gates = Gates::new(cs);
-        let ops = gates.opcodes(challenges, y, n);
-        let mut program = Program::default();
-        let lookups = program.add_lookups(cs);
-        Self {
-            gates,
-            ops,
-            program,
-            lookups,
+        let mut p = Program::default();
+        let mut outputs: Vec<u32> = cs
+            .gates()
+            .iter()
+            .flat_map(|g| g.polynomials().iter())
+            .map(|e| p.add(e))
+            .collect();
+        let extra = |p: &mut Program, i: usize, rot: i32| p.column(expr::Kind::Extra, i, rot);
+        let (l0, l_last, l_active, x) = (
+            extra(&mut p, 0, 0),
+            extra(&mut p, 1, 0),
+            extra(&mut p, 2, 0),
+            extra(&mut p, 3, 0),
+        );
+        let one = p.constant(Fr::ONE);
+        let beta_c = p.constant(beta);
+        let gamma_c = p.constant(gamma);
+        let z = |p: &mut Program, set: usize, rot: i32| extra(p, Self::EXTRA + set, rot);
+        let columns = cs.permutation().get_columns();
+        if sets > 0 {
+            let z0 = z(&mut p, 0, 0);
+            let t = p.sub(one, z0);
+            outputs.push(p.mul(t, l0));
+            let zl = z(&mut p, sets - 1, 0);
+            let sq = p.mul(zl, zl);
+            let t = p.sub(sq, zl);
+            outputs.push(p.mul(t, l_last));
+            for set in 1..sets {
+                let cur = z(&mut p, set, 0);
+                let prev = z(&mut p, set - 1, -((blinding + 1) as i32));
+                let t = p.sub(cur, prev);
+                outputs.push(p.mul(t, l0));
+            }
+            let chunk_len = cs.degree() - 2;
+            let mut k = 0usize;
+            let mut delta = beta;
+            for (set, chunk) in columns.chunks(chunk_len).enumerate() {
+                let mut left = z(&mut p, set, 1);
+                let mut right = z(&mut p, set, 0);
+                for column in chunk {
+                    let kind = match column.column_type() {
+                        Any::Advice(_) => expr::Kind::Advice,
+                        Any::Fixed => expr::Kind::Fixed,
+                        Any::Instance => expr::Kind::Instance,
+                    };
+                    let v = p.column(kind, column.index(), 0);
+                    let sigma = extra(&mut p, Self::EXTRA + sets + k, 0);
+                    let bs = p.scale(sigma, beta);
+                    let t = p.add_nodes(v, bs);
+                    let t = p.add_nodes(t, gamma_c);
+                    left = p.mul(left, t);
+                    let dx = p.scale(x, delta);
+                    let t = p.add_nodes(v, dx);
+                    let t = p.add_nodes(t, gamma_c);
+                    right = p.mul(right, t);
+                    delta *= Fr::DELTA;
+                    k += 1;
+                }
+                let t = p.sub(left, right);
+                outputs.push(p.mul(t, l_active));
+            }
+        }
+        let base = Self::EXTRA + sets + if sets > 0 { columns.len() } else { 0 };
+        let compress = |p: &mut Program, expressions: &[halo2_proofs::plonk::Expression<Fr>]| {
+            let mut acc: Option<u32> = None;
+            for e in expressions {
+                let e = p.add(e);
+                acc = Some(match acc {
+                    None => e,
+                    Some(a) => {
+                        let a = p.scale(a, theta);
+                        p.add_nodes(a, e)
+                    }
+                });
+            }
+            acc.unwrap_or_else(|| p.constant(Fr::ZERO))
+        };
+        for (l, lookup) in cs.lookups().iter().enumerate() {
+            let input = compress(&mut p, lookup.input_expressions());
+            let table = compress(&mut p, lookup.table_expressions());
+            let product = extra(&mut p, base + 3 * l, 0);
+            let product_next = extra(&mut p, base + 3 * l, 1);
+            let a = extra(&mut p, base + 3 * l + 1, 0);
+            let a_prev = extra(&mut p, base + 3 * l + 1, -1);
+            let s = extra(&mut p, base + 3 * l + 2, 0);
+            let t = p.sub(one, product);
+            outputs.push(p.mul(t, l0));
+            let sq = p.mul(product, product);
+            let t = p.sub(sq, product);
+            outputs.push(p.mul(t, l_last));
+            let a_beta = p.add_nodes(a, beta_c);
+            let s_gamma = p.add_nodes(s, gamma_c);
+            let left = p.mul(product_next, a_beta);
+            let left = p.mul(left, s_gamma);
+            let in_beta = p.add_nodes(input, beta_c);
+            let table_gamma = p.add_nodes(table, gamma_c);
+            let right = p.mul(product, in_beta);
+            let right = p.mul(right, table_gamma);
+            let t = p.sub(left, right);
+            outputs.push(p.mul(t, l_active));
+            let a_minus_s = p.sub(a, s);
+            outputs.push(p.mul(a_minus_s, l0));
+            let step = p.sub(a, a_prev);
+            let t = p.mul(a_minus_s, step);
+            outputs.push(p.mul(t, l_active));
+        }
+        let ops = p.opcodes(
+            &outputs,
             challenges,
-            beta,
-            gamma,
-            theta,
             y,
-            chunk_len: cs.degree() - 2,
+            (
+                cs.num_fixed_columns(),
+                cs.num_advice_columns(),
+                cs.num_instance_columns(),
+                n,
+            ),
+        );
+        Self {
+            program: p,
+            outputs,
+            ops,
+            y,
         }
     }
 
+    /// The numerator at every point of the coset part `generator·⟨ω⟩`, on the backend if it
+    /// evaluates programs, on the CPU otherwise.
     #[allow(clippy::too_many_arguments)]
     fn part(
         &self,
@@ -1007,120 +1131,43 @@ impl<'a> Quotient<'a> {
         instance: &[Vec<Fr>],
         z: &[Vec<Fr>],
         lookups: &[Vec<Fr>],
-        columns: &[halo2_proofs::plonk::Column<Any>],
         domain: &EvaluationDomain<Fr>,
         generator: Fr,
-        blinding: usize,
+        challenges: &[Fr],
         backend: &dyn Backend,
     ) -> Result<Vec<Fr>, BackendError> {
-        const ROWS: usize = 128;
         let n = domain.n as usize;
+        let mut points = vec![generator; n];
+        distribute_powers(&mut points, domain.omega);
         let fixed: Vec<&[Fr]> = key.fixed.iter().map(|v| v.as_slice()).collect();
         let advice: Vec<&[Fr]> = advice.iter().map(|v| v.as_slice()).collect();
         let instance: Vec<&[Fr]> = instance.iter().map(|v| v.as_slice()).collect();
-        // the gates first, where the backend runs them (the columns in the stream's order)
+        let sigma: &[Vec<Fr>] = if z.is_empty() { &[] } else { &key.sigma };
+        let extra: Vec<&[Fr]> = [&key.l0, &key.l_last, &key.l_active, &points]
+            .into_iter()
+            .chain(z)
+            .chain(sigma)
+            .chain(lookups)
+            .map(|v| v.as_slice())
+            .collect();
         let all: Vec<&[Fr]> = fixed
             .iter()
             .chain(&advice)
             .chain(&instance)
+            .chain(&extra)
             .copied()
             .collect();
-        let gate_values = match backend.gates(&self.ops, &all, n) {
-            Some(values) => values?,
-            None => self
-                .gates
-                .cpu(&fixed, &advice, &instance, self.challenges, self.y),
-        };
+        if let Some(values) = backend.gates(&self.ops, &all, n) {
+            return values;
+        }
         let cols = Columns {
             fixed: &fixed,
             advice: &advice,
             instance: &instance,
-            challenges: self.challenges,
+            extra: &extra,
+            challenges,
         };
-        let (beta, gamma, theta, y) = (self.beta, self.gamma, self.theta, self.y);
-        let last = n - (blinding + 1);
-        let omega = domain.omega;
-        let value_of = |c: &halo2_proofs::plonk::Column<Any>| -> &[Fr] {
-            match c.column_type() {
-                Any::Advice(_) => advice[c.index()],
-                Any::Fixed => fixed[c.index()],
-                Any::Instance => instance[c.index()],
-            }
-        };
-        let mut out = vec![Fr::ZERO; n];
-        out.par_chunks_mut(ROWS).enumerate().for_each_init(
-            || self.program.scratch(ROWS),
-            |scratch, (c, out)| {
-                let rows = out.len();
-                let start = c * ROWS;
-                let scratch = &mut scratch[..self.program.len() * rows];
-                self.program.run(&cols, n, start, rows, scratch);
-                let mut point = generator * omega.pow_vartime([start as u64]);
-                for (r, acc) in out.iter_mut().enumerate() {
-                    let idx = start + r;
-                    let next = (idx + 1) % n;
-                    let prev = (idx + n - 1) % n;
-                    let back = (idx + last) % n;
-                    let mut v = gate_values[idx];
-                    if !z.is_empty() {
-                        let (l0, l_last, l_active) =
-                            (key.l0[idx], key.l_last[idx], key.l_active[idx]);
-                        let first = &z[0];
-                        let final_z = &z[z.len() - 1];
-                        v = v * y + (Fr::ONE - first[idx]) * l0;
-                        v = v * y + (final_z[idx].square() - final_z[idx]) * l_last;
-                        for s in 1..z.len() {
-                            v = v * y + (z[s][idx] - z[s - 1][back]) * l0;
-                        }
-                        let mut delta = beta * point;
-                        let per_set = self.chunk_len;
-                        for ((set, zs), sigma) in columns
-                            .chunks(per_set)
-                            .zip(z)
-                            .zip(key.sigma.chunks(per_set))
-                        {
-                            let mut left = zs[next];
-                            let mut right = zs[idx];
-                            for (column, sigma) in set.iter().zip(sigma) {
-                                let value = value_of(column)[idx];
-                                left *= value + beta * sigma[idx] + gamma;
-                                right *= value + delta + gamma;
-                                delta *= Fr::DELTA;
-                            }
-                            v = v * y + (left - right) * l_active;
-                        }
-                    }
-                    for ((inputs, tables), l) in self.lookups.iter().zip(lookups.chunks(3)) {
-                        let (product, permuted_input, permuted_table) = (&l[0], &l[1], &l[2]);
-                        let (l0, l_last, l_active) =
-                            (key.l0[idx], key.l_last[idx], key.l_active[idx]);
-                        let mut input = Fr::ZERO;
-                        for &o in inputs {
-                            input = input * theta + scratch[o as usize * rows + r];
-                        }
-                        let mut table = Fr::ZERO;
-                        for &o in tables {
-                            table = table * theta + scratch[o as usize * rows + r];
-                        }
-                        let a_minus_s = permuted_input[idx] - permuted_table[idx];
-                        v = v * y + (Fr::ONE - product[idx]) * l0;
-                        v = v * y + (product[idx].square() - product[idx]) * l_last;
-                        v = v * y
-                            + (product[next]
-                                * (permuted_input[idx] + beta)
-                                * (permuted_table[idx] + gamma)
-                                - product[idx] * (input + beta) * (table + gamma))
-                                * l_active;
-                        v = v * y + a_minus_s * l0;
-                        v = v * y
-                            + a_minus_s * (permuted_input[idx] - permuted_input[prev]) * l_active;
-                    }
-                    *acc = v;
-                    point *= omega;
-                }
-            },
-        );
-        Ok(out)
+        Ok(self.program.horner(&cols, n, &self.outputs, self.y))
     }
 }
 
