@@ -216,7 +216,9 @@ where
         let mut known = None;
         let _ = to.map(|v| known = Some(v));
         let Some(value) = known else {
-            if w.error.is_none() {
+            // A later phase's column is unknown until its challenges are squeezed: synthesis
+            // runs again then. The current phase's must be known.
+            if column.column_type().phase() <= w.phase && w.error.is_none() {
                 w.error = Some(PlonkError::Synthesis(Error::Synthesis));
             }
             return Value::unknown();

@@ -536,3 +536,149 @@ fn a_proof_whose_gates_ran_from_a_tampered_program_is_refused() {
         "a tampered gate's proof verified"
     );
 }
+
+/// Two phases: `b = a·c` where `c` is a challenge squeezed after the first phase's advice, and
+/// `a` in a 4-bit table.
+#[derive(Clone)]
+struct TwoPhase {
+    a: Vec<u64>,
+    /// Added to one `b` cell: a witness breaking the gate.
+    skew: u64,
+}
+
+#[derive(Clone, Debug)]
+struct TwoPhaseConfig {
+    a: Column<Advice>,
+    b: Column<Advice>,
+    q: Selector,
+    c: halo2_base::halo2_proofs::plonk::Challenge,
+    table: TableColumn,
+    out: Column<Instance>,
+}
+
+impl Circuit<Fr> for TwoPhase {
+    type Config = TwoPhaseConfig;
+    type FloorPlanner = SimpleFloorPlanner;
+    type Params = ();
+
+    fn without_witnesses(&self) -> Self {
+        Self {
+            a: vec![0; self.a.len()],
+            skew: 0,
+        }
+    }
+
+    fn configure(meta: &mut ConstraintSystem<Fr>) -> TwoPhaseConfig {
+        use halo2_base::halo2_proofs::plonk::{FirstPhase, SecondPhase};
+        let a = meta.advice_column_in(FirstPhase);
+        let b = meta.advice_column_in(SecondPhase);
+        let c = meta.challenge_usable_after(FirstPhase);
+        let q = meta.complex_selector();
+        let table = meta.lookup_table_column();
+        let out = meta.instance_column();
+        meta.enable_equality(a);
+        meta.enable_equality(out);
+        meta.create_gate("b = a·c", |m| {
+            let q = m.query_selector(q);
+            let a = m.query_advice(a, Rotation::cur());
+            let b = m.query_advice(b, Rotation::cur());
+            let c = m.query_challenge(c);
+            vec![q * (b - a * c)]
+        });
+        meta.lookup("a is 4 bits", |m| {
+            let q = m.query_selector(q);
+            vec![(q * m.query_advice(a, Rotation::cur()), table)]
+        });
+        TwoPhaseConfig {
+            a,
+            b,
+            q,
+            c,
+            table,
+            out,
+        }
+    }
+
+    fn synthesize(
+        &self,
+        config: TwoPhaseConfig,
+        mut layouter: impl Layouter<Fr>,
+    ) -> Result<(), Error> {
+        layouter.assign_table(
+            || "4 bits",
+            |mut t| {
+                for i in 0..16 {
+                    t.assign_cell(|| "v", config.table, i, || Value::known(Fr::from(i as u64)))?;
+                }
+                Ok(())
+            },
+        )?;
+        let c = layouter.get_challenge(config.c);
+        let first = layouter.assign_region(
+            || "rows",
+            |mut region| {
+                let mut first = None;
+                for (i, &a) in self.a.iter().enumerate() {
+                    config.q.enable(&mut region, i)?;
+                    let cell = region.assign_advice(config.a, i, Value::known(Fr::from(a)));
+                    first.get_or_insert(cell.cell());
+                    let skew = if i == 2 { self.skew } else { 0 };
+                    let b = c.map(|c| c * Fr::from(a) + Fr::from(skew));
+                    region.assign_advice(config.b, i, b);
+                }
+                Ok(first.expect("at least one row"))
+            },
+        )?;
+        layouter.constrain_instance(first, config.out, 0);
+        Ok(())
+    }
+}
+
+#[test]
+fn a_two_phase_circuit_with_a_lookup_proves_on_both_backends_and_a_broken_gate_is_refused() {
+    let params = ParamsKZG::<Bn256>::setup(6, rng(11));
+    let circuit = TwoPhase {
+        a: (0..24).map(|i| (i + 5) % 16).collect(),
+        skew: 0,
+    };
+    let public = [Fr::from(5)];
+    let vk = keygen_vk(&params, &circuit.without_witnesses()).unwrap();
+    let pk = keygen_pk(&params, vk, &circuit.without_witnesses()).unwrap();
+    assert_eq!(pk.get_vk().cs().challenge_phase(), vec![0]);
+    let ctx = crate::gpu::ctx();
+    let backends = [
+        (
+            "cpu",
+            MsmParams::new(params.clone(), cpu_factory()).backend(),
+        ),
+        (
+            "gpu",
+            MsmParams::new(
+                params.clone(),
+                gpu_factory(ctx.clone(), MsmConfig::default()),
+            )
+            .with_device_kernels(&ctx)
+            .unwrap()
+            .required(true)
+            .backend(),
+        ),
+    ];
+    let mut proofs = Vec::new();
+    for (name, backend) in &backends {
+        let prepared = Prepared::new(backend, &pk).unwrap();
+        let proof = prove(backend, &pk, &prepared, &circuit, &public, 12).unwrap();
+        assert!(verifies(&params, &pk, &public, &proof), "{name}");
+        assert!(!verifies(&params, &pk, &[Fr::from(6)], &proof), "{name}");
+        let broken = TwoPhase {
+            skew: 1,
+            ..circuit.clone()
+        };
+        let bad = prove(backend, &pk, &prepared, &broken, &public, 13).unwrap();
+        assert!(
+            !verifies(&params, &pk, &public, &bad),
+            "{name}: a broken gate"
+        );
+        proofs.push(proof);
+    }
+    assert_eq!(proofs[0], proofs[1]);
+}
