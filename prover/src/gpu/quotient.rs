@@ -21,6 +21,8 @@ use crate::plonk::Opcodes;
 
 /// Bytes of one field element on the device.
 const ELEMENT_BYTES: u64 = 32;
+/// Rows one dispatch evaluates at most.
+const MAX_ROWS: usize = 1 << 15;
 
 /// The opcode interpreter on one device.
 pub struct GpuQuotient {
@@ -28,6 +30,7 @@ pub struct GpuQuotient {
     limbs: Limbs,
     pipelines: Pipelines,
     m: Montgomery<Fr>,
+    max_rows: usize,
 }
 
 impl std::fmt::Debug for GpuQuotient {
@@ -53,7 +56,15 @@ impl GpuQuotient {
             limbs,
             pipelines,
             m: Montgomery::new(),
+            max_rows: MAX_ROWS,
         })
+    }
+
+    /// At most `rows` rows per dispatch (the default bounds the registers' memory; tests use
+    /// fewer to run several dispatches on small inputs).
+    pub fn with_max_rows(mut self, rows: usize) -> Self {
+        self.max_rows = rows.max(1);
+        self
     }
 
     fn encode(&self, values: impl Iterator<Item = Fr>) -> Vec<u32> {
@@ -77,9 +88,11 @@ impl GpuQuotient {
                 allowed: max,
             });
         }
-        // rows per dispatch: as many as the registers' binding holds, a multiple of 64
+        // rows per dispatch: as many as the registers' binding holds, at most MAX_ROWS (which
+        // bounds the registers' memory and each dispatch's time), a multiple of 64 when above
         let per_row = u64::from(ops.registers) * ELEMENT_BYTES;
-        let rows = ((max / per_row) as usize).min(n) / 64 * 64;
+        let fit = ((max / per_row) as usize).min(n).min(self.max_rows);
+        let rows = if fit >= 64 { fit / 64 * 64 } else { fit };
         if rows == 0 {
             return Err(GpuError::TooLarge {
                 what: "quotient registers",

@@ -42,6 +42,15 @@ fn check(cs: &ConstraintSystem<Fr>, n: usize, what: &str) {
         let gpu = GpuQuotient::new(ctx(), limbs).unwrap();
         let values = gpu.evaluate(&ops, &refs, n).unwrap();
         assert_eq!(values, cpu, "{what} with {limbs}");
+        // in several dispatches of 64 rows (and one of 40: the rows need not divide evenly)
+        for rows in [64, 40] {
+            let chunked = GpuQuotient::new(ctx(), limbs).unwrap().with_max_rows(rows);
+            assert_eq!(
+                chunked.evaluate(&ops, &refs, n).unwrap(),
+                cpu,
+                "{what}: {rows} rows"
+            );
+        }
         assert!(values.iter().any(|v| !bool::from(v.is_zero())));
 
         // one operation changed (the first addition made a subtraction): other values
