@@ -42,7 +42,7 @@ fn share(t: &Timings) -> String {
     if let Some(s) = &t.stages {
         let ms = |d: Duration| d.as_secs_f64() * 1e3;
         return format!(
-            "layout {:.0} ms | witness+advice {:.0} | lookups {:.0} | products {:.0} | quotient {:.0} | vanishing {:.0} | evaluations {:.0} | opening {:.0} ms; backend: {} NTTs {:.0} ms, {} MSMs {:.0} ms (thread-summed), gates of {} parts on the device {:.0} ms, {} redone on the CPU",
+            "layout {:.0} ms | witness+advice {:.0} | lookups {:.0} | products {:.0} | quotient {:.0} | vanishing {:.0} | evaluations {:.0} | opening {:.0} ms; backend: {} NTTs {:.0} ms, {} MSMs {:.0} ms (thread-summed), gates of {} parts on the device {:.0} ms, {:.1} MiB to the device and {:.1} MiB back, {} redone on the CPU",
             ms(t.witness.saturating_sub(s.witness)),
             ms(s.witness),
             ms(s.lookups),
@@ -57,6 +57,8 @@ fn share(t: &Timings) -> String {
             ms(s.backend.msm),
             s.backend.quotients,
             ms(s.backend.quotient),
+            s.backend.bytes_up as f64 / (1 << 20) as f64,
+            s.backend.bytes_down as f64 / (1 << 20) as f64,
             s.backend.fallbacks,
         );
     }

@@ -328,6 +328,7 @@ pub(crate) fn run(args: BenchArgs) -> anyhow::Result<()> {
                     "opening_ms": ms(s.opening), "ntts": s.backend.ntts,
                     "ntt_ms": ms(s.backend.ntt), "msms": s.backend.msms, "msm_ms": ms(s.backend.msm),
                     "gate_parts_on_device": s.backend.quotients, "gates_on_device_ms": ms(s.backend.quotient),
+                    "bytes_to_device": s.backend.bytes_up, "bytes_from_device": s.backend.bytes_down,
                 });
             }
             v

@@ -59,6 +59,11 @@ pub trait Ntt: Send + Sync {
 
     /// What runs it, for reports.
     fn describe(&self) -> String;
+
+    /// Whether it runs on a device (its values travel there and back).
+    fn on_device(&self) -> bool {
+        false
+    }
 }
 
 /// The primitive 2^log_n-th root of unity halo2 uses: `ROOT_OF_UNITY^(2^(S − log_n))`.
@@ -322,6 +327,10 @@ impl Ntt for GpuNtt {
 
     fn describe(&self) -> String {
         format!("{} ({})", self.ctx.describe(), self.limbs)
+    }
+
+    fn on_device(&self) -> bool {
+        true
     }
 }
 

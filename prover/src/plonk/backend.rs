@@ -98,6 +98,8 @@ pub(super) struct BackendStats {
     quotient_ns: AtomicU64,
     quotients: AtomicU64,
     fallbacks: AtomicU64,
+    up: AtomicU64,
+    down: AtomicU64,
 }
 
 /// A snapshot of [`BackendStats`].
@@ -117,6 +119,12 @@ pub struct BackendReport {
     pub quotient: Duration,
     /// Operations the device failed and the CPU redid.
     pub fallbacks: u64,
+    /// Bytes sent to the device: transforms' values, MSMs' scalars, the quotient's columns and
+    /// program (resident tables and bases, sent once, not counted).
+    pub bytes_up: u64,
+    /// Bytes read back: transforms' values and the quotient's values (an MSM's few window sums
+    /// not counted).
+    pub bytes_down: u64,
 }
 
 impl BackendStats {
@@ -131,6 +139,8 @@ impl BackendStats {
             quotients: g(&self.quotients),
             quotient: Duration::from_nanos(g(&self.quotient_ns)),
             fallbacks: g(&self.fallbacks),
+            bytes_up: g(&self.up),
+            bytes_down: g(&self.down),
         }
     }
 }
@@ -301,6 +311,11 @@ impl Engines {
         op: impl Fn(&dyn Ntt, &mut [Fr]) -> Result<(), GpuError>,
     ) -> Result<(), BackendError> {
         let keep = self.fallback.as_ref().map(|_| a.to_vec());
+        if self.ntt.on_device() {
+            let bytes = 32 * a.len() as u64;
+            self.stats.up.fetch_add(bytes, Ordering::Relaxed);
+            self.stats.down.fetch_add(bytes, Ordering::Relaxed);
+        }
         let result = self.time(&self.stats.ntt_ns, &self.stats.ntts, || op(&*self.ntt, a));
         let Err(source) = result else { return Ok(()) };
         let (Some((cpu, _, _)), Some(before)) = (&self.fallback, keep) else {
@@ -358,6 +373,11 @@ impl Backend for Engines {
                 bases: engine.bases_len(),
             });
         }
+        if engine.on_device() {
+            self.stats
+                .up
+                .fetch_add(32 * scalars.len() as u64, Ordering::Relaxed);
+        }
         let result = self.time(&self.stats.msm_ns, &self.stats.msms, || engine.msm(scalars));
         let source = match result {
             Ok(point) => return Ok(point),
@@ -401,6 +421,12 @@ impl Backend for Engines {
         n: usize,
     ) -> Option<Result<Vec<Fr>, BackendError>> {
         let q = self.quotient.as_ref()?;
+        let columns_bytes: u64 = columns.iter().map(|c| 32 * c.len() as u64).sum();
+        let program_bytes = 4 * ops.words.len() as u64 + 32 * ops.constants.len() as u64;
+        self.stats
+            .up
+            .fetch_add(columns_bytes + program_bytes, Ordering::Relaxed);
+        self.stats.down.fetch_add(32 * n as u64, Ordering::Relaxed);
         let result = self.time(&self.stats.quotient_ns, &self.stats.quotients, || {
             q.evaluate(ops, columns, n)
         });

@@ -890,6 +890,8 @@ where
         msm: after.msm.saturating_sub(before.msm),
         quotients: after.quotients - before.quotients,
         quotient: after.quotient.saturating_sub(before.quotient),
+        bytes_up: after.bytes_up - before.bytes_up,
+        bytes_down: after.bytes_down - before.bytes_down,
         fallbacks: after.fallbacks - before.fallbacks,
     };
     Ok(stages)

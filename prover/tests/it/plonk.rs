@@ -351,8 +351,10 @@ fn batch_circuit_proofs_verify_with_the_standard_verifier_on_both_backends() {
         "the GPU backend's proof differs from the CPU's"
     );
     assert!(gpu.stats().ntts > 0 && gpu.stats().msms > 0);
-    // the gates of every coset part ran on the device
+    // the gates of every coset part ran on the device; the CPU backend moved nothing
     assert_eq!(gpu.stats().quotients, 5, "{:?}", gpu.stats());
+    assert!(gpu.stats().bytes_up > 0 && gpu.stats().bytes_down > 0);
+    assert_eq!((cpu.stats().bytes_up, cpu.stats().bytes_down), (0, 0));
 
     // A cheating prover's witness: one Poseidon round value changed. Keel's prover makes a
     // proof of it (it does not check the gates), and the verifier refuses it.
