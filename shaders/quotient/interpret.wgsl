@@ -1,10 +1,12 @@
 // The quotient's expressions on the device: one invocation per row interprets the circuit's
 // compiled opcode stream (`keel_prover::plonk::Opcodes`), so every circuit runs on this one kernel
 // with no hand-written code per gate. Four words per operation, `[op, dst, a, b]`:
-//   0 r[dst] = constants[a]          1 r[dst] = columns[a][(row + b) mod n]
+//   0 r[dst] = constants[a]          1 r[dst] = column a at (row + b) mod n
 //   2 r[dst] = -r[a]                 3, 4, 5 r[dst] = r[a] + r[b], r[a] - r[b], r[a] * r[b]
 //   6 r[dst] = r[a] * constants[b]   7 acc = acc * constants[b] + r[a]
-// Registers live in storage, register-major (`r` of the dispatch's row `t` at r · rows + t), so
+// Column a is the key's column a while a < params.key (resident on the device across proofs:
+// fixed columns, σ, the Lagrange selectors, the part's points), the proof's column a − key
+// otherwise. Registers live in storage, register-major (`r` of the dispatch's row `t` at r · rows + t), so
 // neighbouring rows touch neighbouring words. Values stay in Montgomery form throughout.
 
 struct Params {
@@ -15,6 +17,11 @@ struct Params {
     start: u32,
     // operations in the stream
     ops: u32,
+    // columns in `key_columns`; the rest are in `columns`
+    key: u32,
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
 }
 
 @group(0) @binding(0) var<storage, read> program: array<u32>;
@@ -23,6 +30,7 @@ struct Params {
 @group(0) @binding(3) var<storage, read_write> registers: array<u32>;
 @group(0) @binding(4) var<storage, read_write> out: array<u32>;
 @group(0) @binding(5) var<uniform> params: Params;
+@group(0) @binding(6) var<storage, read> key_columns: array<u32>;
 
 const WG: u32 = 64u;
 
@@ -54,7 +62,13 @@ fn quotient_interpret(@builtin(global_invocation_id) gid: vec3<u32>,
             }
             case 1u: {
                 let at = (row + b) % params.n;
-                registers_store_fe(reg(dst, t), columns_load_fe(8u * (a * params.n + at)));
+                var v: Limbs;
+                if a < params.key {
+                    v = key_columns_load_fe(8u * (a * params.n + at));
+                } else {
+                    v = columns_load_fe(8u * ((a - params.key) * params.n + at));
+                }
+                registers_store_fe(reg(dst, t), v);
             }
             case 2u: {
                 registers_store_fe(reg(dst, t), fr_neg(registers_load_fe(reg(a, t))));

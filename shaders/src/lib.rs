@@ -254,6 +254,7 @@ impl Kernel {
                 &[
                     ("constants", Read),
                     ("columns", Read),
+                    ("key_columns", Read),
                     ("registers", ReadWrite),
                     ("out", ReadWrite),
                 ],

@@ -3,7 +3,8 @@
 //! circuit runs with no kernel written for its gates.
 //!
 //! ```text
-//!  columns (fixed ‖ advice ‖ instance, n values each) ──up──▶ one binding
+//!  the key's columns (fixed, σ, selectors, points) ──up once──▶ ResidentColumns (kept across proofs)
+//!  the proof's columns (advice, instance, products…) ──up──▶ one binding
 //!  opcodes, constants ──up──▶            registers: rows × registers, reused per dispatch
 //!  dispatch per run of rows (as many as the registers' binding holds) ─▶ out (n values) ──back──▶
 //! ```
@@ -23,6 +24,38 @@ use crate::plonk::Opcodes;
 const ELEMENT_BYTES: u64 = 32;
 /// Rows one dispatch evaluates at most.
 const MAX_ROWS: usize = 1 << 15;
+
+/// Columns kept on the device across evaluations (a key's, per coset part).
+pub struct ResidentColumns {
+    buffer: wgpu::Buffer,
+    count: usize,
+    n: usize,
+}
+
+impl std::fmt::Debug for ResidentColumns {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResidentColumns")
+            .field("count", &self.count)
+            .field("n", &self.n)
+            .finish()
+    }
+}
+
+impl ResidentColumns {
+    /// Bytes held on the device.
+    pub fn bytes(&self) -> u64 {
+        self.count as u64 * self.n as u64 * ELEMENT_BYTES
+    }
+}
+
+/// The columns a stream reads first: kept on the device, or sent with this evaluation.
+#[derive(Clone, Copy, Debug)]
+pub enum KeyColumns<'a> {
+    /// Already on the device ([`GpuQuotient::upload`]).
+    Resident(&'a ResidentColumns),
+    /// Sent now (none at all is `Host(&[])`).
+    Host(&'a [&'a [Fr]]),
+}
 
 /// The opcode interpreter on one device.
 pub struct GpuQuotient {
@@ -71,23 +104,70 @@ impl GpuQuotient {
         values.flat_map(|x| self.m.encode(&x)).collect()
     }
 
-    /// `ops` at every row of `columns` (each `n` values: the fixed, then the advice, then the
-    /// instance columns the stream was compiled for).
+    /// `columns` (each `n` values) in one device buffer, kept for later evaluations.
+    pub fn upload(&self, columns: &[&[Fr]], n: usize) -> Result<ResidentColumns, GpuError> {
+        let buffer = self.columns(columns, n, "quotient key columns")?;
+        Ok(ResidentColumns {
+            buffer,
+            count: columns.len(),
+            n,
+        })
+    }
+
+    fn columns(
+        &self,
+        columns: &[&[Fr]],
+        n: usize,
+        what: &'static str,
+    ) -> Result<wgpu::Buffer, GpuError> {
+        let max = self.ctx.max_binding();
+        let bytes = columns.len() as u64 * n as u64 * ELEMENT_BYTES;
+        if bytes > max {
+            return Err(GpuError::TooLarge {
+                what,
+                needed: bytes,
+                allowed: max,
+            });
+        }
+        let mut words = self.encode(columns.iter().flat_map(|c| {
+            assert_eq!(c.len(), n, "every column has n values");
+            c.iter().copied()
+        }));
+        if words.is_empty() {
+            // a binding is never empty
+            words = vec![0; 8];
+        }
+        self.ctx
+            .scoped(what, || storage_init(&self.ctx, what, &words))
+    }
+
+    /// `ops` at every row of `n`: column `a` of the stream is `key`'s column `a` while `a` is
+    /// below their count, and `columns`' column `a − count` after.
     pub fn evaluate(
         &self,
         ops: &Opcodes,
+        key: KeyColumns<'_>,
         columns: &[&[Fr]],
         n: usize,
     ) -> Result<Vec<Fr>, GpuError> {
         let max = self.ctx.max_binding();
-        let column_bytes = columns.len() as u64 * n as u64 * ELEMENT_BYTES;
-        if column_bytes > max {
-            return Err(GpuError::TooLarge {
-                what: "quotient columns",
-                needed: column_bytes,
-                allowed: max,
-            });
-        }
+        let sent;
+        let (key_buffer, key_count) = match key {
+            KeyColumns::Resident(r) => {
+                if r.n != n {
+                    return Err(GpuError::Device {
+                        stage: "quotient",
+                        message: format!("resident columns of {} rows for {n} rows", r.n),
+                    });
+                }
+                (&r.buffer, r.count)
+            }
+            KeyColumns::Host(c) => {
+                sent = self.columns(c, n, "quotient key columns")?;
+                (&sent, c.len())
+            }
+        };
+        let proof_columns = self.columns(columns, n, "quotient columns")?;
         // rows per dispatch: as many as the registers' binding holds, at most MAX_ROWS (which
         // bounds the registers' memory and each dispatch's time), a multiple of 64 when above
         let per_row = u64::from(ops.registers) * ELEMENT_BYTES;
@@ -101,10 +181,6 @@ impl GpuQuotient {
             });
         }
         let ctx = &self.ctx;
-        let words = self.encode(columns.iter().flat_map(|c| {
-            assert_eq!(c.len(), n, "every column has n values");
-            c.iter().copied()
-        }));
         let out = ctx.scoped("quotient", || {
             let program = storage_init(ctx, "quotient opcodes", &ops.words);
             let constants = storage_init(
@@ -112,7 +188,6 @@ impl GpuQuotient {
                 "quotient constants",
                 &self.encode(ops.constants.iter().copied()),
             );
-            let columns = storage_init(ctx, "quotient columns", &words);
             let registers = storage(ctx, "quotient registers", per_row * rows as u64);
             let out = storage(ctx, "quotient values", n as u64 * ELEMENT_BYTES);
             let mut enc = encoder(ctx, "quotient");
@@ -121,10 +196,11 @@ impl GpuQuotient {
                 .step_by(rows)
                 .map(|start| {
                     let these = rows.min(n - start) as u32;
+                    let key = key_count as u32;
                     uniform(
                         ctx,
                         "quotient params",
-                        &[n as u32, these, start as u32, ops_len],
+                        &[n as u32, these, start as u32, ops_len, key, 0, 0, 0],
                     )
                 })
                 .collect();
@@ -133,10 +209,11 @@ impl GpuQuotient {
                 let b = [
                     (0, &program),
                     (1, &constants),
-                    (2, &columns),
+                    (2, &proof_columns),
                     (3, &registers),
                     (4, &out),
                     (5, p),
+                    (6, key_buffer),
                 ];
                 self.pipelines
                     .dispatch(ctx, &mut enc, "quotient_interpret", &b, these, 64);

@@ -31,7 +31,19 @@ use halo2_proofs::{
 use rayon::prelude::*;
 
 use super::Opcodes;
-use crate::gpu::{CpuMsm, CpuNtt, GpuError, GpuQuotient, Msm, MsmError, Ntt};
+use crate::gpu::{
+    CpuMsm, CpuNtt, GpuError, GpuQuotient, KeyColumns, Msm, MsmError, Ntt, ResidentColumns,
+};
+
+/// Columns a backend keeps where it evaluates (a key's, on a device), opaque to the prover.
+#[derive(Clone)]
+pub struct Resident(Arc<dyn std::any::Any + Send + Sync>);
+
+impl fmt::Debug for Resident {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Resident")
+    }
+}
 
 /// Why a backend operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -168,15 +180,26 @@ pub trait Backend: Send + Sync {
     /// Points in the resident `basis`.
     fn bases(&self, basis: Basis) -> usize;
 
-    /// The gates' part of the quotient (`ops` at every row of the `n`-row `columns`) where the
-    /// backend evaluates it; `None` leaves it to the CPU's evaluation of the same graph.
-    fn gates(
+    /// Keeps `columns` (each `n` values: a key's, for one coset part) where the backend
+    /// evaluates the quotient, for [`Backend::numerator`] to read in every later proof; `None`
+    /// where it keeps nothing (the CPU reads the host's copy).
+    fn keep(&self, columns: &[&[Fr]], n: usize) -> Option<Resident> {
+        let _ = (columns, n);
+        None
+    }
+
+    /// The quotient's numerator (`ops` at every row of `n`: the interpreter's columns are
+    /// `key`'s, kept as `resident` if the backend kept them, then `columns`) where the backend
+    /// evaluates it; `None` leaves it to the CPU's evaluation of the same graph.
+    fn numerator(
         &self,
         ops: &Opcodes,
+        key: &[&[Fr]],
+        resident: Option<&Resident>,
         columns: &[&[Fr]],
         n: usize,
     ) -> Option<Result<Vec<Fr>, BackendError>> {
-        let _ = (ops, columns, n);
+        let _ = (ops, key, resident, columns, n);
         None
     }
 
@@ -414,21 +437,47 @@ impl Backend for Engines {
         }
     }
 
-    fn gates(
+    fn keep(&self, columns: &[&[Fr]], n: usize) -> Option<Resident> {
+        let q = self.quotient.as_ref()?;
+        match q.upload(columns, n) {
+            Ok(r) => {
+                self.stats.up.fetch_add(r.bytes(), Ordering::Relaxed);
+                Some(Resident(Arc::new(r)))
+            }
+            Err(e) => {
+                tracing::warn!(target: "keel::prover", error = %e, "the key's columns stay on the host; sent with every proof");
+                None
+            }
+        }
+    }
+
+    fn numerator(
         &self,
         ops: &Opcodes,
+        key: &[&[Fr]],
+        resident: Option<&Resident>,
         columns: &[&[Fr]],
         n: usize,
     ) -> Option<Result<Vec<Fr>, BackendError>> {
         let q = self.quotient.as_ref()?;
-        let columns_bytes: u64 = columns.iter().map(|c| 32 * c.len() as u64).sum();
+        let kept = resident.and_then(|r| r.0.downcast_ref::<ResidentColumns>());
+        let key = match kept {
+            Some(r) => KeyColumns::Resident(r),
+            None => KeyColumns::Host(key),
+        };
+        let bytes = |c: &[&[Fr]]| c.iter().map(|c| 32 * c.len() as u64).sum::<u64>();
+        let key_bytes = match key {
+            KeyColumns::Host(k) => bytes(k),
+            KeyColumns::Resident(_) => 0,
+        };
         let program_bytes = 4 * ops.words.len() as u64 + 32 * ops.constants.len() as u64;
-        self.stats
-            .up
-            .fetch_add(columns_bytes + program_bytes, Ordering::Relaxed);
+        self.stats.up.fetch_add(
+            bytes(columns) + key_bytes + program_bytes,
+            Ordering::Relaxed,
+        );
         self.stats.down.fetch_add(32 * n as u64, Ordering::Relaxed);
         let result = self.time(&self.stats.quotient_ns, &self.stats.quotients, || {
-            q.evaluate(ops, columns, n)
+            q.evaluate(ops, key, columns, n)
         });
         match result {
             Ok(values) => Some(Ok(values)),

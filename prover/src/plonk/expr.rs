@@ -287,15 +287,15 @@ pub(super) mod op {
 }
 
 impl Program {
-    /// The opcode stream computing `outputs` folded by Horner's rule in `y`, over `n` rows of
-    /// `fixed` fixed, `advice` advice and `instance` instance columns (the extra ones after
-    /// them).
+    /// The opcode stream computing `outputs` folded by Horner's rule in `y`, over `n` rows,
+    /// column `(kind, i)` being the interpreter's column `index(kind, i)`.
     pub(super) fn opcodes(
         &self,
         outputs: &[u32],
         challenges: &[Fr],
         y: Fr,
-        (fixed, advice, instance, n): (usize, usize, usize, usize),
+        n: usize,
+        index: &dyn Fn(Kind, usize) -> u32,
     ) -> Opcodes {
         let m = self.nodes.len();
         // the last operation reading each node; outputs live to the end
@@ -336,14 +336,8 @@ impl Program {
                 Node::Const(_) => (op::CONST, constant(self.constants[i], &mut constants), 0),
                 Node::Challenge(c) => (op::CONST, constant(challenges[c], &mut constants), 0),
                 Node::Column(kind, column, rot) => {
-                    let base = match kind {
-                        Kind::Fixed => 0,
-                        Kind::Advice => fixed,
-                        Kind::Instance => fixed + advice,
-                        Kind::Extra => fixed + advice + instance,
-                    };
                     let rot = (rot as i64).rem_euclid(n as i64) as u32;
-                    (op::COLUMN, (base + column) as u32, rot)
+                    (op::COLUMN, index(kind, column), rot)
                 }
                 Node::Neg(a) => (op::NEG, r(a), 0),
                 Node::Add(a, b) => (op::ADD, r(a), r(b)),

@@ -47,7 +47,7 @@ use halo2_proofs::{
 use rand_core::RngCore;
 use rayon::prelude::*;
 
-pub use backend::{Backend, BackendError, BackendReport, Basis, Engines};
+pub use backend::{Backend, BackendError, BackendReport, Basis, Engines, Resident};
 pub use expr::Opcodes;
 use expr::{Columns, Program};
 
@@ -60,7 +60,6 @@ pub struct Gates {
     outputs: Vec<u32>,
     fixed: usize,
     advice: usize,
-    instance: usize,
 }
 
 impl Gates {
@@ -78,7 +77,6 @@ impl Gates {
             outputs,
             fixed: cs.num_fixed_columns(),
             advice: cs.num_advice_columns(),
-            instance: cs.num_instance_columns(),
         }
     }
 
@@ -89,12 +87,16 @@ impl Gates {
 
     /// The opcode stream for `n`-row columns, with the challenges and `y` as constants.
     pub fn opcodes(&self, challenges: &[Fr], y: Fr, n: usize) -> Opcodes {
-        self.program.opcodes(
-            &self.outputs,
-            challenges,
-            y,
-            (self.fixed, self.advice, self.instance, n),
-        )
+        let (f, a) = (self.fixed, self.advice);
+        let index = move |kind: expr::Kind, i: usize| -> u32 {
+            (match kind {
+                expr::Kind::Fixed => i,
+                expr::Kind::Advice => f + i,
+                expr::Kind::Instance | expr::Kind::Extra => f + a + i,
+            }) as u32
+        };
+        self.program
+            .opcodes(&self.outputs, challenges, y, n, &index)
     }
 
     /// `Σ y^(m−1−i)·g_i` at every row of the columns, on the CPU.
@@ -228,6 +230,23 @@ struct PartValues {
     l0: Vec<Fr>,
     l_last: Vec<Fr>,
     l_active: Vec<Fr>,
+    /// The part's points, `g·ω^i`.
+    points: Vec<Fr>,
+    /// All of the above where the backend evaluates the quotient (a device), if it keeps them.
+    resident: Option<Resident>,
+}
+
+impl PartValues {
+    /// The quotient interpreter's key columns, in its order: fixed, l_0, l_last, l_active,
+    /// points, then σ.
+    fn key_columns(&self) -> Vec<&[Fr]> {
+        self.fixed
+            .iter()
+            .chain([&self.l0, &self.l_last, &self.l_active, &self.points])
+            .chain(&self.sigma)
+            .map(|v| v.as_slice())
+            .collect()
+    }
 }
 
 /// The generator of coset part `j`: `ζ · ω_ext^j`.
@@ -339,17 +358,23 @@ impl Prepared {
                     j,
                 )?;
                 let [l0, l_last, l_active]: [Vec<Fr>; 3] = l.try_into().expect("three selectors");
-                Ok(PartValues {
+                let mut points = vec![part_generator(domain, j); domain.n as usize];
+                distribute_powers(&mut points, domain.omega);
+                let mut part = PartValues {
                     fixed: cosets(backend, domain, &fixed, j)?,
                     sigma: cosets(backend, domain, &sigma, j)?,
                     l0,
                     l_last,
                     l_active,
-                })
+                    points,
+                    resident: None,
+                };
+                part.resident = backend.keep(&part.key_columns(), domain.n as usize);
+                Ok(part)
             })
             .collect::<Result<Vec<_>, BackendError>>()?;
         let n = domain.n as usize;
-        let columns = parts.len() * (fixed.len() + sigma.len() + 3);
+        let columns = parts.len() * (fixed.len() + sigma.len() + 4);
         Ok(Self {
             n,
             fixed_len: fixed.len(),
@@ -720,7 +745,6 @@ where
             &z,
             &lookup_cosets,
             domain,
-            part_generator(domain, j),
             &challenges,
             backend,
         )?;
@@ -1104,17 +1128,30 @@ impl Quotient {
             let t = p.mul(a_minus_s, step);
             outputs.push(p.mul(t, l_active));
         }
-        let ops = p.opcodes(
-            &outputs,
-            challenges,
-            y,
-            (
-                cs.num_fixed_columns(),
-                cs.num_advice_columns(),
-                cs.num_instance_columns(),
-                n,
-            ),
+        // The interpreter's columns: the key's first (resident on a device), then the proof's.
+        //   key:   fixed (f) | l_0, l_last, l_active, points | σ (sigmas)
+        //   proof: advice (a) | instance (i) | z (sets) | per lookup: product, A', S'
+        let (f, a, i) = (
+            cs.num_fixed_columns(),
+            cs.num_advice_columns(),
+            cs.num_instance_columns(),
         );
+        let sigmas = if sets > 0 { columns.len() } else { 0 };
+        let key = f + Self::EXTRA + sigmas;
+        let index = move |kind: expr::Kind, c: usize| -> u32 {
+            (match kind {
+                expr::Kind::Fixed => c,
+                expr::Kind::Advice => key + c,
+                expr::Kind::Instance => key + a + c,
+                expr::Kind::Extra if c < Self::EXTRA => f + c,
+                expr::Kind::Extra if c < Self::EXTRA + sets => key + a + i + (c - Self::EXTRA),
+                expr::Kind::Extra if c < Self::EXTRA + sets + sigmas => {
+                    f + Self::EXTRA + (c - Self::EXTRA - sets)
+                }
+                expr::Kind::Extra => key + a + i + sets + (c - Self::EXTRA - sets - sigmas),
+            }) as u32
+        };
+        let ops = p.opcodes(&outputs, challenges, y, n, &index);
         Self {
             program: p,
             outputs,
@@ -1134,32 +1171,32 @@ impl Quotient {
         z: &[Vec<Fr>],
         lookups: &[Vec<Fr>],
         domain: &EvaluationDomain<Fr>,
-        generator: Fr,
         challenges: &[Fr],
         backend: &dyn Backend,
     ) -> Result<Vec<Fr>, BackendError> {
         let n = domain.n as usize;
-        let mut points = vec![generator; n];
-        distribute_powers(&mut points, domain.omega);
         let fixed: Vec<&[Fr]> = key.fixed.iter().map(|v| v.as_slice()).collect();
         let advice: Vec<&[Fr]> = advice.iter().map(|v| v.as_slice()).collect();
         let instance: Vec<&[Fr]> = instance.iter().map(|v| v.as_slice()).collect();
         let sigma: &[Vec<Fr>] = if z.is_empty() { &[] } else { &key.sigma };
-        let extra: Vec<&[Fr]> = [&key.l0, &key.l_last, &key.l_active, &points]
+        let extra: Vec<&[Fr]> = [&key.l0, &key.l_last, &key.l_active, &key.points]
             .into_iter()
             .chain(z)
             .chain(sigma)
             .chain(lookups)
             .map(|v| v.as_slice())
             .collect();
-        let all: Vec<&[Fr]> = fixed
+        // the interpreter's order: the key's columns (kept on a device), then the proof's
+        let key_columns = key.key_columns();
+        let proof: Vec<&[Fr]> = advice
             .iter()
-            .chain(&advice)
             .chain(&instance)
-            .chain(&extra)
             .copied()
+            .chain(z.iter().chain(lookups).map(|v| v.as_slice()))
             .collect();
-        if let Some(values) = backend.gates(&self.ops, &all, n) {
+        if let Some(values) =
+            backend.numerator(&self.ops, &key_columns, key.resident.as_ref(), &proof, n)
+        {
             return values;
         }
         let cols = Columns {

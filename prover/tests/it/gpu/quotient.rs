@@ -6,7 +6,10 @@ use halo2_base::halo2_proofs::{
     halo2curves::{bn256::Fr, ff::Field},
     plonk::ConstraintSystem,
 };
-use keel_prover::{gpu::GpuQuotient, plonk::Gates};
+use keel_prover::{
+    gpu::{GpuQuotient, KeyColumns},
+    plonk::Gates,
+};
 
 use super::{ctx, limb_widths, rng};
 
@@ -40,13 +43,27 @@ fn check(cs: &ConstraintSystem<Fr>, n: usize, what: &str) {
     assert!(ops.registers as usize <= nodes);
     for limbs in limb_widths() {
         let gpu = GpuQuotient::new(ctx(), limbs).unwrap();
-        let values = gpu.evaluate(&ops, &refs, n).unwrap();
+        let values = gpu.evaluate(&ops, KeyColumns::Host(&[]), &refs, n).unwrap();
         assert_eq!(values, cpu, "{what} with {limbs}");
+        // the fixed columns kept on the device, the rest sent: the same values, twice over
+        let kept = gpu.upload(&refs[..f], n).unwrap();
+        for _ in 0..2 {
+            let split = gpu
+                .evaluate(&ops, KeyColumns::Resident(&kept), &refs[f..], n)
+                .unwrap();
+            assert_eq!(split, cpu, "{what}: fixed columns resident");
+        }
+        let split = gpu
+            .evaluate(&ops, KeyColumns::Host(&refs[..f]), &refs[f..], n)
+            .unwrap();
+        assert_eq!(split, cpu, "{what}: fixed columns sent apart");
         // in several dispatches of 64 rows (and one of 40: the rows need not divide evenly)
         for rows in [64, 40] {
             let chunked = GpuQuotient::new(ctx(), limbs).unwrap().with_max_rows(rows);
             assert_eq!(
-                chunked.evaluate(&ops, &refs, n).unwrap(),
+                chunked
+                    .evaluate(&ops, KeyColumns::Host(&[]), &refs, n)
+                    .unwrap(),
                 cpu,
                 "{what}: {rows} rows"
             );
@@ -59,7 +76,8 @@ fn check(cs: &ConstraintSystem<Fr>, n: usize, what: &str) {
             .find(|i| tampered.words[4 * i] == 3)
             .expect("an addition");
         tampered.words[4 * at] = 4;
-        assert_ne!(gpu.evaluate(&tampered, &refs, n).unwrap(), cpu, "{what}");
+        let values = gpu.evaluate(&tampered, KeyColumns::Host(&[]), &refs, n);
+        assert_ne!(values.unwrap(), cpu, "{what}");
     }
 }
 
