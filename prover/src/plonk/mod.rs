@@ -414,18 +414,6 @@ struct Lookup {
     product_poly: Vec<Fr>,
 }
 
-fn commit_lagrange<E, T>(
-    backend: &dyn Backend,
-    transcript: &mut T,
-    values: &[&[Fr]],
-) -> Result<(), PlonkError>
-where
-    E: EncodedChallenge<G1Affine>,
-    T: TranscriptWrite<G1Affine, E>,
-{
-    commit(backend, Basis::Lagrange, transcript, values)
-}
-
 fn commit<E, T>(
     backend: &dyn Backend,
     basis: Basis,
@@ -591,7 +579,12 @@ where
                     row,
                 }
             })?;
-        commit_lagrange(backend, transcript, &[&permuted_input, &permuted_table])?;
+        commit(
+            backend,
+            Basis::Lagrange,
+            transcript,
+            &[&permuted_input, &permuted_table],
+        )?;
         let permuted_input_poly = to_coeff(backend, domain, &permuted_input)?;
         let permuted_table_poly = to_coeff(backend, domain, &permuted_table)?;
         lookups.push(Lookup {
@@ -664,7 +657,7 @@ where
                 *cell = Fr::random(&mut *rng);
             }
             last_z = z[usable];
-            commit_lagrange(backend, transcript, &[&z])?;
+            commit(backend, Basis::Lagrange, transcript, &[&z])?;
             z_polys.push(to_coeff(backend, domain, &z)?);
         }
     }
@@ -691,7 +684,7 @@ where
         while z.len() < n {
             z.push(Fr::random(&mut *rng));
         }
-        commit_lagrange(backend, transcript, &[&z])?;
+        commit(backend, Basis::Lagrange, transcript, &[&z])?;
         lookup.product_poly = to_coeff(backend, domain, &z)?;
     }
     let random_poly: Vec<Fr> = (0..n).map(|_| Fr::random(&mut *rng)).collect();

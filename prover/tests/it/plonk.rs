@@ -89,10 +89,7 @@ impl Circuit<Fr> for Small {
             let k = m.query_fixed(k, Rotation::cur());
             vec![q * (a * b + k - c)]
         });
-        meta.lookup("a is 4 bits", |m| {
-            let q = m.query_selector(q);
-            vec![(q * m.query_advice(a, Rotation::cur()), table)]
-        });
+        lookup_four_bits(meta, q, a, table);
         SmallConfig {
             a,
             b,
@@ -109,15 +106,7 @@ impl Circuit<Fr> for Small {
         config: SmallConfig,
         mut layouter: impl Layouter<Fr>,
     ) -> Result<(), Error> {
-        layouter.assign_table(
-            || "4 bits",
-            |mut t| {
-                for i in 0..16 {
-                    t.assign_cell(|| "v", config.table, i, || Value::known(Fr::from(i as u64)))?;
-                }
-                Ok(())
-            },
-        )?;
+        four_bits(&mut layouter, config.table)?;
         let last = layouter.assign_region(
             || "rows",
             |mut region| {
@@ -142,6 +131,32 @@ impl Circuit<Fr> for Small {
 }
 
 const SMALL_K: u32 = 6;
+
+/// The table 0..16 in `table`.
+fn four_bits(layouter: &mut impl Layouter<Fr>, table: TableColumn) -> Result<(), Error> {
+    layouter.assign_table(
+        || "4 bits",
+        |mut t| {
+            for i in 0..16 {
+                t.assign_cell(|| "v", table, i, || Value::known(Fr::from(i as u64)))?;
+            }
+            Ok(())
+        },
+    )
+}
+
+/// `a` is in the 4-bit `table` where `q` is on.
+fn lookup_four_bits(
+    meta: &mut ConstraintSystem<Fr>,
+    q: Selector,
+    a: Column<Advice>,
+    table: TableColumn,
+) {
+    meta.lookup("a is 4 bits", |m| {
+        let q = m.query_selector(q);
+        vec![(q * m.query_advice(a, Rotation::cur()), table)]
+    });
+}
 
 fn honest() -> Small {
     Small {
@@ -606,10 +621,7 @@ impl Circuit<Fr> for TwoPhase {
             let c = m.query_challenge(c);
             vec![q * (b - a * c)]
         });
-        meta.lookup("a is 4 bits", |m| {
-            let q = m.query_selector(q);
-            vec![(q * m.query_advice(a, Rotation::cur()), table)]
-        });
+        lookup_four_bits(meta, q, a, table);
         TwoPhaseConfig {
             a,
             b,
@@ -625,15 +637,7 @@ impl Circuit<Fr> for TwoPhase {
         config: TwoPhaseConfig,
         mut layouter: impl Layouter<Fr>,
     ) -> Result<(), Error> {
-        layouter.assign_table(
-            || "4 bits",
-            |mut t| {
-                for i in 0..16 {
-                    t.assign_cell(|| "v", config.table, i, || Value::known(Fr::from(i as u64)))?;
-                }
-                Ok(())
-            },
-        )?;
+        four_bits(&mut layouter, config.table)?;
         let c = layouter.get_challenge(config.c);
         let first = layouter.assign_region(
             || "rows",
