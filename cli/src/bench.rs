@@ -353,6 +353,8 @@ pub(crate) fn run(args: BenchArgs) -> anyhow::Result<()> {
             "backend": name,
             "engine": prover.backend(),
             "verified": verified,
+            // where each kind of Keel's prover's work ran (null for halo2-axiom's)
+            "placement": prover.placement(),
             "seconds": total.map(|t| t.as_secs_f64()),
             "transfers_per_s": total.map(|t| shape.capacity as f64 / t.as_secs_f64()),
             // Keel's CPU prover against halo2-axiom's; the GPU against Keel's CPU
@@ -473,6 +475,17 @@ fn print_table(r: &Value) {
                 )),
             b["verified"],
         );
+        let at = &b["placement"];
+        if !at.is_null() {
+            let on = |k: &str| at[k].as_str().unwrap_or("?").to_owned();
+            println!(
+                "       NTT on {}; MSM on {}; quotient on {}; the rest on {}",
+                on("ntt"),
+                on("msm"),
+                on("quotient"),
+                on("arithmetic")
+            );
+        }
     }
     println!("{}", r["note"].as_str().unwrap_or(""));
 }

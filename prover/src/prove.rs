@@ -144,6 +144,11 @@ impl BatchProver {
         &self.params
     }
 
+    /// Where each kind of Keel's prover's work runs (`None` for halo2-axiom's prover).
+    pub fn placement(&self) -> Option<plonk::Placement> {
+        (self.engine == Engine::Keel).then(|| self.backend.placement())
+    }
+
     /// What runs the prover's transforms and MSMs.
     pub fn backend(&self) -> String {
         match self.engine {

@@ -91,6 +91,19 @@ pub enum BackendError {
     },
 }
 
+/// Where each kind of a backend's work runs ([`Backend::placement`]).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Placement {
+    /// NTT, inverse and coset NTT.
+    pub ntt: String,
+    /// Every MSM (commitments and the opening's).
+    pub msm: String,
+    /// The quotient's numerator on each coset part.
+    pub quotient: String,
+    /// Batch inversion, evaluations, kate division, element-wise arithmetic.
+    pub arithmetic: String,
+}
+
 /// Which of the SRS's bases an MSM runs against.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Basis {
@@ -179,6 +192,18 @@ pub trait Backend: Send + Sync {
 
     /// Points in the resident `basis`.
     fn bases(&self, basis: Basis) -> usize;
+
+    /// What runs each kind of work: the transforms, the MSMs, the quotient's numerator and the
+    /// rest of the arithmetic (for reports).
+    fn placement(&self) -> Placement {
+        let me = self.describe();
+        Placement {
+            ntt: me.clone(),
+            msm: me.clone(),
+            quotient: me.clone(),
+            arithmetic: me,
+        }
+    }
 
     /// Keeps `columns` (each `n` values: a key's, for one coset part) where the backend
     /// evaluates the quotient, for [`Backend::numerator`] to read in every later proof; `None`
@@ -434,6 +459,27 @@ impl Backend for Engines {
         match basis {
             Basis::Monomial => self.g.bases_len(),
             Basis::Lagrange => self.g_lagrange.bases_len(),
+        }
+    }
+
+    fn placement(&self) -> Placement {
+        let cpu = format!("CPU ({} threads)", rayon::current_num_threads());
+        Placement {
+            ntt: if self.ntt.on_device() {
+                self.ntt.describe()
+            } else {
+                cpu.clone()
+            },
+            msm: if self.g.on_device() {
+                self.g.describe()
+            } else {
+                cpu.clone()
+            },
+            quotient: match &self.quotient {
+                Some(q) => format!("{q:?}"),
+                None => cpu.clone(),
+            },
+            arithmetic: cpu,
         }
     }
 

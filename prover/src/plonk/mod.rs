@@ -47,7 +47,7 @@ use halo2_proofs::{
 use rand_core::RngCore;
 use rayon::prelude::*;
 
-pub use backend::{Backend, BackendError, BackendReport, Basis, Engines, Resident};
+pub use backend::{Backend, BackendError, BackendReport, Basis, Engines, Placement, Resident};
 pub use expr::Opcodes;
 use expr::{Columns, Program};
 
