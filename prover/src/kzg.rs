@@ -186,26 +186,6 @@ pub fn gpu_factory(ctx: Arc<GpuContext>, config: MsmConfig) -> EngineFactory {
     )
 }
 
-/// The engine a prover commits with under `policy`: a hardware GPU if there is one (any
-/// adapter, software included, with `require`); the CPU otherwise. Under `auto` a software
-/// adapter (Mesa lavapipe, SwiftShader) is passed over for proving: it runs on the same CPU,
-/// several times slower than the CPU path. ([`GpuContext::acquire`] itself still returns it:
-/// kernel tests and correctness benchmarks want it.)
-pub fn engine_for(policy: GpuPolicy) -> Result<EngineFactory, GpuError> {
-    Ok(match GpuContext::acquire(policy)? {
-        Some(ctx) if policy == GpuPolicy::Auto && ctx.class() == AdapterClass::Software => {
-            tracing::info!(
-                target: "keel::prover",
-                adapter = %ctx.info().name,
-                "only a software GPU adapter: proving on the CPU (the `software` policy uses it)"
-            );
-            cpu_factory()
-        }
-        Some(ctx) => gpu_factory(ctx, MsmConfig::default()),
-        None => cpu_factory(),
-    })
-}
-
 /// Parameters whose transforms and MSMs run where `policy` says. Under `auto` a hardware GPU
 /// takes them if there is one (the CPU redoes what it fails); under `require` (a hardware
 /// adapter) and `software` (any adapter, lavapipe included) the GPU must take both of the SRS's

@@ -19,12 +19,18 @@ pub(crate) struct Pipelines {
 
 impl Pipelines {
     /// The pipelines of every entry point of `kernels` with `limbs`, compiled on first use and
-    /// then taken from the context's cache.
+    /// then taken from the context's cache; 32-bit limbs on a device without `SHADER_INT64` are
+    /// a typed error.
     pub(crate) fn build(
         ctx: &GpuContext,
         kernels: &[Kernel],
         limbs: Limbs,
     ) -> Result<Pipelines, GpuError> {
+        if limbs.needs_int64() && !ctx.supports_int64() {
+            return Err(GpuError::NoInt64 {
+                adapter: ctx.info().name.clone(),
+            });
+        }
         let mut by_entry = HashMap::new();
         for &kernel in kernels {
             let mut cache = ctx.pipeline_cache();

@@ -200,11 +200,6 @@ enum Around {
 impl GpuNtt {
     /// An NTT engine on `ctx` with `limbs` (`ctx.preferred_limbs()` unless a test picks).
     pub fn new(ctx: Arc<GpuContext>, limbs: Limbs) -> Result<Self, GpuError> {
-        if limbs.needs_int64() && !ctx.supports_int64() {
-            return Err(GpuError::NoInt64 {
-                adapter: ctx.info().name.clone(),
-            });
-        }
         let pipelines = Pipelines::build(&ctx, &[Kernel::Ntt], limbs)?;
         Ok(Self {
             ctx,

@@ -78,11 +78,6 @@ impl std::fmt::Debug for GpuQuotient {
 impl GpuQuotient {
     /// The interpreter on `ctx` with `limbs`.
     pub fn new(ctx: std::sync::Arc<GpuContext>, limbs: Limbs) -> Result<Self, GpuError> {
-        if limbs.needs_int64() && !ctx.supports_int64() {
-            return Err(GpuError::NoInt64 {
-                adapter: ctx.info().name.clone(),
-            });
-        }
         let pipelines = Pipelines::build(&ctx, &[Kernel::Quotient], limbs)?;
         Ok(Self {
             ctx,

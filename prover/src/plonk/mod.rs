@@ -569,8 +569,9 @@ where
     };
     let mut lookups = Vec::with_capacity(lookup_nodes.len());
     for (index, (inputs, tables)) in lookup_nodes.iter().enumerate() {
-        let compressed_input = compress(&lookup_program, &lagrange_columns, n, inputs, theta);
-        let compressed_table = compress(&lookup_program, &lagrange_columns, n, tables, theta);
+        // `Σ θ^(m−1−i) · e_i` at every row: Horner's rule in θ over the expressions
+        let compressed_input = lookup_program.horner(&lagrange_columns, n, inputs, theta);
+        let compressed_table = lookup_program.horner(&lagrange_columns, n, tables, theta);
         let (permuted_input, permuted_table) =
             permute(&compressed_input, &compressed_table, usable, rng).map_err(|row| {
                 PlonkError::LookupNotInTable {
@@ -912,32 +913,6 @@ where
         fallbacks: after.fallbacks - before.fallbacks,
     };
     Ok(stages)
-}
-
-/// `Σ θ^(m−1−i) · e_i` over every row: the lookup's compressed expression.
-fn compress(
-    program: &Program,
-    cols: &Columns<'_>,
-    n: usize,
-    outputs: &[u32],
-    theta: Fr,
-) -> Vec<Fr> {
-    const ROWS: usize = 256;
-    let mut out = vec![Fr::ZERO; n];
-    out.par_chunks_mut(ROWS).enumerate().for_each_init(
-        || program.scratch(ROWS),
-        |scratch, (c, out)| {
-            let rows = out.len();
-            let scratch = &mut scratch[..program.len() * rows];
-            program.run(cols, n, c * ROWS, rows, scratch);
-            for &o in outputs {
-                for (acc, v) in out.iter_mut().zip(expr::output(scratch, o, rows)) {
-                    *acc = *acc * theta + v;
-                }
-            }
-        },
-    );
-    out
 }
 
 /// The lookup's permuted columns: the usable rows of the input sorted, and the table arranged
