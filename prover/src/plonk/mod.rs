@@ -168,9 +168,19 @@ pub enum PlonkError {
         /// The domain's rows.
         n: usize,
     },
-    /// The prepared coset values are not this key's.
-    #[error("the prepared key values were made for another key")]
+    /// The prepared coset values, or a witness synthesised apart, are not this key's.
+    #[error("the prepared key values or the synthesised witness were made for another key")]
     KeyMismatch,
+    /// Synthesis apart from the proof was asked of a circuit with several phases, whose later
+    /// phases need the transcript's challenges.
+    #[error(
+        "the circuit has {phases} phases; only a one-phase circuit is synthesised apart from \
+         its proof (create_proof synthesises the others phase by phase)"
+    )]
+    SeveralPhases {
+        /// The circuit's phases.
+        phases: u8,
+    },
     /// Writing the transcript failed.
     #[error("transcript: {0}")]
     Transcript(#[from] io::Error),
@@ -444,9 +454,127 @@ fn to_coeff(
     Ok(v)
 }
 
+/// A one-phase circuit's witness, synthesised apart from its proof ([`synthesize`]): the advice
+/// as field elements, blinding rows not yet drawn, with the instances it was laid out for. It
+/// owns what it holds, so the next batch's witness is built on one thread while a proof runs on
+/// another ([`prove_synthesized`]).
+pub struct Synthesized {
+    witness: Witness,
+    /// How long the synthesis took.
+    pub time: Duration,
+}
+
+impl std::fmt::Debug for Synthesized {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Synthesized")
+            .field("n", &self.witness.n())
+            .field("advice_columns", &self.witness.columns())
+            .field("time", &self.time)
+            .finish()
+    }
+}
+
+/// The transcript type a synthesis apart from the proof is compiled with: never written, since
+/// without the proof's context no phase step runs.
+type NoTranscript = halo2_proofs::transcript::Blake2bWrite<
+    Vec<u8>,
+    G1Affine,
+    halo2_proofs::transcript::Challenge255<G1Affine>,
+>;
+
+/// A phase's synthesis inside the proof, with the proof's context for the phase steps.
+type Synthesis<'s, T> =
+    &'s mut dyn for<'c> FnMut(&mut Witness, &mut PhaseCtx<'c, T>) -> Result<(), PlonkError>;
+
+fn check_instances(
+    cs: &ConstraintSystem<Fr>,
+    usable: usize,
+    instances: &[impl AsRef<[Fr]>],
+) -> Result<(), PlonkError> {
+    if instances.len() != cs.num_instance_columns() {
+        return Err(PlonkError::InvalidInstances {
+            given: instances.len(),
+            expected: cs.num_instance_columns(),
+        });
+    }
+    for (column, values) in instances.iter().enumerate() {
+        let len = values.as_ref().len();
+        if len > usable {
+            return Err(PlonkError::InstanceTooLong {
+                column,
+                len,
+                usable,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Runs `circuit`'s synthesis into `w`, with the proof's context for its phase steps or none.
+fn run_synthesis<C, T, E>(
+    w: &mut Witness,
+    ctx: Option<&mut PhaseCtx<'_, T>>,
+    circuit: &C,
+    cs: &ConstraintSystem<Fr>,
+) -> Result<(), PlonkError>
+where
+    C: Circuit<Fr, Params = ()>,
+    E: EncodedChallenge<G1Affine>,
+    T: TranscriptWrite<G1Affine, E>,
+{
+    let mut cs_config = ConstraintSystem::default();
+    let config = C::configure_with_params(&mut cs_config, ());
+    C::FloorPlanner::synthesize(
+        &mut WitnessAssignment::<T, E> {
+            witness: w,
+            ctx,
+            encoding: std::marker::PhantomData,
+        },
+        circuit,
+        config,
+        cs.constants().clone(),
+    )?;
+    match w.error.take() {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+/// Lays out `circuit`'s witness for `pk` with public `instances`, apart from the proof: what
+/// needs neither transcript nor backend (the circuit's synthesis, the cells to field
+/// elements). A circuit of several phases is refused (`SeveralPhases`): its later phases need
+/// the transcript's challenges, so [`create_proof`] synthesises it inside the proof.
+pub fn synthesize<C>(
+    pk: &ProvingKey<G1Affine>,
+    circuit: &C,
+    instances: &[&[Fr]],
+) -> Result<Synthesized, PlonkError>
+where
+    C: Circuit<Fr, Params = ()>,
+{
+    let start = Instant::now();
+    let vk = pk.get_vk();
+    let cs = vk.cs();
+    let phases = witness::phases(cs);
+    if phases != 1 {
+        return Err(PlonkError::SeveralPhases { phases });
+    }
+    let domain = vk.get_domain();
+    let usable = domain.n as usize - (cs.blinding_factors() + 1);
+    check_instances(cs, usable, instances)?;
+    let mut w = Witness::new(cs, domain.k, instances);
+    run_synthesis::<C, NoTranscript, _>(&mut w, None, circuit, cs)?;
+    w.settle();
+    Ok(Synthesized {
+        witness: w,
+        time: start.elapsed(),
+    })
+}
+
 /// Proves `circuit` with public `instances` under `pk`, writing the proof into `transcript`.
 /// `prepared` holds `pk`'s coset values ([`Prepared::new`]); `backend` runs every transform and
-/// MSM, its Lagrange basis that of `pk`'s domain.
+/// MSM, its Lagrange basis that of `pk`'s domain. A one-phase circuit is [`synthesize`]d, then
+/// [`prove_synthesized`]; one of several phases is synthesised phase by phase inside the proof.
 #[allow(clippy::too_many_arguments)]
 pub fn create_proof<C, E, T>(
     backend: &dyn Backend,
@@ -462,6 +590,72 @@ where
     E: EncodedChallenge<G1Affine>,
     T: TranscriptWrite<G1Affine, E>,
 {
+    let cs = pk.get_vk().cs();
+    if witness::phases(cs) == 1 {
+        let synthesized = synthesize(pk, circuit, instances)?;
+        return prove_synthesized(backend, pk, prepared, synthesized, rng, transcript);
+    }
+    let domain = pk.get_vk().get_domain();
+    let usable = domain.n as usize - (cs.blinding_factors() + 1);
+    check_instances(cs, usable, instances)?;
+    let w = Witness::new(cs, domain.k, instances);
+    let mut synthesis =
+        |w: &mut Witness, ctx: &mut PhaseCtx<'_, T>| run_synthesis(w, Some(ctx), circuit, cs);
+    prove(
+        backend,
+        pk,
+        prepared,
+        w,
+        Some(&mut synthesis),
+        Duration::ZERO,
+        rng,
+        transcript,
+    )
+}
+
+/// Proves a witness laid out by [`synthesize`] under the same `pk`, writing the proof into
+/// `transcript`: the proof [`create_proof`] makes of the same circuit and instances.
+pub fn prove_synthesized<E, T>(
+    backend: &dyn Backend,
+    pk: &ProvingKey<G1Affine>,
+    prepared: &Prepared,
+    synthesized: Synthesized,
+    rng: &mut (dyn RngCore + Send + Sync),
+    transcript: &mut T,
+) -> Result<Stages, PlonkError>
+where
+    E: EncodedChallenge<G1Affine>,
+    T: TranscriptWrite<G1Affine, E>,
+{
+    prove(
+        backend,
+        pk,
+        prepared,
+        synthesized.witness,
+        None,
+        synthesized.time,
+        rng,
+        transcript,
+    )
+}
+
+/// The proof from a witness: `synthesis` runs each phase's synthesis (none: the witness holds
+/// its one phase already, which took `synthesized`).
+#[allow(clippy::too_many_arguments)]
+fn prove<E, T>(
+    backend: &dyn Backend,
+    pk: &ProvingKey<G1Affine>,
+    prepared: &Prepared,
+    mut w: Witness,
+    mut synthesis: Option<Synthesis<'_, T>>,
+    synthesized: Duration,
+    rng: &mut (dyn RngCore + Send + Sync),
+    transcript: &mut T,
+) -> Result<Stages, PlonkError>
+where
+    E: EncodedChallenge<G1Affine>,
+    T: TranscriptWrite<G1Affine, E>,
+{
     let start = Instant::now();
     let before = backend.stats();
     let mut stages = Stages::default();
@@ -473,6 +667,9 @@ where
     let blinding = cs.blinding_factors();
     let usable = n - (blinding + 1);
     prepared.check(pk)?;
+    if w.n() != n || w.columns() != cs.num_advice_columns() {
+        return Err(PlonkError::KeyMismatch);
+    }
     let lagrange_len = backend.bases(Basis::Lagrange);
     if lagrange_len != n {
         return Err(PlonkError::SrsMismatch {
@@ -480,25 +677,12 @@ where
             n,
         });
     }
-    if instances.len() != cs.num_instance_columns() {
-        return Err(PlonkError::InvalidInstances {
-            given: instances.len(),
-            expected: cs.num_instance_columns(),
-        });
-    }
-    for (column, values) in instances.iter().enumerate() {
-        if values.len() > usable {
-            return Err(PlonkError::InstanceTooLong {
-                column,
-                len: values.len(),
-                usable,
-            });
-        }
-    }
+    let instances = w.instances.clone();
+    check_instances(cs, usable, &instances)?;
 
     // The verifying key, then the instances (SHPLONK reads them as scalars, not commitments).
     vk.hash_into(transcript)?;
-    for values in instances {
+    for values in &instances {
         for v in values.iter() {
             transcript.common_scalar(*v)?;
         }
@@ -512,30 +696,24 @@ where
         })
         .collect();
 
-    // Synthesis, committing each phase's advice and squeezing its challenges.
-    let advice_values = {
-        let mut cs_config = ConstraintSystem::default();
-        let config = C::configure_with_params(&mut cs_config, ());
+    // Synthesis (unless done already), committing each phase's advice and squeezing its
+    // challenges.
+    let (advice_values, challenges) = {
         let phases = witness::phases(cs);
-        let ctx = PhaseCtx {
+        let mut ctx = PhaseCtx {
             backend,
             transcript: &mut *transcript,
             rng: &mut *rng,
         };
-        let mut w = Witness::new(cs, k, instances, ctx);
-        debug_assert_eq!(w.n(), n);
+        debug_assert_eq!(w.n(), 1 << k);
         while w.phase < phases {
-            C::FloorPlanner::synthesize(
-                &mut WitnessAssignment::<T, E>(&mut w, std::marker::PhantomData),
-                circuit,
-                config.clone(),
-                cs.constants().clone(),
-            )?;
-            if let Some(e) = w.error.take() {
-                return Err(e);
+            match synthesis.as_mut() {
+                Some(synthesis) => synthesis(&mut w, &mut ctx)?,
+                None if w.phase > 0 => return Err(PlonkError::SeveralPhases { phases }),
+                None => {}
             }
             if w.phase < phases {
-                w.finish_phase::<E>()?;
+                w.finish_phase::<T, E>(&mut ctx)?;
             }
         }
         let challenges = (0..cs.num_challenges())
@@ -548,8 +726,7 @@ where
             .collect::<Result<Vec<_>, _>>()?;
         (w.into_advice()?, challenges)
     };
-    let (advice_values, challenges) = advice_values;
-    stages.witness = start.elapsed();
+    stages.witness = synthesized + start.elapsed();
 
     let fixed_values: Vec<&[Fr]> = pk.fixed_values().iter().map(|p| p.values()).collect();
     let advice_refs: Vec<&[Fr]> = advice_values.iter().map(|v| v.as_slice()).collect();
@@ -899,7 +1076,7 @@ where
     });
     shplonk::open(backend, n, &queries, transcript)?;
     stages.opening = t.elapsed();
-    stages.total = start.elapsed();
+    stages.total = synthesized + start.elapsed();
     let after = backend.stats();
     stages.backend = BackendReport {
         ntts: after.ntts - before.ntts,

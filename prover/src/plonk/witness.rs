@@ -31,48 +31,59 @@ pub(super) struct PhaseCtx<'a, T> {
     pub rng: &'a mut (dyn RngCore + Send + Sync),
 }
 
-/// The advice of one circuit as synthesis leaves it.
-pub(super) struct Witness<'a, T> {
+/// The advice of one circuit as synthesis leaves it. It owns everything it holds, so a witness
+/// synthesised on one thread is proven on another.
+pub(super) struct Witness {
     k: u32,
     usable_rows: usize,
     n: usize,
+    /// The current phase's cells as assigned; a settled column's are freed.
     advice: Vec<Vec<Assigned<Fr>>>,
+    /// The current phase's columns as field elements, blinding rows not yet drawn.
+    settled: Vec<Option<Vec<Fr>>>,
     /// Advice columns already committed, by phase, as field elements (blinding rows filled).
     pub committed: Vec<Option<Vec<Fr>>>,
-    instances: &'a [&'a [Fr]],
+    pub instances: Vec<Vec<Fr>>,
     pub challenges: HashMap<usize, Fr>,
     pub phase: u8,
     column_phase: Vec<u8>,
     challenge_phase: Vec<u8>,
-    ctx: PhaseCtx<'a, T>,
     /// The first failure of a phase step (the trait's `next_phase` cannot return one).
     pub error: Option<PlonkError>,
-    _encoding: std::marker::PhantomData<fn() -> T>,
 }
 
-impl<'a, T> Witness<'a, T> {
-    pub(super) fn new(
-        cs: &ConstraintSystem<Fr>,
-        k: u32,
-        instances: &'a [&'a [Fr]],
-        ctx: PhaseCtx<'a, T>,
-    ) -> Self {
+impl Witness {
+    pub(super) fn new(cs: &ConstraintSystem<Fr>, k: u32, instances: &[&[Fr]]) -> Self {
         let n = 1usize << k;
+        let column_phase = cs.advice_column_phase();
         Self {
             k,
             usable_rows: n - (cs.blinding_factors() + 1),
             n,
-            advice: vec![vec![Assigned::Zero; n]; cs.num_advice_columns()],
+            advice: column_phase
+                .iter()
+                .map(|&p| {
+                    if p == 0 {
+                        vec![Assigned::Zero; n]
+                    } else {
+                        Vec::new()
+                    }
+                })
+                .collect(),
+            settled: vec![None; cs.num_advice_columns()],
             committed: vec![None; cs.num_advice_columns()],
-            instances,
+            instances: instances.iter().map(|v| v.to_vec()).collect(),
             challenges: HashMap::new(),
             phase: 0,
-            column_phase: cs.advice_column_phase(),
+            column_phase,
             challenge_phase: cs.challenge_phase(),
-            ctx,
             error: None,
-            _encoding: std::marker::PhantomData,
         }
+    }
+
+    /// The advice columns the witness has room for.
+    pub(super) fn columns(&self) -> usize {
+        self.column_phase.len()
     }
 }
 
@@ -93,45 +104,64 @@ fn invert_assigned(values: &[Assigned<Fr>]) -> Vec<Fr> {
         .collect()
 }
 
-impl<T> Witness<'_, T> {
-    /// The phase step: the current phase's advice columns to field elements, their blinding
-    /// rows random, committed (Lagrange basis) into the transcript; then the phase's
-    /// challenges squeezed.
-    pub(super) fn finish_phase<E>(&mut self) -> Result<(), PlonkError>
+impl Witness {
+    /// The current phase's advice columns to field elements (one batch inversion each), their
+    /// cells as assigned freed: what needs neither transcript nor backend, so it is done with
+    /// the synthesis.
+    pub(super) fn settle(&mut self) {
+        let phase = self.phase;
+        for c in 0..self.advice.len() {
+            if self.column_phase[c] == phase && self.settled[c].is_none() {
+                let cells = std::mem::take(&mut self.advice[c]);
+                self.settled[c] = Some(invert_assigned(&cells));
+            }
+        }
+    }
+
+    /// The phase step: the current phase's advice columns settled, their blinding rows random,
+    /// committed (Lagrange basis) into the transcript; then the phase's challenges squeezed and
+    /// the next phase's columns made room for.
+    pub(super) fn finish_phase<T, E>(&mut self, ctx: &mut PhaseCtx<'_, T>) -> Result<(), PlonkError>
     where
         E: EncodedChallenge<G1Affine>,
         T: TranscriptWrite<G1Affine, E>,
     {
+        self.settle();
         let phase = self.phase;
         let columns: Vec<usize> = (0..self.advice.len())
             .filter(|&c| self.column_phase[c] == phase)
             .collect();
         let mut values: Vec<Vec<Fr>> = columns
             .iter()
-            .map(|&c| invert_assigned(&self.advice[c]))
+            .map(|&c| self.settled[c].take().unwrap_or_default())
             .collect();
         for v in &mut values {
             for cell in &mut v[self.usable_rows..] {
-                *cell = Fr::random(&mut self.ctx.rng);
+                *cell = Fr::random(&mut ctx.rng);
             }
         }
         let points = values
             .iter()
-            .map(|v| self.ctx.backend.msm(Basis::Lagrange, v))
+            .map(|v| ctx.backend.msm(Basis::Lagrange, v))
             .collect::<Result<Vec<_>, _>>()?;
         for p in to_affine(&points) {
-            self.ctx.transcript.write_point(p)?;
+            ctx.transcript.write_point(p)?;
         }
         for (c, v) in columns.into_iter().zip(values) {
             self.committed[c] = Some(v);
         }
         for (index, &p) in self.challenge_phase.iter().enumerate() {
             if p == phase {
-                let c = *self.ctx.transcript.squeeze_challenge_scalar::<()>();
+                let c = *ctx.transcript.squeeze_challenge_scalar::<()>();
                 self.challenges.insert(index, c);
             }
         }
         self.phase += 1;
+        for c in 0..self.advice.len() {
+            if self.column_phase[c] == self.phase {
+                self.advice[c] = vec![Assigned::Zero; self.n];
+            }
+        }
         Ok(())
     }
 
@@ -149,7 +179,7 @@ impl<T> Witness<'_, T> {
 }
 
 /// The instance values the circuit reads, and the phase steps, go through this.
-impl<T, E> Assignment<Fr> for WitnessAssignment<'_, '_, T, E>
+impl<T, E> Assignment<Fr> for WitnessAssignment<'_, '_, '_, T, E>
 where
     E: EncodedChallenge<G1Affine>,
     T: TranscriptWrite<G1Affine, E>,
@@ -179,7 +209,7 @@ where
     }
 
     fn query_instance(&self, column: Column<Instance>, row: usize) -> Result<Value<Fr>, Error> {
-        let w = &self.0;
+        let w = &*self.witness;
         if row >= w.usable_rows {
             return Err(Error::NotEnoughRowsAvailable { current_k: w.k });
         }
@@ -196,8 +226,14 @@ where
         row: usize,
         to: Value<Assigned<Fr>>,
     ) -> Value<&'v Assigned<Fr>> {
-        let w = &mut *self.0;
+        let w = &mut *self.witness;
         let usable = w.usable_rows;
+        let phase = w.column_phase.get(column.index()).copied();
+        if phase.is_some_and(|p| p != w.phase) && row < usable {
+            // Another phase's column: an earlier one is settled already, a later one's values
+            // are unknown until its challenges are squeezed (synthesis runs again then).
+            return Value::unknown();
+        }
         let Some(cell) = w
             .advice
             .get_mut(column.index())
@@ -216,9 +252,8 @@ where
         let mut known = None;
         let _ = to.map(|v| known = Some(v));
         let Some(value) = known else {
-            // A later phase's column is unknown until its challenges are squeezed: synthesis
-            // runs again then. The current phase's must be known.
-            if column.column_type().phase() <= w.phase && w.error.is_none() {
+            // The current phase's values must be known.
+            if w.error.is_none() {
                 w.error = Some(PlonkError::Synthesis(Error::Synthesis));
             }
             return Value::unknown();
@@ -247,7 +282,7 @@ where
     }
 
     fn get_challenge(&self, challenge: Challenge) -> Value<Fr> {
-        self.0
+        self.witness
             .challenges
             .get(&challenge.index())
             .copied()
@@ -265,20 +300,30 @@ where
     fn pop_namespace(&mut self, _: Option<String>) {}
 
     fn next_phase(&mut self) {
-        if self.0.error.is_some() {
+        if self.witness.error.is_some() {
             return;
         }
-        if let Err(e) = self.0.finish_phase::<E>() {
-            self.0.error = Some(e);
+        let stepped = match self.ctx.as_deref_mut() {
+            Some(ctx) => self.witness.finish_phase::<T, E>(ctx),
+            // Synthesis apart from the proof is for one-phase circuits only.
+            None => Err(PlonkError::SeveralPhases {
+                phases: self.witness.phase + 2,
+            }),
+        };
+        if let Err(e) = stepped {
+            self.witness.error = Some(e);
         }
     }
 }
 
-/// [`Witness`] as an [`Assignment`] for transcripts of encoding `E`.
-pub(super) struct WitnessAssignment<'w, 'a, T, E>(
-    pub &'w mut Witness<'a, T>,
-    pub std::marker::PhantomData<fn() -> E>,
-);
+/// [`Witness`] as an [`Assignment`] for transcripts of encoding `E`: with the proof's context,
+/// a phase step commits the phase and squeezes its challenges; without one (synthesis apart
+/// from the proof), the first phase is all there is.
+pub(super) struct WitnessAssignment<'w, 'c, 'a, T, E> {
+    pub witness: &'w mut Witness,
+    pub ctx: Option<&'c mut PhaseCtx<'a, T>>,
+    pub encoding: std::marker::PhantomData<fn() -> E>,
+}
 
 /// The number of phases the constraint system uses.
 pub(super) fn phases(cs: &ConstraintSystem<Fr>) -> u8 {

@@ -25,7 +25,10 @@ use halo2_base::halo2_proofs::{
 use keel_prover::{
     gpu::MsmConfig,
     kzg::{cpu_factory, gpu_factory, MsmParams},
-    plonk::{create_proof, Backend, BackendError, Basis, Engines, Opcodes, PlonkError, Prepared},
+    plonk::{
+        create_proof, prove_synthesized, synthesize, Backend, BackendError, Basis, Engines,
+        Opcodes, PlonkError, Prepared,
+    },
 };
 use rand_core::SeedableRng;
 
@@ -706,4 +709,92 @@ fn a_two_phase_circuit_with_a_lookup_proves_on_both_backends_and_a_broken_gate_i
         proofs.push(proof);
     }
     assert_eq!(proofs[0], proofs[1]);
+}
+
+#[test]
+fn a_witness_synthesised_on_another_thread_proves_as_create_proof_does_and_mismatches_are_refused()
+{
+    let keys = small_keys();
+    let circuit = honest();
+    let public = small_public(&circuit);
+    let (_, backend) = small_backends().remove(0);
+    let prepared = Prepared::new(&backend, &keys.pk).unwrap();
+    // laid out on one thread, proven on this one: what the pipelined worker does
+    let synthesized = {
+        let (circuit, public) = (circuit.clone(), public.clone());
+        std::thread::spawn(move || synthesize(&small_keys().pk, &circuit, &[&public]).unwrap())
+            .join()
+            .unwrap()
+    };
+    let mut transcript = Blake2bWrite::<_, G1Affine, Challenge255<_>>::init(vec![]);
+    let stages = prove_synthesized(
+        &backend,
+        &keys.pk,
+        &prepared,
+        synthesized,
+        &mut rng(1),
+        &mut transcript,
+    )
+    .unwrap();
+    let apart = transcript.finalize();
+    assert!(stages.witness > std::time::Duration::ZERO);
+    assert!(verifies(&keys.params, &keys.pk, &public, &apart));
+    let whole = prove(&backend, &keys.pk, &prepared, &circuit, &public, 1).unwrap();
+    assert_eq!(
+        apart, whole,
+        "the same proof, byte for byte, with the same randomness"
+    );
+
+    // a tampered witness laid out apart is refused like any other
+    let mut bad = circuit.clone();
+    bad.rows[2].2 += 1;
+    let synthesized = synthesize(&keys.pk, &bad, &[&public]).unwrap();
+    let mut transcript = Blake2bWrite::<_, G1Affine, Challenge255<_>>::init(vec![]);
+    prove_synthesized(
+        &backend,
+        &keys.pk,
+        &prepared,
+        synthesized,
+        &mut rng(2),
+        &mut transcript,
+    )
+    .unwrap();
+    assert!(!verifies(
+        &keys.params,
+        &keys.pk,
+        &public,
+        &transcript.finalize()
+    ));
+
+    // wrong instances, a circuit of two phases and another key's witness: typed refusals
+    assert!(matches!(
+        synthesize(&keys.pk, &circuit, &[&public, &public]),
+        Err(PlonkError::InvalidInstances {
+            given: 2,
+            expected: 1
+        })
+    ));
+    let params = ParamsKZG::<Bn256>::setup(6, rng(11));
+    let two = TwoPhase {
+        a: (0..24).map(|i| (i + 5) % 16).collect(),
+        skew: 0,
+    };
+    let vk = keygen_vk(&params, &two.without_witnesses()).unwrap();
+    let pk = keygen_pk(&params, vk, &two.without_witnesses()).unwrap();
+    let e = synthesize(&pk, &two, &[&[Fr::from(5)]]).unwrap_err();
+    assert!(matches!(e, PlonkError::SeveralPhases { phases: 2 }), "{e}");
+    let backend = MsmParams::new(params.clone(), cpu_factory()).backend();
+    let prepared = Prepared::new(&backend, &pk).unwrap();
+    let small = synthesize(&keys.pk, &circuit, &[&public]).unwrap();
+    let mut transcript = Blake2bWrite::<_, G1Affine, Challenge255<_>>::init(vec![]);
+    let e = prove_synthesized(
+        &backend,
+        &pk,
+        &prepared,
+        small,
+        &mut rng(3),
+        &mut transcript,
+    )
+    .unwrap_err();
+    assert!(matches!(e, PlonkError::KeyMismatch), "{e}");
 }
