@@ -285,7 +285,7 @@ fn prove_in_process(
         }
     };
     let worked = keel_prover::worker::run(
-        |w| prover.prove(w, |_| {}),
+        &*prover,
         upstream,
         sink,
         WorkerConfig::default(),

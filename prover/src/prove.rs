@@ -157,53 +157,85 @@ impl BatchProver {
         }
     }
 
-    /// Proves the batch of `witness`, reporting progress.
+    /// Proves the batch of `witness`, reporting progress: [`BatchProver::lay_out`], then
+    /// [`BatchProver::prove_laid_out`].
     pub fn prove(
         &self,
         witness: &BatchWitness,
         mut progress: impl FnMut(Progress),
     ) -> Result<(BatchProof, Timings), ProveError> {
-        let start = Instant::now();
         progress(Progress::Witness);
-        let (circuit, public) = keel_circuit::proof::synthesize(self.keys.shape, witness)?;
-        let instances = public.to_vec();
-        let witness_time = start.elapsed();
+        let laid_out = self.lay_out(witness)?;
+        self.prove_laid_out(laid_out, progress)
+    }
 
+    /// Lays out the batch of `witness` for its proof: the circuit from the witness and, for
+    /// Keel's prover, the circuit's synthesis. All of it on the CPU and apart from the proof,
+    /// so a pipeline lays out the next batch while a proof runs.
+    pub fn lay_out(&self, witness: &BatchWitness) -> Result<LaidOut, ProveError> {
+        let start = Instant::now();
+        let (circuit, public) = keel_circuit::proof::synthesize(self.keys.shape, witness)?;
+        let layout = start.elapsed();
+        let work = match self.engine {
+            Engine::Keel => Work::Keel(
+                plonk::synthesize(&self.keys.pk, &circuit, &[&public.to_vec()])
+                    .map_err(keel_error)?,
+            ),
+            Engine::Halo2 => Work::Halo2(Box::new(circuit)),
+        };
+        Ok(LaidOut {
+            public,
+            work,
+            layout,
+        })
+    }
+
+    /// Proves a batch [`BatchProver::lay_out`] laid out, reporting progress.
+    pub fn prove_laid_out(
+        &self,
+        laid_out: LaidOut,
+        mut progress: impl FnMut(Progress),
+    ) -> Result<(BatchProof, Timings), ProveError> {
+        let start = Instant::now();
+        let LaidOut {
+            public,
+            work,
+            layout,
+        } = laid_out;
         progress(Progress::Proving);
-        if self.engine == Engine::Keel {
-            let prepared = self.prepared()?;
-            let mut rng = OsRng;
-            let instances = instances.as_slice();
-            let (proof, stages) = match self.transcript {
-                Transcript::Blake2b => self.keel(
-                    &prepared,
-                    &circuit,
-                    instances,
-                    &mut rng,
-                    Blake2bWrite::<_, G1Affine, Challenge255<_>>::init(vec![]),
-                )?,
-                Transcript::Keccak => self.keel(
-                    &prepared,
-                    &circuit,
-                    instances,
-                    &mut rng,
-                    KeccakWrite::init(vec![]),
-                )?,
-            };
-            progress(Progress::Done);
-            let timings = Timings {
-                witness: witness_time + stages.witness,
-                commitments: stages.backend.msm,
-                opening: stages.opening,
-                fft_quotient: stages.total.saturating_sub(stages.witness + stages.opening),
-                total: start.elapsed(),
-                commits: stages.backend.msms,
-                fallbacks: stages.backend.fallbacks,
-                stages: Some(stages),
-            };
-            tracing::info!(target: "keel::prover", batch = public.batch_number, backend = %self.backend(), total_ms = timings.total.as_millis() as u64, "batch proven");
-            return Ok((BatchProof { public, proof }, timings));
-        }
+        let circuit = match work {
+            Work::Keel(synthesized) => {
+                let prepared = self.prepared()?;
+                let synthesis = synthesized.time;
+                let mut rng = OsRng;
+                let (proof, stages) = match self.transcript {
+                    Transcript::Blake2b => self.keel(
+                        &prepared,
+                        synthesized,
+                        &mut rng,
+                        Blake2bWrite::<_, G1Affine, Challenge255<_>>::init(vec![]),
+                    )?,
+                    Transcript::Keccak => {
+                        self.keel(&prepared, synthesized, &mut rng, KeccakWrite::init(vec![]))?
+                    }
+                };
+                progress(Progress::Done);
+                let timings = Timings {
+                    witness: layout + stages.witness,
+                    commitments: stages.backend.msm,
+                    opening: stages.opening,
+                    fft_quotient: stages.total.saturating_sub(stages.witness + stages.opening),
+                    total: layout + synthesis + start.elapsed(),
+                    commits: stages.backend.msms,
+                    fallbacks: stages.backend.fallbacks,
+                    stages: Some(stages),
+                };
+                tracing::info!(target: "keel::prover", batch = public.batch_number, backend = %self.backend(), total_ms = timings.total.as_millis() as u64, "batch proven");
+                return Ok((BatchProof { public, proof }, timings));
+            }
+            Work::Halo2(circuit) => *circuit,
+        };
+        let instances = public.to_vec();
         let before = self.params.stats().report();
         let proving = Instant::now();
         let instances: &[&[&[Fr]]] = &[&[&instances]];
@@ -229,11 +261,11 @@ impl BatchProver {
         let commitments = Duration::from_nanos(after.commit_ns - before.commit_ns);
         let opening = Duration::from_nanos(after.opening_ns - before.opening_ns);
         let timings = Timings {
-            witness: witness_time,
+            witness: layout,
             commitments,
             opening,
             fft_quotient: proving_time.saturating_sub(commitments + opening),
-            total: start.elapsed(),
+            total: layout + start.elapsed(),
             commits: after.commits - before.commits,
             fallbacks: after.fallbacks - before.fallbacks,
             stages: None,
@@ -246,8 +278,7 @@ impl BatchProver {
     fn keel<E, T>(
         &self,
         prepared: &Prepared,
-        circuit: &keel_circuit::BatchCircuit,
-        instances: &[Fr],
+        synthesized: plonk::Synthesized,
         rng: &mut OsRng,
         mut transcript: T,
     ) -> Result<(Vec<u8>, Stages), ProveError>
@@ -255,20 +286,15 @@ impl BatchProver {
         E: EncodedChallenge<G1Affine>,
         T: TranscriptWriterBuffer<Vec<u8>, G1Affine, E>,
     {
-        let stages = plonk::create_proof(
+        let stages = plonk::prove_synthesized(
             &self.backend,
             &self.keys.pk,
             prepared,
-            circuit,
-            &[instances],
+            synthesized,
             rng,
             &mut transcript,
         )
-        .map_err(|e| match e {
-            plonk::PlonkError::Synthesis(e) => ProveError::Prove(e),
-            plonk::PlonkError::Backend(e) => ProveError::Backend(e.to_string()),
-            e => ProveError::Refused(e.to_string()),
-        })?;
+        .map_err(keel_error)?;
         Ok((transcript.finalize(), stages))
     }
 
@@ -300,6 +326,41 @@ impl BatchProver {
         BatchVerifier::new(self.params.inner().clone(), self.keys.vk().clone())
             .with_transcript(self.transcript)
     }
+}
+
+/// Keel's prover's error as a [`ProveError`].
+fn keel_error(e: plonk::PlonkError) -> ProveError {
+    match e {
+        plonk::PlonkError::Synthesis(e) => ProveError::Prove(e),
+        plonk::PlonkError::Backend(e) => ProveError::Backend(e.to_string()),
+        e => ProveError::Refused(e.to_string()),
+    }
+}
+
+/// A batch laid out for its proof ([`BatchProver::lay_out`]): its public inputs and its circuit,
+/// synthesised already for Keel's prover. It owns what it holds, so it is laid out on one thread
+/// and proven on another.
+pub struct LaidOut {
+    /// The batch's public inputs.
+    pub public: keel_circuit::PublicInputs,
+    work: Work,
+    /// How long making the circuit from the witness took (the synthesis is in the proof's
+    /// stages).
+    pub layout: Duration,
+}
+
+impl std::fmt::Debug for LaidOut {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LaidOut")
+            .field("batch", &self.public.batch_number)
+            .field("layout", &self.layout)
+            .finish_non_exhaustive()
+    }
+}
+
+enum Work {
+    Keel(plonk::Synthesized),
+    Halo2(Box<keel_circuit::BatchCircuit>),
 }
 
 /// Why [`sample_witness`] could not build its batch (a depth outside the tree's range).

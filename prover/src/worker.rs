@@ -33,6 +33,47 @@ use keel_state::{Batch, BatchNumber, BatchWitness, MemStore, State};
 
 use crate::{BatchProof, ProveError, Timings};
 
+/// What the worker proves with. A batch is laid out on the worker's thread and proven on a
+/// proving thread, so that with [`WorkerConfig::pipeline`] the next batches are applied and laid
+/// out while a proof runs: with the proof on a GPU, the CPU's part of the next batch (the STF,
+/// the circuit, its synthesis) no longer waits for it.
+pub trait Prover: Sync {
+    /// A batch laid out for its proof.
+    type Work: Send;
+    /// Lays out the batch of `witness`: the CPU's part, before the proof.
+    fn lay_out(&self, witness: &BatchWitness) -> Result<Self::Work, ProveError>;
+    /// Proves a laid-out batch.
+    fn prove(&self, work: Self::Work) -> Result<(BatchProof, Timings), ProveError>;
+}
+
+impl Prover for crate::BatchProver {
+    type Work = crate::prove::LaidOut;
+
+    fn lay_out(&self, witness: &BatchWitness) -> Result<Self::Work, ProveError> {
+        crate::BatchProver::lay_out(self, witness)
+    }
+
+    fn prove(&self, work: Self::Work) -> Result<(BatchProof, Timings), ProveError> {
+        self.prove_laid_out(work, |_| {})
+    }
+}
+
+/// A function from a witness to its proof: a prover that lays out nothing apart.
+impl<F> Prover for F
+where
+    F: Fn(&BatchWitness) -> Result<(BatchProof, Timings), ProveError> + Sync,
+{
+    type Work = BatchWitness;
+
+    fn lay_out(&self, witness: &BatchWitness) -> Result<BatchWitness, ProveError> {
+        Ok(witness.clone())
+    }
+
+    fn prove(&self, witness: BatchWitness) -> Result<(BatchProof, Timings), ProveError> {
+        self(&witness)
+    }
+}
+
 /// How long the worker waits for a batch before it looks at its stop flag again.
 pub const DEFAULT_POLL: Duration = Duration::from_millis(100);
 /// First wait after a failure (the upstream unreachable, a proof not delivered); it doubles up
@@ -203,6 +244,9 @@ pub struct WorkerConfig {
     pub retry_min: Duration,
     /// Longest retry wait.
     pub retry_max: Duration,
+    /// Whether the next batches are applied and laid out while a proof runs (on a proving
+    /// thread); otherwise each batch is laid out, proven and delivered before the next is read.
+    pub pipeline: bool,
 }
 
 impl Default for WorkerConfig {
@@ -212,6 +256,7 @@ impl Default for WorkerConfig {
             poll: DEFAULT_POLL,
             retry_min: DEFAULT_RETRY_MIN,
             retry_max: DEFAULT_RETRY_MAX,
+            pipeline: true,
         }
     }
 }
@@ -248,8 +293,7 @@ enum Pass {
 }
 
 /// The worker's loop state: the shadow and the back-off.
-struct Worker<'a, P, U, S, E> {
-    prove: P,
+struct Worker<'a, U, S, E> {
     upstream: &'a mut U,
     sink: &'a mut S,
     config: WorkerConfig,
@@ -258,10 +302,10 @@ struct Worker<'a, P, U, S, E> {
     backoff: Duration,
 }
 
-/// Runs the worker until `stop` turns true (`Ok`) or a proof fails (`Err`). `prove` makes a
-/// proof from a witness (normally [`crate::BatchProver::prove`]); `on` hears what happens.
+/// Runs the worker until `stop` turns true (`Ok`) or a proof fails (`Err`). `prover` lays out
+/// and proves (normally a [`crate::BatchProver`]); `on` hears what happens.
 pub fn run<P, U, S, E>(
-    prove: P,
+    prover: &P,
     upstream: &mut U,
     sink: &mut S,
     config: WorkerConfig,
@@ -269,13 +313,12 @@ pub fn run<P, U, S, E>(
     on: E,
 ) -> Result<(), WorkerError>
 where
-    P: FnMut(&BatchWitness) -> Result<(BatchProof, Timings), ProveError>,
+    P: Prover,
     U: Upstream,
     S: ProofSink,
     E: FnMut(Event<'_>),
 {
     Worker {
-        prove,
         upstream,
         sink,
         config,
@@ -283,12 +326,17 @@ where
         on,
         backoff: config.retry_min,
     }
-    .run()
+    .run(prover)
 }
 
-impl<P, U, S, E> Worker<'_, P, U, S, E>
+/// A proof running on its proving thread, and its batch.
+struct Pending<'s> {
+    batch: Batch,
+    proof: thread::ScopedJoinHandle<'s, Result<(BatchProof, Timings), ProveError>>,
+}
+
+impl<U, S, E> Worker<'_, U, S, E>
 where
-    P: FnMut(&BatchWitness) -> Result<(BatchProof, Timings), ProveError>,
     U: Upstream,
     S: ProofSink,
     E: FnMut(Event<'_>),
@@ -311,7 +359,7 @@ where
         !self.stopping()
     }
 
-    fn run(mut self) -> Result<(), WorkerError> {
+    fn run<P: Prover>(mut self, prover: &P) -> Result<(), WorkerError> {
         'sync: loop {
             if self.stopping() {
                 return Ok(());
@@ -327,7 +375,7 @@ where
             };
             (self.on)(Event::Synced(shadow.last_batch()));
             loop {
-                match self.follow(&mut shadow)? {
+                match self.follow(prover, &mut shadow)? {
                     Pass::Stopped => return Ok(()),
                     Pass::Resubscribe => continue,
                     Pass::Resync => continue 'sync,
@@ -338,7 +386,11 @@ where
 
     /// Subscribes from the shadow's last batch (which must come back as the shadow has it, or
     /// the upstream follows another history) and works through the feed until it is lost.
-    fn follow(&mut self, shadow: &mut State<MemStore>) -> Result<Pass, WorkerError> {
+    fn follow<P: Prover>(
+        &mut self,
+        prover: &P,
+        shadow: &mut State<MemStore>,
+    ) -> Result<Pass, WorkerError> {
         let last = shadow.last_batch();
         let from = if last.0 == 0 { BatchNumber(1) } else { last };
         let mut feed = match self.upstream.subscribe(from) {
@@ -349,56 +401,122 @@ where
             }
         };
         (self.on)(Event::Following(from));
-        loop {
-            if self.stopping() {
-                return Ok(Pass::Stopped);
-            }
-            let batch = match feed.next(self.config.poll) {
-                Ok(Some(b)) => b,
-                Ok(None) => {
-                    self.sink.idle();
-                    continue;
+        // Every batch this shard owns and the shadow applied is delivered, or its proof is
+        // pending, before the feed is subscribed again (which resumes after the shadow's last
+        // batch). A proof still running when the worker stops or rebuilds its shadow is
+        // waited for at the end of this scope and dropped.
+        thread::scope(|scope| {
+            let mut pending: Option<Pending<'_>> = None;
+            loop {
+                if self.stopping() {
+                    return Ok(Pass::Stopped);
                 }
-                Err(e) => {
-                    return Ok(self.then(&format!("the batch stream: {e}"), Pass::Resubscribe))
-                }
-            };
-            let last = shadow.last_batch();
-            if batch.number <= last {
-                // the overlap of a new subscription: the upstream must hold what the shadow holds
-                let same =
-                    batch.number < last || shadow.root().is_ok_and(|root| root == batch.new_root);
-                if same {
-                    continue;
-                }
-                let why = format!(
-                    "the upstream's batch {} is not the one applied here: another history",
-                    batch.number
-                );
-                return Ok(self.then(&why, Pass::Resync));
-            }
-            let witness = match shadow.apply_batch(&batch) {
-                Ok(w) => w,
-                Err(e) => {
-                    let why = format!("batch {} does not apply: {e}", batch.number);
+                // while a proof runs, look at it often: it is delivered as soon as it ends
+                let wait = match pending {
+                    Some(_) => self.config.poll.min(Duration::from_millis(10)),
+                    None => self.config.poll,
+                };
+                let batch = match feed.next(wait) {
+                    Ok(Some(b)) => b,
+                    Ok(None) => {
+                        match &pending {
+                            Some(p) if p.proof.is_finished() => {
+                                if let Some(pass) = self.finish(pending.take())? {
+                                    return Ok(pass);
+                                }
+                            }
+                            Some(_) => {}
+                            None => self.sink.idle(),
+                        }
+                        continue;
+                    }
+                    Err(e) => {
+                        if let Some(pass) = self.finish(pending.take())? {
+                            return Ok(pass);
+                        }
+                        let why = format!("the batch stream: {e}");
+                        return Ok(self.then(&why, Pass::Resubscribe));
+                    }
+                };
+                let last = shadow.last_batch();
+                if batch.number <= last {
+                    // the overlap of a new subscription: the upstream must hold what the
+                    // shadow holds
+                    let same = batch.number < last
+                        || shadow.root().is_ok_and(|root| root == batch.new_root);
+                    if same {
+                        continue;
+                    }
+                    let why = format!(
+                        "the upstream's batch {} is not the one applied here: another history",
+                        batch.number
+                    );
                     return Ok(self.then(&why, Pass::Resync));
                 }
-            };
-            self.backoff = self.config.retry_min;
-            let mine = self.config.shard.owns(batch.number);
-            (self.on)(Event::Applied(batch.number, mine));
-            if !mine {
-                continue;
+                let witness = match shadow.apply_batch(&batch) {
+                    Ok(w) => w,
+                    Err(e) => {
+                        let why = format!("batch {} does not apply: {e}", batch.number);
+                        return Ok(self.then(&why, Pass::Resync));
+                    }
+                };
+                self.backoff = self.config.retry_min;
+                let mine = self.config.shard.owns(batch.number);
+                (self.on)(Event::Applied(batch.number, mine));
+                if !mine {
+                    continue;
+                }
+                let work = prover
+                    .lay_out(&witness)
+                    .map_err(|error| WorkerError::Prove {
+                        batch: batch.number,
+                        error,
+                    })?;
+                // the previous proof ran while this batch was applied and laid out
+                if let Some(pass) = self.finish(pending.take())? {
+                    return Ok(pass);
+                }
+                if self.config.pipeline {
+                    pending = Some(Pending {
+                        batch,
+                        proof: scope.spawn(move || prover.prove(work)),
+                    });
+                } else {
+                    let proven = prover.prove(work);
+                    if let Some(pass) = self.delivered(&batch, proven)? {
+                        return Ok(pass);
+                    }
+                }
             }
-            let (proof, timings) = (self.prove)(&witness).map_err(|error| WorkerError::Prove {
-                batch: batch.number,
-                error,
-            })?;
-            (self.on)(Event::Proved(batch.number, &timings));
-            if let Some(pass) = self.deliver(&batch, &proof)? {
-                return Ok(pass);
-            }
-        }
+        })
+    }
+
+    /// Waits for the pending proof, if any, and delivers it. `Ok(None)`: nothing pending, or
+    /// delivered.
+    fn finish(&mut self, pending: Option<Pending<'_>>) -> Result<Option<Pass>, WorkerError> {
+        let Some(Pending { batch, proof }) = pending else {
+            return Ok(None);
+        };
+        let proven = proof.join().unwrap_or_else(|_| {
+            Err(ProveError::Backend(
+                "the proving thread panicked".to_owned(),
+            ))
+        });
+        self.delivered(&batch, proven)
+    }
+
+    /// Reports a proof made and delivers it; a failed proof stops the worker.
+    fn delivered(
+        &mut self,
+        batch: &Batch,
+        proven: Result<(BatchProof, Timings), ProveError>,
+    ) -> Result<Option<Pass>, WorkerError> {
+        let (proof, timings) = proven.map_err(|error| WorkerError::Prove {
+            batch: batch.number,
+            error,
+        })?;
+        (self.on)(Event::Proved(batch.number, &timings));
+        self.deliver(batch, &proof)
     }
 
     /// Hands the proof over, retrying while the sink says so. `Ok(None)`: delivered.
@@ -560,10 +678,25 @@ mod tests {
             poll: Duration::from_millis(1),
             retry_min: Duration::from_millis(1),
             retry_max: Duration::from_millis(2),
+            pipeline: true,
         }
     }
 
-    /// Runs a worker; returns the delivered batches and the upstream's log.
+    /// A proof of the witness's batch (the witness is the one the STF gives for the streamed
+    /// batch).
+    fn fake_proof(w: &BatchWitness) -> Result<(BatchProof, Timings), ProveError> {
+        let public = PublicInputs::of(&w.batch);
+        Ok((
+            BatchProof {
+                public,
+                proof: vec![],
+            },
+            Timings::default(),
+        ))
+    }
+
+    /// Runs a worker, pipelined and then not; both must deliver the same batches after the
+    /// same upstream calls. Returns the delivered batches and the upstream's log.
     fn work(
         checkpoint: u64,
         proven: Vec<Batch>,
@@ -572,41 +705,121 @@ mod tests {
         until: u64,
         shard: Shard,
     ) -> (Vec<Batch>, Vec<String>) {
-        let stop = AtomicBool::new(false);
-        let log = Rc::new(RefCell::new(Vec::new()));
-        let mut up = Script {
-            checkpoint,
-            proven,
-            subscriptions: subscriptions.into(),
-            log: log.clone(),
-        };
-        let mut sink = Sink {
-            delivered: Vec::new(),
-            answers: answers.into(),
-            until: BatchNumber(until),
-            stop: &stop,
-        };
-        let prove = |w: &BatchWitness| {
-            // the witness is the one the STF gives for the streamed batch
-            let public = PublicInputs::of(&w.batch);
-            Ok((
-                BatchProof {
-                    public,
-                    proof: vec![],
-                },
-                Timings::default(),
-            ))
-        };
-        let mut troubles = 0;
-        run(prove, &mut up, &mut sink, fast(shard), &stop, |e| {
-            if let Event::Trouble(_) = e {
-                troubles += 1;
-                assert!(troubles < 50, "the worker is stuck");
+        let mut runs = [true, false].map(|pipeline| {
+            let stop = AtomicBool::new(false);
+            let log = Rc::new(RefCell::new(Vec::new()));
+            let mut up = Script {
+                checkpoint,
+                proven: proven.clone(),
+                subscriptions: subscriptions.clone().into(),
+                log: log.clone(),
+            };
+            let mut sink = Sink {
+                delivered: Vec::new(),
+                answers: answers.clone().into(),
+                until: BatchNumber(until),
+                stop: &stop,
+            };
+            let config = WorkerConfig {
+                pipeline,
+                ..fast(shard)
+            };
+            let mut troubles = 0;
+            run(&fake_proof, &mut up, &mut sink, config, &stop, |e| {
+                if let Event::Trouble(_) = e {
+                    troubles += 1;
+                    assert!(troubles < 50, "the worker is stuck");
+                }
+            })
+            .unwrap();
+            let log = log.borrow().clone();
+            (sink.delivered, log)
+        });
+        assert_eq!(runs[0], runs[1], "pipelined and not");
+        std::mem::take(&mut runs[0])
+    }
+
+    /// A prover whose proof of batch `n` (but the last) waits for batch `n + 1` to be laid out.
+    struct Overlap {
+        laid_out: std::sync::Mutex<u64>,
+        next: std::sync::Condvar,
+        last: u64,
+        wait: Duration,
+        overlapped: std::sync::Mutex<Vec<u64>>,
+    }
+
+    impl Prover for Overlap {
+        type Work = BatchWitness;
+
+        fn lay_out(&self, witness: &BatchWitness) -> Result<BatchWitness, ProveError> {
+            *self.laid_out.lock().unwrap() = witness.batch.number.0;
+            self.next.notify_all();
+            Ok(witness.clone())
+        }
+
+        fn prove(&self, witness: BatchWitness) -> Result<(BatchProof, Timings), ProveError> {
+            let n = witness.batch.number.0;
+            if n < self.last {
+                let laid_out = self.laid_out.lock().unwrap();
+                let (laid_out, waited) = self
+                    .next
+                    .wait_timeout_while(laid_out, self.wait, |l| *l <= n)
+                    .unwrap();
+                drop(laid_out);
+                if !waited.timed_out() {
+                    self.overlapped.lock().unwrap().push(n);
+                }
             }
-        })
-        .unwrap();
-        let log = log.borrow().clone();
-        (sink.delivered, log)
+            fake_proof(&witness)
+        }
+    }
+
+    #[test]
+    fn pipelined_the_next_batch_is_laid_out_while_a_proof_runs() {
+        let h = history(3, 1);
+        for (pipeline, wait) in [(true, Duration::from_secs(20)), (false, Duration::ZERO)] {
+            let stop = AtomicBool::new(false);
+            let mut up = Script {
+                checkpoint: 0,
+                proven: h.clone(),
+                subscriptions: vec![(h.clone(), None)].into(),
+                log: Rc::default(),
+            };
+            let mut sink = Sink {
+                delivered: Vec::new(),
+                answers: VecDeque::new(),
+                until: BatchNumber(6),
+                stop: &stop,
+            };
+            let prover = Overlap {
+                laid_out: Default::default(),
+                next: Default::default(),
+                last: 6,
+                wait,
+                overlapped: Default::default(),
+            };
+            let config = WorkerConfig {
+                pipeline,
+                ..fast(Shard::ALL)
+            };
+            let mut order = Vec::new();
+            run(&prover, &mut up, &mut sink, config, &stop, |e| match e {
+                Event::Applied(n, _) => order.push(format!("applied {n}")),
+                Event::Delivered(n) => order.push(format!("delivered {n}")),
+                _ => {}
+            })
+            .unwrap();
+            assert_eq!(numbers(&sink.delivered), [1, 2, 3, 4, 5, 6]);
+            let overlapped = prover.overlapped.into_inner().unwrap();
+            if pipeline {
+                // each proof but the last ended after the next batch was laid out
+                assert_eq!(overlapped, [1, 2, 3, 4, 5]);
+                assert_eq!(order[..3], ["applied 1", "applied 2", "delivered 1"]);
+            } else {
+                assert!(overlapped.is_empty());
+                assert_eq!(order[..3], ["applied 1", "delivered 1", "applied 2"]);
+            }
+        }
     }
 
     fn numbers(b: &[Batch]) -> Vec<u64> {
@@ -721,14 +934,15 @@ mod tests {
             until: BatchNumber(99),
             stop: &stop,
         };
-        let prove = |w: &BatchWitness| {
-            let proof = BatchProof {
-                public: PublicInputs::of(&w.batch),
-                proof: vec![],
-            };
-            Ok((proof, Timings::default()))
-        };
-        let e = run(prove, &mut up, &mut sink, fast(Shard::ALL), &stop, |_| {}).unwrap_err();
+        let e = run(
+            &fake_proof,
+            &mut up,
+            &mut sink,
+            fast(Shard::ALL),
+            &stop,
+            |_| {},
+        )
+        .unwrap_err();
         assert!(
             matches!(&e, WorkerError::Invalid { batch, .. } if *batch == BatchNumber(2)),
             "{e}"

@@ -104,7 +104,7 @@ pub(super) fn serve(args: RunArgs) -> anyhow::Result<()> {
         f(&mut status.lock().unwrap_or_else(|p| p.into_inner()));
     };
     worker::run(
-        |w| prover.prove(w, |_| {}),
+        &prover,
         &mut upstream,
         &mut sink,
         config,
