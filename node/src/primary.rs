@@ -300,7 +300,11 @@ fn prove_in_process(
 /// Shows what the worker reports in `/v1/node` and the log.
 fn report(status: &Shared, e: &Event<'_>) {
     match e {
-        Event::Proved(n, t) => edit(status, |s| s.proofs.record(n.0, t.total.as_millis() as u64)),
+        Event::Proved(n, t) => edit(status, |s| {
+            let busy = t.gpu_busy().unwrap_or_default();
+            s.proofs
+                .record(n.0, t.total.as_millis() as u64, busy.as_millis() as u64)
+        }),
         Event::Synced(n) => tracing::info!("prover: state rebuilt from the L1 at batch {n}"),
         Event::Trouble(why) => tracing::warn!("prover: {why}"),
         _ => {}

@@ -43,6 +43,6 @@ pub use circuit::{BadShape, BatchCircuit, CircuitError, PublicInputs, Shape, Sta
 pub use keys::{BatchKeys, KeyError, KeySource, Srs};
 pub use kzg::{MsmKzg, MsmParams, Shplonk};
 pub use prove::{
-    sample_witness, BatchProof, BatchProver, BatchVerifier, Engine, LaidOut, Progress, ProveError,
-    SampleError, Timings, Transcript,
+    sample_witness, BatchProof, BatchProver, BatchVerifier, Engine, LaidOut, Pipelined, Progress,
+    ProveError, SampleError, Timings, Transcript,
 };

@@ -75,6 +75,14 @@ pub struct Timings {
     pub stages: Option<Stages>,
 }
 
+impl Timings {
+    /// The time the device had work in flight during the proof (`None`: no device, or
+    /// halo2-axiom's prover).
+    pub fn gpu_busy(&self) -> Option<Duration> {
+        self.stages.and_then(|s| s.backend.busy)
+    }
+}
+
 /// Proves batches for one circuit shape with one commitment backend.
 #[derive(Debug)]
 pub struct BatchProver {
@@ -142,6 +150,11 @@ impl BatchProver {
     /// The commitment parameters.
     pub fn params(&self) -> &MsmParams {
         &self.params
+    }
+
+    /// Whether the prover's work runs on a device (whose busy time the proofs report).
+    pub fn on_device(&self) -> bool {
+        self.engine == Engine::Keel && self.backend.device().is_some()
     }
 
     /// Where each kind of Keel's prover's work runs (`None` for halo2-axiom's prover).
@@ -274,6 +287,48 @@ impl BatchProver {
         Ok((BatchProof { public, proof }, timings))
     }
 
+    /// Proves the batches of `witnesses` in order as a prover service does: each batch is laid
+    /// out on this thread while the previous one is proven on a proving thread. Reports the
+    /// wall time and how busy the device was over it.
+    pub fn prove_pipelined(&self, witnesses: &[BatchWitness]) -> Result<Pipelined, ProveError> {
+        let start = Instant::now();
+        let before = self.backend.stats();
+        let mut proofs = Vec::with_capacity(witnesses.len());
+        let mut timings = Vec::with_capacity(witnesses.len());
+        std::thread::scope(|scope| {
+            let mut pending: Option<std::thread::ScopedJoinHandle<'_, _>> = None;
+            let mut take = |pending: Option<std::thread::ScopedJoinHandle<'_, _>>| {
+                if let Some(p) = pending {
+                    let (proof, t) = p.join().unwrap_or_else(|_| {
+                        Err(ProveError::Backend(
+                            "the proving thread panicked".to_owned(),
+                        ))
+                    })?;
+                    proofs.push(proof);
+                    timings.push(t);
+                }
+                Ok::<_, ProveError>(())
+            };
+            for witness in witnesses {
+                let laid_out = self.lay_out(witness)?;
+                take(pending.take())?;
+                pending = Some(scope.spawn(move || self.prove_laid_out(laid_out, |_| {})));
+            }
+            take(pending.take())
+        })?;
+        let wall = start.elapsed();
+        let busy = match self.engine {
+            Engine::Keel => self.backend.stats().since(&before).busy,
+            Engine::Halo2 => None,
+        };
+        Ok(Pipelined {
+            proofs,
+            timings,
+            wall,
+            busy,
+        })
+    }
+
     /// Keel's prover over this prover's backend and keys, writing `transcript`.
     fn keel<E, T>(
         &self,
@@ -334,6 +389,27 @@ fn keel_error(e: plonk::PlonkError) -> ProveError {
         plonk::PlonkError::Synthesis(e) => ProveError::Prove(e),
         plonk::PlonkError::Backend(e) => ProveError::Backend(e.to_string()),
         e => ProveError::Refused(e.to_string()),
+    }
+}
+
+/// Batches proven in a pipeline ([`BatchProver::prove_pipelined`]).
+#[derive(Debug)]
+pub struct Pipelined {
+    /// The proofs, in the batches' order.
+    pub proofs: Vec<BatchProof>,
+    /// Each proof's timings.
+    pub timings: Vec<Timings>,
+    /// Wall time of the whole pipeline.
+    pub wall: Duration,
+    /// The time the device had work in flight (`None`: no device).
+    pub busy: Option<Duration>,
+}
+
+impl Pipelined {
+    /// The device's busy time as a share of the wall time (`None`: no device).
+    pub fn utilisation(&self) -> Option<f64> {
+        let busy = self.busy?;
+        Some((busy.as_secs_f64() / self.wall.as_secs_f64().max(f64::MIN_POSITIVE)).min(1.0))
     }
 }
 

@@ -43,15 +43,21 @@ pub struct ProofStats {
     pub proof_ms_last: u64,
     /// All proofs together, in milliseconds.
     pub proof_ms_total: u64,
+    /// The time the prover's GPU had work in flight during the proofs, in milliseconds (0
+    /// without a GPU).
+    #[serde(default)]
+    pub gpu_busy_ms_total: u64,
 }
 
 impl ProofStats {
-    /// Counts the proof of batch `batch`, which took `ms` milliseconds.
-    pub fn record(&mut self, batch: u64, ms: u64) {
+    /// Counts the proof of batch `batch`, which took `ms` milliseconds, `gpu_busy_ms` of them
+    /// with work in flight on the GPU.
+    pub fn record(&mut self, batch: u64, ms: u64, gpu_busy_ms: u64) {
         self.proofs += 1;
         self.proved = batch;
         self.proof_ms_last = ms;
         self.proof_ms_total += ms;
+        self.gpu_busy_ms_total += gpu_busy_ms;
     }
 }
 
@@ -89,7 +95,7 @@ pub struct NodeStatus {
 }
 
 /// What a prover service (`keel prover run`) shows at `GET /v1/prover`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ProverStatus {
     /// What makes the commitments.
     pub backend: String,
@@ -106,6 +112,13 @@ pub struct ProverStatus {
     pub proofs: ProofStats,
     /// The last trouble the prover recovered from (a lost stream, a refused proof).
     pub trouble: Option<String>,
+    /// Milliseconds since the prover started proving (its keys loaded).
+    #[serde(default)]
+    pub uptime_ms: u64,
+    /// The share of that time the GPU had work in flight (`gpu_busy_ms_total / uptime_ms`;
+    /// null without a GPU): how busy the pipeline keeps it.
+    #[serde(default)]
+    pub gpu_utilisation: Option<f64>,
 }
 
 #[cfg(test)]
@@ -120,8 +133,8 @@ mod tests {
             prover: "CPU".into(),
             ..Default::default()
         };
-        s.proofs.record(7, 1_500);
-        s.proofs.record(8, 500);
+        s.proofs.record(7, 1_500, 0);
+        s.proofs.record(8, 500, 0);
         let json = serde_json::to_value(&s).unwrap();
         assert_eq!(json["role"], "primary");
         assert_eq!(json["proofs"], 2);

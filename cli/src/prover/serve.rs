@@ -53,6 +53,7 @@ pub(super) fn serve(args: RunArgs) -> anyhow::Result<()> {
         shard: args.shard.to_string(),
         ..Default::default()
     }));
+    let (started, on_device) = (std::time::Instant::now(), prover.on_device());
     let rt = tokio::runtime::Runtime::new()?;
     let stop = Arc::new(AtomicBool::new(false));
     let addr = listener.local_addr()?;
@@ -66,7 +67,12 @@ pub(super) fn serve(args: RunArgs) -> anyhow::Result<()> {
         let app = axum::Router::new().route(
             "/v1/prover",
             axum::routing::get(move || {
-                let s = status.lock().unwrap_or_else(|p| p.into_inner()).clone();
+                let mut s = status.lock().unwrap_or_else(|p| p.into_inner()).clone();
+                let uptime = started.elapsed();
+                s.uptime_ms = uptime.as_millis() as u64;
+                s.gpu_utilisation = on_device.then(|| {
+                    (s.proofs.gpu_busy_ms_total as f64 / uptime.as_millis().max(1) as f64).min(1.0)
+                });
                 async move { axum::Json(s) }
             }),
         );
@@ -119,7 +125,11 @@ pub(super) fn serve(args: RunArgs) -> anyhow::Result<()> {
                 tracing::debug!("batch {n} applied{}", if mine { ", proving" } else { "" });
                 edit(&mut |s| s.applied = n.0);
             }
-            Event::Proved(n, t) => edit(&mut |s| s.proofs.record(n.0, t.total.as_millis() as u64)),
+            Event::Proved(n, t) => edit(&mut |s| {
+                let busy = t.gpu_busy().unwrap_or_default();
+                s.proofs
+                    .record(n.0, t.total.as_millis() as u64, busy.as_millis() as u64)
+            }),
             Event::Delivered(n) => edit(&mut |s| s.delivered = n.0),
             Event::Trouble(why) => {
                 tracing::warn!("{why}");

@@ -373,6 +373,18 @@ fn bench_quick_checks_every_stage_and_verifies_every_proof() {
             .unwrap()
             > 0.0
     );
+    // no device under the CPU: no busy time, no utilisation
+    assert!(backends[1]["stages"]["keel"]["gpu_utilisation"].is_null());
+    // Keel's CPU prover again as a service runs it: batches laid out while the previous proves
+    let p = &backends[1]["pipelined"];
+    assert_eq!(p["proofs"], 2, "{p}");
+    assert!(p["transfers_per_s"].as_f64().unwrap() > 0.0, "{p}");
+    assert!(p["over_sequential"].as_f64().unwrap() > 0.0, "{p}");
+    assert!(p["gpu_utilisation"].is_null(), "{p}");
+    assert!(
+        backends[0]["pipelined"].is_null(),
+        "halo2-axiom's prover is not pipelined"
+    );
     for bad in [["--bench.msm", "5..2"], ["--bench.proof", "12x3@10"]] {
         let (ok, _, err) = keel(&["bench", "--quick", bad[0], bad[1]]);
         assert!(!ok, "{bad:?} accepted");

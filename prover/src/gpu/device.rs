@@ -5,6 +5,7 @@ use std::{
     fmt,
     str::FromStr,
     sync::{Arc, Mutex},
+    time::{Duration, Instant},
 };
 
 use tracing::{info, warn};
@@ -94,6 +95,22 @@ pub struct GpuContext {
     /// Compiled kernels by (kernel, limbs), entry point: compiled once per process, however
     /// many engines use them.
     pipelines: Mutex<PipelineCache>,
+    /// The time with work in flight on the queue.
+    busy: Arc<Mutex<BusyClock>>,
+}
+
+/// How long a queue has had work in flight: from a submission while it was idle until the last
+/// submitted work is done, summed.
+#[derive(Debug, Default)]
+struct BusyClock {
+    in_flight: u32,
+    since: Option<Instant>,
+    total: Duration,
+}
+
+fn lock_clock(clock: &Mutex<BusyClock>) -> std::sync::MutexGuard<'_, BusyClock> {
+    // the clock's fields are updated together under the lock: a panic cannot split them
+    clock.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 pub(crate) type PipelineCache = HashMap<
@@ -180,6 +197,7 @@ impl GpuContext {
             limits,
             int64,
             pipelines: Mutex::new(HashMap::new()),
+            busy: Arc::default(),
         })
     }
 
@@ -266,6 +284,36 @@ impl GpuContext {
             }),
             None => Ok(out),
         }
+    }
+
+    /// Submits `commands`, counting the time until they are done as busy.
+    pub(crate) fn submit(&self, commands: wgpu::CommandBuffer) {
+        {
+            let mut clock = lock_clock(&self.busy);
+            if clock.in_flight == 0 {
+                clock.since = Some(Instant::now());
+            }
+            clock.in_flight += 1;
+        }
+        self.queue.submit([commands]);
+        let busy = self.busy.clone();
+        self.queue.on_submitted_work_done(move || {
+            let mut clock = lock_clock(&busy);
+            clock.in_flight = clock.in_flight.saturating_sub(1);
+            if clock.in_flight == 0 {
+                if let Some(since) = clock.since.take() {
+                    clock.total += since.elapsed();
+                }
+            }
+        });
+    }
+
+    /// The time this device has had work in flight since it was opened: from each submission
+    /// made while it was idle until the work submitted is done (as the waits that follow every
+    /// submission observe it). Uploads and read-backs count, as the device does them.
+    pub fn busy(&self) -> Duration {
+        let clock = lock_clock(&self.busy);
+        clock.total + clock.since.map_or(Duration::ZERO, |s| s.elapsed())
     }
 
     /// Waits for all submitted work.

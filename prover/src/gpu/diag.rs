@@ -118,7 +118,7 @@ fn run_kernel(
             records,
             64,
         );
-        ctx.queue().submit([enc.finish()]);
+        ctx.submit(enc.finish());
         output
     })?;
     let words = read_words(ctx, &output, "diagnostic readback")?;

@@ -183,7 +183,7 @@ pub(crate) fn read_words(
     });
     let mut enc = encoder(ctx, stage);
     enc.copy_buffer_to_buffer(src, 0, &staging, 0, size);
-    ctx.queue().submit([enc.finish()]);
+    ctx.submit(enc.finish());
     let (tx, rx) = std::sync::mpsc::channel();
     staging.slice(..).map_async(wgpu::MapMode::Read, move |r| {
         let _ = tx.send(r);

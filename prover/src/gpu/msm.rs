@@ -72,6 +72,11 @@ pub trait Msm: Send + Sync {
     fn on_device(&self) -> bool {
         false
     }
+
+    /// The device it runs on, if any: whose busy time reports carry.
+    fn device(&self) -> Option<&GpuContext> {
+        None
+    }
 }
 
 /// The CPU reference: halo2-axiom's `best_multiexp` (halo2curves' multi-threaded Pippenger).
@@ -369,7 +374,7 @@ impl GpuMsm {
                 for (entry, buffers, items, workgroup) in steps {
                     p.dispatch(ctx, &mut enc, entry, buffers, items, workgroup);
                 }
-                ctx.queue().submit([enc.finish()]);
+                ctx.submit(enc.finish());
             })?;
             // The largest bucket sets how many bounded accumulation passes this chunk needs.
             let largest = read_words(ctx, &max_count, "MSM bucket sizes")?[0];
@@ -391,7 +396,7 @@ impl GpuMsm {
                     ];
                     p.dispatch(ctx, &mut enc, "accumulate", &buffers, total_buckets, 64);
                 }
-                ctx.queue().submit([enc.finish()]);
+                ctx.submit(enc.finish());
             })?;
         }
 
@@ -412,7 +417,7 @@ impl GpuMsm {
                 let buffers = [(0, &params), (1, &buckets), (2, &segs), (3, &wins)];
                 p.dispatch(ctx, &mut enc, "reduce", &buffers, items, 64);
             }
-            ctx.queue().submit([enc.finish()]);
+            ctx.submit(enc.finish());
         })?;
         let out = read_words(ctx, &wins, "MSM readback")?;
 
@@ -441,6 +446,10 @@ impl Msm for GpuMsm {
 
     fn on_device(&self) -> bool {
         true
+    }
+
+    fn device(&self) -> Option<&GpuContext> {
+        Some(&self.ctx)
     }
 
     fn bases_len(&self) -> usize {

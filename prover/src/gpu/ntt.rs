@@ -64,6 +64,11 @@ pub trait Ntt: Send + Sync {
     fn on_device(&self) -> bool {
         false
     }
+
+    /// The device it runs on, if any: whose busy time reports carry.
+    fn device(&self) -> Option<&GpuContext> {
+        None
+    }
 }
 
 /// The primitive 2^log_n-th root of unity halo2 uses: `ROOT_OF_UNITY^(2^(S − log_n))`.
@@ -292,7 +297,7 @@ impl GpuNtt {
                 self.pipelines
                     .dispatch(ctx, &mut enc, "ntt_mul_scalar", &b, items, 64);
             }
-            ctx.queue().submit([enc.finish()]);
+            ctx.submit(enc.finish());
             values
         })?;
         let words = read_words(ctx, &values, "NTT readback")?;
@@ -326,6 +331,10 @@ impl Ntt for GpuNtt {
 
     fn on_device(&self) -> bool {
         true
+    }
+
+    fn device(&self) -> Option<&GpuContext> {
+        Some(&self.ctx)
     }
 }
 

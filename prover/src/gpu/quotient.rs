@@ -76,6 +76,11 @@ impl std::fmt::Debug for GpuQuotient {
 }
 
 impl GpuQuotient {
+    /// The device it runs on.
+    pub fn device(&self) -> &GpuContext {
+        &self.ctx
+    }
+
     /// The interpreter on `ctx` with `limbs`.
     pub fn new(ctx: std::sync::Arc<GpuContext>, limbs: Limbs) -> Result<Self, GpuError> {
         let pipelines = Pipelines::build(&ctx, &[Kernel::Quotient], limbs)?;
@@ -213,7 +218,7 @@ impl GpuQuotient {
                 self.pipelines
                     .dispatch(ctx, &mut enc, "quotient_interpret", &b, these, 64);
             }
-            ctx.queue().submit([enc.finish()]);
+            ctx.submit(enc.finish());
             out
         })?;
         let words = read_words(ctx, &out, "quotient readback")?;

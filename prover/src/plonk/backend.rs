@@ -150,6 +150,39 @@ pub struct BackendReport {
     /// Bytes read back: transforms' values and the quotient's values (an MSM's few window sums
     /// not counted).
     pub bytes_down: u64,
+    /// The time the device had work in flight (`None`: no device). Over a proof, its share of
+    /// the proof's wall time is the GPU's utilisation.
+    pub busy: Option<Duration>,
+}
+
+impl BackendReport {
+    /// What happened between `before` and `self`.
+    pub fn since(&self, before: &BackendReport) -> BackendReport {
+        BackendReport {
+            ntts: self.ntts - before.ntts,
+            ntt: self.ntt.saturating_sub(before.ntt),
+            msms: self.msms - before.msms,
+            msm: self.msm.saturating_sub(before.msm),
+            quotients: self.quotients - before.quotients,
+            quotient: self.quotient.saturating_sub(before.quotient),
+            bytes_up: self.bytes_up - before.bytes_up,
+            bytes_down: self.bytes_down - before.bytes_down,
+            fallbacks: self.fallbacks - before.fallbacks,
+            busy: self
+                .busy
+                .map(|b| b.saturating_sub(before.busy.unwrap_or_default())),
+        }
+    }
+
+    /// The device's busy time as a share of `wall` (`None`: no device).
+    pub fn utilisation(&self, wall: Duration) -> Option<f64> {
+        let busy = self.busy?;
+        Some(if wall.is_zero() {
+            0.0
+        } else {
+            (busy.as_secs_f64() / wall.as_secs_f64()).min(1.0)
+        })
+    }
 }
 
 impl BackendStats {
@@ -166,6 +199,7 @@ impl BackendStats {
             fallbacks: g(&self.fallbacks),
             bytes_up: g(&self.up),
             bytes_down: g(&self.down),
+            busy: None,
         }
     }
 }
@@ -338,6 +372,15 @@ impl Engines {
         self
     }
 
+    /// The device its engines run on, if any (they share one in practice).
+    pub fn device(&self) -> Option<&crate::gpu::GpuContext> {
+        self.ntt
+            .device()
+            .or_else(|| self.g.device())
+            .or_else(|| self.g_lagrange.device())
+            .or_else(|| self.quotient.as_deref().map(|q| q.device()))
+    }
+
     /// Device operations redone on the CPU so far.
     pub fn fallbacks(&self) -> u64 {
         self.stats.fallbacks.load(Ordering::Relaxed)
@@ -452,7 +495,9 @@ impl Backend for Engines {
     }
 
     fn stats(&self) -> BackendReport {
-        self.stats.report()
+        let mut report = self.stats.report();
+        report.busy = self.device().map(|d| d.busy());
+        report
     }
 
     fn bases(&self, basis: Basis) -> usize {

@@ -215,6 +215,13 @@ pub struct Stages {
     pub backend: BackendReport,
 }
 
+impl Stages {
+    /// The device's busy time as a share of the proof's wall time (`None`: no device).
+    pub fn utilisation(&self) -> Option<f64> {
+        self.backend.utilisation(self.total)
+    }
+}
+
 /// A key's coset values on every part of the extended domain, made once per key.
 pub struct Prepared {
     n: usize,
@@ -1077,18 +1084,7 @@ where
     shplonk::open(backend, n, &queries, transcript)?;
     stages.opening = t.elapsed();
     stages.total = synthesized + start.elapsed();
-    let after = backend.stats();
-    stages.backend = BackendReport {
-        ntts: after.ntts - before.ntts,
-        ntt: after.ntt.saturating_sub(before.ntt),
-        msms: after.msms - before.msms,
-        msm: after.msm.saturating_sub(before.msm),
-        quotients: after.quotients - before.quotients,
-        quotient: after.quotient.saturating_sub(before.quotient),
-        bytes_up: after.bytes_up - before.bytes_up,
-        bytes_down: after.bytes_down - before.bytes_down,
-        fallbacks: after.fallbacks - before.fallbacks,
-    };
+    stages.backend = backend.stats().since(&before);
     Ok(stages)
 }
 

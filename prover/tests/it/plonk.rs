@@ -712,6 +712,45 @@ fn a_two_phase_circuit_with_a_lookup_proves_on_both_backends_and_a_broken_gate_i
 }
 
 #[test]
+fn the_device_backend_reports_its_busy_time_and_the_cpu_none() {
+    let keys = small_keys();
+    let circuit = honest();
+    let public = small_public(&circuit);
+    for (name, backend) in small_backends() {
+        let prepared = Prepared::new(&backend, &keys.pk).unwrap();
+        let mut transcript = Blake2bWrite::<_, G1Affine, Challenge255<_>>::init(vec![]);
+        let stages = create_proof(
+            &backend,
+            &keys.pk,
+            &prepared,
+            &circuit,
+            &[&public],
+            &mut rng(5),
+            &mut transcript,
+        )
+        .unwrap();
+        let busy = stages.backend.busy;
+        let utilisation = stages.utilisation();
+        if name == "cpu" {
+            assert_eq!((busy, utilisation), (None, None), "{name}");
+            assert!(backend.device().is_none());
+        } else {
+            // every transform, MSM and quotient part of the proof went through the queue
+            let busy = busy.unwrap();
+            assert!(busy > std::time::Duration::ZERO, "{name}");
+            assert!(
+                busy <= stages.total,
+                "{name}: {busy:?} of {:?}",
+                stages.total
+            );
+            let u = utilisation.unwrap();
+            assert!(u > 0.0 && u <= 1.0, "{name}: {u}");
+            assert!(backend.device().unwrap().busy() >= busy);
+        }
+    }
+}
+
+#[test]
 fn a_witness_synthesised_on_another_thread_proves_as_create_proof_does_and_mismatches_are_refused()
 {
     let keys = small_keys();

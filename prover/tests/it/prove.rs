@@ -372,3 +372,28 @@ fn a_required_engine_that_fails_a_commitment_fails_the_proof_and_auto_falls_back
         other => panic!("expected a backend error, got {other:?}"),
     }
 }
+
+#[test]
+fn pipelined_proofs_verify_in_the_batches_order() {
+    let prover = cpu_prover();
+    let first = witness();
+    let mut s = funded_state(SHAPE.depth, 2, 1_000);
+    s.apply(&deposit(2, 1)).unwrap();
+    let second = s
+        .execute_batch(Epoch(1), vec![transfer(0, 1, 3, 0)])
+        .unwrap();
+    let third = s
+        .execute_batch(Epoch(1), vec![transfer(1, 0, 5, 0)])
+        .unwrap();
+    let witnesses = [first, second, third];
+    let p = prover.prove_pipelined(&witnesses).unwrap();
+    assert_eq!(p.proofs.len(), 3);
+    assert_eq!(p.timings.len(), 3);
+    for (proof, w) in p.proofs.iter().zip(&witnesses) {
+        assert_eq!(proof.public, PublicInputs::of(&w.batch));
+        prover.verifier().verify(proof).unwrap();
+    }
+    // the CPU backend has no device: no busy time to report
+    assert_eq!((p.busy, p.utilisation()), (None, None));
+    assert!(p.wall > std::time::Duration::ZERO);
+}
