@@ -51,6 +51,19 @@ pub enum ProveError {
     /// wrong instance columns, parameters of another size).
     #[error("proving failed: {0}")]
     Refused(String),
+    /// A proof needs more device memory than the prover may use, even with the key's columns
+    /// sent with each coset part rather than kept on the device.
+    #[error(
+        "a proof needs {needed} bytes of device memory (with the key's columns sent, not kept); \
+         the budget is {budget} bytes. Help: raise --prover.gpu-memory, or prove on the CPU \
+         (--prover.gpu off)"
+    )]
+    DeviceMemory {
+        /// Bytes a proof needs at least.
+        needed: u64,
+        /// The budget.
+        budget: u64,
+    },
 }
 
 const NAMES: [&str; PublicInputs::LEN] = [

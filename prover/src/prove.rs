@@ -28,7 +28,7 @@ pub use keel_circuit::proof::{BatchProof, BatchVerifier, ProveError, Transcript}
 use crate::{
     keys::BatchKeys,
     kzg::{MsmKzg, MsmParams, Shplonk},
-    plonk::{self, Backend, Engines, Prepared, Stages},
+    plonk::{self, Backend, DeviceMemory, Engines, Prepared, Stages},
 };
 
 /// Which prover makes the proofs.
@@ -93,6 +93,8 @@ pub struct BatchProver {
     backend: Engines,
     /// The key's coset values, made by the first proof (or [`BatchProver::prepare`]).
     prepared: OnceLock<Arc<Prepared>>,
+    /// The most device memory a proof may use (`None`: no limit but the device's own).
+    budget: Option<u64>,
 }
 
 impl BatchProver {
@@ -106,6 +108,7 @@ impl BatchProver {
             engine: Engine::default(),
             backend,
             prepared: OnceLock::new(),
+            budget: None,
         }
     }
 
@@ -120,6 +123,52 @@ impl BatchProver {
         self.engine
     }
 
+    /// This prover keeping its proofs within `bytes` of device memory: the key's columns are
+    /// kept on the device only if a proof then fits, and a proof that does not fit even with
+    /// them sent is refused before any work ([`ProveError::DeviceMemory`]).
+    pub fn with_device_budget(mut self, bytes: Option<u64>) -> Self {
+        self.budget = bytes;
+        self
+    }
+
+    /// The device memory a proof needs, as this prover keeps the key (`None`: no device, or
+    /// halo2-axiom's prover); a typed error if it exceeds the budget however the key is kept.
+    pub fn device_memory(&self) -> Result<Option<DeviceMemory>, ProveError> {
+        if self.engine != Engine::Keel {
+            return Ok(None);
+        }
+        let keep = self.keep_key()?;
+        Ok(plonk::device_memory(&self.backend, &self.keys.pk, keep))
+    }
+
+    /// Whether the key's columns are kept on the device: unless that breaks the budget.
+    fn keep_key(&self) -> Result<bool, ProveError> {
+        let pk = &self.keys.pk;
+        let (Some(budget), Some(kept)) =
+            (self.budget, plonk::device_memory(&self.backend, pk, true))
+        else {
+            return Ok(true);
+        };
+        if kept.total() <= budget {
+            return Ok(true);
+        }
+        let sent = plonk::device_memory(&self.backend, pk, false).unwrap_or_default();
+        if sent.total() <= budget {
+            tracing::warn!(
+                target: "keel::prover",
+                budget,
+                kept = kept.total(),
+                sent = sent.total(),
+                "the key's columns do not fit the device memory budget: each proof sends them"
+            );
+            return Ok(false);
+        }
+        Err(ProveError::DeviceMemory {
+            needed: sent.total(),
+            budget,
+        })
+    }
+
     /// Makes the key's coset values now (the first proof does otherwise): bytes held.
     pub fn prepare(&self) -> Result<usize, ProveError> {
         Ok(self.prepared()?.bytes)
@@ -129,8 +178,9 @@ impl BatchProver {
         if let Some(p) = self.prepared.get() {
             return Ok(p.clone());
         }
+        let keep = self.keep_key()?;
         let p = Arc::new(
-            Prepared::new(&self.backend, &self.keys.pk)
+            Prepared::with_residency(&self.backend, &self.keys.pk, keep)
                 .map_err(|e| ProveError::Backend(e.to_string()))?,
         );
         Ok(self.prepared.get_or_init(|| p).clone())

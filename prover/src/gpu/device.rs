@@ -97,6 +97,8 @@ pub struct GpuContext {
     pipelines: Mutex<PipelineCache>,
     /// The time with work in flight on the queue.
     busy: Arc<Mutex<BusyClock>>,
+    /// The most buffer memory seen in use at a submission.
+    peak: std::sync::atomic::AtomicU64,
 }
 
 /// How long a queue has had work in flight: from a submission while it was idle until the last
@@ -198,6 +200,7 @@ impl GpuContext {
             int64,
             pipelines: Mutex::new(HashMap::new()),
             busy: Arc::default(),
+            peak: Default::default(),
         })
     }
 
@@ -286,8 +289,30 @@ impl GpuContext {
         }
     }
 
-    /// Submits `commands`, counting the time until they are done as busy.
+    /// Bytes of device memory in buffers now, as the driver's allocations count them (every
+    /// buffer of this device: resident data and the work in flight).
+    pub fn memory_in_use(&self) -> u64 {
+        self.device
+            .get_internal_counters()
+            .hal
+            .buffer_memory
+            .read()
+            .max(0) as u64
+    }
+
+    /// The most device memory seen in buffers at a submission since the device was opened
+    /// (every buffer a kernel reads is alive when its work is submitted).
+    pub fn memory_peak(&self) -> u64 {
+        self.peak
+            .load(std::sync::atomic::Ordering::Relaxed)
+            .max(self.memory_in_use())
+    }
+
+    /// Submits `commands`, counting the time until they are done as busy and the memory in use
+    /// toward the peak.
     pub(crate) fn submit(&self, commands: wgpu::CommandBuffer) {
+        self.peak
+            .fetch_max(self.memory_in_use(), std::sync::atomic::Ordering::Relaxed);
         {
             let mut clock = lock_clock(&self.busy);
             if clock.in_flight == 0 {

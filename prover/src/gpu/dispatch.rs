@@ -117,6 +117,19 @@ impl Pipelines {
     }
 }
 
+/// What a buffer of `bytes` takes at most in device memory: its size rounded up to 256 bytes
+/// (drivers align buffer allocations to at most that), for the engines' memory plans.
+pub(crate) fn allocation(bytes: u64) -> u64 {
+    bytes.max(4).next_multiple_of(256)
+}
+
+/// What a buffer of `bytes` made with its contents takes at most until its upload is done:
+/// twice [`allocation`], as wgpu stages the contents in a buffer of the same size until the
+/// copy is submitted (and so for `Queue::write_buffer`).
+pub(crate) fn allocation_uploaded(bytes: u64) -> u64 {
+    2 * allocation(bytes)
+}
+
 /// A storage buffer of `bytes` (at least 4), zeroed.
 pub(crate) fn storage(ctx: &GpuContext, label: &str, bytes: u64) -> wgpu::Buffer {
     ctx.device().create_buffer(&wgpu::BufferDescriptor {

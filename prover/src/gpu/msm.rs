@@ -38,7 +38,10 @@ use tracing::debug;
 use super::{
     convert::{scalar_words, Montgomery},
     device::GpuContext,
-    dispatch::{encoder, read_words, storage, storage_init, uniform, Bindings, Pipelines},
+    dispatch::{
+        allocation, allocation_uploaded, encoder, read_words, storage, storage_init, uniform,
+        Bindings, Pipelines,
+    },
     error::{GpuError, MsmError},
 };
 
@@ -71,6 +74,17 @@ pub trait Msm: Send + Sync {
     /// Whether it runs on a device (whose failures the CPU may redo).
     fn on_device(&self) -> bool {
         false
+    }
+
+    /// Device memory it holds between calls (its bases), in bytes.
+    fn resident_bytes(&self) -> u64 {
+        0
+    }
+
+    /// The most device memory one call over `n` scalars allocates for itself, in bytes.
+    fn working_bytes(&self, n: usize) -> u64 {
+        let _ = n;
+        0
     }
 
     /// The device it runs on, if any: whose busy time reports carry.
@@ -196,6 +210,27 @@ impl MsmPlan {
     fn total_buckets(&self) -> u64 {
         u64::from(self.windows) * u64::from(self.buckets)
     }
+}
+
+/// The bytes of an MSM call's buffers for `plan` over chunks of `chunk` scalars, in the order
+/// [`GpuMsm`] allocates them: scalars, keys, sorted keys, counts, the largest bucket, offsets,
+/// cursors, block sums, buckets, segment sums, window sums.
+fn buffer_sizes(plan: MsmPlan, chunk: u64) -> [u64; 11] {
+    let windows = u64::from(plan.windows);
+    let total_buckets = plan.total_buckets();
+    [
+        chunk * 32,
+        windows * chunk * 4,
+        windows * chunk * 4,
+        total_buckets * 4,
+        4,
+        total_buckets * 4,
+        total_buckets * 4,
+        total_buckets.div_ceil(256) * 4,
+        total_buckets * XYZZ_BYTES,
+        windows * u64::from(plan.segments) * XYZZ_BYTES,
+        windows * XYZZ_BYTES,
+    ]
 }
 
 /// The wgpu MSM engine: bases resident on the device, one pipeline set per limb width.
@@ -328,21 +363,22 @@ impl GpuMsm {
             }
         }
 
+        let sizes = buffer_sizes(plan, chunk);
         #[rustfmt::skip]
         let (scalar_buf, keys, sorted, counts, max_count, offsets, cursor, block_sums, buckets, segs, wins) =
             ctx.scoped("allocating MSM buffers", || {
                 (
-                    storage(ctx, "msm scalars", chunk * 32),
-                    storage(ctx, "msm keys", windows * chunk * 4),
-                    storage(ctx, "msm sorted", windows * chunk * 4),
-                    storage(ctx, "msm counts", total_buckets * 4),
-                    storage(ctx, "msm max bucket", 4),
-                    storage(ctx, "msm offsets", total_buckets * 4),
-                    storage(ctx, "msm cursor", total_buckets * 4),
-                    storage(ctx, "msm block sums", blocks * 4),
-                    storage(ctx, "msm buckets", total_buckets * XYZZ_BYTES),
-                    storage(ctx, "msm segment sums", windows * u64::from(plan.segments) * XYZZ_BYTES),
-                    storage(ctx, "msm window sums", windows * XYZZ_BYTES),
+                    storage(ctx, "msm scalars", sizes[0]),
+                    storage(ctx, "msm keys", sizes[1]),
+                    storage(ctx, "msm sorted", sizes[2]),
+                    storage(ctx, "msm counts", sizes[3]),
+                    storage(ctx, "msm max bucket", sizes[4]),
+                    storage(ctx, "msm offsets", sizes[5]),
+                    storage(ctx, "msm cursor", sizes[6]),
+                    storage(ctx, "msm block sums", sizes[7]),
+                    storage(ctx, "msm buckets", sizes[8]),
+                    storage(ctx, "msm segment sums", sizes[9]),
+                    storage(ctx, "msm window sums", sizes[10]),
                 )
             })?;
         let scan_params = uniform(ctx, "scan params", &[total_buckets as u32, blocks as u32]);
@@ -450,6 +486,25 @@ impl Msm for GpuMsm {
 
     fn device(&self) -> Option<&GpuContext> {
         Some(&self.ctx)
+    }
+
+    fn resident_bytes(&self) -> u64 {
+        self.base_chunks.iter().map(|b| allocation(b.size())).sum()
+    }
+
+    fn working_bytes(&self, n: usize) -> u64 {
+        let plan = self.plan(n);
+        let chunk = self.chunk_len.min(n.max(1)) as u64;
+        let chunks = (n.max(1) as u64).div_ceil(chunk);
+        let sizes = buffer_sizes(plan, chunk);
+        let buffers: u64 = sizes.iter().map(|&b| allocation(b)).sum();
+        // the scalars' upload staged, the read-backs (a chunk's largest bucket, the window
+        // sums), and the uniforms: the scan's, two per chunk, at most one per 128 points of its
+        // largest bucket, the reduction's
+        let staged = allocation(sizes[0]);
+        let readback = allocation(4) + allocation(u64::from(plan.windows) * XYZZ_BYTES);
+        let uniforms = 1 + chunks * (2 + chunk.div_ceil(u64::from(PER_PASS))) + 2;
+        buffers + staged + readback + uniforms * allocation_uploaded(32)
     }
 
     fn bases_len(&self) -> usize {

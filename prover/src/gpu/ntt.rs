@@ -32,7 +32,9 @@ use keel_shaders::{Kernel, Limbs};
 use super::{
     convert::Montgomery,
     device::GpuContext,
-    dispatch::{encoder, read_words, storage_init, uniform, Pipelines},
+    dispatch::{
+        allocation, allocation_uploaded, encoder, read_words, storage_init, uniform, Pipelines,
+    },
     error::GpuError,
 };
 
@@ -68,6 +70,19 @@ pub trait Ntt: Send + Sync {
     /// The device it runs on, if any: whose busy time reports carry.
     fn device(&self) -> Option<&GpuContext> {
         None
+    }
+
+    /// The device memory its resident tables take for transforms of size `n` on `cosets`
+    /// cosets (the twiddles of ω and ω⁻¹, each coset generator's powers), in bytes.
+    fn table_bytes(&self, n: usize, cosets: usize) -> u64 {
+        let _ = (n, cosets);
+        0
+    }
+
+    /// The most device memory one transform of size `n` allocates for itself, in bytes.
+    fn working_bytes(&self, n: usize) -> u64 {
+        let _ = n;
+        0
     }
 }
 
@@ -335,6 +350,22 @@ impl Ntt for GpuNtt {
 
     fn device(&self) -> Option<&GpuContext> {
         Some(&self.ctx)
+    }
+
+    fn table_bytes(&self, n: usize, cosets: usize) -> u64 {
+        let n = n as u64;
+        2 * allocation(n / 2 * ELEMENT_BYTES) + cosets as u64 * allocation(n * ELEMENT_BYTES)
+    }
+
+    fn working_bytes(&self, n: usize) -> u64 {
+        let log_n = u64::from(n.max(1).trailing_zeros());
+        // the values uploaded, their read-back, n⁻¹, and a uniform per stage and one for the
+        // whole
+        let values = n as u64 * ELEMENT_BYTES;
+        allocation_uploaded(values)
+            + allocation(values)
+            + allocation_uploaded(32)
+            + (log_n + 1) * allocation_uploaded(16)
     }
 }
 

@@ -15,7 +15,10 @@ use keel_shaders::{Kernel, Limbs};
 use super::{
     convert::Montgomery,
     device::GpuContext,
-    dispatch::{encoder, read_words, storage, storage_init, uniform, Pipelines},
+    dispatch::{
+        allocation, allocation_uploaded, encoder, read_words, storage, storage_init, uniform,
+        Pipelines,
+    },
     error::GpuError,
 };
 use crate::plonk::Opcodes;
@@ -79,6 +82,33 @@ impl GpuQuotient {
     /// The device it runs on.
     pub fn device(&self) -> &GpuContext {
         &self.ctx
+    }
+
+    /// The device memory `key` columns of `n` rows take when kept ([`GpuQuotient::upload`]).
+    pub fn resident_bytes(key: usize, n: usize) -> u64 {
+        allocation(key as u64 * n as u64 * ELEMENT_BYTES)
+    }
+
+    /// The most device memory one [`GpuQuotient::evaluate`] of `ops` over `n` rows allocates
+    /// for itself, with `columns` of the proof's and `key` columns sent with them (0 where the
+    /// key's are kept).
+    pub fn working_bytes(&self, ops: &Opcodes, n: usize, columns: usize, key: usize) -> u64 {
+        let n64 = n as u64;
+        let per_row = u64::from(ops.registers.max(1)) * ELEMENT_BYTES;
+        let fit = ((self.ctx.max_binding() / per_row) as usize)
+            .min(n)
+            .min(self.max_rows)
+            .max(1);
+        let rows = if fit >= 64 { fit / 64 * 64 } else { fit };
+        let dispatches = n64.div_ceil(rows as u64);
+        allocation_uploaded(ops.words.len() as u64 * 4)
+            + allocation_uploaded(ops.constants.len() as u64 * ELEMENT_BYTES)
+            + allocation(per_row * rows as u64)
+            // the values, and their read-back
+            + 2 * allocation(n64 * ELEMENT_BYTES)
+            + allocation_uploaded(columns as u64 * n64 * ELEMENT_BYTES)
+            + if key > 0 { allocation_uploaded(key as u64 * n64 * ELEMENT_BYTES) } else { 0 }
+            + dispatches * allocation_uploaded(32)
     }
 
     /// The interpreter on `ctx` with `limbs`.

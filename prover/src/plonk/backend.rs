@@ -204,6 +204,46 @@ impl BackendStats {
     }
 }
 
+/// What a proof keeps and moves on a device, for sizing its memory
+/// ([`Backend::device_memory`]).
+#[derive(Clone, Copy, Debug)]
+pub struct ProofShape<'a> {
+    /// Rows.
+    pub n: usize,
+    /// Coset parts the quotient is evaluated on.
+    pub parts: usize,
+    /// The key's columns on each part (fixed, σ, the selectors and the points).
+    pub key_columns: usize,
+    /// The proof's own columns the quotient reads (advice, instance, products, lookups).
+    pub proof_columns: usize,
+    /// The quotient's program.
+    pub ops: &'a Opcodes,
+    /// Whether the key's columns are kept on the device.
+    pub keep_key: bool,
+}
+
+/// The device memory a proof needs, by what it is for: an upper bound (each buffer rounded up
+/// to 256 bytes; one MSM, one quotient part and as many transforms as the CPU has threads at
+/// once, where a proof runs them one after the other).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct DeviceMemory {
+    /// The SRS's bases, resident (both bases).
+    pub bases: u64,
+    /// The transforms' tables, resident.
+    pub tables: u64,
+    /// The key's columns on every coset part, resident (0 when each part sends them).
+    pub key: u64,
+    /// What a proof's operations allocate while they run.
+    pub working: u64,
+}
+
+impl DeviceMemory {
+    /// All of it.
+    pub fn total(&self) -> u64 {
+        self.bases + self.tables + self.key + self.working
+    }
+}
+
 /// Every operation the prover does on polynomials and points.
 pub trait Backend: Send + Sync {
     /// What runs it, for reports.
@@ -237,6 +277,12 @@ pub trait Backend: Send + Sync {
             quotient: me.clone(),
             arithmetic: me,
         }
+    }
+
+    /// The device memory a proof of `shape` needs (`None`: no device).
+    fn device_memory(&self, shape: &ProofShape<'_>) -> Option<DeviceMemory> {
+        let _ = shape;
+        None
     }
 
     /// Keeps `columns` (each `n` values: a key's, for one coset part) where the backend
@@ -526,6 +572,32 @@ impl Backend for Engines {
             },
             arithmetic: cpu,
         }
+    }
+
+    fn device_memory(&self, shape: &ProofShape<'_>) -> Option<DeviceMemory> {
+        self.device()?;
+        let n = shape.n;
+        let keep = shape.keep_key && self.quotient.is_some();
+        let threads = rayon::current_num_threads() as u64;
+        let quotient = self.quotient.as_ref().map_or(0, |q| {
+            let sent = if keep { 0 } else { shape.key_columns };
+            q.working_bytes(shape.ops, n, shape.proof_columns, sent)
+        });
+        Some(DeviceMemory {
+            bases: self.g.resident_bytes() + self.g_lagrange.resident_bytes(),
+            tables: self.ntt.table_bytes(n, shape.parts),
+            key: if keep {
+                shape.parts as u64 * GpuQuotient::resident_bytes(shape.key_columns, n)
+            } else {
+                0
+            },
+            working: self
+                .g
+                .working_bytes(n)
+                .max(self.g_lagrange.working_bytes(n))
+                + threads * self.ntt.working_bytes(n)
+                + quotient,
+        })
     }
 
     fn keep(&self, columns: &[&[Fr]], n: usize) -> Option<Resident> {

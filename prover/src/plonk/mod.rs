@@ -47,7 +47,10 @@ use halo2_proofs::{
 use rand_core::RngCore;
 use rayon::prelude::*;
 
-pub use backend::{Backend, BackendError, BackendReport, Basis, Engines, Placement, Resident};
+pub use backend::{
+    Backend, BackendError, BackendReport, Basis, DeviceMemory, Engines, Placement, ProofShape,
+    Resident,
+};
 pub use expr::Opcodes;
 use expr::{Columns, Program};
 
@@ -350,10 +353,62 @@ fn cosets(
         .collect()
 }
 
+/// The device memory a proof under `pk` needs on `backend` (`None`: the backend has no device),
+/// with the key's columns kept there or sent with each coset part.
+pub fn device_memory(
+    backend: &dyn Backend,
+    pk: &ProvingKey<G1Affine>,
+    keep_key: bool,
+) -> Option<DeviceMemory> {
+    let vk = pk.get_vk();
+    let cs = vk.cs();
+    let domain = vk.get_domain();
+    let n = domain.n as usize;
+    let sets = cs
+        .permutation()
+        .get_columns()
+        .chunks(cs.degree() - 2)
+        .count();
+    let sigmas = pk.permutation().polys().len();
+    // the program's size does not depend on the challenges' values
+    let challenges: Vec<Fr> = (0..cs.num_challenges() as u64)
+        .map(|i| Fr::from(11 + i))
+        .collect();
+    let quotient = Quotient::new(
+        cs,
+        n,
+        cs.blinding_factors(),
+        sets,
+        &challenges,
+        [Fr::from(2), Fr::from(3), Fr::from(5), Fr::from(7)],
+    );
+    backend.device_memory(&ProofShape {
+        n,
+        parts: parts(domain),
+        key_columns: cs.num_fixed_columns() + Quotient::EXTRA + sigmas,
+        proof_columns: cs.num_advice_columns()
+            + cs.num_instance_columns()
+            + sets
+            + 3 * cs.lookups().len(),
+        ops: &quotient.ops,
+        keep_key,
+    })
+}
+
 impl Prepared {
     /// Transforms `pk`'s fixed columns, σ polynomials and Lagrange selectors onto every part of
-    /// the extended domain with `backend`.
+    /// the extended domain with `backend`, keeping them on its device where it has one.
     pub fn new(backend: &dyn Backend, pk: &ProvingKey<G1Affine>) -> Result<Self, BackendError> {
+        Self::with_residency(backend, pk, true)
+    }
+
+    /// [`Prepared::new`], the key's columns kept on the backend's device only with `keep`
+    /// (otherwise each coset part sends them: less device memory, more traffic).
+    pub fn with_residency(
+        backend: &dyn Backend,
+        pk: &ProvingKey<G1Affine>,
+        keep: bool,
+    ) -> Result<Self, BackendError> {
         let domain = pk.get_vk().get_domain();
         let fixed: Vec<&[Fr]> = pk.fixed_polys().iter().map(|p| p.values()).collect();
         let sigma: Vec<&[Fr]> = pk
@@ -386,7 +441,9 @@ impl Prepared {
                     points,
                     resident: None,
                 };
-                part.resident = backend.keep(&part.key_columns(), domain.n as usize);
+                if keep {
+                    part.resident = backend.keep(&part.key_columns(), domain.n as usize);
+                }
                 Ok(part)
             })
             .collect::<Result<Vec<_>, BackendError>>()?;

@@ -26,9 +26,10 @@ use keel_prover::{
     gpu::MsmConfig,
     kzg::{cpu_factory, gpu_factory, MsmParams},
     plonk::{
-        create_proof, prove_synthesized, synthesize, Backend, BackendError, Basis, Engines,
-        Opcodes, PlonkError, Prepared,
+        create_proof, device_memory, prove_synthesized, synthesize, Backend, BackendError, Basis,
+        Engines, Opcodes, PlonkError, Prepared,
     },
+    BatchProver, ProveError,
 };
 use rand_core::SeedableRng;
 
@@ -407,6 +408,86 @@ fn batch_circuit_proofs_verify_with_the_standard_verifier_on_both_backends() {
         !verifies(srs(), pk, &public, &proof),
         "a tampered witness's proof verified"
     );
+}
+
+#[test]
+fn the_device_memory_plan_bounds_what_a_proof_uses_and_a_key_sent_needs_less() {
+    let prover = cpu_prover();
+    let pk = &prover.keys().pk;
+    let w = witness();
+    let (circuit, public) = keel_circuit::proof::synthesize(prover.keys().shape, &w).unwrap();
+    let public = public.to_vec();
+    // a device of its own, so that no other test's buffers count toward its memory
+    let ctx = keel_prover::gpu::GpuContext::acquire(keel_prover::gpu::GpuPolicy::Software)
+        .unwrap()
+        .unwrap();
+    let gpu = MsmParams::new(
+        srs().clone(),
+        gpu_factory(ctx.clone(), MsmConfig::default()),
+    )
+    .with_device_kernels(&ctx)
+    .unwrap()
+    .required(true)
+    .backend();
+    assert!(device_memory(&prover.params().backend(), pk, true).is_none());
+    let kept = device_memory(&gpu, pk, true).unwrap();
+    let sent = device_memory(&gpu, pk, false).unwrap();
+    assert!(kept.bases > 0 && kept.tables > 0 && kept.key > 0 && kept.working > 0);
+    assert_eq!(sent.key, 0);
+    assert!(sent.total() < kept.total() && sent.working > kept.working);
+    // the bases are on the device already, as the plan says
+    assert!(ctx.memory_in_use() >= kept.bases);
+    // the plan with the key sent first: the peak only grows
+    for (keep, plan) in [(false, sent), (true, kept)] {
+        let prepared = Prepared::with_residency(&gpu, pk, keep).unwrap();
+        let proof = prove(&gpu, pk, &prepared, &circuit, &public, 5).unwrap();
+        assert!(verifies(srs(), pk, &public, &proof));
+        let peak = ctx.memory_peak();
+        eprintln!(
+            "key kept: {keep}; planned {} bytes ({plan:?}), peak in use {peak}",
+            plan.total()
+        );
+        assert!(peak <= plan.total(), "{peak} > {plan:?}");
+        // and not a loose bound: within half again of what was used
+        assert!(plan.total() <= peak / 2 * 3, "{plan:?} against {peak}");
+        assert!(peak > plan.bases + plan.key);
+    }
+
+    // A prover's budget: the key's columns kept where a proof then fits, sent where only that
+    // fits, and a proof that fits neither way refused before any work.
+    let params = MsmParams::new(
+        srs().clone(),
+        gpu_factory(ctx.clone(), MsmConfig::default()),
+    )
+    .with_device_kernels(&ctx)
+    .unwrap()
+    .required(true);
+    let keys = prover.keys().clone();
+    let budget =
+        |bytes| BatchProver::new(params.clone(), keys.clone()).with_device_budget(Some(bytes));
+    let roomy = budget(kept.total());
+    assert_eq!(roomy.device_memory().unwrap(), Some(kept));
+    let tight = budget(kept.total() - 1);
+    assert_eq!(tight.device_memory().unwrap(), Some(sent));
+    let mut up = Vec::new();
+    for p in [&roomy, &tight] {
+        let (proof, t) = p.prove(&w, |_| {}).unwrap();
+        p.verifier().verify(&proof).unwrap();
+        up.push(t.stages.unwrap().backend.bytes_up);
+    }
+    assert!(up[0] < up[1], "the key kept moves less: {up:?}");
+    let starved = budget(sent.total() - 1);
+    for e in [
+        starved.prepare().unwrap_err(),
+        starved.prove(&w, |_| {}).unwrap_err(),
+    ] {
+        assert!(
+            matches!(e, ProveError::DeviceMemory { needed, budget }
+                if needed == sent.total() && budget == sent.total() - 1),
+            "{e}"
+        );
+        assert!(e.to_string().contains("--prover.gpu-memory"), "{e}");
+    }
 }
 
 /// A device transform that fails from its `after`-th call on, as a lost device would.
