@@ -403,6 +403,13 @@ pub(crate) fn run(args: BenchArgs) -> anyhow::Result<()> {
             // a run that is not timed has no stage times to report either
             "stages": time.as_ref().map(|(_, t)| stages(t)),
             "pipelined": pipelined,
+            // what a proof needs on the device by the plan, and the most seen in use
+            "device_memory": match (prover.device_memory()?, &ctx) {
+                (Some(plan), Some(c)) => Some(json!({
+                    "planned": plan, "planned_bytes": plan.total(), "peak_bytes": c.memory_peak(),
+                })),
+                _ => None,
+            },
         }));
     }
     let report = json!({
@@ -523,6 +530,19 @@ fn print_table(r: &Value) {
                 p["gpu_utilisation"]
                     .as_f64()
                     .map_or(String::new(), |u| format!("; GPU busy {:.0}% of the time", u * 100.0))
+            );
+        }
+        let m = &b["device_memory"];
+        if !m.is_null() {
+            let mib = |v: &Value| v.as_u64().unwrap_or(0) as f64 / f64::from(1 << 20);
+            println!(
+                "       device memory: {:.1} MiB planned a proof (bases {:.1}, tables {:.1}, key {:.1}, working {:.1}); {:.1} MiB the most in use",
+                mib(&m["planned_bytes"]),
+                mib(&m["planned"]["bases"]),
+                mib(&m["planned"]["tables"]),
+                mib(&m["planned"]["key"]),
+                mib(&m["planned"]["working"]),
+                mib(&m["peak_bytes"]),
             );
         }
         let at = &b["placement"];

@@ -32,6 +32,8 @@ pub(crate) struct NodeOptions {
     pub(crate) srs: Srs,
     pub(crate) k: Option<u32>,
     pub(crate) gpu: GpuPolicy,
+    /// The prover's device memory budget.
+    pub(crate) gpu_memory: Option<u64>,
     pub(crate) proving: Proving,
 }
 
@@ -87,17 +89,18 @@ pub(crate) fn run(opts: NodeOptions) -> anyhow::Result<()> {
     let proving = match opts.proving {
         Proving::Remote => keel_node::Proving::Remote,
         Proving::Local => {
-            let (dir, srs, gpu, k, capacity) = (
+            let (dir, srs, gpu, gpu_memory, k, capacity) = (
                 opts.keys_dir.clone(),
                 opts.srs.clone(),
                 opts.gpu,
+                opts.gpu_memory,
                 opts.k,
                 opts.config.batch_capacity,
             );
             keel_node::Proving::Local(Box::new(move |depth| {
                 let open = || {
                     let shape = crate::prover::shape(capacity, depth, k)?;
-                    crate::prover::open_prover(&dir, shape, &srs, gpu)
+                    crate::prover::open_prover(&dir, shape, &srs, gpu, gpu_memory)
                         .map(|p| p.with_transcript(transcript))
                 };
                 open().map_err(|e| format!("{e:#}").into())

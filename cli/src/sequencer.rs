@@ -74,6 +74,11 @@ pub(crate) struct SequencerArgs {
     /// lavapipe included: a correctness run), `off`.
     #[arg(long = "prover.gpu", default_value = "auto")]
     pub(crate) gpu: keel_prover::gpu::GpuPolicy,
+    /// The most device memory a proof may use, as bytes or with a unit (`40GiB`, `512MiB`): the
+    /// key's columns stay on the device only if a proof then fits, and the prover stops at
+    /// start if a proof cannot fit (default: no limit but the device's own).
+    #[arg(long = "prover.gpu-memory", value_parser = crate::prover::parse_bytes)]
+    pub(crate) gpu_memory: Option<u64>,
     /// With --l1.rpc: where the primary's batches are proven and posted. `local`: a prover
     /// thread and a committer in this process. `remote`: by `keel prover run` and
     /// `keel committer` processes (the node reads the proven checkpoint from the L1).
@@ -169,6 +174,7 @@ pub(crate) fn run(args: SequencerArgs) -> anyhow::Result<()> {
             srs: crate::prover::srs(&args.srs),
             k: args.k,
             gpu: args.gpu,
+            gpu_memory: args.gpu_memory,
             proving: args.proving,
             http: args.http.clone(),
         });

@@ -80,16 +80,29 @@ pub(crate) fn load_keys(
     Ok((params, keys, source))
 }
 
-/// A prover for `shape` with the keys in `dir` and the engine `gpu` picks.
+/// A prover for `shape` with the keys in `dir`, the engine `gpu` picks and at most
+/// `gpu_memory` bytes of device memory a proof.
 pub(crate) fn open_prover(
     dir: &Path,
     shape: Shape,
     srs: &Srs,
     gpu: keel_prover::gpu::GpuPolicy,
+    gpu_memory: Option<u64>,
 ) -> anyhow::Result<BatchProver> {
     let (params, keys, _) = load_keys(dir, shape, srs)?;
     let params = keel_prover::kzg::params_for(params, gpu).context("opening the GPU")?;
-    let prover = BatchProver::new(params, keys);
+    let prover = BatchProver::new(params, keys).with_device_budget(gpu_memory);
+    if let Some(plan) = prover.device_memory()? {
+        tracing::info!(
+            target: "keel::prover",
+            mib = plan.total() >> 20,
+            bases_mib = plan.bases >> 20,
+            tables_mib = plan.tables >> 20,
+            key_mib = plan.key >> 20,
+            working_mib = plan.working >> 20,
+            "device memory a proof needs"
+        );
+    }
     // the key's coset values, once, before the first batch waits for them
     let started = std::time::Instant::now();
     let bytes = prover

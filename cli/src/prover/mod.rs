@@ -116,6 +116,11 @@ pub(crate) struct RunArgs {
     /// lavapipe included: a correctness run), `off`.
     #[arg(long = "prover.gpu", default_value = "auto")]
     gpu: keel_prover::gpu::GpuPolicy,
+    /// The most device memory a proof may use, as bytes or with a unit (`40GiB`, `512MiB`): the
+    /// key's columns stay on the device only if a proof then fits, and the prover stops at
+    /// start if a proof cannot fit (default: no limit but the device's own).
+    #[arg(long = "prover.gpu-memory", value_parser = crate::prover::parse_bytes)]
+    gpu_memory: Option<u64>,
     /// The verifier file the L1 pins (optional): the keys are checked against it at start, so
     /// a prover whose proofs the chain would refuse stops with the reason.
     #[arg(long = "prover.verifier")]
@@ -255,3 +260,52 @@ mod tests;
 
 pub(crate) use keys::{check_shape, evm_verifier, keygen, open_prover, shape, srs};
 use serve::serve;
+
+/// A number of bytes: digits, optionally with a unit (`K`, `M`, `G`, `T`, each with `B`, `iB`
+/// or nothing after it: powers of 1024 with `i` or nothing, of 1000 with `B`).
+pub(crate) fn parse_bytes(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let digits = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (number, unit) = t.split_at(digits);
+    let number: u64 = number
+        .parse()
+        .map_err(|_| format!("{s:?}: a number of bytes, such as 40GiB or 536870912"))?;
+    let unit = unit.trim();
+    let scale: u64 = match unit {
+        "" | "B" => 1,
+        "K" | "KiB" => 1 << 10,
+        "M" | "MiB" => 1 << 20,
+        "G" | "GiB" => 1 << 30,
+        "T" | "TiB" => 1 << 40,
+        "KB" => 1_000,
+        "MB" => 1_000_000,
+        "GB" => 1_000_000_000,
+        "TB" => 1_000_000_000_000,
+        other => {
+            return Err(format!(
+                "{s:?}: unknown unit {other:?} (K, M, G or T, with iB or B)"
+            ))
+        }
+    };
+    number
+        .checked_mul(scale)
+        .ok_or_else(|| format!("{s:?}: more bytes than 2^64"))
+}
+
+#[cfg(test)]
+mod bytes_tests {
+    use super::parse_bytes;
+
+    #[test]
+    fn sizes_parse_with_their_units_and_nonsense_is_refused() {
+        assert_eq!(parse_bytes("536870912"), Ok(1 << 29));
+        assert_eq!(parse_bytes("512MiB"), Ok(512 << 20));
+        assert_eq!(parse_bytes("40GiB"), Ok(40 << 30));
+        assert_eq!(parse_bytes("40G"), Ok(40 << 30));
+        assert_eq!(parse_bytes("2GB"), Ok(2_000_000_000));
+        assert_eq!(parse_bytes(" 7 KiB "), Ok(7 << 10));
+        for bad in ["", "GiB", "12XB", "-1", "1.5GiB", "99999999999TiB"] {
+            assert!(parse_bytes(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+}

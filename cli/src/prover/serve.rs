@@ -39,8 +39,8 @@ pub(super) fn serve(args: RunArgs) -> anyhow::Result<()> {
         shape.k,
         args.dir.display()
     );
-    let prover =
-        open_prover(&args.dir, shape, &srs(&args.srs), args.gpu)?.with_transcript(transcript);
+    let prover = open_prover(&args.dir, shape, &srs(&args.srs), args.gpu, args.gpu_memory)?
+        .with_transcript(transcript);
     if let Some(file) = &args.verifier {
         let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
         keel_prover::BatchVerifier::from_bytes(&bytes)

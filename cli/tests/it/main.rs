@@ -385,6 +385,14 @@ fn bench_quick_checks_every_stage_and_verifies_every_proof() {
         backends[0]["pipelined"].is_null(),
         "halo2-axiom's prover is not pipelined"
     );
+    // the adapter's proof states its device memory, planned and seen; the CPU's has none
+    assert!(backends[1]["device_memory"].is_null());
+    if let Some(gpu) = backends.get(2) {
+        let m = &gpu["device_memory"];
+        let planned = m["planned_bytes"].as_u64().unwrap();
+        let peak = m["peak_bytes"].as_u64().unwrap();
+        assert!(peak > 0 && peak <= planned, "{m}");
+    }
     for bad in [["--bench.msm", "5..2"], ["--bench.proof", "12x3@10"]] {
         let (ok, _, err) = keel(&["bench", "--quick", bad[0], bad[1]]);
         assert!(!ok, "{bad:?} accepted");
