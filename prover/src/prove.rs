@@ -240,10 +240,10 @@ impl BatchProver {
         let (circuit, public) = keel_circuit::proof::synthesize(self.keys.shape, witness)?;
         let layout = start.elapsed();
         let work = match self.engine {
-            Engine::Keel => Work::Keel(
+            Engine::Keel => Work::Keel(Box::new(
                 plonk::synthesize(&self.keys.pk, &circuit, &[&public.to_vec()])
                     .map_err(keel_error)?,
-            ),
+            )),
             Engine::Halo2 => Work::Halo2(Box::new(circuit)),
         };
         Ok(LaidOut {
@@ -268,6 +268,7 @@ impl BatchProver {
         progress(Progress::Proving);
         let circuit = match work {
             Work::Keel(synthesized) => {
+                let synthesized = *synthesized;
                 let prepared = self.prepared()?;
                 let synthesis = synthesized.time;
                 let mut rng = OsRng;
@@ -485,7 +486,7 @@ impl std::fmt::Debug for LaidOut {
 }
 
 enum Work {
-    Keel(plonk::Synthesized),
+    Keel(Box<plonk::Synthesized>),
     Halo2(Box<keel_circuit::BatchCircuit>),
 }
 
