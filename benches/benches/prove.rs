@@ -42,7 +42,7 @@ fn share(t: &Timings) -> String {
     if let Some(s) = &t.stages {
         let ms = |d: Duration| d.as_secs_f64() * 1e3;
         return format!(
-            "layout {:.0} ms | witness+advice {:.0} | lookups {:.0} | products {:.0} | quotient {:.0} | vanishing {:.0} | evaluations {:.0} | opening {:.0} ms; backend: {} NTTs {:.0} ms, {} MSMs {:.0} ms (thread-summed), gates of {} parts on the device {:.0} ms, {:.1} MiB to the device and {:.1} MiB back, {} redone on the CPU",
+            "layout {:.0} ms | witness+advice {:.0} | lookups {:.0} | products {:.0} | quotient {:.0} | vanishing {:.0} | evaluations {:.0} | opening {:.0} ms; backend: {} NTTs {:.0} ms, {} MSMs {:.0} ms (thread-summed), gates of {} parts on the device {:.0} ms, {:.1} MiB to the device and {:.1} MiB back, {} redone on the CPU{}",
             ms(t.witness.saturating_sub(s.witness)),
             ms(s.witness),
             ms(s.lookups),
@@ -60,6 +60,11 @@ fn share(t: &Timings) -> String {
             s.backend.bytes_up as f64 / (1 << 20) as f64,
             s.backend.bytes_down as f64 / (1 << 20) as f64,
             s.backend.fallbacks,
+            s.utilisation().map_or(String::new(), |u| format!(
+                "; GPU busy {:.0} ms, {:.0}% of the proof",
+                ms(s.backend.busy.unwrap_or_default()),
+                100.0 * u
+            )),
         );
     }
     format!(
@@ -197,6 +202,53 @@ fn bench(_: &mut Criterion) {
                 shown.join(", "),
                 shape.capacity as f64 / m,
                 m / shape.capacity as f64,
+            );
+        }
+        // Keel's provers as a prover service runs them: each batch laid out while the previous
+        // one is proven, against the same proofs one at a time
+        let mut pipelined = Vec::new();
+        for (name, prover, times) in &timed {
+            if *name == "halo2" {
+                continue;
+            }
+            let batches = vec![w.clone(); runs.max(2)];
+            let p = prover.prove_pipelined(&batches).expect("pipelined proofs");
+            for proof in &p.proofs {
+                prover.verifier().verify(proof).expect("the proof verifies");
+            }
+            let one = median(times.clone());
+            let secs = p.wall.as_secs_f64();
+            let rate = (batches.len() * shape.capacity) as f64 / secs;
+            println!(
+                "pipelined/{name}/N{}-D{}-k{}: {} proofs in {secs:.2} s: {rate:.3} transfers/s, {:.2}× one at a time{}",
+                shape.capacity,
+                shape.depth,
+                shape.k,
+                batches.len(),
+                batches.len() as f64 * one / secs,
+                p.utilisation().map_or(String::new(), |u| format!(
+                    "; GPU busy {:.0}% of the time",
+                    100.0 * u
+                )),
+            );
+            if let (Ok(Some(plan)), Some(ctx)) = (prover.device_memory(), &gpu) {
+                let mib = |b: u64| b as f64 / (1 << 20) as f64;
+                println!(
+                    "  {name}: device memory {:.0} MiB planned a proof (bases {:.0}, tables {:.0}, key {:.0}, working {:.0}), {:.0} MiB the most in use",
+                    mib(plan.total()),
+                    mib(plan.bases),
+                    mib(plan.tables),
+                    mib(plan.key),
+                    mib(plan.working),
+                    mib(ctx.memory_peak()),
+                );
+            }
+            pipelined.push((*name, rate));
+        }
+        if let [("keel-cpu", cpu), ("keel-gpu", gpu)] = pipelined[..] {
+            println!(
+                "ratio/pipelined: Keel GPU {gpu:.3} transfers/s / Keel CPU {cpu:.3} transfers/s = {:.2}×",
+                gpu / cpu
             );
         }
         let of = |n: &str| medians.iter().find(|(m, _)| *m == n).map(|(_, t)| *t);

@@ -26,7 +26,9 @@
 //! ```
 //!
 //! ```text
-//!  worker::run: batch stream ─▶ shadow state (STF) ─▶ witness ─▶ prove (this shard's batches) ─▶ sink
+//!  worker::run: batch stream ─▶ shadow state (STF) ─▶ witness ─▶ lay out (circuit, synthesis)
+//!        ─▶ prove on a proving thread (this shard's batches) ─▶ sink
+//!        the next batches are applied and laid out while a proof runs (WorkerConfig::pipeline)
 //! ```
 //!
 //! Both engines implement [`gpu::Msm`], so callers (the KZG commitment wrapper) do not care
