@@ -284,11 +284,10 @@ impl MsmParams {
     /// engines: every device kernel Keel's prover has.
     pub fn with_device_kernels(self, ctx: &Arc<GpuContext>) -> Result<Self, GpuError> {
         let limbs = ctx.preferred_limbs();
-        let ntt = GpuNtt::new(ctx.clone(), limbs)?;
-        let quotient = GpuQuotient::new(ctx.clone(), limbs)?;
-        Ok(self
-            .with_ntt(Arc::new(ntt))
-            .with_quotient(Arc::new(quotient)))
+        let ntt = Arc::new(GpuNtt::new(ctx.clone(), limbs)?);
+        // the quotient transforms the proof's kept coefficients onto each part itself
+        let quotient = GpuQuotient::new(ctx.clone(), limbs)?.with_transforms(ntt.clone());
+        Ok(self.with_ntt(ntt).with_quotient(Arc::new(quotient)))
     }
 
     /// The [`crate::plonk::Backend`] of Keel's prover over these parameters: the CPU reference

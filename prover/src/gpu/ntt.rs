@@ -258,63 +258,18 @@ impl GpuNtt {
 
     fn run(&self, a: &mut [Fr], omega: Fr, log_n: u32, around: Around) -> Result<(), GpuError> {
         check_len(a, log_n);
-        let n = a.len();
         if log_n == 0 {
             // one value: every transform is the identity (g^0 = 1, and n⁻¹ = 1)
             return Ok(());
         }
-        let bytes = n as u64 * ELEMENT_BYTES;
-        if bytes > self.ctx.max_binding() {
-            return Err(GpuError::TooLarge {
-                what: "NTT values",
-                needed: bytes,
-                allowed: self.ctx.max_binding(),
-            });
-        }
-        let twiddles = self.table(omega, n / 2, "NTT twiddles")?;
-        let factors = match around {
-            Around::Plain => None,
-            Around::Coset(g) => Some(self.table(g, n, "NTT coset powers")?),
-            Around::Inverse => {
-                let words = self.m.encode(&n_inverse(log_n));
-                Some(Arc::new(storage_init(&self.ctx, "NTT 1/n", &words)))
-            }
-        };
+        self.check_size(log_n)?;
         let input: Vec<u32> = a.iter().flat_map(|x| self.m.encode(x)).collect();
         let ctx = &self.ctx;
-        let values = ctx.scoped("NTT", || {
-            let values = storage_init(ctx, "NTT values", &input);
-            let mut enc = encoder(ctx, "NTT");
-            let params = |stage: u32| uniform(ctx, "NTT params", &[log_n, stage, n as u32, 0]);
-            let whole = params(0);
-            let items = n as u64;
-            if let (Around::Coset(_), Some(f)) = (around, &factors) {
-                let b = [(0, &values), (2, &whole), (3, f.as_ref())];
-                self.pipelines
-                    .dispatch(ctx, &mut enc, "ntt_mul_factors", &b, items, 64);
-            }
-            self.pipelines.dispatch(
-                ctx,
-                &mut enc,
-                "ntt_bitreverse",
-                &[(0, &values), (2, &whole)],
-                items,
-                64,
-            );
-            let stages: Vec<wgpu::Buffer> = (0..log_n).map(params).collect();
-            for p in &stages {
-                let b = [(0, &values), (1, twiddles.as_ref()), (2, p)];
-                self.pipelines
-                    .dispatch(ctx, &mut enc, "ntt_butterfly", &b, items / 2, 64);
-            }
-            if let (Around::Inverse, Some(f)) = (around, &factors) {
-                let b = [(0, &values), (2, &whole), (3, f.as_ref())];
-                self.pipelines
-                    .dispatch(ctx, &mut enc, "ntt_mul_scalar", &b, items, 64);
-            }
-            ctx.submit(enc.finish());
-            values
-        })?;
+        let values = ctx.scoped("NTT", || storage_init(ctx, "NTT values", &input))?;
+        let mut enc = encoder(ctx, "NTT");
+        let kept = self.record(&mut enc, &values, omega, log_n, around)?;
+        ctx.scoped("NTT", || ctx.submit(enc.finish()))?;
+        drop(kept);
         let words = read_words(ctx, &values, "NTT readback")?;
         for (i, (x, w)) in a.iter_mut().zip(words.chunks_exact(8)).enumerate() {
             let w: [u32; 8] = w.try_into().expect("8 words");
@@ -324,6 +279,91 @@ impl GpuNtt {
             })?;
         }
         Ok(())
+    }
+
+    /// A transform of `2^log_n` values refused before any work if one binding cannot hold them.
+    fn check_size(&self, log_n: u32) -> Result<(), GpuError> {
+        let bytes = (1u64 << log_n) * ELEMENT_BYTES;
+        if bytes > self.ctx.max_binding() {
+            return Err(GpuError::TooLarge {
+                what: "NTT values",
+                needed: bytes,
+                allowed: self.ctx.max_binding(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Records the coset transform of the `2^log_n` coefficients in `values` (a device buffer
+    /// of exactly that many elements, in this engine's encoding) onto `g·⟨ω⟩`, in place, into
+    /// `enc`: nothing crosses to or from the host. Returns the buffers the recorded work reads,
+    /// to be kept until it is submitted.
+    pub(crate) fn record_coset(
+        &self,
+        enc: &mut wgpu::CommandEncoder,
+        values: &wgpu::Buffer,
+        omega: Fr,
+        g: Fr,
+        log_n: u32,
+    ) -> Result<Vec<Arc<wgpu::Buffer>>, GpuError> {
+        self.check_size(log_n)?;
+        self.record(enc, values, omega, log_n, Around::Coset(g))
+    }
+
+    /// Records the transform of `values` (in place) into `enc`; returns the buffers it reads.
+    fn record(
+        &self,
+        enc: &mut wgpu::CommandEncoder,
+        values: &wgpu::Buffer,
+        omega: Fr,
+        log_n: u32,
+        around: Around,
+    ) -> Result<Vec<Arc<wgpu::Buffer>>, GpuError> {
+        let n = 1usize << log_n;
+        let twiddles = self.table(omega, n / 2, "NTT twiddles")?;
+        let factors = match around {
+            Around::Plain => None,
+            Around::Coset(g) => Some(self.table(g, n, "NTT coset powers")?),
+            Around::Inverse => {
+                let words = self.m.encode(&n_inverse(log_n));
+                Some(Arc::new(storage_init(&self.ctx, "NTT 1/n", &words)))
+            }
+        };
+        let ctx = &self.ctx;
+        ctx.scoped("NTT", || {
+            let params = |stage: u32| uniform(ctx, "NTT params", &[log_n, stage, n as u32, 0]);
+            let whole = params(0);
+            let items = n as u64;
+            if let (Around::Coset(_), Some(f)) = (around, &factors) {
+                let b = [(0, values), (2, &whole), (3, f.as_ref())];
+                self.pipelines
+                    .dispatch(ctx, enc, "ntt_mul_factors", &b, items, 64);
+            }
+            self.pipelines.dispatch(
+                ctx,
+                enc,
+                "ntt_bitreverse",
+                &[(0, values), (2, &whole)],
+                items,
+                64,
+            );
+            let stages: Vec<wgpu::Buffer> = (0..log_n).map(params).collect();
+            for p in &stages {
+                let b = [(0, values), (1, twiddles.as_ref()), (2, p)];
+                self.pipelines
+                    .dispatch(ctx, enc, "ntt_butterfly", &b, items / 2, 64);
+            }
+            if let (Around::Inverse, Some(f)) = (around, &factors) {
+                let b = [(0, values), (2, &whole), (3, f.as_ref())];
+                self.pipelines
+                    .dispatch(ctx, enc, "ntt_mul_scalar", &b, items, 64);
+            }
+            let mut kept: Vec<Arc<wgpu::Buffer>> = stages.into_iter().map(Arc::new).collect();
+            kept.push(Arc::new(whole));
+            kept.push(twiddles);
+            kept.extend(factors);
+            kept
+        })
     }
 }
 

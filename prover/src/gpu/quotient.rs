@@ -20,6 +20,7 @@ use super::{
         Pipelines,
     },
     error::GpuError,
+    ntt::{GpuNtt, Ntt},
 };
 use crate::plonk::Opcodes;
 
@@ -67,6 +68,8 @@ pub struct GpuQuotient {
     pipelines: Pipelines,
     m: Montgomery<Fr>,
     max_rows: usize,
+    /// The transforms that put kept coefficients on each coset part on the device, if given.
+    ntt: Option<std::sync::Arc<GpuNtt>>,
 }
 
 impl std::fmt::Debug for GpuQuotient {
@@ -74,11 +77,25 @@ impl std::fmt::Debug for GpuQuotient {
         f.debug_struct("GpuQuotient")
             .field("device", &self.ctx.describe())
             .field("limbs", &self.limbs)
+            .field("coset_transforms", &self.ntt.is_some())
             .finish()
     }
 }
 
 impl GpuQuotient {
+    /// This interpreter transforming kept coefficients onto each coset part with `ntt` (on the
+    /// same device, with the same limbs), so the proof's columns go up once a proof
+    /// ([`GpuQuotient::evaluate_on_coset`]).
+    pub fn with_transforms(mut self, ntt: std::sync::Arc<GpuNtt>) -> Self {
+        self.ntt = Some(ntt);
+        self
+    }
+
+    /// Whether it transforms kept coefficients itself.
+    pub fn transforms(&self) -> bool {
+        self.ntt.is_some()
+    }
+
     /// The device it runs on.
     pub fn device(&self) -> &GpuContext {
         &self.ctx
@@ -101,12 +118,26 @@ impl GpuQuotient {
             .max(1);
         let rows = if fit >= 64 { fit / 64 * 64 } else { fit };
         let dispatches = n64.div_ceil(rows as u64);
-        allocation_uploaded(ops.words.len() as u64 * 4)
+        let column_bytes = columns as u64 * n64 * ELEMENT_BYTES;
+        let proof_columns = match &self.ntt {
+            // the coefficients kept (uploaded once), the part's values made on the device in a
+            // buffer of their own through a scratch column, with each transform's uniforms
+            Some(ntt) => {
+                allocation_uploaded(column_bytes)
+                    + allocation(column_bytes)
+                    + ntt.working_bytes(n)
+                    + columns as u64
+                        * (u64::from(n.max(1).trailing_zeros()) + 1)
+                        * allocation_uploaded(16)
+            }
+            None => allocation_uploaded(column_bytes),
+        };
+        proof_columns
+            + allocation_uploaded(ops.words.len() as u64 * 4)
             + allocation_uploaded(ops.constants.len() as u64 * ELEMENT_BYTES)
             + allocation(per_row * rows as u64)
             // the values, and their read-back
             + 2 * allocation(n64 * ELEMENT_BYTES)
-            + allocation_uploaded(columns as u64 * n64 * ELEMENT_BYTES)
             + if key > 0 { allocation_uploaded(key as u64 * n64 * ELEMENT_BYTES) } else { 0 }
             + dispatches * allocation_uploaded(32)
     }
@@ -120,6 +151,7 @@ impl GpuQuotient {
             pipelines,
             m: Montgomery::new(),
             max_rows: MAX_ROWS,
+            ntt: None,
         })
     }
 
@@ -180,7 +212,6 @@ impl GpuQuotient {
         columns: &[&[Fr]],
         n: usize,
     ) -> Result<Vec<Fr>, GpuError> {
-        let max = self.ctx.max_binding();
         let sent;
         let (key_buffer, key_count) = match key {
             KeyColumns::Resident(r) => {
@@ -198,6 +229,91 @@ impl GpuQuotient {
             }
         };
         let proof_columns = self.columns(columns, n, "quotient columns")?;
+        self.interpret(ops, key_buffer, key_count, &proof_columns, n)
+    }
+
+    /// `ops` at every row of the coset part `g·⟨ω⟩` of `2^log_n` rows, from `coefficients`
+    /// kept on the device ([`GpuQuotient::upload`]): each column transformed onto the part on
+    /// the device (its values never cross), then interpreted after `key`'s columns. Only the
+    /// part's numerator comes back.
+    pub fn evaluate_on_coset(
+        &self,
+        ops: &Opcodes,
+        key: KeyColumns<'_>,
+        coefficients: &ResidentColumns,
+        omega: Fr,
+        g: Fr,
+        log_n: u32,
+    ) -> Result<Vec<Fr>, GpuError> {
+        let Some(ntt) = &self.ntt else {
+            return Err(GpuError::Device {
+                stage: "quotient",
+                message: "no coset transforms on this interpreter (with_transforms)".into(),
+            });
+        };
+        let n = 1usize << log_n;
+        if coefficients.n != n {
+            return Err(GpuError::Device {
+                stage: "quotient",
+                message: format!("kept coefficients of {} rows for {n} rows", coefficients.n),
+            });
+        }
+        let sent;
+        let (key_buffer, key_count) = match key {
+            KeyColumns::Resident(r) if r.n != n => {
+                return Err(GpuError::Device {
+                    stage: "quotient",
+                    message: format!("resident columns of {} rows for {n} rows", r.n),
+                })
+            }
+            KeyColumns::Resident(r) => (&r.buffer, r.count),
+            KeyColumns::Host(c) => {
+                sent = self.columns(c, n, "quotient key columns")?;
+                (&sent, c.len())
+            }
+        };
+        let column = n as u64 * ELEMENT_BYTES;
+        let count = coefficients.count as u64;
+        let ctx = &self.ctx;
+        let max = ctx.max_binding();
+        if count * column > max {
+            return Err(GpuError::TooLarge {
+                what: "quotient columns",
+                needed: count * column,
+                allowed: max,
+            });
+        }
+        let (values, scratch) = ctx.scoped("quotient coset columns", || {
+            (
+                storage(ctx, "quotient coset columns", count * column),
+                storage(ctx, "quotient coset scratch", column),
+            )
+        })?;
+        // one column at a time through the scratch buffer: copied from the coefficients,
+        // transformed in place, copied into the part's columns
+        let mut enc = encoder(ctx, "quotient coset transforms");
+        let mut kept = Vec::new();
+        for c in 0..count {
+            enc.copy_buffer_to_buffer(&coefficients.buffer, c * column, &scratch, 0, column);
+            kept.extend(ntt.record_coset(&mut enc, &scratch, omega, g, log_n)?);
+            enc.copy_buffer_to_buffer(&scratch, 0, &values, c * column, column);
+        }
+        ctx.scoped("quotient coset transforms", || ctx.submit(enc.finish()))?;
+        drop(kept);
+        self.interpret(ops, key_buffer, key_count, &values, n)
+    }
+
+    /// `ops` at every row of `n`, over `key_count` key columns in `key_buffer` and the proof's
+    /// columns in `proof_columns`.
+    fn interpret(
+        &self,
+        ops: &Opcodes,
+        key_buffer: &wgpu::Buffer,
+        key_count: usize,
+        proof_columns: &wgpu::Buffer,
+        n: usize,
+    ) -> Result<Vec<Fr>, GpuError> {
+        let max = self.ctx.max_binding();
         // rows per dispatch: as many as the registers' binding holds, at most MAX_ROWS (which
         // bounds the registers' memory and each dispatch's time), a multiple of 64 when above
         let per_row = u64::from(ops.registers) * ELEMENT_BYTES;
@@ -239,7 +355,7 @@ impl GpuQuotient {
                 let b = [
                     (0, &program),
                     (1, &constants),
-                    (2, &proof_columns),
+                    (2, proof_columns),
                     (3, &registers),
                     (4, &out),
                     (5, p),

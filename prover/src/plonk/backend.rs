@@ -293,6 +293,33 @@ pub trait Backend: Send + Sync {
         None
     }
 
+    /// Keeps the proof's coefficient columns (`polys`, each `n` coefficients) where the backend
+    /// evaluates the quotient, for [`Backend::numerator_on_coset`] to put on every coset part
+    /// without their values crossing again; `None` where it keeps nothing.
+    fn keep_coefficients(&self, polys: &[&[Fr]], n: usize) -> Option<Resident> {
+        let _ = (polys, n);
+        None
+    }
+
+    /// The quotient's numerator on the coset `g·⟨ω⟩` of `2^log_n` rows, its proof columns the
+    /// coset values of the coefficients `kept` ([`Backend::keep_coefficients`]) and its key
+    /// columns `key` (kept as `resident` if the backend kept them); `None` leaves it to
+    /// the transforms and [`Backend::numerator`].
+    #[allow(clippy::too_many_arguments)]
+    fn numerator_on_coset(
+        &self,
+        ops: &Opcodes,
+        key: &[&[Fr]],
+        resident: Option<&Resident>,
+        kept: &Resident,
+        omega: Fr,
+        g: Fr,
+        log_n: u32,
+    ) -> Option<Result<Vec<Fr>, BackendError>> {
+        let _ = (ops, key, resident, kept, omega, g, log_n);
+        None
+    }
+
     /// The quotient's numerator (`ops` at every row of `n`: the interpreter's columns are
     /// `key`'s, kept as `resident` if the backend kept them, then `columns`) where the backend
     /// evaluates it; `None` leaves it to the CPU's evaluation of the same graph.
@@ -609,6 +636,64 @@ impl Backend for Engines {
             }
             Err(e) => {
                 tracing::warn!(target: "keel::prover", error = %e, "the key's columns stay on the host; sent with every proof");
+                None
+            }
+        }
+    }
+
+    fn keep_coefficients(&self, polys: &[&[Fr]], n: usize) -> Option<Resident> {
+        let q = self.quotient.as_ref().filter(|q| q.transforms())?;
+        match q.upload(polys, n) {
+            Ok(r) => {
+                self.stats.up.fetch_add(r.bytes(), Ordering::Relaxed);
+                Some(Resident(Arc::new(r)))
+            }
+            Err(e) => {
+                // each part's values are then made and sent as without a device path (where a
+                // required device's failure is an error)
+                tracing::warn!(target: "keel::prover", error = %e, "the proof's coefficients stay on the host; each part's values are sent");
+                None
+            }
+        }
+    }
+
+    fn numerator_on_coset(
+        &self,
+        ops: &Opcodes,
+        key: &[&[Fr]],
+        resident: Option<&Resident>,
+        kept: &Resident,
+        omega: Fr,
+        g: Fr,
+        log_n: u32,
+    ) -> Option<Result<Vec<Fr>, BackendError>> {
+        let q = self.quotient.as_ref()?;
+        let coefficients = kept.0.downcast_ref::<ResidentColumns>()?;
+        let key = match resident.and_then(|r| r.0.downcast_ref::<ResidentColumns>()) {
+            Some(r) => KeyColumns::Resident(r),
+            None => KeyColumns::Host(key),
+        };
+        let key_bytes = match key {
+            KeyColumns::Host(k) => k.iter().map(|c| 32 * c.len() as u64).sum::<u64>(),
+            KeyColumns::Resident(_) => 0,
+        };
+        let program_bytes = 4 * ops.words.len() as u64 + 32 * ops.constants.len() as u64;
+        self.stats
+            .up
+            .fetch_add(key_bytes + program_bytes, Ordering::Relaxed);
+        self.stats.down.fetch_add(32 << log_n, Ordering::Relaxed);
+        let result = self.time(&self.stats.quotient_ns, &self.stats.quotients, || {
+            q.evaluate_on_coset(ops, key, coefficients, omega, g, log_n)
+        });
+        match result {
+            Ok(values) => Some(Ok(values)),
+            Err(source) if self.required => Some(Err(BackendError::Quotient {
+                engine: format!("{q:?}"),
+                source: Box::new(source),
+            })),
+            Err(source) => {
+                tracing::warn!(target: "keel::prover", error = %source, "GPU quotient failed; its part evaluated on the CPU");
+                self.stats.fallbacks.fetch_add(1, Ordering::Relaxed);
                 None
             }
         }

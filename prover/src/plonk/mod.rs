@@ -954,20 +954,42 @@ where
     );
     let num_parts = parts(domain);
     let mut part_values = Vec::with_capacity(num_parts);
+    // the proof's columns, in the interpreter's order after the key's
+    let polys: Vec<&[Fr]> = advice_polys
+        .iter()
+        .chain(&instance_polys)
+        .chain(&z_polys)
+        .chain(lookups.iter().flat_map(|l| {
+            [
+                &l.product_poly,
+                &l.permuted_input_poly,
+                &l.permuted_table_poly,
+            ]
+        }))
+        .map(|p| p.as_slice())
+        .collect();
+    // where the backend can, their coefficients go to the device once and every part's values
+    // are made there
+    let kept = backend.keep_coefficients(&polys, n);
     for j in 0..num_parts {
-        let polys: Vec<&[Fr]> = advice_polys
-            .iter()
-            .chain(&instance_polys)
-            .chain(&z_polys)
-            .chain(lookups.iter().flat_map(|l| {
-                [
-                    &l.product_poly,
-                    &l.permuted_input_poly,
-                    &l.permuted_table_poly,
-                ]
-            }))
-            .map(|p| p.as_slice())
-            .collect();
+        let part = &prepared.parts[j];
+        let on_device = kept.as_ref().and_then(|kept| {
+            backend.numerator_on_coset(
+                &quotient.ops,
+                &part.key_columns(),
+                part.resident.as_ref(),
+                kept,
+                domain.omega,
+                part_generator(domain, j),
+                k,
+            )
+        });
+        if let Some(h) = on_device {
+            let mut h = h?;
+            backend.scale(&mut h, domain.t_evaluations[j]);
+            part_values.push(h);
+            continue;
+        }
         let mut values = cosets(backend, domain, &polys, j)?.into_iter();
         let advice: Vec<Vec<Fr>> = values.by_ref().take(advice_polys.len()).collect();
         let instance: Vec<Vec<Fr>> = values.by_ref().take(instance_polys.len()).collect();
