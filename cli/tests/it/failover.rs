@@ -454,6 +454,15 @@ fn a_split_deployment_survives_a_killed_primary_and_loses_no_replicated_operatio
     for p in &provers {
         let st = p.get("/v1/prover").unwrap();
         assert!(st["proofs"].as_u64().unwrap() >= 1, "{st}");
+        // its uptime, and the GPU's utilisation over it: none on the CPU
+        assert!(st["uptime_ms"].as_u64().unwrap() > 0, "{st}");
+        if st["backend"].as_str().unwrap().starts_with("CPU") {
+            assert_eq!(st["gpu_busy_ms_total"], 0, "{st}");
+            assert!(st["gpu_utilisation"].is_null(), "{st}");
+        } else {
+            let u = st["gpu_utilisation"].as_f64().unwrap();
+            assert!((0.0..=1.0).contains(&u), "{st}");
+        }
     }
     let st = cb.get("/v1/status").unwrap();
     assert_eq!(
