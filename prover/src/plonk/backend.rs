@@ -454,6 +454,52 @@ impl Engines {
             .or_else(|| self.quotient.as_deref().map(|q| q.device()))
     }
 
+    /// Runs `evaluate`, the device's numerator of `n` rows, with `key`'s columns kept as
+    /// `resident` where they were (sent otherwise), counting what crosses: `sent` bytes of the
+    /// proof's columns, the key's if sent, the program, and the `n` values back. A device
+    /// failure is an error where the device is required; otherwise `None` (the CPU evaluates
+    /// the part) and counted.
+    #[allow(clippy::too_many_arguments)]
+    fn device_numerator(
+        &self,
+        q: &GpuQuotient,
+        ops: &Opcodes,
+        key: &[&[Fr]],
+        resident: Option<&Resident>,
+        sent: u64,
+        n: usize,
+        evaluate: impl FnOnce(KeyColumns<'_>) -> Result<Vec<Fr>, GpuError>,
+    ) -> Option<Result<Vec<Fr>, BackendError>> {
+        let key = match resident.and_then(|r| r.0.downcast_ref::<ResidentColumns>()) {
+            Some(r) => KeyColumns::Resident(r),
+            None => KeyColumns::Host(key),
+        };
+        let key_bytes = match key {
+            KeyColumns::Host(k) => k.iter().map(|c| 32 * c.len() as u64).sum::<u64>(),
+            KeyColumns::Resident(_) => 0,
+        };
+        let program_bytes = 4 * ops.words.len() as u64 + 32 * ops.constants.len() as u64;
+        self.stats
+            .up
+            .fetch_add(sent + key_bytes + program_bytes, Ordering::Relaxed);
+        self.stats.down.fetch_add(32 * n as u64, Ordering::Relaxed);
+        let result = self.time(&self.stats.quotient_ns, &self.stats.quotients, || {
+            evaluate(key)
+        });
+        match result {
+            Ok(values) => Some(Ok(values)),
+            Err(source) if self.required => Some(Err(BackendError::Quotient {
+                engine: format!("{q:?}"),
+                source: Box::new(source),
+            })),
+            Err(source) => {
+                tracing::warn!(target: "keel::prover", error = %source, "GPU quotient failed; evaluated on the CPU");
+                self.stats.fallbacks.fetch_add(1, Ordering::Relaxed);
+                None
+            }
+        }
+    }
+
     /// Device operations redone on the CPU so far.
     pub fn fallbacks(&self) -> u64 {
         self.stats.fallbacks.load(Ordering::Relaxed)
@@ -669,34 +715,10 @@ impl Backend for Engines {
     ) -> Option<Result<Vec<Fr>, BackendError>> {
         let q = self.quotient.as_ref()?;
         let coefficients = kept.0.downcast_ref::<ResidentColumns>()?;
-        let key = match resident.and_then(|r| r.0.downcast_ref::<ResidentColumns>()) {
-            Some(r) => KeyColumns::Resident(r),
-            None => KeyColumns::Host(key),
-        };
-        let key_bytes = match key {
-            KeyColumns::Host(k) => k.iter().map(|c| 32 * c.len() as u64).sum::<u64>(),
-            KeyColumns::Resident(_) => 0,
-        };
-        let program_bytes = 4 * ops.words.len() as u64 + 32 * ops.constants.len() as u64;
-        self.stats
-            .up
-            .fetch_add(key_bytes + program_bytes, Ordering::Relaxed);
-        self.stats.down.fetch_add(32 << log_n, Ordering::Relaxed);
-        let result = self.time(&self.stats.quotient_ns, &self.stats.quotients, || {
+        // the proof's columns are on the device already
+        self.device_numerator(q, ops, key, resident, 0, 1 << log_n, |key| {
             q.evaluate_on_coset(ops, key, coefficients, omega, g, log_n)
-        });
-        match result {
-            Ok(values) => Some(Ok(values)),
-            Err(source) if self.required => Some(Err(BackendError::Quotient {
-                engine: format!("{q:?}"),
-                source: Box::new(source),
-            })),
-            Err(source) => {
-                tracing::warn!(target: "keel::prover", error = %source, "GPU quotient failed; its part evaluated on the CPU");
-                self.stats.fallbacks.fetch_add(1, Ordering::Relaxed);
-                None
-            }
-        }
+        })
     }
 
     fn numerator(
@@ -708,36 +730,9 @@ impl Backend for Engines {
         n: usize,
     ) -> Option<Result<Vec<Fr>, BackendError>> {
         let q = self.quotient.as_ref()?;
-        let kept = resident.and_then(|r| r.0.downcast_ref::<ResidentColumns>());
-        let key = match kept {
-            Some(r) => KeyColumns::Resident(r),
-            None => KeyColumns::Host(key),
-        };
-        let bytes = |c: &[&[Fr]]| c.iter().map(|c| 32 * c.len() as u64).sum::<u64>();
-        let key_bytes = match key {
-            KeyColumns::Host(k) => bytes(k),
-            KeyColumns::Resident(_) => 0,
-        };
-        let program_bytes = 4 * ops.words.len() as u64 + 32 * ops.constants.len() as u64;
-        self.stats.up.fetch_add(
-            bytes(columns) + key_bytes + program_bytes,
-            Ordering::Relaxed,
-        );
-        self.stats.down.fetch_add(32 * n as u64, Ordering::Relaxed);
-        let result = self.time(&self.stats.quotient_ns, &self.stats.quotients, || {
+        let sent = columns.iter().map(|c| 32 * c.len() as u64).sum();
+        self.device_numerator(q, ops, key, resident, sent, n, |key| {
             q.evaluate(ops, key, columns, n)
-        });
-        match result {
-            Ok(values) => Some(Ok(values)),
-            Err(source) if self.required => Some(Err(BackendError::Quotient {
-                engine: format!("{q:?}"),
-                source: Box::new(source),
-            })),
-            Err(source) => {
-                tracing::warn!(target: "keel::prover", error = %source, "GPU quotient failed; evaluated on the CPU");
-                self.stats.fallbacks.fetch_add(1, Ordering::Relaxed);
-                None
-            }
-        }
+        })
     }
 }

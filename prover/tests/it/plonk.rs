@@ -230,17 +230,19 @@ fn verifies(
     .is_ok()
 }
 
+/// Parameters with every device kernel on `ctx` (lavapipe here), required.
+fn gpu_params(params: ParamsKZG<Bn256>, ctx: &Arc<keel_prover::gpu::GpuContext>) -> MsmParams {
+    MsmParams::new(params, gpu_factory(ctx.clone(), MsmConfig::default()))
+        .with_device_kernels(ctx)
+        .unwrap()
+        .required(true)
+}
+
 fn small_backends() -> Vec<(&'static str, Engines)> {
     let keys = small_keys();
     let cpu = MsmParams::new(keys.params.clone(), cpu_factory());
     let ctx = crate::gpu::ctx();
-    let gpu = MsmParams::new(
-        keys.params.clone(),
-        gpu_factory(ctx.clone(), MsmConfig::default()),
-    )
-    .with_device_kernels(&ctx)
-    .unwrap()
-    .required(true);
+    let gpu = gpu_params(keys.params.clone(), &ctx);
     vec![("cpu", cpu.backend()), ("gpu", gpu.backend())]
 }
 
@@ -341,14 +343,7 @@ fn batch_circuit_proofs_verify_with_the_standard_verifier_on_both_backends() {
     let public = public.to_vec();
     let cpu = prover.params().backend();
     let ctx = crate::gpu::ctx();
-    let gpu = MsmParams::new(
-        srs().clone(),
-        gpu_factory(ctx.clone(), MsmConfig::default()),
-    )
-    .with_device_kernels(&ctx)
-    .unwrap()
-    .required(true)
-    .backend();
+    let gpu = gpu_params(srs().clone(), &ctx).backend();
     let mut proofs = Vec::new();
     for (name, backend) in [("cpu", &cpu), ("gpu", &gpu)] {
         let prepared = Prepared::new(backend, pk).unwrap();
@@ -458,14 +453,7 @@ fn the_device_memory_plan_bounds_what_a_proof_uses_and_a_key_sent_needs_less() {
     let ctx = keel_prover::gpu::GpuContext::acquire(keel_prover::gpu::GpuPolicy::Software)
         .unwrap()
         .unwrap();
-    let gpu = MsmParams::new(
-        srs().clone(),
-        gpu_factory(ctx.clone(), MsmConfig::default()),
-    )
-    .with_device_kernels(&ctx)
-    .unwrap()
-    .required(true)
-    .backend();
+    let gpu = gpu_params(srs().clone(), &ctx).backend();
     assert!(device_memory(&prover.params().backend(), pk, true).is_none());
     let kept = device_memory(&gpu, pk, true).unwrap();
     let sent = device_memory(&gpu, pk, false).unwrap();
@@ -492,13 +480,7 @@ fn the_device_memory_plan_bounds_what_a_proof_uses_and_a_key_sent_needs_less() {
 
     // A prover's budget: the key's columns kept where a proof then fits, sent where only that
     // fits, and a proof that fits neither way refused before any work.
-    let params = MsmParams::new(
-        srs().clone(),
-        gpu_factory(ctx.clone(), MsmConfig::default()),
-    )
-    .with_device_kernels(&ctx)
-    .unwrap()
-    .required(true);
+    let params = gpu_params(srs().clone(), &ctx);
     let keys = prover.keys().clone();
     let budget =
         |bytes| BatchProver::new(params.clone(), keys.clone()).with_device_budget(Some(bytes));
@@ -797,17 +779,7 @@ fn a_two_phase_circuit_with_a_lookup_proves_on_both_backends_and_a_broken_gate_i
             "cpu",
             MsmParams::new(params.clone(), cpu_factory()).backend(),
         ),
-        (
-            "gpu",
-            MsmParams::new(
-                params.clone(),
-                gpu_factory(ctx.clone(), MsmConfig::default()),
-            )
-            .with_device_kernels(&ctx)
-            .unwrap()
-            .required(true)
-            .backend(),
-        ),
+        ("gpu", gpu_params(params.clone(), &ctx).backend()),
     ];
     let mut proofs = Vec::new();
     for (name, backend) in &backends {
