@@ -42,8 +42,9 @@ fn share(t: &Timings) -> String {
     if let Some(s) = &t.stages {
         let ms = |d: Duration| d.as_secs_f64() * 1e3;
         return format!(
-            "layout {:.0} ms | witness+advice {:.0} | lookups {:.0} | products {:.0} | quotient {:.0} | vanishing {:.0} | evaluations {:.0} | opening {:.0} ms; backend: {} NTTs {:.0} ms, {} MSMs {:.0} ms (thread-summed), gates of {} parts on the device {:.0} ms, {:.1} MiB to the device and {:.1} MiB back, {} redone on the CPU{}",
+            "layout {:.0} ms | synthesis {:.0} | witness+advice {:.0} (synthesis included) | lookups {:.0} | products {:.0} | quotient {:.0} | vanishing {:.0} | evaluations {:.0} | opening {:.0} ms; backend: {} NTTs {:.0} ms, {} MSMs {:.0} ms (thread-summed), gates of {} parts on the device {:.0} ms, {:.1} MiB to the device and {:.1} MiB back, {} redone on the CPU{}",
             ms(t.witness.saturating_sub(s.witness)),
+            ms(s.synthesis),
             ms(s.witness),
             ms(s.lookups),
             ms(s.products),

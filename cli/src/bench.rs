@@ -322,7 +322,8 @@ pub(crate) fn run(args: BenchArgs) -> anyhow::Result<()> {
             });
             if let Some(s) = &t.stages {
                 v["keel"] = json!({
-                    "witness_and_advice_ms": ms(s.witness), "lookups_ms": ms(s.lookups),
+                    "witness_and_advice_ms": ms(s.witness), "synthesis_ms": ms(s.synthesis),
+                    "lookups_ms": ms(s.lookups),
                     "products_ms": ms(s.products), "quotient_ms": ms(s.quotient),
                     "vanishing_ms": ms(s.vanishing), "evaluations_ms": ms(s.evaluations),
                     "opening_ms": ms(s.opening), "ntts": s.backend.ntts,

@@ -200,6 +200,9 @@ impl From<Error> for PlonkError {
 pub struct Stages {
     /// Synthesis and the advice commitments (phase by phase).
     pub witness: Duration,
+    /// Of which the synthesis done apart from the proof ([`synthesize`]): the CPU's part that a
+    /// pipeline overlaps with the previous proof (zero for a circuit synthesised inside).
+    pub synthesis: Duration,
     /// Lookups' compression, permutation and commitments.
     pub lookups: Duration,
     /// Permutation and lookup products and their commitments; the random polynomial.
@@ -790,6 +793,7 @@ where
             .collect::<Result<Vec<_>, _>>()?;
         (w.into_advice()?, challenges)
     };
+    stages.synthesis = synthesized;
     stages.witness = synthesized + start.elapsed();
 
     let fixed_values: Vec<&[Fr]> = pk.fixed_values().iter().map(|p| p.values()).collect();
