@@ -310,6 +310,37 @@ impl GpuNtt {
         self.record(enc, values, omega, log_n, Around::Coset(g))
     }
 
+    /// Records, on the `2^log_n` values in `values` (a device buffer in this engine's encoding),
+    /// in place: `· v.scale`, the inverse transform in `v.omega_inv`, then `· v.g_inv^i`.
+    /// Returns the buffers the recorded work reads, to be kept until it is submitted.
+    pub(crate) fn record_vanishing(
+        &self,
+        enc: &mut wgpu::CommandEncoder,
+        values: &wgpu::Buffer,
+        v: super::quotient::Vanishing,
+        log_n: u32,
+    ) -> Result<Vec<Arc<wgpu::Buffer>>, GpuError> {
+        self.check_size(log_n)?;
+        let n = 1usize << log_n;
+        let ctx = &self.ctx;
+        let scale = Arc::new(storage_init(ctx, "NTT scale", &self.m.encode(&v.scale)));
+        let whole = Arc::new(uniform(ctx, "NTT params", &[log_n, 0, n as u32, 0]));
+        ctx.scoped("NTT", || {
+            let b = [(0, values), (2, whole.as_ref()), (3, scale.as_ref())];
+            self.pipelines
+                .dispatch(ctx, enc, "ntt_mul_scalar", &b, n as u64, 64);
+        })?;
+        let mut kept = self.record(enc, values, v.omega_inv, log_n, Around::Inverse)?;
+        let powers = self.table(v.g_inv, n, "NTT coset powers")?;
+        ctx.scoped("NTT", || {
+            let b = [(0, values), (2, whole.as_ref()), (3, powers.as_ref())];
+            self.pipelines
+                .dispatch(ctx, enc, "ntt_mul_factors", &b, n as u64, 64);
+        })?;
+        kept.extend([scale, whole, powers]);
+        Ok(kept)
+    }
+
     /// Records the transform of `values` (in place) into `enc`; returns the buffers it reads.
     fn record(
         &self,

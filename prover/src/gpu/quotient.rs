@@ -61,6 +61,20 @@ pub enum KeyColumns<'a> {
     Host(&'a [&'a [Fr]]),
 }
 
+/// What the device does with a coset part's numerator before it comes back
+/// ([`GpuQuotient::evaluate_on_coset`]): the vanishing division (`· scale`, the inverse of
+/// `X^n − 1` on the part), the inverse transform (`ω⁻¹`, with `n⁻¹`), then the coset shift
+/// undone (`· g⁻ⁱ`), as the CPU does them.
+#[derive(Clone, Copy, Debug)]
+pub struct Vanishing {
+    /// The inverse of the vanishing polynomial on the part.
+    pub scale: Fr,
+    /// The inverse root of unity.
+    pub omega_inv: Fr,
+    /// The inverse of the part's generator.
+    pub g_inv: Fr,
+}
+
 /// The opcode interpreter on one device.
 pub struct GpuQuotient {
     ctx: std::sync::Arc<GpuContext>,
@@ -229,13 +243,16 @@ impl GpuQuotient {
             }
         };
         let proof_columns = self.columns(columns, n, "quotient columns")?;
-        self.interpret(ops, key_buffer, key_count, &proof_columns, n)
+        let out = self.interpret(ops, key_buffer, key_count, &proof_columns, n)?;
+        self.read(&out)
     }
 
     /// `ops` at every row of the coset part `g·⟨ω⟩` of `2^log_n` rows, from `coefficients`
     /// kept on the device ([`GpuQuotient::upload`]): each column transformed onto the part on
-    /// the device (its values never cross), then interpreted after `key`'s columns. Only the
-    /// part's numerator comes back.
+    /// the device (its values never cross), then interpreted after `key`'s columns, then, with
+    /// `vanishing`, divided and brought back to coefficients there too. Only the part's result
+    /// comes back.
+    #[allow(clippy::too_many_arguments)]
     pub fn evaluate_on_coset(
         &self,
         ops: &Opcodes,
@@ -244,6 +261,7 @@ impl GpuQuotient {
         omega: Fr,
         g: Fr,
         log_n: u32,
+        vanishing: Option<Vanishing>,
     ) -> Result<Vec<Fr>, GpuError> {
         let Some(ntt) = &self.ntt else {
             return Err(GpuError::Device {
@@ -300,11 +318,34 @@ impl GpuQuotient {
         }
         ctx.scoped("quotient coset transforms", || ctx.submit(enc.finish()))?;
         drop(kept);
-        self.interpret(ops, key_buffer, key_count, &values, n)
+        let out = self.interpret(ops, key_buffer, key_count, &values, n)?;
+        if let Some(v) = vanishing {
+            let mut enc = encoder(ctx, "quotient vanishing");
+            let kept = ntt.record_vanishing(&mut enc, &out, v, log_n)?;
+            ctx.scoped("quotient vanishing", || ctx.submit(enc.finish()))?;
+            drop(kept);
+        }
+        self.read(&out)
+    }
+
+    /// The values of `out` back on the host.
+    fn read(&self, out: &wgpu::Buffer) -> Result<Vec<Fr>, GpuError> {
+        let words = read_words(&self.ctx, out, "quotient readback")?;
+        words
+            .chunks_exact(8)
+            .enumerate()
+            .map(|(i, w)| {
+                let w: [u32; 8] = w.try_into().expect("8 words");
+                self.m.decode(&w).ok_or(GpuError::BadResult {
+                    what: "quotient value",
+                    at: i,
+                })
+            })
+            .collect()
     }
 
     /// `ops` at every row of `n`, over `key_count` key columns in `key_buffer` and the proof's
-    /// columns in `proof_columns`.
+    /// columns in `proof_columns`, into a device buffer of `n` values.
     fn interpret(
         &self,
         ops: &Opcodes,
@@ -312,7 +353,7 @@ impl GpuQuotient {
         key_count: usize,
         proof_columns: &wgpu::Buffer,
         n: usize,
-    ) -> Result<Vec<Fr>, GpuError> {
+    ) -> Result<wgpu::Buffer, GpuError> {
         let max = self.ctx.max_binding();
         // rows per dispatch: as many as the registers' binding holds, at most MAX_ROWS (which
         // bounds the registers' memory and each dispatch's time), a multiple of 64 when above
@@ -367,17 +408,6 @@ impl GpuQuotient {
             ctx.submit(enc.finish());
             out
         })?;
-        let words = read_words(ctx, &out, "quotient readback")?;
-        words
-            .chunks_exact(8)
-            .enumerate()
-            .map(|(i, w)| {
-                let w: [u32; 8] = w.try_into().expect("8 words");
-                self.m.decode(&w).ok_or(GpuError::BadResult {
-                    what: "quotient value",
-                    at: i,
-                })
-            })
-            .collect()
+        Ok(out)
     }
 }

@@ -33,6 +33,7 @@ use rayon::prelude::*;
 use super::Opcodes;
 use crate::gpu::{
     CpuMsm, CpuNtt, GpuError, GpuQuotient, KeyColumns, Msm, MsmError, Ntt, ResidentColumns,
+    Vanishing,
 };
 
 /// Columns a backend keeps where it evaluates (a key's, on a device), opaque to the prover.
@@ -303,8 +304,9 @@ pub trait Backend: Send + Sync {
 
     /// The quotient's numerator on the coset `g·⟨ω⟩` of `2^log_n` rows, its proof columns the
     /// coset values of the coefficients `kept` ([`Backend::keep_coefficients`]) and its key
-    /// columns `key` (kept as `resident` if the backend kept them); `None` leaves it to
-    /// the transforms and [`Backend::numerator`].
+    /// columns `key` (kept as `resident` if the backend kept them); with `vanishing`, what the
+    /// division and the way back to coefficients make of it ([`Vanishing`]). `None` leaves it
+    /// to the transforms and [`Backend::numerator`].
     #[allow(clippy::too_many_arguments)]
     fn numerator_on_coset(
         &self,
@@ -315,8 +317,9 @@ pub trait Backend: Send + Sync {
         omega: Fr,
         g: Fr,
         log_n: u32,
+        vanishing: Option<Vanishing>,
     ) -> Option<Result<Vec<Fr>, BackendError>> {
-        let _ = (ops, key, resident, kept, omega, g, log_n);
+        let _ = (ops, key, resident, kept, omega, g, log_n, vanishing);
         None
     }
 
@@ -658,7 +661,17 @@ impl Backend for Engines {
         });
         Some(DeviceMemory {
             bases: self.g.resident_bytes() + self.g_lagrange.resident_bytes(),
-            tables: self.ntt.table_bytes(n, shape.parts),
+            // each part's generator's powers, and where the quotient transforms on the device,
+            // its inverse's too (the coset shift undone there)
+            tables: self.ntt.table_bytes(
+                n,
+                shape.parts
+                    * if self.quotient.as_ref().is_some_and(|q| q.transforms()) {
+                        2
+                    } else {
+                        1
+                    },
+            ),
             key: if keep {
                 shape.parts as u64 * GpuQuotient::resident_bytes(shape.key_columns, n)
             } else {
@@ -712,12 +725,13 @@ impl Backend for Engines {
         omega: Fr,
         g: Fr,
         log_n: u32,
+        vanishing: Option<Vanishing>,
     ) -> Option<Result<Vec<Fr>, BackendError>> {
         let q = self.quotient.as_ref()?;
         let coefficients = kept.0.downcast_ref::<ResidentColumns>()?;
         // the proof's columns are on the device already
         self.device_numerator(q, ops, key, resident, 0, 1 << log_n, |key| {
-            q.evaluate_on_coset(ops, key, coefficients, omega, g, log_n)
+            q.evaluate_on_coset(ops, key, coefficients, omega, g, log_n, vanishing)
         })
     }
 

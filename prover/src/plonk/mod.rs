@@ -975,8 +975,12 @@ where
     // where the backend can, their coefficients go to the device once and every part's values
     // are made there
     let kept = backend.keep_coefficients(&polys, n);
+    // parts the device also divided by the vanishing polynomial and brought back to
+    // coefficients (what the next stage does for the others)
+    let mut vanished = vec![false; num_parts];
     for j in 0..num_parts {
         let part = &prepared.parts[j];
+        let g = part_generator(domain, j);
         let on_device = kept.as_ref().and_then(|kept| {
             backend.numerator_on_coset(
                 &quotient.ops,
@@ -984,14 +988,18 @@ where
                 part.resident.as_ref(),
                 kept,
                 domain.omega,
-                part_generator(domain, j),
+                g,
                 k,
+                Some(crate::gpu::Vanishing {
+                    scale: domain.t_evaluations[j],
+                    omega_inv: domain.omega_inv,
+                    g_inv: g.invert().expect("a coset generator is not zero"),
+                }),
             )
         });
-        if let Some(h) = on_device {
-            let mut h = h?;
-            backend.scale(&mut h, domain.t_evaluations[j]);
-            part_values.push(h);
+        if let Some(v) = on_device {
+            part_values.push(v?);
+            vanished[j] = true;
             continue;
         }
         let mut values = cosets(backend, domain, &polys, j)?.into_iter();
@@ -1020,6 +1028,9 @@ where
     // the Vandermonde system in the t_j gives the pieces.
     let t = Instant::now();
     for (j, v) in part_values.iter_mut().enumerate() {
+        if vanished[j] {
+            continue;
+        }
         backend.intt(v, domain.omega_inv, k)?;
         let g_inv = part_generator(domain, j)
             .invert()
