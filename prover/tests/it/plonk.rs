@@ -927,3 +927,40 @@ fn a_witness_synthesised_on_another_thread_proves_as_create_proof_does_and_misma
     .unwrap_err();
     assert!(matches!(e, PlonkError::KeyMismatch), "{e}");
 }
+
+#[test]
+fn a_device_quotient_failure_is_a_typed_error_when_required_and_left_to_the_cpu_otherwise() {
+    let keys = small_keys();
+    let cs = keys.pk.get_vk().cs();
+    let ctx = crate::gpu::ctx();
+    let ops = keel_prover::plonk::Gates::new(cs).opcodes(&[], Fr::from(3), 64);
+    let polys: Vec<Vec<Fr>> = (0..cs.num_advice_columns())
+        .map(|i| (0..64).map(|r| Fr::from((i * 64 + r) as u64)).collect())
+        .collect();
+    let refs: Vec<&[Fr]> = polys.iter().map(|p| p.as_slice()).collect();
+    for required in [true, false] {
+        let backend = MsmParams::new(
+            keys.params.clone(),
+            gpu_factory(ctx.clone(), MsmConfig::default()),
+        )
+        .with_device_kernels(&ctx)
+        .unwrap()
+        .required(required)
+        .backend();
+        let kept = backend
+            .keep_coefficients(&refs, 64)
+            .expect("kept on the device");
+        // a part of 128 rows from coefficients of 64: the device refuses it
+        let w = keel_prover::gpu::ntt::omega(7);
+        let got = backend.numerator_on_coset(&ops, &[], None, &kept, w, Fr::from(5), 7, None);
+        if required {
+            let e = got.expect("an answer").unwrap_err();
+            assert!(matches!(e, BackendError::Quotient { .. }), "{e}");
+            assert_eq!(backend.stats().fallbacks, 0);
+        } else {
+            // left to the CPU's transforms and evaluation, and counted in the proof's report
+            assert!(got.is_none());
+            assert_eq!(backend.stats().fallbacks, 1);
+        }
+    }
+}

@@ -92,3 +92,91 @@ fn a_small_circuits_gates_on_the_device_equal_the_cpu() {
     let keys = crate::plonk::small_keys();
     check(keys.pk.get_vk().cs(), 1 << 6, "small circuit");
 }
+
+/// The gates on a coset part from coefficients kept on the device (each column transformed
+/// there), and with the vanishing step after, against the CPU: its coset transforms, the same
+/// graph, then `· scale`, the inverse transform and `· g⁻ⁱ`. Exact equality; a mismatched size
+/// and an interpreter without transforms are typed errors.
+#[test]
+fn the_gates_on_a_coset_from_kept_coefficients_equal_the_cpu_and_so_does_the_vanishing_step() {
+    use keel_prover::gpu::{
+        ntt::{omega, CpuNtt, GpuNtt, Ntt},
+        GpuError, Vanishing,
+    };
+    let keys = crate::plonk::small_keys();
+    let cs = keys.pk.get_vk().cs();
+    let log_n = 6;
+    let n = 1usize << log_n;
+    let gates = Gates::new(cs);
+    let cols = columns(cs, n, 5);
+    let f = cs.num_fixed_columns();
+    let a = cs.num_advice_columns();
+    let refs: Vec<&[Fr]> = cols.iter().map(|c| c.as_slice()).collect();
+    let mut r = rng(6);
+    let challenges: Vec<Fr> = (0..cs.num_challenges())
+        .map(|_| Fr::random(&mut r))
+        .collect();
+    let y = Fr::random(&mut r);
+    let g = Fr::random(&mut r);
+    let scale = Fr::random(&mut r);
+    let (w, w_inv) = (omega(log_n), omega(log_n).invert().unwrap());
+    let g_inv = g.invert().unwrap();
+
+    // the CPU: the proof's columns onto the coset, the graph, then the vanishing step
+    let cpu_ntt = CpuNtt::new();
+    let cosets: Vec<Vec<Fr>> = refs[f..]
+        .iter()
+        .map(|c| {
+            let mut v = c.to_vec();
+            cpu_ntt.coset_forward(&mut v, w, g, log_n).unwrap();
+            v
+        })
+        .collect();
+    let coset_refs: Vec<&[Fr]> = cosets.iter().map(|c| c.as_slice()).collect();
+    let numerator = gates.cpu(
+        &refs[..f],
+        &coset_refs[..a],
+        &coset_refs[a..],
+        &challenges,
+        y,
+    );
+    let mut vanished: Vec<Fr> = numerator.iter().map(|v| *v * scale).collect();
+    cpu_ntt.inverse(&mut vanished, w_inv, log_n).unwrap();
+    let mut power = Fr::ONE;
+    for v in &mut vanished {
+        *v *= power;
+        power *= g_inv;
+    }
+
+    let ops = gates.opcodes(&challenges, y, n);
+    for limbs in limb_widths() {
+        let ntt = std::sync::Arc::new(GpuNtt::new(ctx(), limbs).unwrap());
+        let gpu = GpuQuotient::new(ctx(), limbs).unwrap().with_transforms(ntt);
+        let kept = gpu.upload(&refs[f..], n).unwrap();
+        let key = KeyColumns::Host(&refs[..f]);
+        let on_coset = gpu
+            .evaluate_on_coset(&ops, key, &kept, w, g, log_n, None)
+            .unwrap();
+        assert_eq!(on_coset, numerator, "{limbs}: the numerator");
+        let v = Vanishing {
+            scale,
+            omega_inv: w_inv,
+            g_inv,
+        };
+        let after = gpu
+            .evaluate_on_coset(&ops, key, &kept, w, g, log_n, Some(v))
+            .unwrap();
+        assert_eq!(after, vanished, "{limbs}: after the vanishing step");
+
+        // kept coefficients of another size, and an interpreter that cannot transform
+        let e = gpu
+            .evaluate_on_coset(&ops, key, &kept, w, g, log_n + 1, None)
+            .unwrap_err();
+        assert!(matches!(e, GpuError::Device { .. }), "{e}");
+        let plain = GpuQuotient::new(ctx(), limbs).unwrap();
+        let e = plain
+            .evaluate_on_coset(&ops, key, &kept, w, g, log_n, None)
+            .unwrap_err();
+        assert!(e.to_string().contains("with_transforms"), "{e}");
+    }
+}
