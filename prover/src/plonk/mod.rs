@@ -977,7 +977,7 @@ where
     let kept = backend.keep_coefficients(&polys, n);
     // parts the device also divided by the vanishing polynomial and brought back to
     // coefficients (what the next stage does for the others)
-    let mut vanished = vec![false; num_parts];
+    let mut vanished = Vec::with_capacity(num_parts);
     for j in 0..num_parts {
         let part = &prepared.parts[j];
         let g = part_generator(domain, j);
@@ -999,7 +999,7 @@ where
         });
         if let Some(v) = on_device {
             part_values.push(v?);
-            vanished[j] = true;
+            vanished.push(j);
             continue;
         }
         let mut values = cosets(backend, domain, &polys, j)?.into_iter();
@@ -1028,7 +1028,7 @@ where
     // the Vandermonde system in the t_j gives the pieces.
     let t = Instant::now();
     for (j, v) in part_values.iter_mut().enumerate() {
-        if vanished[j] {
+        if vanished.contains(&j) {
             continue;
         }
         backend.intt(v, domain.omega_inv, k)?;
