@@ -310,6 +310,20 @@ impl GpuNtt {
         self.record(enc, values, omega, log_n, Around::Coset(g))
     }
 
+    /// Records the inverse transform (`ω⁻¹`, with `n⁻¹`) of the `2^log_n` values in `values` (a
+    /// device buffer in this engine's encoding), in place. Returns the buffers the recorded
+    /// work reads, to be kept until it is submitted.
+    pub(crate) fn record_inverse(
+        &self,
+        enc: &mut wgpu::CommandEncoder,
+        values: &wgpu::Buffer,
+        omega_inv: Fr,
+        log_n: u32,
+    ) -> Result<Vec<Arc<wgpu::Buffer>>, GpuError> {
+        self.check_size(log_n)?;
+        self.record(enc, values, omega_inv, log_n, Around::Inverse)
+    }
+
     /// Records, on the `2^log_n` values in `values` (a device buffer in this engine's encoding),
     /// in place: `· v.scale`, the inverse transform in `v.omega_inv`, then `· v.g_inv^i`.
     /// Returns the buffers the recorded work reads, to be kept until it is submitted.

@@ -328,6 +328,85 @@ impl GpuQuotient {
         self.read(&out)
     }
 
+    /// The inverse transform of `a` (`2^log_n` values, in place), made on the device and kept
+    /// there as one column for [`GpuQuotient::gather`]: the coefficients come back to the host
+    /// and need not go up again.
+    pub fn inverse_kept(
+        &self,
+        a: &mut [Fr],
+        omega_inv: Fr,
+        log_n: u32,
+    ) -> Result<ResidentColumns, GpuError> {
+        let Some(ntt) = &self.ntt else {
+            return Err(GpuError::Device {
+                stage: "quotient",
+                message: "no transforms on this interpreter (with_transforms)".into(),
+            });
+        };
+        let n = 1usize << log_n;
+        assert_eq!(a.len(), n, "2^log_n values");
+        let buffer = self.columns(&[a], n, "kept coefficients")?;
+        let ctx = &self.ctx;
+        let mut enc = encoder(ctx, "kept inverse transform");
+        let kept = ntt.record_inverse(&mut enc, &buffer, omega_inv, log_n)?;
+        ctx.scoped("kept inverse transform", || ctx.submit(enc.finish()))?;
+        drop(kept);
+        let values = self.read(&buffer)?;
+        a.copy_from_slice(&values);
+        Ok(ResidentColumns {
+            buffer,
+            count: 1,
+            n,
+        })
+    }
+
+    /// `columns` (each `n` values) in one device buffer, as [`GpuQuotient::upload`] makes it,
+    /// where a column kept on the device already (a one-column [`ResidentColumns`] of `n`
+    /// rows, from [`GpuQuotient::inverse_kept`]) is copied there on the device instead of sent.
+    pub fn gather(
+        &self,
+        columns: &[&[Fr]],
+        kept: &[Option<&ResidentColumns>],
+        n: usize,
+    ) -> Result<ResidentColumns, GpuError> {
+        let column = n as u64 * ELEMENT_BYTES;
+        let bytes = columns.len() as u64 * column;
+        let max = self.ctx.max_binding();
+        if bytes > max {
+            return Err(GpuError::TooLarge {
+                what: "kept coefficients",
+                needed: bytes,
+                allowed: max,
+            });
+        }
+        let ctx = &self.ctx;
+        let buffer = ctx.scoped("kept coefficients", || {
+            let buffer = storage(ctx, "kept coefficients", bytes);
+            let mut enc = encoder(ctx, "kept coefficients");
+            for (c, values) in columns.iter().enumerate() {
+                let at = c as u64 * column;
+                match kept.get(c).copied().flatten() {
+                    Some(k) if k.n == n && k.count == 1 => {
+                        enc.copy_buffer_to_buffer(&k.buffer, 0, &buffer, at, column);
+                    }
+                    _ => {
+                        assert_eq!(values.len(), n, "every column has n values");
+                        let words = self.encode(values.iter().copied());
+                        ctx.queue()
+                            .write_buffer(&buffer, at, bytemuck::cast_slice(&words));
+                    }
+                }
+            }
+            ctx.submit(enc.finish());
+            buffer
+        })?;
+        Ok(ResidentColumns {
+            buffer,
+            count: columns.len(),
+            n,
+        })
+    }
+
     /// The values of `out` back on the host.
     fn read(&self, out: &wgpu::Buffer) -> Result<Vec<Fr>, GpuError> {
         let words = read_words(&self.ctx, out, "quotient readback")?;

@@ -294,11 +294,29 @@ pub trait Backend: Send + Sync {
         None
     }
 
+    /// The inverse transform of `a` in place, as [`Backend::intt`], with the coefficients kept
+    /// where the backend evaluates the quotient (for [`Backend::keep_coefficients`], so they
+    /// need not go up again); `None` where it keeps nothing.
+    fn intt_keep(
+        &self,
+        a: &mut [Fr],
+        omega_inv: Fr,
+        log_n: u32,
+    ) -> Result<Option<Resident>, BackendError> {
+        self.intt(a, omega_inv, log_n).map(|()| None)
+    }
+
     /// Keeps the proof's coefficient columns (`polys`, each `n` coefficients) where the backend
     /// evaluates the quotient, for [`Backend::numerator_on_coset`] to put on every coset part
-    /// without their values crossing again; `None` where it keeps nothing.
-    fn keep_coefficients(&self, polys: &[&[Fr]], n: usize) -> Option<Resident> {
-        let _ = (polys, n);
+    /// without their values crossing again; a column `kept` there already ([`Backend::intt_keep`])
+    /// is not sent again. `None` where it keeps nothing.
+    fn keep_coefficients(
+        &self,
+        polys: &[&[Fr]],
+        kept: &[Option<&Resident>],
+        n: usize,
+    ) -> Option<Resident> {
+        let _ = (polys, kept, n);
         None
     }
 
@@ -700,11 +718,63 @@ impl Backend for Engines {
         }
     }
 
-    fn keep_coefficients(&self, polys: &[&[Fr]], n: usize) -> Option<Resident> {
+    fn intt_keep(
+        &self,
+        a: &mut [Fr],
+        omega_inv: Fr,
+        log_n: u32,
+    ) -> Result<Option<Resident>, BackendError> {
+        let Some(q) = self.quotient.as_ref().filter(|q| q.transforms()) else {
+            return self.intt(a, omega_inv, log_n).map(|()| None);
+        };
+        let before = a.to_vec();
+        let bytes = 32 * a.len() as u64;
+        self.stats.up.fetch_add(bytes, Ordering::Relaxed);
+        self.stats.down.fetch_add(bytes, Ordering::Relaxed);
+        let result = self.time(&self.stats.ntt_ns, &self.stats.ntts, || {
+            q.inverse_kept(a, omega_inv, log_n)
+        });
+        match result {
+            Ok(kept) => Ok(Some(Resident(Arc::new(kept)))),
+            Err(source) if self.required => Err(BackendError::Ntt {
+                engine: format!("{q:?}"),
+                log_n,
+                source: Box::new(source),
+            }),
+            Err(source) => {
+                // the transform as any other (its own fallback to the CPU), the column sent later
+                tracing::warn!(target: "keel::prover", error = %source, "a kept inverse transform failed; transformed again without keeping it");
+                self.stats.fallbacks.fetch_add(1, Ordering::Relaxed);
+                a.copy_from_slice(&before);
+                self.intt(a, omega_inv, log_n).map(|()| None)
+            }
+        }
+    }
+
+    fn keep_coefficients(
+        &self,
+        polys: &[&[Fr]],
+        kept: &[Option<&Resident>],
+        n: usize,
+    ) -> Option<Resident> {
         let q = self.quotient.as_ref().filter(|q| q.transforms())?;
-        match q.upload(polys, n) {
+        let kept: Vec<Option<&ResidentColumns>> = (0..polys.len())
+            .map(|c| {
+                kept.get(c)
+                    .copied()
+                    .flatten()
+                    .and_then(|r| r.0.downcast_ref::<ResidentColumns>())
+            })
+            .collect();
+        let sent: u64 = polys
+            .iter()
+            .zip(&kept)
+            .filter(|(_, k)| k.is_none())
+            .map(|(p, _)| 32 * p.len() as u64)
+            .sum();
+        match q.gather(polys, &kept, n) {
             Ok(r) => {
-                self.stats.up.fetch_add(r.bytes(), Ordering::Relaxed);
+                self.stats.up.fetch_add(sent, Ordering::Relaxed);
                 Some(Resident(Arc::new(r)))
             }
             Err(e) => {

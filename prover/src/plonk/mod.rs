@@ -489,6 +489,9 @@ struct Lookup {
     permuted_input_poly: Vec<Fr>,
     permuted_table_poly: Vec<Fr>,
     product_poly: Vec<Fr>,
+    /// Where the backend keeps the product's, the permuted input's and the permuted table's
+    /// coefficients for the quotient.
+    kept: [Option<Resident>; 3],
 }
 
 fn commit<E, T>(
@@ -511,14 +514,16 @@ where
     Ok(())
 }
 
+/// The coefficients of `values`, and where the backend keeps them for the quotient, its handle
+/// ([`Backend::intt_keep`]).
 fn to_coeff(
     backend: &dyn Backend,
     domain: &EvaluationDomain<Fr>,
     values: &[Fr],
-) -> Result<Vec<Fr>, BackendError> {
+) -> Result<(Vec<Fr>, Option<Resident>), BackendError> {
     let mut v = values.to_vec();
-    backend.intt(&mut v, domain.omega_inv, domain.k)?;
-    Ok(v)
+    let kept = backend.intt_keep(&mut v, domain.omega_inv, domain.k)?;
+    Ok((v, kept))
 }
 
 /// A one-phase circuit's witness, synthesised apart from its proof ([`synthesize`]): the advice
@@ -831,8 +836,8 @@ where
             transcript,
             &[&permuted_input, &permuted_table],
         )?;
-        let permuted_input_poly = to_coeff(backend, domain, &permuted_input)?;
-        let permuted_table_poly = to_coeff(backend, domain, &permuted_table)?;
+        let (permuted_input_poly, input_kept) = to_coeff(backend, domain, &permuted_input)?;
+        let (permuted_table_poly, table_kept) = to_coeff(backend, domain, &permuted_table)?;
         lookups.push(Lookup {
             compressed_input,
             compressed_table,
@@ -841,6 +846,7 @@ where
             permuted_input_poly,
             permuted_table_poly,
             product_poly: Vec::new(),
+            kept: [None, input_kept, table_kept],
         });
     }
     stages.lookups = t.elapsed();
@@ -859,6 +865,7 @@ where
         }
     };
     let mut z_polys: Vec<Vec<Fr>> = Vec::new();
+    let mut z_kept: Vec<Option<Resident>> = Vec::new();
     {
         let sigmas = pk.permutation().permutations();
         let mut delta_omega = Fr::ONE;
@@ -904,7 +911,9 @@ where
             }
             last_z = z[usable];
             commit(backend, Basis::Lagrange, transcript, &[&z])?;
-            z_polys.push(to_coeff(backend, domain, &z)?);
+            let (poly, kept) = to_coeff(backend, domain, &z)?;
+            z_polys.push(poly);
+            z_kept.push(kept);
         }
     }
     for lookup in &mut lookups {
@@ -931,7 +940,9 @@ where
             z.push(Fr::random(&mut *rng));
         }
         commit(backend, Basis::Lagrange, transcript, &[&z])?;
-        lookup.product_poly = to_coeff(backend, domain, &z)?;
+        let (poly, kept) = to_coeff(backend, domain, &z)?;
+        lookup.product_poly = poly;
+        lookup.kept[0] = kept;
     }
     let random_poly: Vec<Fr> = (0..n).map(|_| Fr::random(&mut *rng)).collect();
     commit(backend, Basis::Monomial, transcript, &[&random_poly])?;
@@ -940,14 +951,18 @@ where
 
     // The quotient.
     let t = Instant::now();
-    let advice_polys = advice_values
+    let (advice_polys, advice_kept): (Vec<_>, Vec<_>) = advice_values
         .par_iter()
         .map(|v| to_coeff(backend, domain, v))
-        .collect::<Result<Vec<_>, _>>()?;
-    let instance_polys = instance_values
+        .collect::<Result<Vec<_>, _>>()?
+        .into_iter()
+        .unzip();
+    let (instance_polys, instance_kept): (Vec<_>, Vec<_>) = instance_values
         .par_iter()
         .map(|v| to_coeff(backend, domain, v))
-        .collect::<Result<Vec<_>, _>>()?;
+        .collect::<Result<Vec<_>, _>>()?
+        .into_iter()
+        .unzip();
     let quotient = Quotient::new(
         cs,
         n,
@@ -958,6 +973,10 @@ where
     );
     let num_parts = parts(domain);
     let mut part_values = Vec::with_capacity(num_parts);
+    let lookup_kept: Vec<[Option<Resident>; 3]> = lookups
+        .iter_mut()
+        .map(|l| std::mem::take(&mut l.kept))
+        .collect();
     // the proof's columns, in the interpreter's order after the key's
     let polys: Vec<&[Fr]> = advice_polys
         .iter()
@@ -974,7 +993,17 @@ where
         .collect();
     // where the backend can, their coefficients go to the device once and every part's values
     // are made there
-    let kept = backend.keep_coefficients(&polys, n);
+    let kept_columns: Vec<Option<&Resident>> = advice_kept
+        .iter()
+        .chain(&instance_kept)
+        .chain(&z_kept)
+        .chain(lookup_kept.iter().flatten())
+        .map(Option::as_ref)
+        .collect();
+    let kept = backend.keep_coefficients(&polys, &kept_columns, n);
+    // the columns are in the gathered buffer now: their own buffers go
+    drop(kept_columns);
+    drop((advice_kept, instance_kept, z_kept, lookup_kept));
     // parts the device also divided by the vanishing polynomial and brought back to
     // coefficients (what the next stage does for the others)
     let mut vanished = Vec::with_capacity(num_parts);

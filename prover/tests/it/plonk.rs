@@ -948,7 +948,7 @@ fn a_device_quotient_failure_is_a_typed_error_when_required_and_left_to_the_cpu_
         .required(required)
         .backend();
         let kept = backend
-            .keep_coefficients(&refs, 64)
+            .keep_coefficients(&refs, &[], 64)
             .expect("kept on the device");
         // a part of 128 rows from coefficients of 64: the device refuses it
         let w = keel_prover::gpu::ntt::omega(7);
