@@ -259,50 +259,66 @@ impl BatchProver {
         laid_out: LaidOut,
         mut progress: impl FnMut(Progress),
     ) -> Result<(BatchProof, Timings), ProveError> {
-        let start = Instant::now();
         let LaidOut {
             public,
             work,
             layout,
         } = laid_out;
         progress(Progress::Proving);
-        let circuit = match work {
-            Work::Keel(synthesized) => {
-                let synthesized = *synthesized;
-                let prepared = self.prepared()?;
-                let synthesis = synthesized.time;
-                let mut rng = OsRng;
-                let (proof, stages) = match self.transcript {
-                    Transcript::Blake2b => self.keel(
-                        &prepared,
-                        synthesized,
-                        &mut rng,
-                        Blake2bWrite::<_, G1Affine, Challenge255<_>>::init(vec![]),
-                    )?,
-                    Transcript::Keccak => {
-                        self.keel(&prepared, synthesized, &mut rng, KeccakWrite::init(vec![]))?
-                    }
-                };
-                progress(Progress::Done);
-                let timings = Timings {
-                    witness: layout + stages.witness,
-                    commitments: stages.backend.msm,
-                    opening: stages.opening,
-                    fft_quotient: stages.total.saturating_sub(stages.witness + stages.opening),
-                    total: layout + synthesis + start.elapsed(),
-                    commits: stages.backend.msms,
-                    fallbacks: stages.backend.fallbacks,
-                    stages: Some(stages),
-                };
-                tracing::info!(target: "keel::prover", batch = public.batch_number, backend = %self.backend(), total_ms = timings.total.as_millis() as u64, "batch proven");
-                return Ok((BatchProof { public, proof }, timings));
-            }
-            Work::Halo2(circuit) => *circuit,
+        let (proof, timings) = match work {
+            Work::Keel(synthesized) => self.prove_keel(*synthesized, layout)?,
+            Work::Halo2(circuit) => self.prove_halo2(*circuit, &public.to_vec(), layout)?,
         };
-        let instances = public.to_vec();
+        progress(Progress::Done);
+        tracing::info!(target: "keel::prover", batch = public.batch_number, backend = %self.backend(), total_ms = timings.total.as_millis() as u64, "batch proven");
+        Ok((BatchProof { public, proof }, timings))
+    }
+
+    /// Keel's proof of a synthesised witness whose circuit took `layout` to build.
+    fn prove_keel(
+        &self,
+        synthesized: plonk::Synthesized,
+        layout: Duration,
+    ) -> Result<(Vec<u8>, Timings), ProveError> {
+        let start = Instant::now();
+        let prepared = self.prepared()?;
+        let synthesis = synthesized.time;
+        let mut rng = OsRng;
+        let (proof, stages) = match self.transcript {
+            Transcript::Blake2b => self.keel(
+                &prepared,
+                synthesized,
+                &mut rng,
+                Blake2bWrite::<_, G1Affine, Challenge255<_>>::init(vec![]),
+            )?,
+            Transcript::Keccak => {
+                self.keel(&prepared, synthesized, &mut rng, KeccakWrite::init(vec![]))?
+            }
+        };
+        let timings = Timings {
+            witness: layout + stages.witness,
+            commitments: stages.backend.msm,
+            opening: stages.opening,
+            fft_quotient: stages.total.saturating_sub(stages.witness + stages.opening),
+            total: layout + synthesis + start.elapsed(),
+            commits: stages.backend.msms,
+            fallbacks: stages.backend.fallbacks,
+            stages: Some(stages),
+        };
+        Ok((proof, timings))
+    }
+
+    /// halo2-axiom's proof of `circuit` with public `instances`, whose circuit took `layout` to
+    /// build.
+    fn prove_halo2(
+        &self,
+        circuit: keel_circuit::BatchCircuit,
+        instances: &[Fr],
+        layout: Duration,
+    ) -> Result<(Vec<u8>, Timings), ProveError> {
+        let start = Instant::now();
         let before = self.params.stats().report();
-        let proving = Instant::now();
-        let instances: &[&[&[Fr]]] = &[&[&instances]];
+        let instances: &[&[&[Fr]]] = &[&[instances]];
         let proof = match self.transcript {
             Transcript::Blake2b => self.create(
                 circuit,
@@ -311,7 +327,7 @@ impl BatchProver {
             )?,
             Transcript::Keccak => self.create(circuit, instances, KeccakWrite::init(vec![]))?,
         };
-        let proving_time = proving.elapsed();
+        let proving_time = start.elapsed();
         let after = self.params.stats().report();
         let failed = after.fallbacks - before.fallbacks;
         if failed > 0 && self.params.is_required() {
@@ -320,8 +336,6 @@ impl BatchProver {
                 self.backend()
             )));
         }
-        progress(Progress::Done);
-
         let commitments = Duration::from_nanos(after.commit_ns - before.commit_ns);
         let opening = Duration::from_nanos(after.opening_ns - before.opening_ns);
         let timings = Timings {
@@ -331,11 +345,10 @@ impl BatchProver {
             fft_quotient: proving_time.saturating_sub(commitments + opening),
             total: layout + start.elapsed(),
             commits: after.commits - before.commits,
-            fallbacks: after.fallbacks - before.fallbacks,
+            fallbacks: failed,
             stages: None,
         };
-        tracing::info!(target: "keel::prover", batch = public.batch_number, backend = %self.backend(), total_ms = timings.total.as_millis() as u64, "batch proven");
-        Ok((BatchProof { public, proof }, timings))
+        Ok((proof, timings))
     }
 
     /// Proves the batches of `witnesses` in order as a prover service does: each batch is laid

@@ -672,6 +672,18 @@ mod tests {
         }
     }
 
+    impl Script {
+        /// An upstream with nothing proven that streams all of `h` once.
+        fn serving(h: &[Batch]) -> Self {
+            Script {
+                checkpoint: 0,
+                proven: h.to_vec(),
+                subscriptions: vec![(h.to_vec(), None)].into(),
+                log: Rc::default(),
+            }
+        }
+    }
+
     fn fast(shard: Shard) -> WorkerConfig {
         WorkerConfig {
             shard,
@@ -779,12 +791,7 @@ mod tests {
         let h = history(3, 1);
         for (pipeline, wait) in [(true, Duration::from_secs(20)), (false, Duration::ZERO)] {
             let stop = AtomicBool::new(false);
-            let mut up = Script {
-                checkpoint: 0,
-                proven: h.clone(),
-                subscriptions: vec![(h.clone(), None)].into(),
-                log: Rc::default(),
-            };
+            let mut up = Script::serving(&h);
             let mut sink = Sink {
                 delivered: Vec::new(),
                 answers: VecDeque::new(),
@@ -918,12 +925,7 @@ mod tests {
     fn a_proof_refused_as_invalid_stops_the_worker_with_help() {
         let h = history(1, 1);
         let stop = AtomicBool::new(false);
-        let mut up = Script {
-            checkpoint: 0,
-            proven: h.clone(),
-            subscriptions: vec![(h.clone(), None)].into(),
-            log: Rc::default(),
-        };
+        let mut up = Script::serving(&h);
         let mut sink = Sink {
             delivered: Vec::new(),
             answers: vec![

@@ -209,7 +209,7 @@ impl std::fmt::Debug for GpuNtt {
 
 /// How a transform's values are treated around the stages.
 #[derive(Clone, Copy)]
-enum Around {
+pub(crate) enum Around {
     Plain,
     /// `a_i · g^i` first.
     Coset(Fr),
@@ -262,6 +262,7 @@ impl GpuNtt {
             // one value: every transform is the identity (g^0 = 1, and n⁻¹ = 1)
             return Ok(());
         }
+        // too large for a binding: refused before the upload
         self.check_size(log_n)?;
         let input: Vec<u32> = a.iter().flat_map(|x| self.m.encode(x)).collect();
         let ctx = &self.ctx;
@@ -292,36 +293,6 @@ impl GpuNtt {
             });
         }
         Ok(())
-    }
-
-    /// Records the coset transform of the `2^log_n` coefficients in `values` (a device buffer
-    /// of exactly that many elements, in this engine's encoding) onto `g·⟨ω⟩`, in place, into
-    /// `enc`: nothing crosses to or from the host. Returns the buffers the recorded work reads,
-    /// to be kept until it is submitted.
-    pub(crate) fn record_coset(
-        &self,
-        enc: &mut wgpu::CommandEncoder,
-        values: &wgpu::Buffer,
-        omega: Fr,
-        g: Fr,
-        log_n: u32,
-    ) -> Result<Vec<Arc<wgpu::Buffer>>, GpuError> {
-        self.check_size(log_n)?;
-        self.record(enc, values, omega, log_n, Around::Coset(g))
-    }
-
-    /// Records the inverse transform (`ω⁻¹`, with `n⁻¹`) of the `2^log_n` values in `values` (a
-    /// device buffer in this engine's encoding), in place. Returns the buffers the recorded
-    /// work reads, to be kept until it is submitted.
-    pub(crate) fn record_inverse(
-        &self,
-        enc: &mut wgpu::CommandEncoder,
-        values: &wgpu::Buffer,
-        omega_inv: Fr,
-        log_n: u32,
-    ) -> Result<Vec<Arc<wgpu::Buffer>>, GpuError> {
-        self.check_size(log_n)?;
-        self.record(enc, values, omega_inv, log_n, Around::Inverse)
     }
 
     /// Records, on the `2^log_n` values in `values` (a device buffer in this engine's encoding),
@@ -355,8 +326,11 @@ impl GpuNtt {
         Ok(kept)
     }
 
-    /// Records the transform of `values` (in place) into `enc`; returns the buffers it reads.
-    fn record(
+    /// Records the transform `around` asks for of the `2^log_n` values in `values` (a device
+    /// buffer of exactly that many elements, in this engine's encoding), in place, into `enc`:
+    /// nothing crosses to or from the host. Returns the buffers the recorded work reads, to be
+    /// kept until it is submitted.
+    pub(crate) fn record(
         &self,
         enc: &mut wgpu::CommandEncoder,
         values: &wgpu::Buffer,
@@ -364,6 +338,7 @@ impl GpuNtt {
         log_n: u32,
         around: Around,
     ) -> Result<Vec<Arc<wgpu::Buffer>>, GpuError> {
+        self.check_size(log_n)?;
         let n = 1usize << log_n;
         let twiddles = self.table(omega, n / 2, "NTT twiddles")?;
         let factors = match around {

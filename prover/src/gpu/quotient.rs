@@ -20,7 +20,7 @@ use super::{
         Pipelines,
     },
     error::GpuError,
-    ntt::{GpuNtt, Ntt},
+    ntt::{Around, GpuNtt, Ntt},
 };
 use crate::plonk::Opcodes;
 
@@ -126,11 +126,7 @@ impl GpuQuotient {
     pub fn working_bytes(&self, ops: &Opcodes, n: usize, columns: usize, key: usize) -> u64 {
         let n64 = n as u64;
         let per_row = u64::from(ops.registers.max(1)) * ELEMENT_BYTES;
-        let fit = ((self.ctx.max_binding() / per_row) as usize)
-            .min(n)
-            .min(self.max_rows)
-            .max(1);
-        let rows = if fit >= 64 { fit / 64 * 64 } else { fit };
+        let rows = self.rows_per_dispatch(per_row, n).max(1);
         let dispatches = n64.div_ceil(rows as u64);
         let column_bytes = columns as u64 * n64 * ELEMENT_BYTES;
         let proof_columns = match &self.ntt {
@@ -226,22 +222,8 @@ impl GpuQuotient {
         columns: &[&[Fr]],
         n: usize,
     ) -> Result<Vec<Fr>, GpuError> {
-        let sent;
-        let (key_buffer, key_count) = match key {
-            KeyColumns::Resident(r) => {
-                if r.n != n {
-                    return Err(GpuError::Device {
-                        stage: "quotient",
-                        message: format!("resident columns of {} rows for {n} rows", r.n),
-                    });
-                }
-                (&r.buffer, r.count)
-            }
-            KeyColumns::Host(c) => {
-                sent = self.columns(c, n, "quotient key columns")?;
-                (&sent, c.len())
-            }
-        };
+        let mut sent = None;
+        let (key_buffer, key_count) = self.key_buffer(key, n, &mut sent)?;
         let proof_columns = self.columns(columns, n, "quotient columns")?;
         let out = self.interpret(ops, key_buffer, key_count, &proof_columns, n)?;
         self.read(&out)
@@ -263,12 +245,7 @@ impl GpuQuotient {
         log_n: u32,
         vanishing: Option<Vanishing>,
     ) -> Result<Vec<Fr>, GpuError> {
-        let Some(ntt) = &self.ntt else {
-            return Err(GpuError::Device {
-                stage: "quotient",
-                message: "no coset transforms on this interpreter (with_transforms)".into(),
-            });
-        };
+        let ntt = self.ntt()?;
         let n = 1usize << log_n;
         if coefficients.n != n {
             return Err(GpuError::Device {
@@ -276,20 +253,8 @@ impl GpuQuotient {
                 message: format!("kept coefficients of {} rows for {n} rows", coefficients.n),
             });
         }
-        let sent;
-        let (key_buffer, key_count) = match key {
-            KeyColumns::Resident(r) if r.n != n => {
-                return Err(GpuError::Device {
-                    stage: "quotient",
-                    message: format!("resident columns of {} rows for {n} rows", r.n),
-                })
-            }
-            KeyColumns::Resident(r) => (&r.buffer, r.count),
-            KeyColumns::Host(c) => {
-                sent = self.columns(c, n, "quotient key columns")?;
-                (&sent, c.len())
-            }
-        };
+        let mut sent = None;
+        let (key_buffer, key_count) = self.key_buffer(key, n, &mut sent)?;
         let column = n as u64 * ELEMENT_BYTES;
         let count = coefficients.count as u64;
         let ctx = &self.ctx;
@@ -313,7 +278,7 @@ impl GpuQuotient {
         let mut kept = Vec::new();
         for c in 0..count {
             enc.copy_buffer_to_buffer(&coefficients.buffer, c * column, &scratch, 0, column);
-            kept.extend(ntt.record_coset(&mut enc, &scratch, omega, g, log_n)?);
+            kept.extend(ntt.record(&mut enc, &scratch, omega, log_n, Around::Coset(g))?);
             enc.copy_buffer_to_buffer(&scratch, 0, &values, c * column, column);
         }
         ctx.scoped("quotient coset transforms", || ctx.submit(enc.finish()))?;
@@ -337,18 +302,13 @@ impl GpuQuotient {
         omega_inv: Fr,
         log_n: u32,
     ) -> Result<ResidentColumns, GpuError> {
-        let Some(ntt) = &self.ntt else {
-            return Err(GpuError::Device {
-                stage: "quotient",
-                message: "no transforms on this interpreter (with_transforms)".into(),
-            });
-        };
+        let ntt = self.ntt()?;
         let n = 1usize << log_n;
         assert_eq!(a.len(), n, "2^log_n values");
         let buffer = self.columns(&[a], n, "kept coefficients")?;
         let ctx = &self.ctx;
         let mut enc = encoder(ctx, "kept inverse transform");
-        let kept = ntt.record_inverse(&mut enc, &buffer, omega_inv, log_n)?;
+        let kept = ntt.record(&mut enc, &buffer, omega_inv, log_n, Around::Inverse)?;
         ctx.scoped("kept inverse transform", || ctx.submit(enc.finish()))?;
         drop(kept);
         let values = self.read(&buffer)?;
@@ -407,6 +367,49 @@ impl GpuQuotient {
         })
     }
 
+    /// The transforms it runs on the device, or why it cannot.
+    fn ntt(&self) -> Result<&GpuNtt, GpuError> {
+        self.ntt.as_deref().ok_or_else(|| GpuError::Device {
+            stage: "quotient",
+            message: "no transforms on this interpreter (with_transforms)".into(),
+        })
+    }
+
+    /// The key's columns as the interpreter binds them, and their count: the kept buffer, or
+    /// `key`'s values sent now into `sent`.
+    fn key_buffer<'k>(
+        &self,
+        key: KeyColumns<'k>,
+        n: usize,
+        sent: &'k mut Option<wgpu::Buffer>,
+    ) -> Result<(&'k wgpu::Buffer, usize), GpuError> {
+        match key {
+            KeyColumns::Resident(r) if r.n != n => Err(GpuError::Device {
+                stage: "quotient",
+                message: format!("resident columns of {} rows for {n} rows", r.n),
+            }),
+            KeyColumns::Resident(r) => Ok((&r.buffer, r.count)),
+            KeyColumns::Host(c) => {
+                let buffer = sent.insert(self.columns(c, n, "quotient key columns")?);
+                Ok((buffer, c.len()))
+            }
+        }
+    }
+
+    /// Rows per dispatch for `per_row` bytes of registers a row: as many as the registers'
+    /// binding holds, at most `max_rows` (which bounds the registers' memory and each
+    /// dispatch's time) and `n`, a multiple of 64 when above it; 0 if not one row fits.
+    fn rows_per_dispatch(&self, per_row: u64, n: usize) -> usize {
+        let fit = ((self.ctx.max_binding() / per_row) as usize)
+            .min(n)
+            .min(self.max_rows);
+        if fit >= 64 {
+            fit / 64 * 64
+        } else {
+            fit
+        }
+    }
+
     /// The values of `out` back on the host.
     fn read(&self, out: &wgpu::Buffer) -> Result<Vec<Fr>, GpuError> {
         let words = read_words(&self.ctx, out, "quotient readback")?;
@@ -434,11 +437,8 @@ impl GpuQuotient {
         n: usize,
     ) -> Result<wgpu::Buffer, GpuError> {
         let max = self.ctx.max_binding();
-        // rows per dispatch: as many as the registers' binding holds, at most MAX_ROWS (which
-        // bounds the registers' memory and each dispatch's time), a multiple of 64 when above
         let per_row = u64::from(ops.registers) * ELEMENT_BYTES;
-        let fit = ((max / per_row) as usize).min(n).min(self.max_rows);
-        let rows = if fit >= 64 { fit / 64 * 64 } else { fit };
+        let rows = self.rows_per_dispatch(per_row, n);
         if rows == 0 {
             return Err(GpuError::TooLarge {
                 what: "quotient registers",

@@ -1004,12 +1004,13 @@ where
     // the columns are in the gathered buffer now: their own buffers go
     drop(kept_columns);
     drop((advice_kept, instance_kept, z_kept, lookup_kept));
-    // parts the device also divided by the vanishing polynomial and brought back to
-    // coefficients (what the next stage does for the others)
-    let mut vanished = Vec::with_capacity(num_parts);
-    for j in 0..num_parts {
-        let part = &prepared.parts[j];
+    // Each part's values divided by the vanishing polynomial and brought back to coefficients
+    // with the coset shift undone (v_j below): on the device where it made the part, on the
+    // host otherwise (timed with the next stage).
+    let mut vanishing = Duration::ZERO;
+    for (j, part) in prepared.parts.iter().enumerate() {
         let g = part_generator(domain, j);
+        let g_inv = g.invert().expect("a coset generator is not zero");
         let on_device = kept.as_ref().and_then(|kept| {
             backend.numerator_on_coset(
                 &quotient.ops,
@@ -1022,13 +1023,12 @@ where
                 Some(crate::gpu::Vanishing {
                     scale: domain.t_evaluations[j],
                     omega_inv: domain.omega_inv,
-                    g_inv: g.invert().expect("a coset generator is not zero"),
+                    g_inv,
                 }),
             )
         });
         if let Some(v) = on_device {
             part_values.push(v?);
-            vanished.push(j);
             continue;
         }
         let mut values = cosets(backend, domain, &polys, j)?.into_iter();
@@ -1037,7 +1037,7 @@ where
         let z: Vec<Vec<Fr>> = values.by_ref().take(z_polys.len()).collect();
         let lookup_cosets: Vec<Vec<Fr>> = values.collect();
         let mut h = quotient.part(
-            &prepared.parts[j],
+            part,
             &advice,
             &instance,
             &z,
@@ -1047,25 +1047,19 @@ where
             backend,
         )?;
         backend.scale(&mut h, domain.t_evaluations[j]);
+        let back = Instant::now();
+        backend.intt(&mut h, domain.omega_inv, k)?;
+        distribute_powers(&mut h, g_inv);
+        vanishing += back.elapsed();
         part_values.push(h);
     }
-    stages.quotient = t.elapsed();
+    stages.quotient = t.elapsed().saturating_sub(vanishing);
 
     // h(X) = Σ_i X^(i·n) h_i(X) with deg h_i < n, the pieces committed. On part j (the coset
     // g_j·⟨ω⟩) X^n is the constant t_j = g_j^n, so the part's values are those of
     // v_j(X) = Σ_i t_j^i h_i(X): an inverse transform with the coset shift undone gives v_j, and
     // the Vandermonde system in the t_j gives the pieces.
     let t = Instant::now();
-    for (j, v) in part_values.iter_mut().enumerate() {
-        if vanished.contains(&j) {
-            continue;
-        }
-        backend.intt(v, domain.omega_inv, k)?;
-        let g_inv = part_generator(domain, j)
-            .invert()
-            .expect("a coset generator is not zero");
-        distribute_powers(v, g_inv);
-    }
     let ts: Vec<Fr> = (0..num_parts)
         .map(|j| part_generator(domain, j).pow_vartime([n as u64]))
         .collect();
@@ -1091,7 +1085,7 @@ where
     drop(part_values);
     let pieces: Vec<&[Fr]> = h.iter().map(|p| p.as_slice()).collect();
     commit(backend, Basis::Monomial, transcript, &pieces)?;
-    stages.vanishing = t.elapsed();
+    stages.vanishing = vanishing + t.elapsed();
 
     // Evaluations at x.
     let t = Instant::now();
