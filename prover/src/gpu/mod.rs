@@ -18,4 +18,4 @@ pub use error::{GpuError, MsmError};
 pub use keel_shaders::Limbs;
 pub use msm::{default_window_bits, CpuMsm, GpuMsm, Msm, MsmConfig, MsmPlan, DEFAULT_MAX_CHUNK};
 pub use ntt::{CpuNtt, GpuNtt, Ntt};
-pub use quotient::{GpuQuotient, KeyColumns, ResidentColumns, Vanishing};
+pub use quotient::{GpuQuotient, KeyColumns, ResidentColumns, Staged, Vanishing};

@@ -91,6 +91,32 @@ pub trait Msm: Send + Sync {
     fn device(&self) -> Option<&GpuContext> {
         None
     }
+
+    /// `sum s[i] * bases[i]` over `n` scalars that are on the engine's device already
+    /// ([`Msm::device`]), in `scalars` as canonical words (eight little-endian 32-bit words
+    /// each), so they need not go up again; `None` where the engine reads only host memory.
+    fn msm_on_device(&self, scalars: &wgpu::Buffer, n: usize) -> Option<Result<G1, MsmError>> {
+        let _ = (scalars, n);
+        None
+    }
+}
+
+/// Where an MSM's scalars come from.
+#[derive(Clone, Copy)]
+enum Scalars<'a> {
+    /// Host values, sent chunk by chunk.
+    Host(&'a [Fr]),
+    /// `n` canonical scalars in a buffer on the device, copied chunk by chunk there.
+    Device(&'a wgpu::Buffer, usize),
+}
+
+impl Scalars<'_> {
+    fn len(&self) -> usize {
+        match self {
+            Scalars::Host(s) => s.len(),
+            Scalars::Device(_, n) => *n,
+        }
+    }
 }
 
 /// The CPU reference: halo2-axiom's `best_multiexp` (halo2curves' multi-threaded Pippenger).
@@ -340,7 +366,7 @@ impl GpuMsm {
         plan
     }
 
-    fn run(&self, scalars: &[Fr], plan: MsmPlan) -> Result<G1, GpuError> {
+    fn run(&self, scalars: Scalars<'_>, plan: MsmPlan) -> Result<G1, GpuError> {
         let ctx = &*self.ctx;
         let p = &self.pipelines;
         let n = scalars.len();
@@ -383,19 +409,29 @@ impl GpuMsm {
             })?;
         let scan_params = uniform(ctx, "scan params", &[total_buckets as u32, blocks as u32]);
 
-        for (k, part) in scalars.chunks(self.chunk_len).enumerate() {
-            let len = part.len() as u32;
-            let words: Vec<u32> = part.par_iter().flat_map_iter(scalar_words).collect();
+        for k in 0..n.div_ceil(self.chunk_len) {
+            let first = k * self.chunk_len;
+            let len = self.chunk_len.min(n - first) as u32;
             ctx.scoped("MSM chunk", || {
-                ctx.queue()
-                    .write_buffer(&scalar_buf, 0, bytemuck::cast_slice(&words));
+                let mut enc = encoder(ctx, "msm chunk");
+                match scalars {
+                    Scalars::Host(s) => {
+                        let part = &s[first..first + len as usize];
+                        let words: Vec<u32> = part.par_iter().flat_map_iter(scalar_words).collect();
+                        ctx.queue()
+                            .write_buffer(&scalar_buf, 0, bytemuck::cast_slice(&words));
+                    }
+                    Scalars::Device(buffer, _) => {
+                        let at = first as u64 * 32;
+                        enc.copy_buffer_to_buffer(buffer, at, &scalar_buf, 0, u64::from(len) * 32);
+                    }
+                }
                 let d_params = uniform(
                     ctx,
                     "decompose params",
                     &[len, plan.window_bits, plan.windows, plan.buckets],
                 );
                 let s_params = uniform(ctx, "scatter params", &[len, len * plan.windows]);
-                let mut enc = encoder(ctx, "msm chunk");
                 enc.clear_buffer(&counts, 0, None);
                 enc.clear_buffer(&max_count, 0, None);
                 let items = u64::from(len);
@@ -517,7 +553,27 @@ impl Msm for GpuMsm {
             return Ok(G1::identity());
         }
         let plan = self.plan(scalars.len());
-        Ok(self.run(scalars, plan)?)
+        Ok(self.run(Scalars::Host(scalars), plan)?)
+    }
+
+    fn msm_on_device(&self, scalars: &wgpu::Buffer, n: usize) -> Option<Result<G1, MsmError>> {
+        if let Err(e) = check_len(n, self.n_bases) {
+            return Some(Err(e));
+        }
+        if scalars.size() < n as u64 * 32 {
+            return Some(Err(MsmError::Gpu(GpuError::Device {
+                stage: "MSM",
+                message: format!("{n} scalars asked of a buffer of {} bytes", scalars.size()),
+            })));
+        }
+        if n == 0 {
+            return Some(Ok(G1::identity()));
+        }
+        let plan = self.plan(n);
+        Some(
+            self.run(Scalars::Device(scalars, n), plan)
+                .map_err(MsmError::from),
+        )
     }
 }
 

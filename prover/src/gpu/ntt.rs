@@ -326,6 +326,31 @@ impl GpuNtt {
         Ok(kept)
     }
 
+    /// Records, on the `n` values in `values` (this engine's Montgomery encoding), in place:
+    /// each turned into its canonical words, what the MSM reads. A Montgomery product with the
+    /// plain integer 1 (not 1's Montgomery form) divides by `R`, which is the conversion.
+    /// Returns the buffers the recorded work reads, to be kept until it is submitted.
+    pub(crate) fn record_canonical(
+        &self,
+        enc: &mut wgpu::CommandEncoder,
+        values: &wgpu::Buffer,
+        n: usize,
+    ) -> Result<Vec<Arc<wgpu::Buffer>>, GpuError> {
+        let ctx = &self.ctx;
+        let one = Arc::new(storage_init(
+            ctx,
+            "NTT plain one",
+            &[1, 0, 0, 0, 0, 0, 0, 0],
+        ));
+        let whole = Arc::new(uniform(ctx, "NTT params", &[0, 0, n as u32, 0]));
+        ctx.scoped("NTT", || {
+            let b = [(0, values), (2, whole.as_ref()), (3, one.as_ref())];
+            self.pipelines
+                .dispatch(ctx, enc, "ntt_mul_scalar", &b, n as u64, 64);
+        })?;
+        Ok(vec![one, whole])
+    }
+
     /// Records the transform `around` asks for of the `2^log_n` values in `values` (a device
     /// buffer of exactly that many elements, in this engine's encoding), in place, into `enc`:
     /// nothing crosses to or from the host. Returns the buffers the recorded work reads, to be

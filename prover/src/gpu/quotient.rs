@@ -75,6 +75,38 @@ pub struct Vanishing {
     pub g_inv: Fr,
 }
 
+/// A column on the device for its commitment and its coefficients ([`GpuQuotient::stage`]):
+/// sent once, in the transforms' encoding, with the canonical scalars the MSM reads made from
+/// it there.
+pub struct Staged {
+    values: wgpu::Buffer,
+    scalars: wgpu::Buffer,
+    n: usize,
+}
+
+impl std::fmt::Debug for Staged {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Staged").field("n", &self.n).finish()
+    }
+}
+
+impl Staged {
+    /// The column as the MSM reads it: canonical words, on the device.
+    pub fn scalars(&self) -> &wgpu::Buffer {
+        &self.scalars
+    }
+
+    /// Its length.
+    pub fn len(&self) -> usize {
+        self.n
+    }
+
+    /// Whether it is empty (never: a column has `2^k` values).
+    pub fn is_empty(&self) -> bool {
+        self.n == 0
+    }
+}
+
 /// The opcode interpreter on one device.
 pub struct GpuQuotient {
     ctx: std::sync::Arc<GpuContext>,
@@ -302,10 +334,69 @@ impl GpuQuotient {
         omega_inv: Fr,
         log_n: u32,
     ) -> Result<ResidentColumns, GpuError> {
-        let ntt = self.ntt()?;
+        self.ntt()?;
         let n = 1usize << log_n;
         assert_eq!(a.len(), n, "2^log_n values");
         let buffer = self.columns(&[a], n, "kept coefficients")?;
+        self.inverse_in_place(buffer, a, omega_inv, log_n)
+    }
+
+    /// Sends `values` (a column of a power-of-two length) to the device once, for both its
+    /// commitment and its coefficients: [`Staged::scalars`] holds them as the MSM reads them
+    /// ([`crate::gpu::Msm::msm_on_device`]), and [`GpuQuotient::inverse_staged`] transforms
+    /// them there without sending them again.
+    pub fn stage(&self, values: &[Fr]) -> Result<Staged, GpuError> {
+        let ntt = self.ntt()?;
+        let n = values.len();
+        assert!(n.is_power_of_two(), "a column of 2^k values");
+        let buffer = self.columns(&[values], n, "staged column")?;
+        let ctx = &self.ctx;
+        let bytes = n as u64 * ELEMENT_BYTES;
+        let scalars = ctx.scoped("staged scalars", || storage(ctx, "staged scalars", bytes))?;
+        let mut enc = encoder(ctx, "staged scalars");
+        enc.copy_buffer_to_buffer(&buffer, 0, &scalars, 0, bytes);
+        let kept = ntt.record_canonical(&mut enc, &scalars, n)?;
+        ctx.scoped("staged scalars", || ctx.submit(enc.finish()))?;
+        drop(kept);
+        Ok(Staged {
+            values: buffer,
+            scalars,
+            n,
+        })
+    }
+
+    /// The inverse transform of a staged column ([`GpuQuotient::stage`]) on the device, kept
+    /// there as [`GpuQuotient::inverse_kept`] keeps it; the coefficients come back into `a`
+    /// (`2^log_n` of them, the staged column's length). Its scalars are freed first.
+    pub fn inverse_staged(
+        &self,
+        staged: Staged,
+        a: &mut [Fr],
+        omega_inv: Fr,
+        log_n: u32,
+    ) -> Result<ResidentColumns, GpuError> {
+        self.ntt()?;
+        let n = 1usize << log_n;
+        assert_eq!(staged.n, n, "a staged column of 2^log_n values");
+        assert_eq!(a.len(), n, "2^log_n values");
+        let Staged {
+            values, scalars, ..
+        } = staged;
+        drop(scalars);
+        self.inverse_in_place(values, a, omega_inv, log_n)
+    }
+
+    /// The inverse transform of the `2^log_n` values in `buffer` on the device, read back into
+    /// `a` and kept there as one column.
+    fn inverse_in_place(
+        &self,
+        buffer: wgpu::Buffer,
+        a: &mut [Fr],
+        omega_inv: Fr,
+        log_n: u32,
+    ) -> Result<ResidentColumns, GpuError> {
+        let ntt = self.ntt()?;
+        let n = 1usize << log_n;
         let ctx = &self.ctx;
         let mut enc = encoder(ctx, "kept inverse transform");
         let kept = ntt.record(&mut enc, &buffer, omega_inv, log_n, Around::Inverse)?;

@@ -306,6 +306,18 @@ pub trait Backend: Send + Sync {
         self.intt(a, omega_inv, log_n).map(|()| None)
     }
 
+    /// Commits `values` (a proof column, `2^log_n` of them) over the Lagrange basis and brings
+    /// them to coefficients, as [`Backend::msm`] then [`Backend::intt_keep`]; a device backend
+    /// sends them once for both (the MSM reads the values where the transform runs).
+    fn commit_to_coeff(
+        &self,
+        values: &[Fr],
+        omega_inv: Fr,
+        log_n: u32,
+    ) -> Result<Committed, BackendError> {
+        commit_then_transform(self, values, omega_inv, log_n)
+    }
+
     /// Keeps the proof's coefficient columns (`polys`, each `n` coefficients) where the backend
     /// evaluates the quotient, for [`Backend::numerator_on_coset`] to put on every coset part
     /// without their values crossing again; a column `kept` there already ([`Backend::intt_keep`])
@@ -393,6 +405,36 @@ pub trait Backend: Send + Sync {
             }
         });
     }
+}
+
+/// A proof column committed over the Lagrange basis and brought to coefficients
+/// ([`Backend::commit_to_coeff`]).
+#[derive(Debug)]
+pub struct Committed {
+    /// The commitment.
+    pub point: G1,
+    /// The column's coefficients.
+    pub coefficients: Vec<Fr>,
+    /// Where the backend keeps them for the quotient ([`Backend::intt_keep`]).
+    pub kept: Option<Resident>,
+}
+
+/// [`Backend::commit_to_coeff`] as two operations: the MSM over the values, then the kept
+/// inverse transform of a copy.
+fn commit_then_transform<B: Backend + ?Sized>(
+    backend: &B,
+    values: &[Fr],
+    omega_inv: Fr,
+    log_n: u32,
+) -> Result<Committed, BackendError> {
+    let point = backend.msm(Basis::Lagrange, values)?;
+    let mut coefficients = values.to_vec();
+    let kept = backend.intt_keep(&mut coefficients, omega_inv, log_n)?;
+    Ok(Committed {
+        point,
+        coefficients,
+        kept,
+    })
 }
 
 /// The CPU engines a device backend redoes a failed operation on: the transform, the MSMs over
@@ -519,6 +561,67 @@ impl Engines {
                 None
             }
         }
+    }
+
+    /// [`Backend::commit_to_coeff`] from one upload: the column staged on the quotient's
+    /// device, the Lagrange MSM reading it there, then its inverse transform kept there. Each
+    /// failure is typed by the operation that failed.
+    fn commit_staged(
+        &self,
+        q: &GpuQuotient,
+        values: &[Fr],
+        omega_inv: Fr,
+        log_n: u32,
+    ) -> Result<Committed, BackendError> {
+        let n = values.len();
+        let bytes = 32 * n as u64;
+        let ntt_error = |source: GpuError| BackendError::Ntt {
+            engine: format!("{q:?}"),
+            log_n,
+            source: Box::new(source),
+        };
+        let msm_error = |source: MsmError| BackendError::Msm {
+            engine: self.g_lagrange.describe(),
+            len: n,
+            source: Box::new(source),
+        };
+        self.stats.up.fetch_add(bytes, Ordering::Relaxed);
+        let staged = q.stage(values).map_err(ntt_error)?;
+        let point = self
+            .time(&self.stats.msm_ns, &self.stats.msms, || {
+                match self.g_lagrange.msm_on_device(staged.scalars(), n) {
+                    Some(p) => p,
+                    // an engine on the device that reads only host memory: the values go up
+                    None => {
+                        self.stats.up.fetch_add(bytes, Ordering::Relaxed);
+                        self.g_lagrange.msm(values)
+                    }
+                }
+            })
+            .map_err(msm_error)?;
+        let mut coefficients = vec![Fr::default(); n];
+        self.stats.down.fetch_add(bytes, Ordering::Relaxed);
+        let kept = self
+            .time(&self.stats.ntt_ns, &self.stats.ntts, || {
+                q.inverse_staged(staged, &mut coefficients, omega_inv, log_n)
+            })
+            .map_err(ntt_error)?;
+        Ok(Committed {
+            point,
+            coefficients,
+            kept: Some(Resident(Arc::new(kept))),
+        })
+    }
+
+    /// The quotient's interpreter, when it transforms on the device the Lagrange MSM engine
+    /// runs on: a column then goes up once for its commitment and its coefficients.
+    fn staging(&self) -> Option<&GpuQuotient> {
+        let q = self.quotient.as_deref().filter(|q| q.transforms())?;
+        let same = self
+            .g_lagrange
+            .device()
+            .is_some_and(|d| std::ptr::eq(d, q.device()));
+        same.then_some(q)
     }
 
     /// Device operations redone on the CPU so far.
@@ -747,6 +850,33 @@ impl Backend for Engines {
                 self.stats.fallbacks.fetch_add(1, Ordering::Relaxed);
                 a.copy_from_slice(&before);
                 self.intt(a, omega_inv, log_n).map(|()| None)
+            }
+        }
+    }
+
+    fn commit_to_coeff(
+        &self,
+        values: &[Fr],
+        omega_inv: Fr,
+        log_n: u32,
+    ) -> Result<Committed, BackendError> {
+        let Some(q) = self.staging() else {
+            return commit_then_transform(self, values, omega_inv, log_n);
+        };
+        if values.len() > self.g_lagrange.bases_len() {
+            return Err(BackendError::TooLong {
+                len: values.len(),
+                bases: self.g_lagrange.bases_len(),
+            });
+        }
+        match self.commit_staged(q, values, omega_inv, log_n) {
+            Ok(c) => Ok(c),
+            Err(e) if self.required => Err(e),
+            Err(e) => {
+                // the two operations apart, each with its own fallback to the CPU
+                tracing::warn!(target: "keel::prover", error = %e, "a staged commitment failed; committed and transformed apart");
+                self.stats.fallbacks.fetch_add(1, Ordering::Relaxed);
+                commit_then_transform(self, values, omega_inv, log_n)
             }
         }
     }

@@ -48,8 +48,8 @@ use rand_core::RngCore;
 use rayon::prelude::*;
 
 pub use backend::{
-    Backend, BackendError, BackendReport, Basis, DeviceMemory, Engines, Placement, ProofShape,
-    Resident,
+    Backend, BackendError, BackendReport, Basis, Committed, DeviceMemory, Engines, Placement,
+    ProofShape, Resident,
 };
 pub use expr::Opcodes;
 use expr::{Columns, Program};
@@ -508,7 +508,16 @@ where
         .iter()
         .map(|v| backend.msm(basis, v))
         .collect::<Result<Vec<G1>, _>>()?;
-    for p in witness::to_affine(&points) {
+    write_points(transcript, &points)
+}
+
+/// `points` into the transcript, in order.
+fn write_points<E, T>(transcript: &mut T, points: &[G1]) -> Result<(), PlonkError>
+where
+    E: EncodedChallenge<G1Affine>,
+    T: TranscriptWrite<G1Affine, E>,
+{
+    for p in witness::to_affine(points) {
         transcript.write_point(p)?;
     }
     Ok(())
@@ -770,10 +779,11 @@ where
 
     // Synthesis (unless done already), committing each phase's advice and squeezing its
     // challenges.
-    let (advice_values, challenges) = {
+    let (advice, challenges) = {
         let phases = witness::phases(cs);
         let mut ctx = PhaseCtx {
             backend,
+            omega_inv: domain.omega_inv,
             transcript: &mut *transcript,
             rng: &mut *rng,
         };
@@ -800,6 +810,11 @@ where
     };
     stages.synthesis = synthesized;
     stages.witness = synthesized + start.elapsed();
+    let witness::ProofAdvice {
+        values: advice_values,
+        polys: advice_polys,
+        kept: advice_kept,
+    } = advice;
 
     let fixed_values: Vec<&[Fr]> = pk.fixed_values().iter().map(|p| p.values()).collect();
     let advice_refs: Vec<&[Fr]> = advice_values.iter().map(|v| v.as_slice()).collect();
@@ -830,23 +845,18 @@ where
                     row,
                 }
             })?;
-        commit(
-            backend,
-            Basis::Lagrange,
-            transcript,
-            &[&permuted_input, &permuted_table],
-        )?;
-        let (permuted_input_poly, input_kept) = to_coeff(backend, domain, &permuted_input)?;
-        let (permuted_table_poly, table_kept) = to_coeff(backend, domain, &permuted_table)?;
+        let input = backend.commit_to_coeff(&permuted_input, domain.omega_inv, k)?;
+        let table = backend.commit_to_coeff(&permuted_table, domain.omega_inv, k)?;
+        write_points(transcript, &[input.point, table.point])?;
         lookups.push(Lookup {
             compressed_input,
             compressed_table,
             permuted_input,
             permuted_table,
-            permuted_input_poly,
-            permuted_table_poly,
+            permuted_input_poly: input.coefficients,
+            permuted_table_poly: table.coefficients,
             product_poly: Vec::new(),
-            kept: [None, input_kept, table_kept],
+            kept: [None, input.kept, table.kept],
         });
     }
     stages.lookups = t.elapsed();
@@ -910,10 +920,10 @@ where
                 *cell = Fr::random(&mut *rng);
             }
             last_z = z[usable];
-            commit(backend, Basis::Lagrange, transcript, &[&z])?;
-            let (poly, kept) = to_coeff(backend, domain, &z)?;
-            z_polys.push(poly);
-            z_kept.push(kept);
+            let committed = backend.commit_to_coeff(&z, domain.omega_inv, k)?;
+            write_points(transcript, &[committed.point])?;
+            z_polys.push(committed.coefficients);
+            z_kept.push(committed.kept);
         }
     }
     for lookup in &mut lookups {
@@ -939,10 +949,10 @@ where
         while z.len() < n {
             z.push(Fr::random(&mut *rng));
         }
-        commit(backend, Basis::Lagrange, transcript, &[&z])?;
-        let (poly, kept) = to_coeff(backend, domain, &z)?;
-        lookup.product_poly = poly;
-        lookup.kept[0] = kept;
+        let committed = backend.commit_to_coeff(&z, domain.omega_inv, k)?;
+        write_points(transcript, &[committed.point])?;
+        lookup.product_poly = committed.coefficients;
+        lookup.kept[0] = committed.kept;
     }
     let random_poly: Vec<Fr> = (0..n).map(|_| Fr::random(&mut *rng)).collect();
     commit(backend, Basis::Monomial, transcript, &[&random_poly])?;
@@ -951,12 +961,6 @@ where
 
     // The quotient.
     let t = Instant::now();
-    let (advice_polys, advice_kept): (Vec<_>, Vec<_>) = advice_values
-        .par_iter()
-        .map(|v| to_coeff(backend, domain, v))
-        .collect::<Result<Vec<_>, _>>()?
-        .into_iter()
-        .unzip();
     let (instance_polys, instance_kept): (Vec<_>, Vec<_>) = instance_values
         .par_iter()
         .map(|v| to_coeff(backend, domain, v))

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use halo2_proofs::{
     circuit::Value,
     halo2curves::{
-        bn256::{Fr, G1Affine},
+        bn256::{Fr, G1Affine, G1},
         ff::{BatchInvert, Field},
         group::Curve,
     },
@@ -20,15 +20,25 @@ use halo2_proofs::{
 use rand_core::RngCore;
 
 use super::{
-    backend::{Backend, Basis},
+    backend::{Backend, Committed, Resident},
     PlonkError,
 };
 
-/// What a phase step needs: the backend, the transcript and the randomness.
+/// What a phase step needs: the backend, the domain's inverse root of unity (each committed
+/// column is brought to coefficients with its commitment), the transcript and the randomness.
 pub(super) struct PhaseCtx<'a, T> {
     pub backend: &'a dyn Backend,
+    pub omega_inv: Fr,
     pub transcript: &'a mut T,
     pub rng: &'a mut (dyn RngCore + Send + Sync),
+}
+
+/// The advice of a proof, every phase committed: each column's values (blinding rows filled),
+/// its coefficients, and where the backend keeps those for the quotient.
+pub(super) struct ProofAdvice {
+    pub values: Vec<Vec<Fr>>,
+    pub polys: Vec<Vec<Fr>>,
+    pub kept: Vec<Option<Resident>>,
 }
 
 /// The advice of one circuit as synthesis leaves it. It owns everything it holds, so a witness
@@ -41,8 +51,9 @@ pub(super) struct Witness {
     advice: Vec<Vec<Assigned<Fr>>>,
     /// The current phase's columns as field elements, blinding rows not yet drawn.
     settled: Vec<Option<Vec<Fr>>>,
-    /// Advice columns already committed, by phase, as field elements (blinding rows filled).
-    pub committed: Vec<Option<Vec<Fr>>>,
+    /// Advice columns already committed, by phase, as field elements (blinding rows filled),
+    /// with their coefficients and where the backend keeps those.
+    committed: Vec<Option<(Vec<Fr>, Committed)>>,
     pub instances: Vec<Vec<Fr>>,
     pub challenges: HashMap<usize, Fr>,
     pub phase: u8,
@@ -71,7 +82,7 @@ impl Witness {
                 })
                 .collect(),
             settled: vec![None; cs.num_advice_columns()],
-            committed: vec![None; cs.num_advice_columns()],
+            committed: (0..cs.num_advice_columns()).map(|_| None).collect(),
             instances: instances.iter().map(|v| v.to_vec()).collect(),
             challenges: HashMap::new(),
             phase: 0,
@@ -140,15 +151,17 @@ impl Witness {
                 *cell = Fr::random(&mut ctx.rng);
             }
         }
-        let points = values
+        // each column goes up once for its commitment and its coefficients
+        let committed = values
             .iter()
-            .map(|v| ctx.backend.msm(Basis::Lagrange, v))
+            .map(|v| ctx.backend.commit_to_coeff(v, ctx.omega_inv, self.k))
             .collect::<Result<Vec<_>, _>>()?;
+        let points: Vec<G1> = committed.iter().map(|c| c.point).collect();
         for p in to_affine(&points) {
             ctx.transcript.write_point(p)?;
         }
-        for (c, v) in columns.into_iter().zip(values) {
-            self.committed[c] = Some(v);
+        for ((c, v), committed) in columns.into_iter().zip(values).zip(committed) {
+            self.committed[c] = Some((v, committed));
         }
         for (index, &p) in self.challenge_phase.iter().enumerate() {
             if p == phase {
@@ -165,12 +178,20 @@ impl Witness {
         Ok(())
     }
 
-    /// Column values of phase-complete columns, in column order.
-    pub(super) fn into_advice(self) -> Result<Vec<Vec<Fr>>, PlonkError> {
-        self.committed
-            .into_iter()
-            .map(|c| c.ok_or(PlonkError::Synthesis(Error::Synthesis)))
-            .collect()
+    /// The committed columns' values, coefficients and kept coefficients, in column order.
+    pub(super) fn into_advice(self) -> Result<ProofAdvice, PlonkError> {
+        let mut advice = ProofAdvice {
+            values: Vec::with_capacity(self.committed.len()),
+            polys: Vec::with_capacity(self.committed.len()),
+            kept: Vec::with_capacity(self.committed.len()),
+        };
+        for c in self.committed {
+            let (values, committed) = c.ok_or(PlonkError::Synthesis(Error::Synthesis))?;
+            advice.values.push(values);
+            advice.polys.push(committed.coefficients);
+            advice.kept.push(committed.kept);
+        }
+        Ok(advice)
     }
 
     pub(super) fn n(&self) -> usize {

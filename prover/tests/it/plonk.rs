@@ -964,3 +964,85 @@ fn a_device_quotient_failure_is_a_typed_error_when_required_and_left_to_the_cpu_
         }
     }
 }
+
+/// An MSM engine on the device that reads only host memory (no `msm_on_device`): each proof
+/// column it commits to goes up a second time.
+struct HostScalarsOnly(Arc<dyn keel_prover::gpu::Msm>);
+
+impl keel_prover::gpu::Msm for HostScalarsOnly {
+    fn describe(&self) -> String {
+        self.0.describe()
+    }
+    fn bases_len(&self) -> usize {
+        self.0.bases_len()
+    }
+    fn msm(
+        &self,
+        scalars: &[Fr],
+    ) -> Result<halo2_base::halo2_proofs::halo2curves::bn256::G1, keel_prover::gpu::MsmError> {
+        self.0.msm(scalars)
+    }
+    fn on_device(&self) -> bool {
+        self.0.on_device()
+    }
+    fn device(&self) -> Option<&keel_prover::gpu::GpuContext> {
+        self.0.device()
+    }
+}
+
+/// Each proof column (advice, the permutation's and the lookups' products, the permuted
+/// columns) goes to the device once for its commitment and its coefficients: the Lagrange MSM
+/// reads the values the inverse transform then runs on. Against an engine that reads only host
+/// memory, the same proof, byte for byte, and exactly one column's bytes less up per committed
+/// column; nothing more comes back.
+#[test]
+fn each_committed_column_goes_up_once_for_its_commitment_and_its_coefficients() {
+    let prover = cpu_prover();
+    let pk = &prover.keys().pk;
+    let w = witness();
+    let (circuit, public) = keel_circuit::proof::synthesize(prover.keys().shape, &w).unwrap();
+    let public = public.to_vec();
+    let ctx = crate::gpu::ctx();
+    let staged = gpu_params(srs().clone(), &ctx).backend();
+    let inner = gpu_factory(ctx.clone(), MsmConfig::default());
+    let host_only: keel_prover::kzg::EngineFactory = Arc::new(move |bases| {
+        Arc::new(HostScalarsOnly(inner(bases))) as Arc<dyn keel_prover::gpu::Msm>
+    });
+    let apart = MsmParams::new(srs().clone(), host_only)
+        .with_device_kernels(&ctx)
+        .unwrap()
+        .required(true)
+        .backend();
+    let mut moved = Vec::new();
+    let mut proofs = Vec::new();
+    for backend in [&staged, &apart] {
+        let prepared = Prepared::new(backend, pk).unwrap();
+        let before = backend.stats();
+        proofs.push(prove(backend, pk, &prepared, &circuit, &public, 5).unwrap());
+        let after = backend.stats();
+        assert_eq!(after.fallbacks, 0);
+        moved.push((
+            after.bytes_up - before.bytes_up,
+            after.bytes_down - before.bytes_down,
+            after.msms - before.msms,
+        ));
+    }
+    assert_eq!(proofs[0], proofs[1]);
+    assert!(verifies(srs(), pk, &public, &proofs[0]));
+    let cs = pk.get_vk().cs();
+    let sets = cs
+        .permutation()
+        .get_columns()
+        .chunks(cs.degree() - 2)
+        .count();
+    let committed = cs.num_advice_columns() + sets + 3 * cs.lookups().len();
+    let column = 32 * pk.get_vk().get_domain().n;
+    eprintln!("bytes up, down and MSMs per proof: {moved:?} (staged, apart)");
+    assert_eq!(
+        moved[1].0 - moved[0].0,
+        committed as u64 * column,
+        "{moved:?}"
+    );
+    assert_eq!(moved[0].1, moved[1].1, "{moved:?}");
+    assert_eq!(moved[0].2, moved[1].2, "{moved:?}");
+}

@@ -180,3 +180,81 @@ fn the_gates_on_a_coset_from_kept_coefficients_equal_the_cpu_and_so_does_the_van
         assert!(e.to_string().contains("with_transforms"), "{e}");
     }
 }
+
+/// A column staged once for its commitment and its coefficients (`GpuQuotient::stage`): the
+/// MSM reading its canonical scalars on the device (in several chunks, copied there) equals the
+/// CPU's commitment, and its kept inverse transform the CPU's coefficients, exact equality;
+/// more scalars than bases, or than the buffer holds, are typed errors.
+#[test]
+fn a_staged_column_commits_and_transforms_as_the_cpu_does() {
+    use halo2_proofs::halo2curves::{
+        bn256::{G1Affine, G1},
+        group::{Curve, Group},
+    };
+    use keel_prover::gpu::{
+        ntt::{omega, CpuNtt, GpuNtt, Ntt},
+        CpuMsm, GpuMsm, Msm, MsmConfig, MsmError,
+    };
+    let log_n = 9;
+    let n = 1usize << log_n;
+    let mut r = rng(21);
+    let projective: Vec<G1> = (0..n).map(|_| G1::random(&mut r)).collect();
+    let mut bases = vec![G1Affine::default(); n];
+    G1::batch_normalize(&projective, &mut bases);
+    // the edges of the encodings (0, 1, p − 1) among random values
+    let mut values: Vec<Fr> = (0..n).map(|_| Fr::random(&mut r)).collect();
+    values[0] = Fr::ZERO;
+    values[1] = Fr::ONE;
+    values[2] = -Fr::ONE;
+    let expected = CpuMsm::new(&bases).msm(&values).unwrap();
+    let w_inv = omega(log_n).invert().unwrap();
+    let mut coefficients = values.clone();
+    CpuNtt::new()
+        .inverse(&mut coefficients, w_inv, log_n)
+        .unwrap();
+    for limbs in limb_widths() {
+        let ntt = std::sync::Arc::new(GpuNtt::new(ctx(), limbs).unwrap());
+        let q = GpuQuotient::new(ctx(), limbs).unwrap().with_transforms(ntt);
+        let config = MsmConfig {
+            limbs: Some(limbs),
+            max_chunk: Some(200),
+            ..MsmConfig::default()
+        };
+        let msm = GpuMsm::new(ctx(), &bases, config).unwrap();
+        let staged = q.stage(&values).unwrap();
+        assert_eq!(staged.len(), n);
+        let point = msm.msm_on_device(staged.scalars(), n).unwrap().unwrap();
+        assert_eq!(
+            point.to_affine(),
+            expected.to_affine(),
+            "{limbs}: commitment"
+        );
+        // a prefix of the scalars, as the host path takes it
+        let prefix = msm.msm_on_device(staged.scalars(), 300).unwrap().unwrap();
+        assert_eq!(prefix, msm.msm(&values[..300]).unwrap(), "{limbs}: prefix");
+        let e = msm
+            .msm_on_device(staged.scalars(), n + 1)
+            .unwrap()
+            .unwrap_err();
+        assert!(matches!(e, MsmError::TooManyScalars { .. }), "{e}");
+        let short = ctx().device().create_buffer(&wgpu::BufferDescriptor {
+            label: Some("too short"),
+            size: 32 * 10,
+            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
+            mapped_at_creation: false,
+        });
+        let e = msm.msm_on_device(&short, 11).unwrap().unwrap_err();
+        assert!(e.to_string().contains("320 bytes"), "{e}");
+        let mut out = vec![Fr::ZERO; n];
+        let kept = q.inverse_staged(staged, &mut out, w_inv, log_n).unwrap();
+        assert_eq!(out, coefficients, "{limbs}: coefficients");
+        assert_eq!(kept.bytes(), 32 * n as u64);
+        // the engine on the CPU reads no device buffer
+        let other = q.stage(&values).unwrap();
+        assert!(CpuMsm::new(&bases)
+            .msm_on_device(other.scalars(), n)
+            .is_none());
+        let e = msm.msm_on_device(other.scalars(), 0).unwrap().unwrap();
+        assert_eq!(e, G1::identity());
+    }
+}
