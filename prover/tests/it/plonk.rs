@@ -965,28 +965,59 @@ fn a_device_quotient_failure_is_a_typed_error_when_required_and_left_to_the_cpu_
     }
 }
 
-/// An MSM engine on the device that reads only host memory (no `msm_on_device`): each proof
-/// column it commits to goes up a second time.
-struct HostScalarsOnly(Arc<dyn keel_prover::gpu::Msm>);
+/// An MSM engine on the device that reads only host memory (`fails: false`: no
+/// `msm_on_device`, so each proof column it commits to goes up a second time), or whose every
+/// read of scalars on the device fails (`fails: true`).
+struct HostScalarsOnly {
+    inner: Arc<dyn keel_prover::gpu::Msm>,
+    fails: bool,
+}
+
+fn host_scalars_only(
+    ctx: &Arc<keel_prover::gpu::GpuContext>,
+    fails: bool,
+) -> keel_prover::kzg::EngineFactory {
+    let inner = gpu_factory(ctx.clone(), MsmConfig::default());
+    Arc::new(move |bases| {
+        Arc::new(HostScalarsOnly {
+            inner: inner(bases),
+            fails,
+        }) as Arc<dyn keel_prover::gpu::Msm>
+    })
+}
 
 impl keel_prover::gpu::Msm for HostScalarsOnly {
     fn describe(&self) -> String {
-        self.0.describe()
+        self.inner.describe()
     }
     fn bases_len(&self) -> usize {
-        self.0.bases_len()
+        self.inner.bases_len()
     }
     fn msm(
         &self,
         scalars: &[Fr],
     ) -> Result<halo2_base::halo2_proofs::halo2curves::bn256::G1, keel_prover::gpu::MsmError> {
-        self.0.msm(scalars)
+        self.inner.msm(scalars)
     }
     fn on_device(&self) -> bool {
-        self.0.on_device()
+        self.inner.on_device()
     }
     fn device(&self) -> Option<&keel_prover::gpu::GpuContext> {
-        self.0.device()
+        self.inner.device()
+    }
+    fn msm_on_device(
+        &self,
+        _: &wgpu::Buffer,
+        _: usize,
+    ) -> Option<Result<halo2_base::halo2_proofs::halo2curves::bn256::G1, keel_prover::gpu::MsmError>>
+    {
+        self.fails.then(|| {
+            Err(keel_prover::gpu::GpuError::Device {
+                stage: "MSM",
+                message: "failing, for the test".into(),
+            }
+            .into())
+        })
     }
 }
 
@@ -1004,11 +1035,7 @@ fn each_committed_column_goes_up_once_for_its_commitment_and_its_coefficients() 
     let public = public.to_vec();
     let ctx = crate::gpu::ctx();
     let staged = gpu_params(srs().clone(), &ctx).backend();
-    let inner = gpu_factory(ctx.clone(), MsmConfig::default());
-    let host_only: keel_prover::kzg::EngineFactory = Arc::new(move |bases| {
-        Arc::new(HostScalarsOnly(inner(bases))) as Arc<dyn keel_prover::gpu::Msm>
-    });
-    let apart = MsmParams::new(srs().clone(), host_only)
+    let apart = MsmParams::new(srs().clone(), host_scalars_only(&ctx, false))
         .with_device_kernels(&ctx)
         .unwrap()
         .required(true)
@@ -1045,4 +1072,45 @@ fn each_committed_column_goes_up_once_for_its_commitment_and_its_coefficients() 
     );
     assert_eq!(moved[0].1, moved[1].1, "{moved:?}");
     assert_eq!(moved[0].2, moved[1].2, "{moved:?}");
+}
+
+/// A staged commitment whose MSM fails on the device: a typed error naming the MSM when the
+/// device is required; otherwise the column is committed and transformed apart (the CPU
+/// redoing the MSM), counted, and the proof is the CPU's own, byte for byte.
+#[test]
+fn a_staged_commitment_failing_is_a_typed_error_when_required_and_redone_apart_otherwise() {
+    let keys = small_keys();
+    let circuit = honest();
+    let public = small_public(&circuit);
+    let cpu = MsmParams::new(keys.params.clone(), cpu_factory()).backend();
+    let prepared = Prepared::new(&cpu, &keys.pk).unwrap();
+    let reference = prove(&cpu, &keys.pk, &prepared, &circuit, &public, 9).unwrap();
+    let ctx = crate::gpu::ctx();
+    let failing = |required: bool| {
+        MsmParams::new(keys.params.clone(), host_scalars_only(&ctx, true))
+            .with_device_kernels(&ctx)
+            .unwrap()
+            .required(required)
+            .backend()
+    };
+    let strict = failing(true);
+    let err = prove(&strict, &keys.pk, &prepared, &circuit, &public, 9).unwrap_err();
+    assert!(
+        matches!(err, PlonkError::Backend(BackendError::Msm { .. })),
+        "{err}"
+    );
+    assert!(err.to_string().contains("failing, for the test"), "{err}");
+    let lenient = failing(false);
+    let proof = prove(&lenient, &keys.pk, &prepared, &circuit, &public, 9).unwrap();
+    // one fallback per committed column: advice, the permutation's products and the lookup's
+    let cs = keys.pk.get_vk().cs();
+    let sets = cs
+        .permutation()
+        .get_columns()
+        .chunks(cs.degree() - 2)
+        .count();
+    let committed = cs.num_advice_columns() + sets + 3 * cs.lookups().len();
+    assert_eq!(lenient.stats().fallbacks, committed as u64);
+    assert_eq!(proof, reference);
+    assert!(verifies(&keys.params, &keys.pk, &public, &proof));
 }
