@@ -13,6 +13,8 @@
 //!  ntt/radix2.wgsl ─────── the NTT over fr: bit reversal, one butterfly stage per dispatch,
 //!                          multiplications by factors (cosets) and by a scalar (the inverse)
 //!  quotient/interpret.wgsl  a circuit's expressions as an opcode stream, one row per invocation
+//!  poly/horner.wgsl ────── polynomials in coefficients: linear combinations, evaluation at a
+//!                          point and division by X − b as one Horner scan split into runs
 //! ```
 //!
 //! ## Limb widths
@@ -52,6 +54,7 @@ const MSM_ACCUMULATE: &str = include_str!("../msm/accumulate.wgsl");
 const MSM_REDUCE: &str = include_str!("../msm/reduce.wgsl");
 const NTT_RADIX2: &str = include_str!("../ntt/radix2.wgsl");
 const QUOTIENT_INTERPRET: &str = include_str!("../quotient/interpret.wgsl");
+const POLY_HORNER: &str = include_str!("../poly/horner.wgsl");
 
 /// How a 256-bit field element is split into limbs inside a shader.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -173,11 +176,14 @@ pub enum Kernel {
     Ntt,
     /// The quotient's expressions: one kernel interpreting a circuit's compiled opcode stream.
     Quotient,
+    /// Polynomials in coefficient form (four entry points: `c·src` added, and the Horner scan's
+    /// runs, carries and division by `X − b`).
+    Poly,
 }
 
 impl Kernel {
     /// Every kernel, for validation.
-    pub const ALL: [Kernel; 10] = [
+    pub const ALL: [Kernel; 11] = [
         Kernel::MsmDecompose,
         Kernel::MsmScan,
         Kernel::MsmScatter,
@@ -188,6 +194,7 @@ impl Kernel {
         Kernel::G1Ops,
         Kernel::Ntt,
         Kernel::Quotient,
+        Kernel::Poly,
     ];
 
     /// The module's entry points.
@@ -208,6 +215,12 @@ impl Kernel {
                 "ntt_mul_scalar",
             ],
             Kernel::Quotient => &["quotient_interpret"],
+            Kernel::Poly => &[
+                "poly_axpy",
+                "poly_horner_chunks",
+                "poly_horner_carry",
+                "poly_horner_divide",
+            ],
         }
     }
 
@@ -248,6 +261,16 @@ impl Kernel {
                 false,
                 &[("values", ReadWrite), ("twiddles", Read), ("factors", Read)],
             ),
+            Kernel::Poly => (
+                Some(Field::Fr),
+                false,
+                &[
+                    ("src", Read),
+                    ("dst", ReadWrite),
+                    ("factors", Read),
+                    ("partials", ReadWrite),
+                ],
+            ),
             Kernel::Quotient => (
                 Some(Field::Fr),
                 false,
@@ -274,6 +297,7 @@ impl Kernel {
             Kernel::G1Ops => G1_OPS.to_owned(),
             Kernel::Ntt => NTT_RADIX2.to_owned(),
             Kernel::Quotient => QUOTIENT_INTERPRET.to_owned(),
+            Kernel::Poly => POLY_HORNER.to_owned(),
         }
     }
 

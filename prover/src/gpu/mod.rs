@@ -11,6 +11,7 @@ mod dispatch;
 mod error;
 mod msm;
 pub mod ntt;
+mod poly;
 mod quotient;
 
 pub use device::{AdapterClass, GpuContext, GpuPolicy};
@@ -18,4 +19,5 @@ pub use error::{GpuError, MsmError};
 pub use keel_shaders::Limbs;
 pub use msm::{default_window_bits, CpuMsm, GpuMsm, Msm, MsmConfig, MsmPlan, DEFAULT_MAX_CHUNK};
 pub use ntt::{CpuNtt, GpuNtt, Ntt};
+pub use poly::{DevicePoly, GpuPolys};
 pub use quotient::{GpuQuotient, KeyColumns, ResidentColumns, Staged, Vanishing};

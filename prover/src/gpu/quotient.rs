@@ -31,7 +31,7 @@ const MAX_ROWS: usize = 1 << 15;
 
 /// Columns kept on the device across evaluations (a key's, per coset part).
 pub struct ResidentColumns {
-    buffer: wgpu::Buffer,
+    buffer: std::sync::Arc<wgpu::Buffer>,
     count: usize,
     n: usize,
 }
@@ -46,6 +46,17 @@ impl std::fmt::Debug for ResidentColumns {
 }
 
 impl ResidentColumns {
+    /// Column `index` as a polynomial for [`crate::gpu::GpuPolys`] (which reads it in place);
+    /// `None` past the last column.
+    pub fn column(&self, index: usize) -> Option<super::DevicePoly> {
+        (index < self.count).then(|| super::DevicePoly::column(self.buffer.clone(), index, self.n))
+    }
+
+    /// How many columns it holds.
+    pub fn count(&self) -> usize {
+        self.count
+    }
+
     /// Bytes held on the device.
     pub fn bytes(&self) -> u64 {
         self.count as u64 * self.n as u64 * ELEMENT_BYTES
@@ -212,7 +223,7 @@ impl GpuQuotient {
     pub fn upload(&self, columns: &[&[Fr]], n: usize) -> Result<ResidentColumns, GpuError> {
         let buffer = self.columns(columns, n, "quotient key columns")?;
         Ok(ResidentColumns {
-            buffer,
+            buffer: std::sync::Arc::new(buffer),
             count: columns.len(),
             n,
         })
@@ -405,7 +416,7 @@ impl GpuQuotient {
         let values = self.read(&buffer)?;
         a.copy_from_slice(&values);
         Ok(ResidentColumns {
-            buffer,
+            buffer: std::sync::Arc::new(buffer),
             count: 1,
             n,
         })
@@ -452,7 +463,7 @@ impl GpuQuotient {
             buffer
         })?;
         Ok(ResidentColumns {
-            buffer,
+            buffer: std::sync::Arc::new(buffer),
             count: columns.len(),
             n,
         })

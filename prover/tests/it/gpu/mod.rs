@@ -4,6 +4,7 @@ mod curve;
 mod field;
 mod msm;
 mod ntt;
+mod poly;
 mod quotient;
 
 use std::sync::{Arc, OnceLock};
