@@ -49,8 +49,8 @@ use rand_core::RngCore;
 
 use crate::{
     gpu::{
-        AdapterClass, CpuMsm, GpuContext, GpuError, GpuMsm, GpuNtt, GpuPolicy, GpuQuotient, Msm,
-        MsmConfig, Ntt,
+        AdapterClass, CpuMsm, GpuContext, GpuError, GpuMsm, GpuNtt, GpuPolicy, GpuPolys,
+        GpuQuotient, Msm, MsmConfig, Ntt,
     },
     plonk::Engines,
 };
@@ -156,6 +156,8 @@ pub struct MsmParams {
     ntt: Option<Arc<dyn Ntt>>,
     /// The device's quotient interpreter ([`MsmParams::with_quotient`]).
     quotient: Option<Arc<GpuQuotient>>,
+    /// The device's polynomial kernels ([`MsmParams::with_polys`]).
+    polys: Option<Arc<GpuPolys>>,
     /// CPU engines over both bases, made when a device backend first needs its fallback.
     cpu: Arc<OnceLock<CpuEngines>>,
 }
@@ -264,6 +266,7 @@ impl MsmParams {
             stats: Arc::default(),
             ntt: None,
             quotient: None,
+            polys: None,
             cpu: Arc::default(),
         }
     }
@@ -280,14 +283,24 @@ impl MsmParams {
         self
     }
 
-    /// The NTT and the quotient's interpreter on `ctx` (its preferred limbs) beside the MSM
-    /// engines: every device kernel Keel's prover has.
+    /// The evaluations and the opening of Keel's prover on `polys` (on the engines' device).
+    pub fn with_polys(mut self, polys: Arc<GpuPolys>) -> Self {
+        self.polys = Some(polys);
+        self
+    }
+
+    /// The NTT, the quotient's interpreter and the polynomial kernels on `ctx` (its preferred
+    /// limbs) beside the MSM engines: every device kernel Keel's prover has.
     pub fn with_device_kernels(self, ctx: &Arc<GpuContext>) -> Result<Self, GpuError> {
         let limbs = ctx.preferred_limbs();
         let ntt = Arc::new(GpuNtt::new(ctx.clone(), limbs)?);
         // the quotient transforms the proof's kept coefficients onto each part itself
         let quotient = GpuQuotient::new(ctx.clone(), limbs)?.with_transforms(ntt.clone());
-        Ok(self.with_ntt(ntt).with_quotient(Arc::new(quotient)))
+        let polys = GpuPolys::new(ctx.clone(), limbs, ntt.clone())?;
+        Ok(self
+            .with_ntt(ntt)
+            .with_quotient(Arc::new(quotient))
+            .with_polys(Arc::new(polys)))
     }
 
     /// The [`crate::plonk::Backend`] of Keel's prover over these parameters: the CPU reference
@@ -322,8 +335,12 @@ impl MsmParams {
             cpu_lagrange,
             self.required,
         );
-        match &self.quotient {
+        let engines = match &self.quotient {
             Some(q) => engines.with_quotient(q.clone()),
+            None => engines,
+        };
+        match &self.polys {
+            Some(p) => engines.with_polys(p.clone()),
             None => engines,
         }
     }

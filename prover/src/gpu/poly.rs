@@ -104,6 +104,17 @@ impl GpuPolys {
         })
     }
 
+    /// The most device memory the evaluations and the opening of a proof of `n` rows whose
+    /// quotient has `parts` parts allocate at once: the parts' results kept and the pieces made
+    /// from them, then the opening's polynomials (a numerator and its quotient per CPU thread,
+    /// the combinations, the commitment's canonical copy), and what wgpu frees only once the
+    /// work that read it is done.
+    pub fn working_bytes(&self, n: usize, parts: usize) -> u64 {
+        let threads = rayon::current_num_threads() as u64;
+        let column = super::dispatch::allocation(n as u64 * ELEMENT_BYTES);
+        (2 * parts as u64 + 2 * threads + 4) * column
+    }
+
     /// The device it runs on.
     pub fn device(&self) -> &GpuContext {
         &self.ctx

@@ -288,6 +288,43 @@ impl GpuQuotient {
         log_n: u32,
         vanishing: Option<Vanishing>,
     ) -> Result<Vec<Fr>, GpuError> {
+        let out = self.on_coset(ops, key, coefficients, omega, g, log_n, vanishing)?;
+        self.read(&out)
+    }
+
+    /// [`GpuQuotient::evaluate_on_coset`] with its result kept on the device, as a polynomial
+    /// for [`crate::gpu::GpuPolys`]: nothing comes back.
+    #[allow(clippy::too_many_arguments)]
+    pub fn evaluate_on_coset_kept(
+        &self,
+        ops: &Opcodes,
+        key: KeyColumns<'_>,
+        coefficients: &ResidentColumns,
+        omega: Fr,
+        g: Fr,
+        log_n: u32,
+        vanishing: Option<Vanishing>,
+    ) -> Result<super::DevicePoly, GpuError> {
+        let out = self.on_coset(ops, key, coefficients, omega, g, log_n, vanishing)?;
+        Ok(super::DevicePoly::column(
+            std::sync::Arc::new(out),
+            0,
+            1 << log_n,
+        ))
+    }
+
+    /// The work of [`GpuQuotient::evaluate_on_coset`], its result in a device buffer.
+    #[allow(clippy::too_many_arguments)]
+    fn on_coset(
+        &self,
+        ops: &Opcodes,
+        key: KeyColumns<'_>,
+        coefficients: &ResidentColumns,
+        omega: Fr,
+        g: Fr,
+        log_n: u32,
+        vanishing: Option<Vanishing>,
+    ) -> Result<wgpu::Buffer, GpuError> {
         let ntt = self.ntt()?;
         let n = 1usize << log_n;
         if coefficients.n != n {
@@ -333,7 +370,7 @@ impl GpuQuotient {
             ctx.scoped("quotient vanishing", || ctx.submit(enc.finish()))?;
             drop(kept);
         }
-        self.read(&out)
+        Ok(out)
     }
 
     /// The inverse transform of `a` (`2^log_n` values, in place), made on the device and kept

@@ -32,8 +32,8 @@ use rayon::prelude::*;
 
 use super::Opcodes;
 use crate::gpu::{
-    CpuMsm, CpuNtt, GpuError, GpuQuotient, KeyColumns, Msm, MsmError, Ntt, ResidentColumns,
-    Vanishing,
+    CpuMsm, CpuNtt, DevicePoly, GpuError, GpuPolys, GpuQuotient, KeyColumns, Msm, MsmError, Ntt,
+    ResidentColumns, Vanishing,
 };
 
 /// Columns a backend keeps where it evaluates (a key's, on a device), opaque to the prover.
@@ -78,6 +78,18 @@ pub enum BackendError {
     Quotient {
         /// The engine's description.
         engine: String,
+        /// The device's reason.
+        #[source]
+        source: Box<GpuError>,
+    },
+    /// Polynomial work for the evaluations or the opening failed on the device (where it was
+    /// required, or where the CPU could not redo it: coefficients kept only there, lost).
+    #[error("{engine}: {what} failed on the device: {source}")]
+    Polys {
+        /// The engine's description.
+        engine: String,
+        /// What it was doing.
+        what: &'static str,
         /// The device's reason.
         #[source]
         source: Box<GpuError>,
@@ -217,6 +229,8 @@ pub struct ProofShape<'a> {
     pub key_columns: usize,
     /// The proof's own columns the quotient reads (advice, instance, products, lookups).
     pub proof_columns: usize,
+    /// The key's polynomials the opening reads (fixed, σ), kept with the key's columns.
+    pub key_polys: usize,
     /// The quotient's program.
     pub ops: &'a Opcodes,
     /// Whether the key's columns are kept on the device.
@@ -318,6 +332,12 @@ pub trait Backend: Send + Sync {
         commit_then_transform(self, values, omega_inv, log_n)
     }
 
+    /// Where the backend keeps polynomials for the evaluations and the opening; `None`: the
+    /// host (the prover's own vectors and this backend's arithmetic).
+    fn device_polys(&self) -> Option<&dyn DevicePolys> {
+        None
+    }
+
     /// Keeps the proof's coefficient columns (`polys`, each `n` coefficients) where the backend
     /// evaluates the quotient, for [`Backend::numerator_on_coset`] to put on every coset part
     /// without their values crossing again; a column `kept` there already ([`Backend::intt_keep`])
@@ -349,6 +369,25 @@ pub trait Backend: Send + Sync {
         log_n: u32,
         vanishing: Option<Vanishing>,
     ) -> Option<Result<Vec<Fr>, BackendError>> {
+        let _ = (ops, key, resident, kept, omega, g, log_n, vanishing);
+        None
+    }
+
+    /// [`Backend::numerator_on_coset`] with the vanishing step, the part's result kept where
+    /// [`Backend::device_polys`] reads it instead of brought back; `None` leaves it to that
+    /// method.
+    #[allow(clippy::too_many_arguments)]
+    fn part_on_device(
+        &self,
+        ops: &Opcodes,
+        key: &[&[Fr]],
+        resident: Option<&Resident>,
+        kept: &Resident,
+        omega: Fr,
+        g: Fr,
+        log_n: u32,
+        vanishing: Vanishing,
+    ) -> Option<Result<Resident, BackendError>> {
         let _ = (ops, key, resident, kept, omega, g, log_n, vanishing);
         None
     }
@@ -407,6 +446,37 @@ pub trait Backend: Send + Sync {
     }
 }
 
+/// Polynomials in coefficient form where a backend keeps them (a device), for the evaluations
+/// at `x` and the multi-opening ([`Backend::device_polys`]): each handle is opaque to the
+/// prover, and only scalars and commitments come back.
+pub trait DevicePolys: Send + Sync {
+    /// `p` sent to the device.
+    fn upload(&self, p: &[Fr]) -> Result<Resident, BackendError>;
+    /// Column `index` of coefficients kept there ([`Backend::keep_coefficients`],
+    /// [`Backend::keep`]; a polynomial this device made is its own column 0), read in place;
+    /// `None` if `kept` is not this device's or has no such column.
+    fn column(&self, kept: &Resident, index: usize) -> Option<Resident>;
+    /// `Σ c_j · p_j − head` over `n` coefficients.
+    fn combine(
+        &self,
+        terms: &[(&Resident, Fr)],
+        head: &[Fr],
+        n: usize,
+    ) -> Result<Resident, BackendError>;
+    /// The quotient of `p − p(b)` by `X − b`, as many coefficients as `p` (the top one zero).
+    fn divide(&self, p: &Resident, b: Fr) -> Result<Resident, BackendError>;
+    /// `p(b)` for every `(p, b)`.
+    fn evaluate(&self, at: &[(&Resident, Fr)]) -> Result<Vec<Fr>, BackendError>;
+    /// The commitment to `p` over the monomial basis.
+    fn commit(&self, p: &Resident) -> Result<G1, BackendError>;
+    /// `p`'s coefficients back on the host (what a fallback to the CPU needs).
+    fn read(&self, p: &Resident) -> Result<Vec<Fr>, BackendError>;
+    /// Whether a failure must stop the proof (otherwise the CPU redoes the work).
+    fn required(&self) -> bool;
+    /// Counts one piece of work the CPU redid after a failure here.
+    fn fell_back(&self);
+}
+
 /// A proof column committed over the Lagrange basis and brought to coefficients
 /// ([`Backend::commit_to_coeff`]).
 #[derive(Debug)]
@@ -450,6 +520,8 @@ pub struct Engines {
     fallback: Option<Fallback>,
     /// The quotient's gates on the device, when it has the interpreter.
     quotient: Option<Arc<GpuQuotient>>,
+    /// The evaluations' and the opening's polynomials on the device, when it has the kernels.
+    polys: Option<Arc<GpuPolys>>,
     required: bool,
     stats: BackendStats,
 }
@@ -475,6 +547,7 @@ impl Engines {
             g_lagrange,
             fallback: None,
             quotient: None,
+            polys: None,
             required: false,
             stats: BackendStats::default(),
         }
@@ -497,6 +570,7 @@ impl Engines {
             g_lagrange,
             fallback: Some((CpuNtt::new(), cpu_g, cpu_g_lagrange)),
             quotient: None,
+            polys: None,
             required,
             stats: BackendStats::default(),
         }
@@ -508,6 +582,21 @@ impl Engines {
         self
     }
 
+    /// The evaluations and the opening on `polys` (a device backend's): the proof's polynomials
+    /// stay on the device from the quotient to the last commitment, where the monomial MSM runs
+    /// on the same device.
+    pub fn with_polys(mut self, polys: Arc<GpuPolys>) -> Self {
+        self.polys = Some(polys);
+        self
+    }
+
+    /// The polynomial kernels, where they and the monomial MSM share a device.
+    fn polys(&self) -> Option<&GpuPolys> {
+        let p = self.polys.as_deref()?;
+        let same = self.g.device().is_some_and(|d| std::ptr::eq(d, p.device()));
+        same.then_some(p)
+    }
+
     /// The device its engines run on, if any (they share one in practice).
     pub fn device(&self) -> Option<&crate::gpu::GpuContext> {
         self.ntt
@@ -517,22 +606,22 @@ impl Engines {
             .or_else(|| self.quotient.as_deref().map(|q| q.device()))
     }
 
-    /// Runs `evaluate`, the device's numerator of `n` rows, with `key`'s columns kept as
-    /// `resident` where they were (sent otherwise), counting what crosses: `sent` bytes of the
-    /// proof's columns, the key's if sent, the program, and the `n` values back. A device
+    /// Runs `evaluate`, the device's numerator, with `key`'s columns kept as `resident` where
+    /// they were (sent otherwise), counting what crosses: `sent` bytes of the proof's columns,
+    /// the key's if sent, the program, and `back` values back. A device
     /// failure is an error where the device is required; otherwise `None` (the CPU evaluates
     /// the part) and counted.
     #[allow(clippy::too_many_arguments)]
-    fn device_numerator(
+    fn device_numerator<T>(
         &self,
         q: &GpuQuotient,
         ops: &Opcodes,
         key: &[&[Fr]],
         resident: Option<&Resident>,
         sent: u64,
-        n: usize,
-        evaluate: impl FnOnce(KeyColumns<'_>) -> Result<Vec<Fr>, GpuError>,
-    ) -> Option<Result<Vec<Fr>, BackendError>> {
+        back: usize,
+        evaluate: impl FnOnce(KeyColumns<'_>) -> Result<T, GpuError>,
+    ) -> Option<Result<T, BackendError>> {
         let key = match resident.and_then(|r| r.0.downcast_ref::<ResidentColumns>()) {
             Some(r) => KeyColumns::Resident(r),
             None => KeyColumns::Host(key),
@@ -545,7 +634,9 @@ impl Engines {
         self.stats
             .up
             .fetch_add(sent + key_bytes + program_bytes, Ordering::Relaxed);
-        self.stats.down.fetch_add(32 * n as u64, Ordering::Relaxed);
+        self.stats
+            .down
+            .fetch_add(32 * back as u64, Ordering::Relaxed);
         let result = self.time(&self.stats.quotient_ns, &self.stats.quotients, || {
             evaluate(key)
         });
@@ -795,6 +886,11 @@ impl Backend for Engines {
             ),
             key: if keep {
                 shape.parts as u64 * GpuQuotient::resident_bytes(shape.key_columns, n)
+                    + if self.polys().is_some() {
+                        GpuQuotient::resident_bytes(shape.key_polys, n)
+                    } else {
+                        0
+                    }
             } else {
                 0
             },
@@ -803,7 +899,8 @@ impl Backend for Engines {
                 .working_bytes(n)
                 .max(self.g_lagrange.working_bytes(n))
                 + threads * self.ntt.working_bytes(n)
-                + quotient,
+                + quotient
+                + self.polys().map_or(0, |p| p.working_bytes(n, shape.parts)),
         })
     }
 
@@ -881,6 +978,10 @@ impl Backend for Engines {
         }
     }
 
+    fn device_polys(&self) -> Option<&dyn DevicePolys> {
+        self.polys().map(|_| self as &dyn DevicePolys)
+    }
+
     fn keep_coefficients(
         &self,
         polys: &[&[Fr]],
@@ -935,6 +1036,26 @@ impl Backend for Engines {
         })
     }
 
+    fn part_on_device(
+        &self,
+        ops: &Opcodes,
+        key: &[&[Fr]],
+        resident: Option<&Resident>,
+        kept: &Resident,
+        omega: Fr,
+        g: Fr,
+        log_n: u32,
+        vanishing: Vanishing,
+    ) -> Option<Result<Resident, BackendError>> {
+        self.polys()?;
+        let q = self.quotient.as_ref()?;
+        let coefficients = kept.0.downcast_ref::<ResidentColumns>()?;
+        let part = self.device_numerator(q, ops, key, resident, 0, 0, |key| {
+            q.evaluate_on_coset_kept(ops, key, coefficients, omega, g, log_n, Some(vanishing))
+        })?;
+        Some(part.map(|p| Resident(Arc::new(p))))
+    }
+
     fn numerator(
         &self,
         ops: &Opcodes,
@@ -948,5 +1069,154 @@ impl Backend for Engines {
         self.device_numerator(q, ops, key, resident, sent, n, |key| {
             q.evaluate(ops, key, columns, n)
         })
+    }
+}
+
+/// A device polynomial behind a [`Resident`] handle.
+fn device_poly(r: &Resident) -> Option<&DevicePoly> {
+    r.0.downcast_ref::<DevicePoly>()
+}
+
+impl Engines {
+    fn poly_error(&self, what: &'static str) -> impl Fn(GpuError) -> BackendError + '_ {
+        move |source| BackendError::Polys {
+            engine: self
+                .polys
+                .as_deref()
+                .map_or_else(String::new, |p| format!("{p:?}")),
+            what,
+            source: Box::new(source),
+        }
+    }
+
+    /// The kernels and the handles as device polynomials, or why not.
+    fn poly_args<'r>(
+        &self,
+        what: &'static str,
+        handles: impl IntoIterator<Item = &'r Resident>,
+    ) -> Result<(&GpuPolys, Vec<&'r DevicePoly>), BackendError> {
+        let foreign = || {
+            (self.poly_error(what))(GpuError::Device {
+                stage: "polynomials",
+                message: "a handle that is not this device's polynomial".into(),
+            })
+        };
+        let polys = self.polys().ok_or_else(foreign)?;
+        let handles = handles
+            .into_iter()
+            .map(|r| device_poly(r).ok_or_else(foreign))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((polys, handles))
+    }
+}
+
+impl DevicePolys for Engines {
+    fn upload(&self, p: &[Fr]) -> Result<Resident, BackendError> {
+        let (polys, _) = self.poly_args("an upload", [])?;
+        self.stats
+            .up
+            .fetch_add(32 * p.len() as u64, Ordering::Relaxed);
+        let poly = polys.upload(p).map_err(self.poly_error("an upload"))?;
+        Ok(Resident(Arc::new(poly)))
+    }
+
+    fn column(&self, kept: &Resident, index: usize) -> Option<Resident> {
+        self.polys()?;
+        if let Some(p) = device_poly(kept) {
+            return (index == 0).then(|| Resident(Arc::new(p.clone())));
+        }
+        let columns = kept.0.downcast_ref::<ResidentColumns>()?;
+        Some(Resident(Arc::new(columns.column(index)?)))
+    }
+
+    fn combine(
+        &self,
+        terms: &[(&Resident, Fr)],
+        head: &[Fr],
+        n: usize,
+    ) -> Result<Resident, BackendError> {
+        let (polys, handles) = self.poly_args("a combination", terms.iter().map(|(r, _)| *r))?;
+        self.stats
+            .up
+            .fetch_add(32 * head.len() as u64, Ordering::Relaxed);
+        let terms: Vec<(&DevicePoly, Fr)> = handles
+            .into_iter()
+            .zip(terms.iter().map(|(_, c)| *c))
+            .collect();
+        let poly = polys
+            .combine(&terms, head, n)
+            .map_err(self.poly_error("a combination"))?;
+        Ok(Resident(Arc::new(poly)))
+    }
+
+    fn divide(&self, p: &Resident, b: Fr) -> Result<Resident, BackendError> {
+        let (polys, handles) = self.poly_args("a division", [p])?;
+        let poly = polys
+            .divide(handles[0], b)
+            .map_err(self.poly_error("a division"))?;
+        Ok(Resident(Arc::new(poly)))
+    }
+
+    fn evaluate(&self, at: &[(&Resident, Fr)]) -> Result<Vec<Fr>, BackendError> {
+        let (polys, handles) = self.poly_args("the evaluations", at.iter().map(|(r, _)| *r))?;
+        self.stats
+            .down
+            .fetch_add(32 * at.len() as u64, Ordering::Relaxed);
+        let at: Vec<(&DevicePoly, Fr)> = handles
+            .into_iter()
+            .zip(at.iter().map(|(_, x)| *x))
+            .collect();
+        polys
+            .evaluate(&at)
+            .map_err(self.poly_error("the evaluations"))
+    }
+
+    fn commit(&self, p: &Resident) -> Result<G1, BackendError> {
+        let (polys, handles) = self.poly_args("a commitment", [p])?;
+        let poly = handles[0];
+        let n = poly.len();
+        if n > self.g.bases_len() {
+            return Err(BackendError::TooLong {
+                len: n,
+                bases: self.g.bases_len(),
+            });
+        }
+        let scalars = polys
+            .scalars(poly)
+            .map_err(self.poly_error("a commitment's scalars"))?;
+        let msm_error = |source: MsmError| BackendError::Msm {
+            engine: self.g.describe(),
+            len: n,
+            source: Box::new(source),
+        };
+        self.time(&self.stats.msm_ns, &self.stats.msms, || {
+            match self.g.msm_on_device(&scalars, n) {
+                Some(point) => point.map_err(msm_error),
+                // an engine that reads only host memory: the coefficients come back for it
+                None => {
+                    let values = self.read(p)?;
+                    self.stats.up.fetch_add(32 * n as u64, Ordering::Relaxed);
+                    self.g.msm(&values).map_err(msm_error)
+                }
+            }
+        })
+    }
+
+    fn read(&self, p: &Resident) -> Result<Vec<Fr>, BackendError> {
+        let (polys, handles) = self.poly_args("a read-back", [p])?;
+        self.stats
+            .down
+            .fetch_add(32 * handles[0].len() as u64, Ordering::Relaxed);
+        polys
+            .read(handles[0])
+            .map_err(self.poly_error("a read-back"))
+    }
+
+    fn required(&self) -> bool {
+        self.required
+    }
+
+    fn fell_back(&self) {
+        self.stats.fallbacks.fetch_add(1, Ordering::Relaxed);
     }
 }

@@ -27,6 +27,7 @@
 
 mod backend;
 mod expr;
+mod polys;
 mod shplonk;
 mod witness;
 
@@ -233,6 +234,9 @@ pub struct Prepared {
     n: usize,
     fixed_len: usize,
     parts: Vec<PartValues>,
+    /// The key's fixed and σ polynomials (coefficients, in that order) where the backend keeps
+    /// polynomials for the evaluations and the opening.
+    key_polys: Option<Resident>,
     /// Bytes held.
     pub bytes: usize,
 }
@@ -394,6 +398,7 @@ pub fn device_memory(
             + sets
             + 3 * cs.lookups().len(),
         ops: &quotient.ops,
+        key_polys: cs.num_fixed_columns() + sigmas,
         keep_key,
     })
 }
@@ -452,10 +457,22 @@ impl Prepared {
             .collect::<Result<Vec<_>, BackendError>>()?;
         let n = domain.n as usize;
         let columns = parts.len() * (fixed.len() + sigma.len() + 4);
+        let key_polys = if keep && backend.device_polys().is_some() {
+            let polys: Vec<&[Fr]> = pk
+                .fixed_polys()
+                .iter()
+                .chain(pk.permutation().polys())
+                .map(|p| p.values())
+                .collect();
+            backend.keep(&polys, n)
+        } else {
+            None
+        };
         Ok(Self {
             n,
             fixed_len: fixed.len(),
             parts,
+            key_polys,
             bytes: columns * n * 32,
         })
     }
@@ -472,12 +489,12 @@ impl Prepared {
     }
 }
 
-/// A polynomial query for the opening: `poly` at `point` (polynomials compared by address, as
-/// halo2's multi-open groups them).
+/// A polynomial query for the opening: `poly` at `point` (polynomials compared by identity,
+/// their place in the table, as halo2's multi-open compares them by address).
 #[derive(Clone, Copy)]
-pub(crate) struct Query<'a> {
+pub(crate) struct Query {
     point: Fr,
-    poly: &'a [Fr],
+    poly: polys::PolyId,
 }
 
 /// One lookup through the proof.
@@ -976,7 +993,9 @@ where
         [beta, gamma, theta, y],
     );
     let num_parts = parts(domain);
-    let mut part_values = Vec::with_capacity(num_parts);
+    // each part's result: on the host, or kept on the device for the evaluations and the opening
+    let mut part_values: Vec<Vec<Fr>> = Vec::with_capacity(num_parts);
+    let mut part_kept: Vec<Resident> = Vec::with_capacity(num_parts);
     let lookup_kept: Vec<[Option<Resident>; 3]> = lookups
         .iter_mut()
         .map(|l| std::mem::take(&mut l.kept))
@@ -1015,6 +1034,23 @@ where
     for (j, part) in prepared.parts.iter().enumerate() {
         let g = part_generator(domain, j);
         let g_inv = g.invert().expect("a coset generator is not zero");
+        let v = crate::gpu::Vanishing {
+            scale: domain.t_evaluations[j],
+            omega_inv: domain.omega_inv,
+            g_inv,
+        };
+        // kept on the device while every earlier part was
+        if part_values.is_empty() {
+            let kept_part = kept.as_ref().and_then(|kept| {
+                let key = part.key_columns();
+                let r = part.resident.as_ref();
+                backend.part_on_device(&quotient.ops, &key, r, kept, domain.omega, g, k, v)
+            });
+            if let Some(r) = kept_part {
+                part_kept.push(r?);
+                continue;
+            }
+        }
         let on_device = kept.as_ref().and_then(|kept| {
             backend.numerator_on_coset(
                 &quotient.ops,
@@ -1024,11 +1060,7 @@ where
                 domain.omega,
                 g,
                 k,
-                Some(crate::gpu::Vanishing {
-                    scale: domain.t_evaluations[j],
-                    omega_inv: domain.omega_inv,
-                    g_inv,
-                }),
+                Some(v),
             )
         });
         if let Some(v) = on_device {
@@ -1068,30 +1100,37 @@ where
         .map(|j| part_generator(domain, j).pow_vartime([n as u64]))
         .collect();
     let w = vandermonde_inverse(&ts);
-    let h: Vec<Vec<Fr>> = w
+    let table = polys::PolyTable::new(backend, n);
+    // the parts kept on the device, then those on the host
+    let mut parts = Vec::with_capacity(num_parts);
+    for r in &part_kept {
+        parts.push(table.add(None, Some((r, 0)))?);
+    }
+    for v in &part_values {
+        parts.push(table.add(Some(v), None)?);
+    }
+    let pieces = w
         .iter()
         .map(|row| {
-            let mut piece = vec![Fr::ZERO; n];
-            piece
-                .par_chunks_mut(1 << 12)
-                .enumerate()
-                .for_each(|(c, out)| {
-                    let start = c << 12;
-                    for (wj, v) in row.iter().zip(&part_values) {
-                        for (o, v) in out.iter_mut().zip(&v[start..]) {
-                            *o += *wj * v;
-                        }
-                    }
-                });
-            piece
+            let terms: Vec<(polys::PolyId, Fr)> =
+                parts.iter().copied().zip(row.iter().copied()).collect();
+            table.combine(&terms, &[])
         })
-        .collect();
-    drop(part_values);
-    let pieces: Vec<&[Fr]> = h.iter().map(|p| p.as_slice()).collect();
-    commit(backend, Basis::Monomial, transcript, &pieces)?;
+        .collect::<Result<Vec<_>, _>>()?;
+    for p in parts {
+        table.free(p);
+    }
+    drop(part_kept);
+    let points = pieces
+        .iter()
+        .map(|&p| table.commit(p))
+        .collect::<Result<Vec<_>, _>>()?;
+    write_points(transcript, &points)?;
     stages.vanishing = vanishing + t.elapsed();
 
-    // Evaluations at x.
+    // Evaluations at x. Each polynomial is the table's once: the proof's columns where the
+    // backend kept them (in the order `keep_coefficients` gathered them), the key's where it
+    // keeps them, the random polynomial from the host.
     let t = Instant::now();
     let x = *transcript.squeeze_challenge_scalar::<()>();
     let xn = x.pow_vartime([n as u64]);
@@ -1099,110 +1138,121 @@ where
     let x_next = at(Rotation::next());
     let x_prev = at(Rotation::prev());
     let x_last = at(Rotation(-((blinding + 1) as i32)));
-    let mut evals: Vec<(&[Fr], Fr)> = Vec::new();
+    let proof = kept.as_ref();
+    let key = prepared.key_polys.as_ref();
+    let advice_ids = advice_polys
+        .iter()
+        .enumerate()
+        .map(|(c, p)| table.add(Some(p), proof.map(|r| (r, c))))
+        .collect::<Result<Vec<_>, _>>()?;
+    let first_z = advice_polys.len() + instance_polys.len();
+    let z_ids = z_polys
+        .iter()
+        .enumerate()
+        .map(|(i, p)| table.add(Some(p), proof.map(|r| (r, first_z + i))))
+        .collect::<Result<Vec<_>, _>>()?;
+    let first_lookup = first_z + z_polys.len();
+    let lookup_ids = lookups
+        .iter()
+        .enumerate()
+        .map(|(i, l)| {
+            let at = first_lookup + 3 * i;
+            Ok([
+                table.add(Some(&l.product_poly), proof.map(|r| (r, at)))?,
+                table.add(Some(&l.permuted_input_poly), proof.map(|r| (r, at + 1)))?,
+                table.add(Some(&l.permuted_table_poly), proof.map(|r| (r, at + 2)))?,
+            ])
+        })
+        .collect::<Result<Vec<_>, PlonkError>>()?;
+    let fixed_ids = pk
+        .fixed_polys()
+        .iter()
+        .enumerate()
+        .map(|(c, p)| table.add(Some(p.values()), key.map(|r| (r, c))))
+        .collect::<Result<Vec<_>, _>>()?;
+    let sigma_ids = pk
+        .permutation()
+        .polys()
+        .iter()
+        .enumerate()
+        .map(|(i, p)| table.add(Some(p.values()), key.map(|r| (r, fixed_ids.len() + i))))
+        .collect::<Result<Vec<_>, _>>()?;
+    let random_id = table.add(Some(&random_poly), None)?;
+
+    let mut evals: Vec<(polys::PolyId, Fr)> = Vec::new();
     for (column, rot) in cs.advice_queries() {
-        evals.push((&advice_polys[column.index()], at(*rot)));
+        evals.push((advice_ids[column.index()], at(*rot)));
     }
     for (column, rot) in cs.fixed_queries() {
-        evals.push((pk.fixed_polys()[column.index()].values(), at(*rot)));
+        evals.push((fixed_ids[column.index()], at(*rot)));
     }
-    evals.push((&random_poly, x));
-    for p in pk.permutation().polys() {
-        evals.push((p.values(), x));
+    evals.push((random_id, x));
+    for &p in &sigma_ids {
+        evals.push((p, x));
     }
-    for (i, z) in z_polys.iter().enumerate() {
+    for (i, &z) in z_ids.iter().enumerate() {
         evals.push((z, x));
         evals.push((z, x_next));
-        if i + 1 < z_polys.len() {
+        if i + 1 < z_ids.len() {
             evals.push((z, x_last));
         }
     }
-    for l in &lookups {
-        evals.push((&l.product_poly, x));
-        evals.push((&l.product_poly, x_next));
-        evals.push((&l.permuted_input_poly, x));
-        evals.push((&l.permuted_input_poly, x_prev));
-        evals.push((&l.permuted_table_poly, x));
+    for &[product, input, table_poly] in &lookup_ids {
+        evals.push((product, x));
+        evals.push((product, x_next));
+        evals.push((input, x));
+        evals.push((input, x_prev));
+        evals.push((table_poly, x));
     }
-    let values: Vec<Fr> = evals
-        .par_iter()
-        .map(|(p, point)| backend.evaluate(p, *point))
-        .collect();
-    for v in values {
+    for v in table.evaluate(&evals)? {
         transcript.write_scalar(v)?;
     }
     // The quotient at x, as one polynomial: Σ piece_i · x^(n·i).
-    let mut h_x = vec![Fr::ZERO; n];
-    for piece in pieces.iter().rev() {
-        backend.scale_add(&mut h_x, xn, piece);
+    let mut power = Fr::ONE;
+    let terms: Vec<(polys::PolyId, Fr)> = pieces
+        .iter()
+        .map(|&p| {
+            let t = (p, power);
+            power *= xn;
+            t
+        })
+        .collect();
+    let h_x = table.combine(&terms, &[])?;
+    for p in pieces {
+        table.free(p);
     }
     stages.evaluations = t.elapsed();
 
     // The multi-opening, with the queries in halo2's order.
     let t = Instant::now();
-    let mut queries: Vec<Query<'_>> = Vec::new();
+    let mut queries: Vec<Query> = Vec::new();
+    let query = |poly, point| Query { point, poly };
     for (column, rot) in cs.advice_queries() {
-        queries.push(Query {
-            point: at(*rot),
-            poly: &advice_polys[column.index()],
-        });
+        queries.push(query(advice_ids[column.index()], at(*rot)));
     }
-    for z in &z_polys {
-        queries.push(Query { point: x, poly: z });
-        queries.push(Query {
-            point: x_next,
-            poly: z,
-        });
+    for &z in &z_ids {
+        queries.push(query(z, x));
+        queries.push(query(z, x_next));
     }
-    for z in z_polys.iter().rev().skip(1) {
-        queries.push(Query {
-            point: x_last,
-            poly: z,
-        });
+    for &z in z_ids.iter().rev().skip(1) {
+        queries.push(query(z, x_last));
     }
-    for l in &lookups {
-        queries.push(Query {
-            point: x,
-            poly: &l.product_poly,
-        });
-        queries.push(Query {
-            point: x,
-            poly: &l.permuted_input_poly,
-        });
-        queries.push(Query {
-            point: x,
-            poly: &l.permuted_table_poly,
-        });
-        queries.push(Query {
-            point: x_prev,
-            poly: &l.permuted_input_poly,
-        });
-        queries.push(Query {
-            point: x_next,
-            poly: &l.product_poly,
-        });
+    for &[product, input, table_poly] in &lookup_ids {
+        queries.push(query(product, x));
+        queries.push(query(input, x));
+        queries.push(query(table_poly, x));
+        queries.push(query(input, x_prev));
+        queries.push(query(product, x_next));
     }
     for (column, rot) in cs.fixed_queries() {
-        queries.push(Query {
-            point: at(*rot),
-            poly: pk.fixed_polys()[column.index()].values(),
-        });
+        queries.push(query(fixed_ids[column.index()], at(*rot)));
     }
-    for p in pk.permutation().polys() {
-        queries.push(Query {
-            point: x,
-            poly: p.values(),
-        });
+    for &p in &sigma_ids {
+        queries.push(query(p, x));
     }
-    queries.push(Query {
-        point: x,
-        poly: &h_x,
-    });
-    queries.push(Query {
-        point: x,
-        poly: &random_poly,
-    });
-    shplonk::open(backend, n, &queries, transcript)?;
+    queries.push(query(h_x, x));
+    queries.push(query(random_id, x));
+    shplonk::open(&table, &queries, transcript)?;
     stages.opening = t.elapsed();
     stages.total = synthesized + start.elapsed();
     stages.backend = backend.stats().since(&before);

@@ -1,5 +1,6 @@
 //! The SHPLONK multi-opening (Boneh, Drake, Fisch, Gabizon), as halo2-axiom's `ProverSHPLONK`
-//! writes it, with its two MSMs and every polynomial operation on the [`Backend`].
+//! writes it, with its two MSMs and every polynomial operation on a [`PolyTable`] (on the
+//! device where the backend keeps polynomials, so only the two commitments come back).
 //!
 //! Queries are grouped as halo2's verifier groups them: polynomials by identity (address) in
 //! order of first query, each with the set of points it is opened at; polynomials with equal
@@ -18,16 +19,21 @@ use halo2_proofs::{
 };
 use rayon::prelude::*;
 
-use super::{backend::Basis, witness::to_affine, Backend, PlonkError, Query};
+use super::{
+    polys::{PolyId, PolyTable},
+    witness::to_affine,
+    PlonkError, Query,
+};
 
-struct Opened<'a> {
-    poly: &'a [Fr],
+struct Opened {
+    poly: PolyId,
     points: Vec<Fr>,
 }
 
-struct RotationSet<'a> {
+struct RotationSet {
     points: Vec<Fr>,
-    polys: Vec<(&'a [Fr], Vec<Fr>)>,
+    /// Each polynomial with the coefficients of `r`, its interpolation at the points.
+    polys: Vec<(PolyId, Vec<Fr>)>,
 }
 
 fn same_points(a: &[Fr], b: &[Fr]) -> bool {
@@ -39,11 +45,24 @@ fn same_points(a: &[Fr], b: &[Fr]) -> bool {
     a.len() == b.len() && key(a) == key(b)
 }
 
-/// Writes the opening of `queries` (polynomials of at most `n` coefficients) into `transcript`.
+/// `Σ_j y^j · r_j` over the polynomials' small `r_j`: the head a combination subtracts.
+fn weighted_head(polys: &[(PolyId, Vec<Fr>)], y: Fr) -> Vec<Fr> {
+    let len = polys.iter().map(|(_, r)| r.len()).max().unwrap_or(0);
+    let mut head = vec![Fr::ZERO; len];
+    let mut w = Fr::ONE;
+    for (_, r) in polys {
+        for (h, r) in head.iter_mut().zip(r) {
+            *h += w * r;
+        }
+        w *= y;
+    }
+    head
+}
+
+/// Writes the opening of `queries` (polynomials of `table`) into `transcript`.
 pub(super) fn open<E, T>(
-    backend: &dyn Backend,
-    n: usize,
-    queries: &[Query<'_>],
+    table: &PolyTable<'_>,
+    queries: &[Query],
     transcript: &mut T,
 ) -> Result<(), PlonkError>
 where
@@ -52,13 +71,13 @@ where
 {
     let y = *transcript.squeeze_challenge_scalar::<()>();
 
-    let mut opened: Vec<Opened<'_>> = Vec::new();
+    let mut opened: Vec<Opened> = Vec::new();
     let mut super_points: Vec<Fr> = Vec::new();
     for q in queries {
         if !super_points.contains(&q.point) {
             super_points.push(q.point);
         }
-        match opened.iter_mut().find(|o| std::ptr::eq(o.poly, q.poly)) {
+        match opened.iter_mut().find(|o| o.poly == q.poly) {
             Some(o) => {
                 if !o.points.contains(&q.point) {
                     o.points.push(q.point);
@@ -70,88 +89,115 @@ where
             }),
         }
     }
-    let mut grouped: Vec<(Vec<Fr>, Vec<&[Fr]>)> = Vec::new();
+    let mut grouped: Vec<(Vec<Fr>, Vec<PolyId>)> = Vec::new();
     for o in &opened {
         match grouped.iter_mut().find(|(p, _)| same_points(p, &o.points)) {
             Some((_, polys)) => polys.push(o.poly),
             None => grouped.push((o.points.clone(), vec![o.poly])),
         }
     }
-    let sets: Vec<RotationSet<'_>> = grouped
-        .into_par_iter()
+    // every polynomial at each of its set's points, in one batch
+    let at: Vec<(PolyId, Fr)> = grouped
+        .iter()
+        .flat_map(|(points, polys)| {
+            polys
+                .iter()
+                .flat_map(move |&p| points.iter().map(move |&x| (p, x)))
+        })
+        .collect();
+    let mut evals = table.evaluate(&at)?.into_iter();
+    let sets: Vec<RotationSet> = grouped
+        .into_iter()
         .map(|(points, polys)| {
             let polys = polys
-                .into_par_iter()
+                .into_iter()
                 .map(|p| {
-                    let evals: Vec<Fr> = points.iter().map(|&x| backend.evaluate(p, x)).collect();
-                    (p, lagrange_interpolate(&points, &evals))
+                    let values: Vec<Fr> = evals.by_ref().take(points.len()).collect();
+                    (p, lagrange_interpolate(&points, &values))
                 })
                 .collect();
             RotationSet { points, polys }
         })
         .collect();
 
+    // h(X) = Σ_i v^i · (Σ_j y^j (p_j(X) − r_j(X))) / Z_{S_i}(X)
     let v = *transcript.squeeze_challenge_scalar::<()>();
-    let quotients: Vec<Vec<Fr>> = sets
+    let quotients: Vec<PolyId> = sets
         .par_iter()
         .map(|set| {
-            let mut numerator = vec![Fr::ZERO; n];
-            for (p, r) in set.polys.iter().rev() {
-                let mut term = p.to_vec();
-                term.resize(n, Fr::ZERO);
-                for (t, r) in term.iter_mut().zip(r) {
-                    *t -= r;
-                }
-                backend.scale_add(&mut numerator, y, &term);
-            }
+            let mut w = Fr::ONE;
+            let terms: Vec<(PolyId, Fr)> = set
+                .polys
+                .iter()
+                .map(|(p, _)| {
+                    let t = (*p, w);
+                    w *= y;
+                    t
+                })
+                .collect();
+            let numerator = table.combine(&terms, &weighted_head(&set.polys, y))?;
             let mut q = numerator;
             for &point in &set.points {
-                q = backend.kate_division(&q, point);
+                let next = table.divide(q, point)?;
+                table.free(q);
+                q = next;
             }
-            q.resize(n, Fr::ZERO);
-            q
+            Ok(q)
+        })
+        .collect::<Result<Vec<_>, PlonkError>>()?;
+    let mut w = Fr::ONE;
+    let terms: Vec<(PolyId, Fr)> = quotients
+        .iter()
+        .map(|&q| {
+            let t = (q, w);
+            w *= v;
+            t
         })
         .collect();
-    let mut h = vec![Fr::ZERO; n];
-    for q in quotients.iter().rev() {
-        backend.scale_add(&mut h, v, q);
+    let h = table.combine(&terms, &[])?;
+    for q in quotients {
+        table.free(q);
     }
-    let point = backend.msm(Basis::Monomial, &h)?;
+    let point = table.commit(h)?;
     transcript.write_point(to_affine(&[point])[0])?;
 
+    // L(X) = Σ_i v^i Z_{T∖S_i}(u) Σ_j y^j (p_j(X) − r_j(u)) − Z_T(u) h(X), then
+    // (L(X) − L(u)) / (X − u) / Z_{T∖S_0}(u)
     let u = *transcript.squeeze_challenge_scalar::<()>();
-    let (contributions, z_diffs): (Vec<Vec<Fr>>, Vec<Fr>) = sets
-        .par_iter()
-        .map(|set| {
-            let diffs: Vec<Fr> = super_points
-                .iter()
-                .filter(|p| !set.points.contains(p))
-                .copied()
-                .collect();
-            let z_i = evaluate_vanishing_polynomial(&diffs, u);
-            let mut l = vec![Fr::ZERO; n];
-            for (p, r) in set.polys.iter().rev() {
-                let mut term = p.to_vec();
-                term.resize(n, Fr::ZERO);
-                term[0] -= eval_polynomial(r, u);
-                backend.scale_add(&mut l, y, &term);
-            }
-            backend.scale(&mut l, z_i);
-            (l, z_i)
-        })
-        .unzip();
-    let mut l = vec![Fr::ZERO; n];
-    for c in contributions.iter().rev() {
-        backend.scale_add(&mut l, v, c);
+    let mut terms: Vec<(PolyId, Fr)> = Vec::new();
+    let mut constant = Fr::ZERO;
+    let mut z0 = None;
+    let mut vi = Fr::ONE;
+    for set in &sets {
+        let diffs: Vec<Fr> = super_points
+            .iter()
+            .filter(|p| !set.points.contains(p))
+            .copied()
+            .collect();
+        let z_i = evaluate_vanishing_polynomial(&diffs, u);
+        z0.get_or_insert(z_i);
+        let mut w = vi * z_i;
+        for (p, r) in &set.polys {
+            terms.push((*p, w));
+            constant += w * eval_polynomial(r, u);
+            w *= y;
+        }
+        vi *= v;
     }
     let zt = evaluate_vanishing_polynomial(&super_points, u);
-    let mut minus_h = h;
-    backend.scale(&mut minus_h, -zt);
-    backend.scale_add(&mut l, Fr::ONE, &minus_h);
-    let mut w = backend.kate_division(&l, u);
-    let z0_inv = z_diffs[0].invert().expect("u is not an opening point");
-    backend.scale(&mut w, z0_inv);
-    let point = backend.msm(Basis::Monomial, &w)?;
+    terms.push((h, -zt));
+    let l = table.combine(&terms, &[constant])?;
+    table.free(h);
+    let divided = table.divide(l, u)?;
+    table.free(l);
+    let z0_inv = z0
+        .unwrap_or(Fr::ONE)
+        .invert()
+        .expect("u is not an opening point");
+    let w = table.combine(&[(divided, z0_inv)], &[])?;
+    table.free(divided);
+    let point = table.commit(w)?;
     transcript.write_point(to_affine(&[point])[0])?;
+    table.free(w);
     Ok(())
 }
