@@ -386,7 +386,39 @@ impl GpuQuotient {
         let n = 1usize << log_n;
         assert_eq!(a.len(), n, "2^log_n values");
         let buffer = self.columns(&[a], n, "kept coefficients")?;
-        self.inverse_in_place(buffer, a, omega_inv, log_n)
+        self.inverse_in_place(buffer, Some(a), omega_inv, log_n)
+    }
+
+    /// The inverse transform of `values` (`2^log_n` of them) made on the device and kept there
+    /// as one column, as [`GpuQuotient::inverse_kept`] keeps it, with nothing coming back.
+    pub fn inverse_left_on_device(
+        &self,
+        values: &[Fr],
+        omega_inv: Fr,
+        log_n: u32,
+    ) -> Result<ResidentColumns, GpuError> {
+        self.ntt()?;
+        let n = 1usize << log_n;
+        assert_eq!(values.len(), n, "2^log_n values");
+        let buffer = self.columns(&[values], n, "kept coefficients")?;
+        self.inverse_in_place(buffer, None, omega_inv, log_n)
+    }
+
+    /// Column `index` of `kept` back on the host.
+    pub fn read_column(&self, kept: &ResidentColumns, index: usize) -> Result<Vec<Fr>, GpuError> {
+        if index >= kept.count {
+            return Err(GpuError::Device {
+                stage: "quotient",
+                message: format!("column {index} of {} kept", kept.count),
+            });
+        }
+        let column = kept.n as u64 * ELEMENT_BYTES;
+        let ctx = &self.ctx;
+        let one = ctx.scoped("kept column", || storage(ctx, "kept column", column))?;
+        let mut enc = encoder(ctx, "kept column");
+        enc.copy_buffer_to_buffer(&kept.buffer, index as u64 * column, &one, 0, column);
+        ctx.scoped("kept column", || ctx.submit(enc.finish()))?;
+        self.read(&one)
     }
 
     /// Sends `values` (a column of a power-of-two length) to the device once, for both its
@@ -414,19 +446,18 @@ impl GpuQuotient {
     }
 
     /// The inverse transform of a staged column ([`GpuQuotient::stage`]) on the device, kept
-    /// there as [`GpuQuotient::inverse_kept`] keeps it; the coefficients come back into `a`
-    /// (`2^log_n` of them, the staged column's length). Its scalars are freed first.
+    /// there as [`GpuQuotient::inverse_kept`] keeps it; with `a`, the coefficients come back
+    /// into it (`2^log_n` of them, the staged column's length). Its scalars are freed first.
     pub fn inverse_staged(
         &self,
         staged: Staged,
-        a: &mut [Fr],
+        a: Option<&mut [Fr]>,
         omega_inv: Fr,
         log_n: u32,
     ) -> Result<ResidentColumns, GpuError> {
         self.ntt()?;
         let n = 1usize << log_n;
         assert_eq!(staged.n, n, "a staged column of 2^log_n values");
-        assert_eq!(a.len(), n, "2^log_n values");
         let Staged {
             values, scalars, ..
         } = staged;
@@ -434,12 +465,12 @@ impl GpuQuotient {
         self.inverse_in_place(values, a, omega_inv, log_n)
     }
 
-    /// The inverse transform of the `2^log_n` values in `buffer` on the device, read back into
-    /// `a` and kept there as one column.
+    /// The inverse transform of the `2^log_n` values in `buffer` on the device, kept there as
+    /// one column, and read back into `a` if given.
     fn inverse_in_place(
         &self,
         buffer: wgpu::Buffer,
-        a: &mut [Fr],
+        a: Option<&mut [Fr]>,
         omega_inv: Fr,
         log_n: u32,
     ) -> Result<ResidentColumns, GpuError> {
@@ -450,8 +481,9 @@ impl GpuQuotient {
         let kept = ntt.record(&mut enc, &buffer, omega_inv, log_n, Around::Inverse)?;
         ctx.scoped("kept inverse transform", || ctx.submit(enc.finish()))?;
         drop(kept);
-        let values = self.read(&buffer)?;
-        a.copy_from_slice(&values);
+        if let Some(a) = a {
+            a.copy_from_slice(&self.read(&buffer)?);
+        }
         Ok(ResidentColumns {
             buffer: std::sync::Arc::new(buffer),
             count: 1,

@@ -338,6 +338,27 @@ pub trait Backend: Send + Sync {
         None
     }
 
+    /// The coefficients of `values` (`2^log_n` of them), as [`Backend::intt_keep`] makes and
+    /// keeps them; the host's copy is `None` where the backend left them only where it keeps
+    /// them, as [`Backend::commit_to_coeff`] may.
+    fn to_coeff_keep(
+        &self,
+        values: &[Fr],
+        omega_inv: Fr,
+        log_n: u32,
+    ) -> Result<(Option<Vec<Fr>>, Option<Resident>), BackendError> {
+        let mut coefficients = values.to_vec();
+        let kept = self.intt_keep(&mut coefficients, omega_inv, log_n)?;
+        Ok((Some(coefficients), kept))
+    }
+
+    /// Column `index` of coefficients the backend keeps ([`Backend::keep_coefficients`],
+    /// [`Backend::intt_keep`]) back on the host; `None` where it keeps none.
+    fn read_kept(&self, kept: &Resident, index: usize) -> Option<Result<Vec<Fr>, BackendError>> {
+        let _ = (kept, index);
+        None
+    }
+
     /// Keeps the proof's coefficient columns (`polys`, each `n` coefficients) where the backend
     /// evaluates the quotient, for [`Backend::numerator_on_coset`] to put on every coset part
     /// without their values crossing again; a column `kept` there already ([`Backend::intt_keep`])
@@ -483,8 +504,10 @@ pub trait DevicePolys: Send + Sync {
 pub struct Committed {
     /// The commitment.
     pub point: G1,
-    /// The column's coefficients.
-    pub coefficients: Vec<Fr>,
+    /// The column's coefficients on the host; `None` where the backend left them only where
+    /// it keeps them (a device that also evaluates and opens: [`Backend::read_kept`] brings
+    /// them back if the host needs them after all).
+    pub coefficients: Option<Vec<Fr>>,
     /// Where the backend keeps them for the quotient ([`Backend::intt_keep`]).
     pub kept: Option<Resident>,
 }
@@ -502,7 +525,7 @@ fn commit_then_transform<B: Backend + ?Sized>(
     let kept = backend.intt_keep(&mut coefficients, omega_inv, log_n)?;
     Ok(Committed {
         point,
-        coefficients,
+        coefficients: Some(coefficients),
         kept,
     })
 }
@@ -690,11 +713,14 @@ impl Engines {
                 }
             })
             .map_err(msm_error)?;
-        let mut coefficients = vec![Fr::default(); n];
-        self.stats.down.fetch_add(bytes, Ordering::Relaxed);
+        // the coefficients stay on the device where the evaluations and the opening run there
+        let mut coefficients = self.polys().is_none().then(|| vec![Fr::default(); n]);
+        if coefficients.is_some() {
+            self.stats.down.fetch_add(bytes, Ordering::Relaxed);
+        }
         let kept = self
             .time(&self.stats.ntt_ns, &self.stats.ntts, || {
-                q.inverse_staged(staged, &mut coefficients, omega_inv, log_n)
+                q.inverse_staged(staged, coefficients.as_deref_mut(), omega_inv, log_n)
             })
             .map_err(ntt_error)?;
         Ok(Committed {
@@ -980,6 +1006,61 @@ impl Backend for Engines {
 
     fn device_polys(&self) -> Option<&dyn DevicePolys> {
         self.polys().map(|_| self as &dyn DevicePolys)
+    }
+
+    fn to_coeff_keep(
+        &self,
+        values: &[Fr],
+        omega_inv: Fr,
+        log_n: u32,
+    ) -> Result<(Option<Vec<Fr>>, Option<Resident>), BackendError> {
+        let left = self
+            .quotient
+            .as_ref()
+            .filter(|q| q.transforms() && self.polys().is_some());
+        let Some(q) = left else {
+            let mut coefficients = values.to_vec();
+            let kept = self.intt_keep(&mut coefficients, omega_inv, log_n)?;
+            return Ok((Some(coefficients), kept));
+        };
+        self.stats
+            .up
+            .fetch_add(32 * values.len() as u64, Ordering::Relaxed);
+        let result = self.time(&self.stats.ntt_ns, &self.stats.ntts, || {
+            q.inverse_left_on_device(values, omega_inv, log_n)
+        });
+        match result {
+            Ok(kept) => Ok((None, Some(Resident(Arc::new(kept))))),
+            Err(source) if self.required => Err(BackendError::Ntt {
+                engine: format!("{q:?}"),
+                log_n,
+                source: Box::new(source),
+            }),
+            Err(source) => {
+                tracing::warn!(target: "keel::prover", error = %source, "a kept inverse transform failed; transformed on the host's copy");
+                self.stats.fallbacks.fetch_add(1, Ordering::Relaxed);
+                let mut coefficients = values.to_vec();
+                self.intt(&mut coefficients, omega_inv, log_n)?;
+                Ok((Some(coefficients), None))
+            }
+        }
+    }
+
+    fn read_kept(&self, kept: &Resident, index: usize) -> Option<Result<Vec<Fr>, BackendError>> {
+        let q = self.quotient.as_ref()?;
+        let columns = kept.0.downcast_ref::<ResidentColumns>()?;
+        self.stats.down.fetch_add(
+            columns.bytes() / columns.count().max(1) as u64,
+            Ordering::Relaxed,
+        );
+        Some(
+            q.read_column(columns, index)
+                .map_err(|source| BackendError::Polys {
+                    engine: format!("{q:?}"),
+                    what: "reading kept coefficients back",
+                    source: Box::new(source),
+                }),
+        )
     }
 
     fn keep_coefficients(

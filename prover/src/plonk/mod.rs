@@ -49,8 +49,8 @@ use rand_core::RngCore;
 use rayon::prelude::*;
 
 pub use backend::{
-    Backend, BackendError, BackendReport, Basis, Committed, DeviceMemory, Engines, Placement,
-    ProofShape, Resident,
+    Backend, BackendError, BackendReport, Basis, Committed, DeviceMemory, DevicePolys, Engines,
+    Placement, ProofShape, Resident,
 };
 pub use expr::Opcodes;
 use expr::{Columns, Program};
@@ -503,9 +503,10 @@ struct Lookup {
     compressed_table: Vec<Fr>,
     permuted_input: Vec<Fr>,
     permuted_table: Vec<Fr>,
-    permuted_input_poly: Vec<Fr>,
-    permuted_table_poly: Vec<Fr>,
-    product_poly: Vec<Fr>,
+    /// The coefficients, on the host where they came back.
+    permuted_input_poly: Option<Vec<Fr>>,
+    permuted_table_poly: Option<Vec<Fr>>,
+    product_poly: Option<Vec<Fr>>,
     /// Where the backend keeps the product's, the permuted input's and the permuted table's
     /// coefficients for the quotient.
     kept: [Option<Resident>; 3],
@@ -540,16 +541,39 @@ where
     Ok(())
 }
 
-/// The coefficients of `values`, and where the backend keeps them for the quotient, its handle
-/// ([`Backend::intt_keep`]).
-fn to_coeff(
+/// A proof column's coefficients: on the host where they came back, and where the backend
+/// keeps them.
+struct ProofColumn {
+    host: Option<Vec<Fr>>,
+    kept: Option<Resident>,
+}
+
+/// Brings back to the host each proof column the backend left only where it keeps it: from
+/// `gathered` (every column, in order: [`Backend::keep_coefficients`]) or the column's own.
+fn bring_back(
     backend: &dyn Backend,
-    domain: &EvaluationDomain<Fr>,
-    values: &[Fr],
-) -> Result<(Vec<Fr>, Option<Resident>), BackendError> {
-    let mut v = values.to_vec();
-    let kept = backend.intt_keep(&mut v, domain.omega_inv, domain.k)?;
-    Ok((v, kept))
+    columns: &mut [ProofColumn],
+    gathered: Option<&Resident>,
+) -> Result<(), PlonkError> {
+    for (i, c) in columns.iter_mut().enumerate() {
+        if c.host.is_some() {
+            continue;
+        }
+        let source = gathered
+            .map(|g| (g, i))
+            .or_else(|| c.kept.as_ref().map(|k| (k, 0)));
+        let read = source.and_then(|(r, i)| backend.read_kept(r, i));
+        let values = read.ok_or_else(|| BackendError::Polys {
+            engine: backend.describe(),
+            what: "reading a proof column back",
+            source: Box::new(crate::gpu::GpuError::Device {
+                stage: "polynomials",
+                message: "the column is kept only where the backend cannot read it".into(),
+            }),
+        })??;
+        c.host = Some(values);
+    }
+    Ok(())
 }
 
 /// A one-phase circuit's witness, synthesised apart from its proof ([`synthesize`]): the advice
@@ -872,7 +896,7 @@ where
             permuted_table,
             permuted_input_poly: input.coefficients,
             permuted_table_poly: table.coefficients,
-            product_poly: Vec::new(),
+            product_poly: None,
             kept: [None, input.kept, table.kept],
         });
     }
@@ -891,7 +915,7 @@ where
             Any::Instance => &instance_values[c.index()],
         }
     };
-    let mut z_polys: Vec<Vec<Fr>> = Vec::new();
+    let mut z_polys: Vec<Option<Vec<Fr>>> = Vec::new();
     let mut z_kept: Vec<Option<Resident>> = Vec::new();
     {
         let sigmas = pk.permutation().permutations();
@@ -978,17 +1002,20 @@ where
 
     // The quotient.
     let t = Instant::now();
-    let (instance_polys, instance_kept): (Vec<_>, Vec<_>) = instance_values
+    let instance_coefficients = instance_values
         .par_iter()
-        .map(|v| to_coeff(backend, domain, v))
-        .collect::<Result<Vec<_>, _>>()?
-        .into_iter()
-        .unzip();
+        .map(|v| backend.to_coeff_keep(v, domain.omega_inv, k))
+        .collect::<Result<Vec<_>, _>>()?;
+    let (advice_count, instance_count, z_count) = (
+        advice_polys.len(),
+        instance_coefficients.len(),
+        z_polys.len(),
+    );
     let quotient = Quotient::new(
         cs,
         n,
         blinding,
-        z_polys.len(),
+        z_count,
         &challenges,
         [beta, gamma, theta, y],
     );
@@ -996,37 +1023,40 @@ where
     // each part's result: on the host, or kept on the device for the evaluations and the opening
     let mut part_values: Vec<Vec<Fr>> = Vec::with_capacity(num_parts);
     let mut part_kept: Vec<Resident> = Vec::with_capacity(num_parts);
-    let lookup_kept: Vec<[Option<Resident>; 3]> = lookups
-        .iter_mut()
-        .map(|l| std::mem::take(&mut l.kept))
-        .collect();
-    // the proof's columns, in the interpreter's order after the key's
-    let polys: Vec<&[Fr]> = advice_polys
-        .iter()
-        .chain(&instance_polys)
-        .chain(&z_polys)
-        .chain(lookups.iter().flat_map(|l| {
+    // the proof's columns, in the interpreter's order after the key's: the coefficients on the
+    // host where they came back, and where the backend keeps them
+    let mut columns: Vec<ProofColumn> = advice_polys
+        .into_iter()
+        .zip(advice_kept)
+        .chain(instance_coefficients)
+        .chain(z_polys.into_iter().zip(z_kept))
+        .chain(lookups.iter_mut().flat_map(|l| {
+            let [product, input, table] = std::mem::take(&mut l.kept);
             [
-                &l.product_poly,
-                &l.permuted_input_poly,
-                &l.permuted_table_poly,
+                (l.product_poly.take(), product),
+                (l.permuted_input_poly.take(), input),
+                (l.permuted_table_poly.take(), table),
             ]
         }))
-        .map(|p| p.as_slice())
+        .map(|(host, kept)| ProofColumn { host, kept })
         .collect();
     // where the backend can, their coefficients go to the device once and every part's values
     // are made there
-    let kept_columns: Vec<Option<&Resident>> = advice_kept
-        .iter()
-        .chain(&instance_kept)
-        .chain(&z_kept)
-        .chain(lookup_kept.iter().flatten())
-        .map(Option::as_ref)
-        .collect();
-    let kept = backend.keep_coefficients(&polys, &kept_columns, n);
-    // the columns are in the gathered buffer now: their own buffers go
-    drop(kept_columns);
-    drop((advice_kept, instance_kept, z_kept, lookup_kept));
+    let kept = {
+        let polys: Vec<&[Fr]> = columns
+            .iter()
+            .map(|c| c.host.as_deref().unwrap_or(&[]))
+            .collect();
+        let kept_columns: Vec<Option<&Resident>> =
+            columns.iter().map(|c| c.kept.as_ref()).collect();
+        backend.keep_coefficients(&polys, &kept_columns, n)
+    };
+    match &kept {
+        // the columns are in the gathered buffer now: their own buffers go
+        Some(_) => columns.iter_mut().for_each(|c| c.kept = None),
+        // the host evaluates every part: a column left only on the device comes back
+        None => bring_back(backend, &mut columns, None)?,
+    }
     // Each part's values divided by the vanishing polynomial and brought back to coefficients
     // with the coset shift undone (v_j below): on the device where it made the part, on the
     // host otherwise (timed with the next stage).
@@ -1067,10 +1097,15 @@ where
             part_values.push(v?);
             continue;
         }
+        bring_back(backend, &mut columns, kept.as_ref())?;
+        let polys: Vec<&[Fr]> = columns
+            .iter()
+            .map(|c| c.host.as_deref().expect("brought back"))
+            .collect();
         let mut values = cosets(backend, domain, &polys, j)?.into_iter();
-        let advice: Vec<Vec<Fr>> = values.by_ref().take(advice_polys.len()).collect();
-        let instance: Vec<Vec<Fr>> = values.by_ref().take(instance_polys.len()).collect();
-        let z: Vec<Vec<Fr>> = values.by_ref().take(z_polys.len()).collect();
+        let advice: Vec<Vec<Fr>> = values.by_ref().take(advice_count).collect();
+        let instance: Vec<Vec<Fr>> = values.by_ref().take(instance_count).collect();
+        let z: Vec<Vec<Fr>> = values.by_ref().take(z_count).collect();
         let lookup_cosets: Vec<Vec<Fr>> = values.collect();
         let mut h = quotient.part(
             part,
@@ -1140,28 +1175,19 @@ where
     let x_last = at(Rotation(-((blinding + 1) as i32)));
     let proof = kept.as_ref();
     let key = prepared.key_polys.as_ref();
-    let advice_ids = advice_polys
-        .iter()
-        .enumerate()
-        .map(|(c, p)| table.add(Some(p), proof.map(|r| (r, c))))
+    let column = |i: usize| table.add(columns[i].host.as_deref(), proof.map(|r| (r, i)));
+    let advice_ids = (0..advice_count)
+        .map(column)
         .collect::<Result<Vec<_>, _>>()?;
-    let first_z = advice_polys.len() + instance_polys.len();
-    let z_ids = z_polys
-        .iter()
-        .enumerate()
-        .map(|(i, p)| table.add(Some(p), proof.map(|r| (r, first_z + i))))
+    let first_z = advice_count + instance_count;
+    let z_ids = (first_z..first_z + z_count)
+        .map(column)
         .collect::<Result<Vec<_>, _>>()?;
-    let first_lookup = first_z + z_polys.len();
-    let lookup_ids = lookups
-        .iter()
-        .enumerate()
-        .map(|(i, l)| {
+    let first_lookup = first_z + z_count;
+    let lookup_ids = (0..lookups.len())
+        .map(|i| {
             let at = first_lookup + 3 * i;
-            Ok([
-                table.add(Some(&l.product_poly), proof.map(|r| (r, at)))?,
-                table.add(Some(&l.permuted_input_poly), proof.map(|r| (r, at + 1)))?,
-                table.add(Some(&l.permuted_table_poly), proof.map(|r| (r, at + 2)))?,
-            ])
+            Ok([column(at)?, column(at + 1)?, column(at + 2)?])
         })
         .collect::<Result<Vec<_>, PlonkError>>()?;
     let fixed_ids = pk

@@ -9,6 +9,7 @@
 //! there, or the proof stops with a typed error.
 
 use std::{
+    collections::HashMap,
     ops::Deref,
     sync::{
         atomic::{AtomicBool, Ordering},
@@ -16,7 +17,10 @@ use std::{
     },
 };
 
-use halo2_proofs::halo2curves::bn256::{Fr, G1};
+use halo2_proofs::halo2curves::{
+    bn256::{Fr, G1},
+    ff::PrimeField,
+};
 use rayon::prelude::*;
 
 use super::{
@@ -75,6 +79,8 @@ pub(super) struct PolyTable<'a> {
     on_host: AtomicBool,
     n: usize,
     entries: Mutex<Vec<Entry<'a>>>,
+    /// Values already computed (the opening asks again for the transcript's evaluations).
+    evaluated: Mutex<HashMap<(PolyId, [u8; 32]), Fr>>,
 }
 
 impl<'a> PolyTable<'a> {
@@ -85,6 +91,7 @@ impl<'a> PolyTable<'a> {
             on_host: AtomicBool::new(false),
             n,
             entries: Mutex::new(Vec::new()),
+            evaluated: Mutex::new(HashMap::new()),
         }
     }
 
@@ -261,8 +268,31 @@ impl<'a> PolyTable<'a> {
         self.make(Source::Divide(p, b))
     }
 
-    /// `p(b)` for every `(p, b)` of `at`.
+    /// `p(b)` for every `(p, b)` of `at`, each computed once.
     pub(super) fn evaluate(&self, at: &[(PolyId, Fr)]) -> Result<Vec<Fr>, PlonkError> {
+        let key = |&(p, b): &(PolyId, Fr)| (p, b.to_repr());
+        let missing: Vec<(PolyId, Fr)> = {
+            let done = self.evaluated.lock().unwrap_or_else(|p| p.into_inner());
+            let mut missing: Vec<(PolyId, Fr)> = Vec::new();
+            for q in at {
+                if !done.contains_key(&key(q)) && !missing.iter().any(|m| key(m) == key(q)) {
+                    missing.push(*q);
+                }
+            }
+            missing
+        };
+        let values = self.evaluate_now(&missing)?;
+        let mut done = self.evaluated.lock().unwrap_or_else(|p| p.into_inner());
+        for (q, v) in missing.iter().zip(values) {
+            done.insert(key(q), v);
+        }
+        Ok(at.iter().map(|q| done[&key(q)]).collect())
+    }
+
+    fn evaluate_now(&self, at: &[(PolyId, Fr)]) -> Result<Vec<Fr>, PlonkError> {
+        if at.is_empty() {
+            return Ok(Vec::new());
+        }
         if let Some(device) = self.device() {
             let on_device = at
                 .iter()

@@ -37,7 +37,7 @@ pub(super) struct PhaseCtx<'a, T> {
 /// its coefficients, and where the backend keeps those for the quotient.
 pub(super) struct ProofAdvice {
     pub values: Vec<Vec<Fr>>,
-    pub polys: Vec<Vec<Fr>>,
+    pub polys: Vec<Option<Vec<Fr>>>,
     pub kept: Vec<Option<Resident>>,
 }
 

@@ -1023,9 +1023,10 @@ impl keel_prover::gpu::Msm for HostScalarsOnly {
 
 /// Each proof column (advice, the permutation's and the lookups' products, the permuted
 /// columns) goes to the device once for its commitment and its coefficients: the Lagrange MSM
-/// reads the values the inverse transform then runs on. Against an engine that reads only host
-/// memory, the same proof, byte for byte, and exactly one column's bytes less up per committed
-/// column; nothing more comes back.
+/// reads the values the inverse transform then runs on, and the evaluations and the opening
+/// read the coefficients there, so only scalars come back. Against an engine that reads only
+/// host memory, the same proof, byte for byte, and exactly one column's bytes less up per
+/// committed column and per commitment of the opening.
 #[test]
 fn each_committed_column_goes_up_once_for_its_commitment_and_its_coefficients() {
     let prover = cpu_prover();
@@ -1074,6 +1075,8 @@ fn each_committed_column_goes_up_once_for_its_commitment_and_its_coefficients() 
         "{moved:?}"
     );
     assert_eq!(moved[1].1 - moved[0].1, opening * column, "{moved:?}");
+    // only the transcript's values come back: the evaluations, fewer bytes than one column
+    assert!(moved[0].1 > 0 && moved[0].1 < column, "{moved:?}");
     assert_eq!(moved[0].2, moved[1].2, "{moved:?}");
 }
 
@@ -1116,6 +1119,192 @@ fn a_staged_commitment_failing_is_a_typed_error_when_required_and_redone_apart_o
         .count();
     let committed = cs.num_advice_columns() + sets + 3 * cs.lookups().len();
     assert_eq!(lenient.stats().fallbacks, committed as u64 + 1);
+    assert_eq!(proof, reference);
+    assert!(verifies(&keys.params, &keys.pk, &public, &proof));
+}
+
+/// A backend whose device fails one kind of the opening's polynomial work (the divisions by
+/// `X − b`), after the parts and the pieces were made there.
+struct FailingOpening(Engines);
+
+impl keel_prover::plonk::DevicePolys for FailingOpening {
+    fn upload(&self, p: &[Fr]) -> Result<keel_prover::plonk::Resident, BackendError> {
+        self.0.device_polys().unwrap().upload(p)
+    }
+    fn column(
+        &self,
+        kept: &keel_prover::plonk::Resident,
+        index: usize,
+    ) -> Option<keel_prover::plonk::Resident> {
+        self.0.device_polys().unwrap().column(kept, index)
+    }
+    fn combine(
+        &self,
+        terms: &[(&keel_prover::plonk::Resident, Fr)],
+        head: &[Fr],
+        n: usize,
+    ) -> Result<keel_prover::plonk::Resident, BackendError> {
+        self.0.device_polys().unwrap().combine(terms, head, n)
+    }
+    fn divide(
+        &self,
+        _: &keel_prover::plonk::Resident,
+        _: Fr,
+    ) -> Result<keel_prover::plonk::Resident, BackendError> {
+        Err(BackendError::Polys {
+            engine: "failing".into(),
+            what: "a division",
+            source: Box::new(keel_prover::gpu::GpuError::Device {
+                stage: "polynomials",
+                message: "failing, for the test".into(),
+            }),
+        })
+    }
+    fn evaluate(
+        &self,
+        at: &[(&keel_prover::plonk::Resident, Fr)],
+    ) -> Result<Vec<Fr>, BackendError> {
+        self.0.device_polys().unwrap().evaluate(at)
+    }
+    fn commit(
+        &self,
+        p: &keel_prover::plonk::Resident,
+    ) -> Result<halo2_base::halo2_proofs::halo2curves::bn256::G1, BackendError> {
+        self.0.device_polys().unwrap().commit(p)
+    }
+    fn read(&self, p: &keel_prover::plonk::Resident) -> Result<Vec<Fr>, BackendError> {
+        self.0.device_polys().unwrap().read(p)
+    }
+    fn required(&self) -> bool {
+        self.0.device_polys().unwrap().required()
+    }
+    fn fell_back(&self) {
+        self.0.device_polys().unwrap().fell_back()
+    }
+}
+
+impl Backend for FailingOpening {
+    fn describe(&self) -> String {
+        format!("{} failing its divisions", self.0.describe())
+    }
+    fn ntt(&self, a: &mut [Fr], omega: Fr, log_n: u32) -> Result<(), BackendError> {
+        self.0.ntt(a, omega, log_n)
+    }
+    fn intt(&self, a: &mut [Fr], omega_inv: Fr, log_n: u32) -> Result<(), BackendError> {
+        self.0.intt(a, omega_inv, log_n)
+    }
+    fn coset_ntt(&self, a: &mut [Fr], omega: Fr, g: Fr, log_n: u32) -> Result<(), BackendError> {
+        self.0.coset_ntt(a, omega, g, log_n)
+    }
+    fn msm(
+        &self,
+        basis: Basis,
+        scalars: &[Fr],
+    ) -> Result<halo2_base::halo2_proofs::halo2curves::bn256::G1, BackendError> {
+        self.0.msm(basis, scalars)
+    }
+    fn stats(&self) -> keel_prover::plonk::BackendReport {
+        self.0.stats()
+    }
+    fn bases(&self, basis: Basis) -> usize {
+        self.0.bases(basis)
+    }
+    fn keep(&self, columns: &[&[Fr]], n: usize) -> Option<keel_prover::plonk::Resident> {
+        self.0.keep(columns, n)
+    }
+    fn commit_to_coeff(
+        &self,
+        values: &[Fr],
+        omega_inv: Fr,
+        log_n: u32,
+    ) -> Result<keel_prover::plonk::Committed, BackendError> {
+        self.0.commit_to_coeff(values, omega_inv, log_n)
+    }
+    fn to_coeff_keep(
+        &self,
+        values: &[Fr],
+        omega_inv: Fr,
+        log_n: u32,
+    ) -> Result<(Option<Vec<Fr>>, Option<keel_prover::plonk::Resident>), BackendError> {
+        self.0.to_coeff_keep(values, omega_inv, log_n)
+    }
+    fn read_kept(
+        &self,
+        kept: &keel_prover::plonk::Resident,
+        index: usize,
+    ) -> Option<Result<Vec<Fr>, BackendError>> {
+        self.0.read_kept(kept, index)
+    }
+    fn device_polys(&self) -> Option<&dyn keel_prover::plonk::DevicePolys> {
+        Some(self)
+    }
+    fn keep_coefficients(
+        &self,
+        polys: &[&[Fr]],
+        kept: &[Option<&keel_prover::plonk::Resident>],
+        n: usize,
+    ) -> Option<keel_prover::plonk::Resident> {
+        self.0.keep_coefficients(polys, kept, n)
+    }
+    fn part_on_device(
+        &self,
+        ops: &Opcodes,
+        key: &[&[Fr]],
+        resident: Option<&keel_prover::plonk::Resident>,
+        kept: &keel_prover::plonk::Resident,
+        omega: Fr,
+        g: Fr,
+        log_n: u32,
+        vanishing: keel_prover::gpu::Vanishing,
+    ) -> Option<Result<keel_prover::plonk::Resident, BackendError>> {
+        self.0
+            .part_on_device(ops, key, resident, kept, omega, g, log_n, vanishing)
+    }
+}
+
+/// The opening failing on the device part-way (its divisions), after the parts, the pieces and
+/// the evaluations were made there and with the coefficients kept only there: a typed error
+/// where the device is required; otherwise counted once, the rest made again on the host from
+/// how each polynomial was made (the kept columns and parts read back), and the CPU's proof,
+/// byte for byte.
+#[test]
+fn an_opening_failing_on_the_device_is_a_typed_error_when_required_and_redone_on_the_host_otherwise(
+) {
+    let keys = small_keys();
+    let circuit = honest();
+    let public = small_public(&circuit);
+    let cpu = MsmParams::new(keys.params.clone(), cpu_factory()).backend();
+    let prepared = Prepared::new(&cpu, &keys.pk).unwrap();
+    let reference = prove(&cpu, &keys.pk, &prepared, &circuit, &public, 9).unwrap();
+    let ctx = crate::gpu::ctx();
+    let failing = |required: bool| {
+        FailingOpening(
+            gpu_params(keys.params.clone(), &ctx)
+                .required(required)
+                .backend(),
+        )
+    };
+    let strict = failing(true);
+    let prepared = Prepared::new(&strict, &keys.pk).unwrap();
+    let err = prove(&strict, &keys.pk, &prepared, &circuit, &public, 9).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            PlonkError::Backend(BackendError::Polys {
+                what: "a division",
+                ..
+            })
+        ),
+        "{err}"
+    );
+    let lenient = failing(false);
+    let prepared = Prepared::new(&lenient, &keys.pk).unwrap();
+    let before = lenient.stats();
+    let proof = prove(&lenient, &keys.pk, &prepared, &circuit, &public, 9).unwrap();
+    let after = lenient.stats();
+    assert_eq!(after.fallbacks - before.fallbacks, 1);
+    // the parts and the kept coefficients came back for the host's opening
+    assert!(after.bytes_down - before.bytes_down > 32 * (1 << SMALL_K) as u64);
     assert_eq!(proof, reference);
     assert!(verifies(&keys.params, &keys.pk, &public, &proof));
 }
