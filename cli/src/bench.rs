@@ -550,10 +550,11 @@ fn print_table(r: &Value) {
         if !at.is_null() {
             let on = |k: &str| at[k].as_str().unwrap_or("?").to_owned();
             println!(
-                "       NTT on {}; MSM on {}; quotient on {}; the rest on {}",
+                "       NTT on {}; MSM on {}; quotient on {}; opening on {}; the rest on {}",
                 on("ntt"),
                 on("msm"),
                 on("quotient"),
+                on("opening"),
                 on("arithmetic")
             );
         }

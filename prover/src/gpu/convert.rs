@@ -41,6 +41,26 @@ impl<F: PrimeField<Repr = [u8; 32]>> Montgomery<F> {
     }
 }
 
+impl Montgomery<Fr> {
+    /// The elements whose Montgomery forms `words` hold (eight words each); a value that is
+    /// not below the modulus is a kernel bug, reported as which `what` it was.
+    pub(crate) fn decode_all(
+        &self,
+        words: &[u32],
+        what: &'static str,
+    ) -> Result<Vec<Fr>, super::GpuError> {
+        words
+            .chunks_exact(8)
+            .enumerate()
+            .map(|(i, w)| {
+                let w: Words = w.try_into().expect("8 words");
+                self.decode(&w)
+                    .ok_or(super::GpuError::BadResult { what, at: i })
+            })
+            .collect()
+    }
+}
+
 impl Montgomery<Fq> {
     /// An affine point's 16 words (x then y); the identity is all zeros, as in halo2curves.
     pub(crate) fn affine_words(&self, p: &G1Affine, out: &mut [u32]) {

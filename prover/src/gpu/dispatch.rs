@@ -187,7 +187,18 @@ pub(crate) fn read_words(
     src: &wgpu::Buffer,
     stage: &'static str,
 ) -> Result<Vec<u32>, GpuError> {
-    let size = src.size();
+    read_range(ctx, src, 0, src.size(), stage)
+}
+
+/// Copies `size` bytes of `src` from byte `offset` (both multiples of 4) back to the CPU as
+/// words.
+pub(crate) fn read_range(
+    ctx: &GpuContext,
+    src: &wgpu::Buffer,
+    offset: u64,
+    size: u64,
+    stage: &'static str,
+) -> Result<Vec<u32>, GpuError> {
     let staging = ctx.device().create_buffer(&wgpu::BufferDescriptor {
         label: Some("keel readback"),
         size,
@@ -195,7 +206,7 @@ pub(crate) fn read_words(
         mapped_at_creation: false,
     });
     let mut enc = encoder(ctx, stage);
-    enc.copy_buffer_to_buffer(src, 0, &staging, 0, size);
+    enc.copy_buffer_to_buffer(src, offset, &staging, 0, size);
     ctx.submit(enc.finish());
     let (tx, rx) = std::sync::mpsc::channel();
     staging.slice(..).map_async(wgpu::MapMode::Read, move |r| {

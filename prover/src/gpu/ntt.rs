@@ -272,13 +272,7 @@ impl GpuNtt {
         ctx.scoped("NTT", || ctx.submit(enc.finish()))?;
         drop(kept);
         let words = read_words(ctx, &values, "NTT readback")?;
-        for (i, (x, w)) in a.iter_mut().zip(words.chunks_exact(8)).enumerate() {
-            let w: [u32; 8] = w.try_into().expect("8 words");
-            *x = self.m.decode(&w).ok_or(GpuError::BadResult {
-                what: "NTT value",
-                at: i,
-            })?;
-        }
+        a.copy_from_slice(&self.m.decode_all(&words, "NTT value")?);
         Ok(())
     }
 

@@ -20,7 +20,7 @@ use keel_shaders::{Kernel, Limbs};
 use super::{
     convert::Montgomery,
     device::GpuContext,
-    dispatch::{encoder, read_words, storage, storage_init, uniform, Pipelines},
+    dispatch::{encoder, read_range, read_words, storage, storage_init, uniform, Pipelines},
     error::GpuError,
     ntt::GpuNtt,
 };
@@ -152,18 +152,9 @@ impl GpuPolys {
 
     /// The coefficients of `p` back on the host.
     pub fn read(&self, p: &DevicePoly) -> Result<Vec<Fr>, GpuError> {
-        let words = read_words(&self.ctx, &p.buffer, "polynomial readback")?;
-        words[8 * p.at..8 * (p.at + p.n)]
-            .chunks_exact(8)
-            .enumerate()
-            .map(|(i, w)| {
-                let w: [u32; 8] = w.try_into().expect("8 words");
-                self.m.decode(&w).ok_or(GpuError::BadResult {
-                    what: "polynomial coefficient",
-                    at: i,
-                })
-            })
-            .collect()
+        let (at, bytes) = (p.at as u64 * ELEMENT_BYTES, p.n as u64 * ELEMENT_BYTES);
+        let words = read_range(&self.ctx, &p.buffer, at, bytes, "polynomial readback")?;
+        self.m.decode_all(&words, "polynomial coefficient")
     }
 
     /// `Σ c_j · p_j − head` over `n` coefficients (`head` subtracted from the lowest ones), as a
@@ -272,17 +263,7 @@ impl GpuPolys {
             values
         })?;
         let words = read_words(ctx, &values, "evaluations readback")?;
-        words
-            .chunks_exact(8)
-            .enumerate()
-            .map(|(i, w)| {
-                let w: [u32; 8] = w.try_into().expect("8 words");
-                self.m.decode(&w).ok_or(GpuError::BadResult {
-                    what: "evaluation",
-                    at: i,
-                })
-            })
-            .collect()
+        self.m.decode_all(&words, "evaluation")
     }
 
     /// The quotient of `p − p(b)` by `X − b`, `n` coefficients (the top one zero), as a new

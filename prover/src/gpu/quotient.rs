@@ -16,8 +16,8 @@ use super::{
     convert::Montgomery,
     device::GpuContext,
     dispatch::{
-        allocation, allocation_uploaded, encoder, read_words, storage, storage_init, uniform,
-        Pipelines,
+        allocation, allocation_uploaded, encoder, read_range, read_words, storage, storage_init,
+        uniform, Pipelines,
     },
     error::GpuError,
     ntt::{Around, GpuNtt, Ntt},
@@ -413,12 +413,9 @@ impl GpuQuotient {
             });
         }
         let column = kept.n as u64 * ELEMENT_BYTES;
-        let ctx = &self.ctx;
-        let one = ctx.scoped("kept column", || storage(ctx, "kept column", column))?;
-        let mut enc = encoder(ctx, "kept column");
-        enc.copy_buffer_to_buffer(&kept.buffer, index as u64 * column, &one, 0, column);
-        ctx.scoped("kept column", || ctx.submit(enc.finish()))?;
-        self.read(&one)
+        let at = index as u64 * column;
+        let words = read_range(&self.ctx, &kept.buffer, at, column, "kept column readback")?;
+        self.m.decode_all(&words, "kept coefficient")
     }
 
     /// Sends `values` (a column of a power-of-two length) to the device once, for both its
@@ -584,17 +581,7 @@ impl GpuQuotient {
     /// The values of `out` back on the host.
     fn read(&self, out: &wgpu::Buffer) -> Result<Vec<Fr>, GpuError> {
         let words = read_words(&self.ctx, out, "quotient readback")?;
-        words
-            .chunks_exact(8)
-            .enumerate()
-            .map(|(i, w)| {
-                let w: [u32; 8] = w.try_into().expect("8 words");
-                self.m.decode(&w).ok_or(GpuError::BadResult {
-                    what: "quotient value",
-                    at: i,
-                })
-            })
-            .collect()
+        self.m.decode_all(&words, "quotient value")
     }
 
     /// `ops` at every row of `n`, over `key_count` key columns in `key_buffer` and the proof's

@@ -113,7 +113,10 @@ pub struct Placement {
     pub msm: String,
     /// The quotient's numerator on each coset part.
     pub quotient: String,
-    /// Batch inversion, evaluations, kate division, element-wise arithmetic.
+    /// h's pieces, the evaluations at `x` and the multi-opening (combinations, divisions by
+    /// `X − b`).
+    pub opening: String,
+    /// Batch inversion and the element-wise arithmetic of the products and lookups.
     pub arithmetic: String,
 }
 
@@ -290,6 +293,7 @@ pub trait Backend: Send + Sync {
             ntt: me.clone(),
             msm: me.clone(),
             quotient: me.clone(),
+            opening: me.clone(),
             arithmetic: me,
         }
     }
@@ -884,6 +888,10 @@ impl Backend for Engines {
                 Some(q) => format!("{q:?}"),
                 None => cpu.clone(),
             },
+            opening: match self.polys() {
+                Some(p) => format!("{p:?}"),
+                None => cpu.clone(),
+            },
             arithmetic: cpu,
         }
     }
@@ -926,7 +934,11 @@ impl Backend for Engines {
                 .max(self.g_lagrange.working_bytes(n))
                 + threads * self.ntt.working_bytes(n)
                 + quotient
-                + self.polys().map_or(0, |p| p.working_bytes(n, shape.parts)),
+                + self.polys().map_or(0, |p| {
+                    // the key's polynomials sent for the opening where they are not kept
+                    let sent = if keep { 0 } else { shape.key_polys };
+                    p.working_bytes(n, shape.parts) + GpuQuotient::resident_bytes(sent, n)
+                }),
         })
     }
 
