@@ -885,11 +885,17 @@ impl Backend for Engines {
                 cpu.clone()
             },
             quotient: match &self.quotient {
-                Some(q) => format!("{q:?}"),
+                Some(q) if q.transforms() => {
+                    format!(
+                        "{} (opcode interpreter, coset transforms)",
+                        q.device().describe()
+                    )
+                }
+                Some(q) => format!("{} (opcode interpreter)", q.device().describe()),
                 None => cpu.clone(),
             },
             opening: match self.polys() {
-                Some(p) => format!("{p:?}"),
+                Some(p) => format!("{} (polynomial kernels)", p.device().describe()),
                 None => cpu.clone(),
             },
             arithmetic: cpu,
