@@ -92,6 +92,12 @@ pub trait Msm: Send + Sync {
         None
     }
 
+    /// Bytes one call over `n` scalars reads back from its device (0 on the host).
+    fn readback_bytes(&self, n: usize) -> u64 {
+        let _ = n;
+        0
+    }
+
     /// `sum s[i] * bases[i]` over `n` scalars that are on the engine's device already
     /// ([`Msm::device`]), in `scalars` as canonical words (eight little-endian 32-bit words
     /// each), so they need not go up again; `None` where the engine reads only host memory.
@@ -526,6 +532,12 @@ impl Msm for GpuMsm {
 
     fn resident_bytes(&self) -> u64 {
         self.base_chunks.iter().map(|b| allocation(b.size())).sum()
+    }
+
+    fn readback_bytes(&self, n: usize) -> u64 {
+        // each chunk's largest bucket, then the window sums the host combines
+        let chunks = n.max(1).div_ceil(self.chunk_len) as u64;
+        4 * chunks + u64::from(self.plan(n).windows) * XYZZ_BYTES
     }
 
     fn working_bytes(&self, n: usize) -> u64 {

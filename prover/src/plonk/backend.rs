@@ -705,6 +705,9 @@ impl Engines {
         };
         self.stats.up.fetch_add(bytes, Ordering::Relaxed);
         let staged = q.stage(values).map_err(ntt_error)?;
+        self.stats
+            .down
+            .fetch_add(self.g_lagrange.readback_bytes(n), Ordering::Relaxed);
         let point = self
             .time(&self.stats.msm_ns, &self.stats.msms, || {
                 match self.g_lagrange.msm_on_device(staged.scalars(), n) {
@@ -832,6 +835,9 @@ impl Backend for Engines {
             self.stats
                 .up
                 .fetch_add(32 * scalars.len() as u64, Ordering::Relaxed);
+            self.stats
+                .down
+                .fetch_add(engine.readback_bytes(scalars.len()), Ordering::Relaxed);
         }
         let result = self.time(&self.stats.msm_ns, &self.stats.msms, || engine.msm(scalars));
         let source = match result {
@@ -1288,6 +1294,9 @@ impl DevicePolys for Engines {
             len: n,
             source: Box::new(source),
         };
+        self.stats
+            .down
+            .fetch_add(self.g.readback_bytes(n), Ordering::Relaxed);
         self.time(&self.stats.msm_ns, &self.stats.msms, || {
             match self.g.msm_on_device(&scalars, n) {
                 Some(point) => point.map_err(msm_error),
