@@ -5,7 +5,10 @@
 // magnitudes lo..lo+seg_len-1. A running sum from the top bucket down gives sum (k - lo + 1) S_k;
 // adding (lo - 1) times the segment's plain sum makes it sum k S_k.
 // Pass 1: one invocation per window adds its segments' results.
-// The CPU only combines the windows (Horner in 2^c).
+// Pass 2, one dispatch per window from the top down, one invocation: the accumulator in the
+// slot after the last window doubled c times, then the window's sum added (Horner in 2^c). One
+// short chain per dispatch: a single invocation running every window's chain gave wrong points
+// with 16-bit limbs on lavapipe past about 290 steps, where this split matches the CPU.
 
 struct Params {
     windows: u32,
@@ -13,6 +16,9 @@ struct Params {
     segments: u32,
     seg_len: u32,
     pass_: u32,
+    window_bits: u32,
+    // pass 2: the window this dispatch adds
+    window: u32,
 }
 
 const WG: u32 = 64u;
@@ -31,9 +37,13 @@ fn reduce(@builtin(global_invocation_id) gid: vec3<u32>,
           @builtin(num_workgroups) nwg: vec3<u32>) {
     let t = gid.x + gid.y * nwg.x * WG;
     let windows_pass = params.pass_ == 1u;
+    let horner_pass = params.pass_ == 2u;
     var invocations = params.windows * params.segments;
     if windows_pass {
         invocations = params.windows;
+    }
+    if horner_pass {
+        invocations = 1u;
     }
     if t >= invocations {
         return;
@@ -51,13 +61,26 @@ fn reduce(@builtin(global_invocation_id) gid: vec3<u32>,
     if windows_pass {
         steps = params.segments;
     }
+    let per_window = params.window_bits + 1u;
+    if horner_pass {
+        steps = per_window;
+    }
     var running = xyzz_identity();
     var total = xyzz_identity();
+    if horner_pass {
+        total = window_sums_load_xyzz(32u * params.windows);
+    }
     var multiple = xyzz_identity();
     for (var s = 0u; s < steps; s++) {
         var lhs: Xyzz;
         var rhs: Xyzz;
-        if windows_pass {
+        if horner_pass {
+            lhs = total;
+            rhs = total;
+            if s == params.window_bits {
+                rhs = window_sums_load_xyzz(32u * params.window);
+            }
+        } else if windows_pass {
             lhs = total;
             rhs = segment_sums_load_xyzz(32u * (t * params.segments + s));
         } else if s < sums {
@@ -84,7 +107,7 @@ fn reduce(@builtin(global_invocation_id) gid: vec3<u32>,
             rhs = multiple;
         }
         let r = xyzz_add(lhs, rhs);
-        if windows_pass || s >= sums + 2u * bits || (s < sums && (s & 1u) == 1u) {
+        if horner_pass || windows_pass || s >= sums + 2u * bits || (s < sums && (s & 1u) == 1u) {
             total = r;
         } else if s < sums {
             running = r;
@@ -92,7 +115,9 @@ fn reduce(@builtin(global_invocation_id) gid: vec3<u32>,
             multiple = r;
         }
     }
-    if windows_pass {
+    if horner_pass {
+        window_sums_store_xyzz(32u * params.windows, total);
+    } else if windows_pass {
         window_sums_store_xyzz(32u * t, total);
     } else {
         segment_sums_store_xyzz(32u * t, total);

@@ -15,9 +15,10 @@
 //!    into the bucket's XYZZ sum, which persists across chunks; at most 128 bases per bucket per
 //!    dispatch, in as many passes as the largest bucket needs (its size is read back).
 //!
-//! Then once, two passes of `reduce`: per window, segments of buckets summed as running sums in
-//! parallel; then the segments of each window added. The CPU reads back `W`
-//! points and combines them by Horner's rule in `2^c`.
+//! Then once, the passes of `reduce`: per window, segments of buckets summed as running sums in
+//! parallel; then the segments of each window added; then the windows combined by Horner's rule
+//! in `2^c`, one dispatch per window from the top (`c` doublings and one addition each, so no
+//! invocation runs a long chain). The CPU reads back that one point.
 //!
 //! Bases are converted to Montgomery form and uploaded once by [`GpuMsm::new`], one buffer per
 //! chunk so each fits one binding, and stay resident for every later MSM (the KZG SRS).
@@ -39,8 +40,8 @@ use super::{
     convert::{scalar_words, Montgomery},
     device::GpuContext,
     dispatch::{
-        allocation, allocation_uploaded, encoder, read_words, storage, storage_init, uniform,
-        Bindings, Pipelines,
+        allocation, allocation_uploaded, encoder, read_range, read_words, storage, storage_init,
+        uniform, Bindings, Pipelines,
     },
     error::{GpuError, MsmError},
 };
@@ -246,7 +247,7 @@ impl MsmPlan {
 
 /// The bytes of an MSM call's buffers for `plan` over chunks of `chunk` scalars, in the order
 /// [`GpuMsm`] allocates them: scalars, keys, sorted keys, counts, the largest bucket, offsets,
-/// cursors, block sums, buckets, segment sums, window sums.
+/// cursors, block sums, buckets, segment sums, window sums (and the result after them).
 fn buffer_sizes(plan: MsmPlan, chunk: u64) -> [u64; 11] {
     let windows = u64::from(plan.windows);
     let total_buckets = plan.total_buckets();
@@ -261,7 +262,7 @@ fn buffer_sizes(plan: MsmPlan, chunk: u64) -> [u64; 11] {
         total_buckets.div_ceil(256) * 4,
         total_buckets * XYZZ_BYTES,
         windows * u64::from(plan.segments) * XYZZ_BYTES,
-        windows * XYZZ_BYTES,
+        (windows + 1) * XYZZ_BYTES,
     ]
 }
 
@@ -480,7 +481,14 @@ impl GpuMsm {
 
         ctx.scoped("MSM reduction", || {
             let mut enc = encoder(ctx, "msm reduction");
-            for (pass, items) in [(0u32, windows * u64::from(plan.segments)), (1, windows)] {
+            // passes 0 and 1, then pass 2 once per window from the top down (each dispatch c
+            // doublings and one addition: no invocation runs a long chain)
+            let horner = (0..plan.windows).rev().map(|w| (2u32, 1u64, w));
+            let passes = [
+                (0u32, windows * u64::from(plan.segments), 0),
+                (1, windows, 0),
+            ];
+            for (pass, items, window) in passes.into_iter().chain(horner) {
                 let params = uniform(
                     ctx,
                     "reduce params",
@@ -490,6 +498,8 @@ impl GpuMsm {
                         plan.segments,
                         plan.buckets / plan.segments,
                         pass,
+                        plan.window_bits,
+                        window,
                     ],
                 );
                 let buffers = [(0, &params), (1, &buckets), (2, &segs), (3, &wins)];
@@ -497,23 +507,13 @@ impl GpuMsm {
             }
             ctx.submit(enc.finish());
         })?;
-        let out = read_words(ctx, &wins, "MSM readback")?;
-
-        let mut acc = G1::identity();
-        for w in (0..plan.windows as usize).rev() {
-            for _ in 0..plan.window_bits {
-                acc = acc.double();
-            }
-            let point = self
-                .montgomery
-                .xyzz_point(&out[32 * w..32 * w + 32])
-                .ok_or(GpuError::BadResult {
-                    what: "window sum",
-                    at: w,
-                })?;
-            acc += point;
-        }
-        Ok(acc)
+        // the windows combined on the device: one point comes back
+        let at = u64::from(plan.windows) * XYZZ_BYTES;
+        let out = read_range(ctx, &wins, at, XYZZ_BYTES, "MSM readback")?;
+        self.montgomery.xyzz_point(&out).ok_or(GpuError::BadResult {
+            what: "MSM result",
+            at: 0,
+        })
     }
 }
 
@@ -535,9 +535,9 @@ impl Msm for GpuMsm {
     }
 
     fn readback_bytes(&self, n: usize) -> u64 {
-        // each chunk's largest bucket, then the window sums the host combines
+        // each chunk's largest bucket, then the result
         let chunks = n.max(1).div_ceil(self.chunk_len) as u64;
-        4 * chunks + u64::from(self.plan(n).windows) * XYZZ_BYTES
+        4 * chunks + XYZZ_BYTES
     }
 
     fn working_bytes(&self, n: usize) -> u64 {
@@ -550,8 +550,9 @@ impl Msm for GpuMsm {
         // sums), and the uniforms: the scan's, two per chunk, at most one per 128 points of its
         // largest bucket, the reduction's
         let staged = allocation(sizes[0]);
-        let readback = allocation(4) + allocation(u64::from(plan.windows) * XYZZ_BYTES);
-        let uniforms = 1 + chunks * (2 + chunk.div_ceil(u64::from(PER_PASS))) + 2;
+        let readback = allocation(4) + allocation(XYZZ_BYTES);
+        let uniforms =
+            1 + chunks * (2 + chunk.div_ceil(u64::from(PER_PASS))) + 2 + u64::from(plan.windows);
         buffers + staged + readback + uniforms * allocation_uploaded(32)
     }
 
