@@ -143,11 +143,7 @@ impl GpuPolys {
         let words = self.encode(values);
         let ctx = &self.ctx;
         let buffer = ctx.scoped("polynomial", || storage_init(ctx, "polynomial", &words))?;
-        Ok(DevicePoly {
-            buffer: Arc::new(buffer),
-            at: 0,
-            n: values.len(),
-        })
+        Ok(DevicePoly::column(Arc::new(buffer), 0, values.len()))
     }
 
     /// The coefficients of `p` back on the host.
@@ -196,11 +192,7 @@ impl GpuPolys {
             drop(kept);
             out
         })?;
-        Ok(DevicePoly {
-            buffer: Arc::new(out),
-            at: 0,
-            n,
-        })
+        Ok(DevicePoly::column(Arc::new(out), 0, n))
     }
 
     /// Records the runs' sums and the carry scan of `p` at `b` into `enc`, the value `p(b)` into
@@ -299,11 +291,7 @@ impl GpuPolys {
             drop(kept);
             out
         })?;
-        Ok(DevicePoly {
-            buffer: Arc::new(out),
-            at: 0,
-            n: p.n,
-        })
+        Ok(DevicePoly::column(Arc::new(out), 0, p.n))
     }
 
     /// `p`'s coefficients as the MSM reads them (canonical words), in a new device buffer.
