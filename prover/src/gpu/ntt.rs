@@ -33,7 +33,8 @@ use super::{
     convert::Montgomery,
     device::GpuContext,
     dispatch::{
-        allocation, allocation_uploaded, encoder, read_words, storage_init, uniform, Pipelines,
+        allocation, allocation_uploaded, encoder, read_words, storage, storage_init, uniform,
+        Pipelines,
     },
     error::GpuError,
 };
@@ -320,11 +321,32 @@ impl GpuNtt {
         Ok(kept)
     }
 
+    /// The `n` elements of `src` from element `at` (this engine's Montgomery encoding) as the
+    /// MSM reads them, canonical words, in a new device buffer: copied there and converted.
+    pub(crate) fn canonical_copy(
+        &self,
+        src: &wgpu::Buffer,
+        at: usize,
+        n: usize,
+    ) -> Result<wgpu::Buffer, GpuError> {
+        let ctx = &self.ctx;
+        let bytes = n as u64 * ELEMENT_BYTES;
+        let out = ctx.scoped("canonical scalars", || {
+            storage(ctx, "canonical scalars", bytes)
+        })?;
+        let mut enc = encoder(ctx, "canonical scalars");
+        enc.copy_buffer_to_buffer(src, at as u64 * ELEMENT_BYTES, &out, 0, bytes);
+        let kept = self.record_canonical(&mut enc, &out, n)?;
+        ctx.scoped("canonical scalars", || ctx.submit(enc.finish()))?;
+        drop(kept);
+        Ok(out)
+    }
+
     /// Records, on the `n` values in `values` (this engine's Montgomery encoding), in place:
     /// each turned into its canonical words, what the MSM reads. A Montgomery product with the
     /// plain integer 1 (not 1's Montgomery form) divides by `R`, which is the conversion.
     /// Returns the buffers the recorded work reads, to be kept until it is submitted.
-    pub(crate) fn record_canonical(
+    fn record_canonical(
         &self,
         enc: &mut wgpu::CommandEncoder,
         values: &wgpu::Buffer,

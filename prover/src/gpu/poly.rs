@@ -296,17 +296,7 @@ impl GpuPolys {
 
     /// `p`'s coefficients as the MSM reads them (canonical words), in a new device buffer.
     pub fn scalars(&self, p: &DevicePoly) -> Result<wgpu::Buffer, GpuError> {
-        let ctx = &self.ctx;
-        let bytes = p.n as u64 * ELEMENT_BYTES;
-        let out = ctx.scoped("polynomial scalars", || {
-            storage(ctx, "polynomial scalars", bytes)
-        })?;
-        let mut enc = encoder(ctx, "polynomial scalars");
-        enc.copy_buffer_to_buffer(&p.buffer, p.at as u64 * ELEMENT_BYTES, &out, 0, bytes);
-        let kept = self.ntt.record_canonical(&mut enc, &out, p.n)?;
-        ctx.scoped("polynomial scalars", || ctx.submit(enc.finish()))?;
-        drop(kept);
-        Ok(out)
+        self.ntt.canonical_copy(&p.buffer, p.at, p.n)
     }
 }
 

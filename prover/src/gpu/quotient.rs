@@ -373,35 +373,21 @@ impl GpuQuotient {
         Ok(out)
     }
 
-    /// The inverse transform of `a` (`2^log_n` values, in place), made on the device and kept
-    /// there as one column for [`GpuQuotient::gather`]: the coefficients come back to the host
-    /// and need not go up again.
-    pub fn inverse_kept(
-        &self,
-        a: &mut [Fr],
-        omega_inv: Fr,
-        log_n: u32,
-    ) -> Result<ResidentColumns, GpuError> {
-        self.ntt()?;
-        let n = 1usize << log_n;
-        assert_eq!(a.len(), n, "2^log_n values");
-        let buffer = self.columns(&[a], n, "kept coefficients")?;
-        self.inverse_in_place(buffer, Some(a), omega_inv, log_n)
-    }
-
     /// The inverse transform of `values` (`2^log_n` of them) made on the device and kept there
-    /// as one column, as [`GpuQuotient::inverse_kept`] keeps it, with nothing coming back.
-    pub fn inverse_left_on_device(
+    /// as one column for [`GpuQuotient::gather`], so the coefficients need not go up again;
+    /// with `back`, they also come back to the host.
+    pub fn inverse_kept(
         &self,
         values: &[Fr],
         omega_inv: Fr,
         log_n: u32,
-    ) -> Result<ResidentColumns, GpuError> {
+        back: bool,
+    ) -> Result<(Option<Vec<Fr>>, ResidentColumns), GpuError> {
         self.ntt()?;
         let n = 1usize << log_n;
         assert_eq!(values.len(), n, "2^log_n values");
         let buffer = self.columns(&[values], n, "kept coefficients")?;
-        self.inverse_in_place(buffer, None, omega_inv, log_n)
+        self.inverse_in_place(buffer, back, omega_inv, log_n)
     }
 
     /// Column `index` of `kept` back on the host.
@@ -427,14 +413,7 @@ impl GpuQuotient {
         let n = values.len();
         assert!(n.is_power_of_two(), "a column of 2^k values");
         let buffer = self.columns(&[values], n, "staged column")?;
-        let ctx = &self.ctx;
-        let bytes = n as u64 * ELEMENT_BYTES;
-        let scalars = ctx.scoped("staged scalars", || storage(ctx, "staged scalars", bytes))?;
-        let mut enc = encoder(ctx, "staged scalars");
-        enc.copy_buffer_to_buffer(&buffer, 0, &scalars, 0, bytes);
-        let kept = ntt.record_canonical(&mut enc, &scalars, n)?;
-        ctx.scoped("staged scalars", || ctx.submit(enc.finish()))?;
-        drop(kept);
+        let scalars = ntt.canonical_copy(&buffer, 0, n)?;
         Ok(Staged {
             values: buffer,
             scalars,
@@ -443,15 +422,15 @@ impl GpuQuotient {
     }
 
     /// The inverse transform of a staged column ([`GpuQuotient::stage`]) on the device, kept
-    /// there as [`GpuQuotient::inverse_kept`] keeps it; with `a`, the coefficients come back
-    /// into it (`2^log_n` of them, the staged column's length). Its scalars are freed first.
+    /// there as [`GpuQuotient::inverse_kept`] keeps it; with `back`, the coefficients also come
+    /// back (`2^log_n` of them, the staged column's length). Its scalars are freed first.
     pub fn inverse_staged(
         &self,
         staged: Staged,
-        a: Option<&mut [Fr]>,
+        back: bool,
         omega_inv: Fr,
         log_n: u32,
-    ) -> Result<ResidentColumns, GpuError> {
+    ) -> Result<(Option<Vec<Fr>>, ResidentColumns), GpuError> {
         self.ntt()?;
         let n = 1usize << log_n;
         assert_eq!(staged.n, n, "a staged column of 2^log_n values");
@@ -459,18 +438,18 @@ impl GpuQuotient {
             values, scalars, ..
         } = staged;
         drop(scalars);
-        self.inverse_in_place(values, a, omega_inv, log_n)
+        self.inverse_in_place(values, back, omega_inv, log_n)
     }
 
     /// The inverse transform of the `2^log_n` values in `buffer` on the device, kept there as
-    /// one column, and read back into `a` if given.
+    /// one column, and read back with `back`.
     fn inverse_in_place(
         &self,
         buffer: wgpu::Buffer,
-        a: Option<&mut [Fr]>,
+        back: bool,
         omega_inv: Fr,
         log_n: u32,
-    ) -> Result<ResidentColumns, GpuError> {
+    ) -> Result<(Option<Vec<Fr>>, ResidentColumns), GpuError> {
         let ntt = self.ntt()?;
         let n = 1usize << log_n;
         let ctx = &self.ctx;
@@ -478,14 +457,17 @@ impl GpuQuotient {
         let kept = ntt.record(&mut enc, &buffer, omega_inv, log_n, Around::Inverse)?;
         ctx.scoped("kept inverse transform", || ctx.submit(enc.finish()))?;
         drop(kept);
-        if let Some(a) = a {
-            a.copy_from_slice(&self.read(&buffer)?);
-        }
-        Ok(ResidentColumns {
+        let host = if back {
+            Some(self.read(&buffer)?)
+        } else {
+            None
+        };
+        let kept = ResidentColumns {
             buffer: std::sync::Arc::new(buffer),
             count: 1,
             n,
-        })
+        };
+        Ok((host, kept))
     }
 
     /// `columns` (each `n` values) in one device buffer, as [`GpuQuotient::upload`] makes it,

@@ -312,21 +312,9 @@ pub trait Backend: Send + Sync {
         None
     }
 
-    /// The inverse transform of `a` in place, as [`Backend::intt`], with the coefficients kept
-    /// where the backend evaluates the quotient (for [`Backend::keep_coefficients`], so they
-    /// need not go up again); `None` where it keeps nothing.
-    fn intt_keep(
-        &self,
-        a: &mut [Fr],
-        omega_inv: Fr,
-        log_n: u32,
-    ) -> Result<Option<Resident>, BackendError> {
-        self.intt(a, omega_inv, log_n).map(|()| None)
-    }
-
     /// Commits `values` (a proof column, `2^log_n` of them) over the Lagrange basis and brings
-    /// them to coefficients, as [`Backend::msm`] then [`Backend::intt_keep`]; a device backend
-    /// sends them once for both (the MSM reads the values where the transform runs).
+    /// them to coefficients, as [`Backend::msm`] then [`Backend::to_coeff_keep`]; a device
+    /// backend sends them once for both (the MSM reads the values where the transform runs).
     fn commit_to_coeff(
         &self,
         values: &[Fr],
@@ -342,8 +330,9 @@ pub trait Backend: Send + Sync {
         None
     }
 
-    /// The coefficients of `values` (`2^log_n` of them), as [`Backend::intt_keep`] makes and
-    /// keeps them; the host's copy is `None` where the backend left them only where it keeps
+    /// The coefficients of `values` (`2^log_n` of them, by [`Backend::intt`]) and where the
+    /// backend keeps them for the quotient ([`Backend::keep_coefficients`]: they need not go
+    /// up again); the host's copy is `None` where the backend left them only where it keeps
     /// them, as [`Backend::commit_to_coeff`] may.
     fn to_coeff_keep(
         &self,
@@ -352,12 +341,12 @@ pub trait Backend: Send + Sync {
         log_n: u32,
     ) -> Result<(Option<Vec<Fr>>, Option<Resident>), BackendError> {
         let mut coefficients = values.to_vec();
-        let kept = self.intt_keep(&mut coefficients, omega_inv, log_n)?;
-        Ok((Some(coefficients), kept))
+        self.intt(&mut coefficients, omega_inv, log_n)?;
+        Ok((Some(coefficients), None))
     }
 
     /// Column `index` of coefficients the backend keeps ([`Backend::keep_coefficients`],
-    /// [`Backend::intt_keep`]) back on the host; `None` where it keeps none.
+    /// [`Backend::to_coeff_keep`]) back on the host; `None` where it keeps none.
     fn read_kept(&self, kept: &Resident, index: usize) -> Option<Result<Vec<Fr>, BackendError>> {
         let _ = (kept, index);
         None
@@ -365,8 +354,8 @@ pub trait Backend: Send + Sync {
 
     /// Keeps the proof's coefficient columns (`polys`, each `n` coefficients) where the backend
     /// evaluates the quotient, for [`Backend::numerator_on_coset`] to put on every coset part
-    /// without their values crossing again; a column `kept` there already ([`Backend::intt_keep`])
-    /// is not sent again. `None` where it keeps nothing.
+    /// without their values crossing again; a column `kept` there already
+    /// ([`Backend::to_coeff_keep`]) is not sent again. `None` where it keeps nothing.
     fn keep_coefficients(
         &self,
         polys: &[&[Fr]],
@@ -512,12 +501,12 @@ pub struct Committed {
     /// it keeps them (a device that also evaluates and opens: [`Backend::read_kept`] brings
     /// them back if the host needs them after all).
     pub coefficients: Option<Vec<Fr>>,
-    /// Where the backend keeps them for the quotient ([`Backend::intt_keep`]).
+    /// Where the backend keeps them for the quotient ([`Backend::to_coeff_keep`]).
     pub kept: Option<Resident>,
 }
 
-/// [`Backend::commit_to_coeff`] as two operations: the MSM over the values, then the kept
-/// inverse transform of a copy.
+/// [`Backend::commit_to_coeff`] as two operations: the MSM over the values, then their kept
+/// inverse transform.
 fn commit_then_transform<B: Backend + ?Sized>(
     backend: &B,
     values: &[Fr],
@@ -525,13 +514,23 @@ fn commit_then_transform<B: Backend + ?Sized>(
     log_n: u32,
 ) -> Result<Committed, BackendError> {
     let point = backend.msm(Basis::Lagrange, values)?;
-    let mut coefficients = values.to_vec();
-    let kept = backend.intt_keep(&mut coefficients, omega_inv, log_n)?;
+    let (coefficients, kept) = backend.to_coeff_keep(values, omega_inv, log_n)?;
     Ok(Committed {
         point,
-        coefficients: Some(coefficients),
+        coefficients,
         kept,
     })
+}
+
+/// An MSM of `len` scalars refused before any work where `engine` holds fewer bases.
+fn fits(engine: &dyn Msm, len: usize) -> Result<(), BackendError> {
+    if len > engine.bases_len() {
+        return Err(BackendError::TooLong {
+            len,
+            bases: engine.bases_len(),
+        });
+    }
+    Ok(())
 }
 
 /// The CPU engines a device backend redoes a failed operation on: the transform, the MSMs over
@@ -698,36 +697,18 @@ impl Engines {
             log_n,
             source: Box::new(source),
         };
-        let msm_error = |source: MsmError| BackendError::Msm {
-            engine: self.g_lagrange.describe(),
-            len: n,
-            source: Box::new(source),
-        };
         self.stats.up.fetch_add(bytes, Ordering::Relaxed);
         let staged = q.stage(values).map_err(ntt_error)?;
-        self.stats
-            .down
-            .fetch_add(self.g_lagrange.readback_bytes(n), Ordering::Relaxed);
-        let point = self
-            .time(&self.stats.msm_ns, &self.stats.msms, || {
-                match self.g_lagrange.msm_on_device(staged.scalars(), n) {
-                    Some(p) => p,
-                    // an engine on the device that reads only host memory: the values go up
-                    None => {
-                        self.stats.up.fetch_add(bytes, Ordering::Relaxed);
-                        self.g_lagrange.msm(values)
-                    }
-                }
-            })
-            .map_err(msm_error)?;
-        // the coefficients stay on the device where the evaluations and the opening run there
-        let mut coefficients = self.polys().is_none().then(|| vec![Fr::default(); n]);
-        if coefficients.is_some() {
+        let point = self.msm_from_device(&self.g_lagrange, staged.scalars(), n, || {
+            Ok(std::borrow::Cow::Borrowed(values))
+        })?;
+        let back = self.brings_coefficients_back();
+        if back {
             self.stats.down.fetch_add(bytes, Ordering::Relaxed);
         }
-        let kept = self
+        let (coefficients, kept) = self
             .time(&self.stats.ntt_ns, &self.stats.ntts, || {
-                q.inverse_staged(staged, coefficients.as_deref_mut(), omega_inv, log_n)
+                q.inverse_staged(staged, back, omega_inv, log_n)
             })
             .map_err(ntt_error)?;
         Ok(Committed {
@@ -735,6 +716,41 @@ impl Engines {
             coefficients,
             kept: Some(Resident(Arc::new(kept))),
         })
+    }
+
+    /// `engine`'s MSM over `n` canonical scalars in `scalars` on its device; an engine that
+    /// reads only host memory gets `host`'s values sent up instead. Counts what crosses.
+    fn msm_from_device<'v>(
+        &self,
+        engine: &Arc<dyn Msm>,
+        scalars: &wgpu::Buffer,
+        n: usize,
+        host: impl FnOnce() -> Result<std::borrow::Cow<'v, [Fr]>, BackendError>,
+    ) -> Result<G1, BackendError> {
+        let msm_error = |source: MsmError| BackendError::Msm {
+            engine: engine.describe(),
+            len: n,
+            source: Box::new(source),
+        };
+        self.stats
+            .down
+            .fetch_add(engine.readback_bytes(n), Ordering::Relaxed);
+        self.time(&self.stats.msm_ns, &self.stats.msms, || {
+            match engine.msm_on_device(scalars, n) {
+                Some(point) => point.map_err(msm_error),
+                None => {
+                    let values = host()?;
+                    self.stats.up.fetch_add(32 * n as u64, Ordering::Relaxed);
+                    engine.msm(&values).map_err(msm_error)
+                }
+            }
+        })
+    }
+
+    /// Whether proof columns' coefficients come back to the host: not where the evaluations
+    /// and the opening run on the device too ([`Backend::device_polys`]).
+    fn brings_coefficients_back(&self) -> bool {
+        self.polys().is_none()
     }
 
     /// The quotient's interpreter, when it transforms on the device the Lagrange MSM engine
@@ -825,12 +841,7 @@ impl Backend for Engines {
             Basis::Monomial => &self.g,
             Basis::Lagrange => &self.g_lagrange,
         };
-        if scalars.len() > engine.bases_len() {
-            return Err(BackendError::TooLong {
-                len: scalars.len(),
-                bases: engine.bases_len(),
-            });
-        }
+        fits(engine.as_ref(), scalars.len())?;
         if engine.on_device() {
             self.stats
                 .up
@@ -968,39 +979,6 @@ impl Backend for Engines {
         }
     }
 
-    fn intt_keep(
-        &self,
-        a: &mut [Fr],
-        omega_inv: Fr,
-        log_n: u32,
-    ) -> Result<Option<Resident>, BackendError> {
-        let Some(q) = self.quotient.as_ref().filter(|q| q.transforms()) else {
-            return self.intt(a, omega_inv, log_n).map(|()| None);
-        };
-        let before = a.to_vec();
-        let bytes = 32 * a.len() as u64;
-        self.stats.up.fetch_add(bytes, Ordering::Relaxed);
-        self.stats.down.fetch_add(bytes, Ordering::Relaxed);
-        let result = self.time(&self.stats.ntt_ns, &self.stats.ntts, || {
-            q.inverse_kept(a, omega_inv, log_n)
-        });
-        match result {
-            Ok(kept) => Ok(Some(Resident(Arc::new(kept)))),
-            Err(source) if self.required => Err(BackendError::Ntt {
-                engine: format!("{q:?}"),
-                log_n,
-                source: Box::new(source),
-            }),
-            Err(source) => {
-                // the transform as any other (its own fallback to the CPU), the column sent later
-                tracing::warn!(target: "keel::prover", error = %source, "a kept inverse transform failed; transformed again without keeping it");
-                self.stats.fallbacks.fetch_add(1, Ordering::Relaxed);
-                a.copy_from_slice(&before);
-                self.intt(a, omega_inv, log_n).map(|()| None)
-            }
-        }
-    }
-
     fn commit_to_coeff(
         &self,
         values: &[Fr],
@@ -1010,12 +988,7 @@ impl Backend for Engines {
         let Some(q) = self.staging() else {
             return commit_then_transform(self, values, omega_inv, log_n);
         };
-        if values.len() > self.g_lagrange.bases_len() {
-            return Err(BackendError::TooLong {
-                len: values.len(),
-                bases: self.g_lagrange.bases_len(),
-            });
-        }
+        fits(self.g_lagrange.as_ref(), values.len())?;
         match self.commit_staged(q, values, omega_inv, log_n) {
             Ok(c) => Ok(c),
             Err(e) if self.required => Err(e),
@@ -1038,34 +1011,35 @@ impl Backend for Engines {
         omega_inv: Fr,
         log_n: u32,
     ) -> Result<(Option<Vec<Fr>>, Option<Resident>), BackendError> {
-        let left = self
-            .quotient
-            .as_ref()
-            .filter(|q| q.transforms() && self.polys().is_some());
-        let Some(q) = left else {
+        let host = |backend: &Self| {
             let mut coefficients = values.to_vec();
-            let kept = self.intt_keep(&mut coefficients, omega_inv, log_n)?;
-            return Ok((Some(coefficients), kept));
+            backend.intt(&mut coefficients, omega_inv, log_n)?;
+            Ok((Some(coefficients), None))
         };
-        self.stats
-            .up
-            .fetch_add(32 * values.len() as u64, Ordering::Relaxed);
+        let Some(q) = self.quotient.as_ref().filter(|q| q.transforms()) else {
+            return host(self);
+        };
+        let back = self.brings_coefficients_back();
+        let bytes = 32 * values.len() as u64;
+        self.stats.up.fetch_add(bytes, Ordering::Relaxed);
+        if back {
+            self.stats.down.fetch_add(bytes, Ordering::Relaxed);
+        }
         let result = self.time(&self.stats.ntt_ns, &self.stats.ntts, || {
-            q.inverse_left_on_device(values, omega_inv, log_n)
+            q.inverse_kept(values, omega_inv, log_n, back)
         });
         match result {
-            Ok(kept) => Ok((None, Some(Resident(Arc::new(kept))))),
+            Ok((coefficients, kept)) => Ok((coefficients, Some(Resident(Arc::new(kept))))),
             Err(source) if self.required => Err(BackendError::Ntt {
                 engine: format!("{q:?}"),
                 log_n,
                 source: Box::new(source),
             }),
             Err(source) => {
-                tracing::warn!(target: "keel::prover", error = %source, "a kept inverse transform failed; transformed on the host's copy");
+                // the transform as any other (its own fallback to the CPU), the column sent later
+                tracing::warn!(target: "keel::prover", error = %source, "a kept inverse transform failed; transformed again without keeping it");
                 self.stats.fallbacks.fetch_add(1, Ordering::Relaxed);
-                let mut coefficients = values.to_vec();
-                self.intt(&mut coefficients, omega_inv, log_n)?;
-                Ok((Some(coefficients), None))
+                host(self)
             }
         }
     }
@@ -1280,33 +1254,13 @@ impl DevicePolys for Engines {
         let (polys, handles) = self.poly_args("a commitment", [p])?;
         let poly = handles[0];
         let n = poly.len();
-        if n > self.g.bases_len() {
-            return Err(BackendError::TooLong {
-                len: n,
-                bases: self.g.bases_len(),
-            });
-        }
+        fits(self.g.as_ref(), n)?;
         let scalars = polys
             .scalars(poly)
             .map_err(self.poly_error("a commitment's scalars"))?;
-        let msm_error = |source: MsmError| BackendError::Msm {
-            engine: self.g.describe(),
-            len: n,
-            source: Box::new(source),
-        };
-        self.stats
-            .down
-            .fetch_add(self.g.readback_bytes(n), Ordering::Relaxed);
-        self.time(&self.stats.msm_ns, &self.stats.msms, || {
-            match self.g.msm_on_device(&scalars, n) {
-                Some(point) => point.map_err(msm_error),
-                // an engine that reads only host memory: the coefficients come back for it
-                None => {
-                    let values = self.read(p)?;
-                    self.stats.up.fetch_add(32 * n as u64, Ordering::Relaxed);
-                    self.g.msm(&values).map_err(msm_error)
-                }
-            }
+        // an engine that reads only host memory: the coefficients come back for it
+        self.msm_from_device(&self.g, &scalars, n, || {
+            self.read(p).map(std::borrow::Cow::Owned)
         })
     }
 

@@ -503,13 +503,8 @@ struct Lookup {
     compressed_table: Vec<Fr>,
     permuted_input: Vec<Fr>,
     permuted_table: Vec<Fr>,
-    /// The coefficients, on the host where they came back.
-    permuted_input_poly: Option<Vec<Fr>>,
-    permuted_table_poly: Option<Vec<Fr>>,
-    product_poly: Option<Vec<Fr>>,
-    /// Where the backend keeps the product's, the permuted input's and the permuted table's
-    /// coefficients for the quotient.
-    kept: [Option<Resident>; 3],
+    /// The product's, the permuted input's and the permuted table's coefficients.
+    columns: [ProofColumn; 3],
 }
 
 fn commit<E, T>(
@@ -543,9 +538,19 @@ where
 
 /// A proof column's coefficients: on the host where they came back, and where the backend
 /// keeps them.
+#[derive(Default)]
 struct ProofColumn {
     host: Option<Vec<Fr>>,
     kept: Option<Resident>,
+}
+
+impl From<Committed> for ProofColumn {
+    fn from(c: Committed) -> Self {
+        Self {
+            host: c.coefficients,
+            kept: c.kept,
+        }
+    }
 }
 
 /// Brings back to the host each proof column the backend left only where it keeps it: from
@@ -853,8 +858,7 @@ where
     stages.witness = synthesized + start.elapsed();
     let witness::ProofAdvice {
         values: advice_values,
-        polys: advice_polys,
-        kept: advice_kept,
+        columns: advice_columns,
     } = advice;
 
     let fixed_values: Vec<&[Fr]> = pk.fixed_values().iter().map(|p| p.values()).collect();
@@ -894,10 +898,7 @@ where
             compressed_table,
             permuted_input,
             permuted_table,
-            permuted_input_poly: input.coefficients,
-            permuted_table_poly: table.coefficients,
-            product_poly: None,
-            kept: [None, input.kept, table.kept],
+            columns: [ProofColumn::default(), input.into(), table.into()],
         });
     }
     stages.lookups = t.elapsed();
@@ -915,8 +916,7 @@ where
             Any::Instance => &instance_values[c.index()],
         }
     };
-    let mut z_polys: Vec<Option<Vec<Fr>>> = Vec::new();
-    let mut z_kept: Vec<Option<Resident>> = Vec::new();
+    let mut z_columns: Vec<ProofColumn> = Vec::new();
     {
         let sigmas = pk.permutation().permutations();
         let mut delta_omega = Fr::ONE;
@@ -963,8 +963,7 @@ where
             last_z = z[usable];
             let committed = backend.commit_to_coeff(&z, domain.omega_inv, k)?;
             write_points(transcript, &[committed.point])?;
-            z_polys.push(committed.coefficients);
-            z_kept.push(committed.kept);
+            z_columns.push(committed.into());
         }
     }
     for lookup in &mut lookups {
@@ -992,8 +991,7 @@ where
         }
         let committed = backend.commit_to_coeff(&z, domain.omega_inv, k)?;
         write_points(transcript, &[committed.point])?;
-        lookup.product_poly = committed.coefficients;
-        lookup.kept[0] = committed.kept;
+        lookup.columns[0] = committed.into();
     }
     let random_poly: Vec<Fr> = (0..n).map(|_| Fr::random(&mut *rng)).collect();
     commit(backend, Basis::Monomial, transcript, &[&random_poly])?;
@@ -1007,9 +1005,9 @@ where
         .map(|v| backend.to_coeff_keep(v, domain.omega_inv, k))
         .collect::<Result<Vec<_>, _>>()?;
     let (advice_count, instance_count, z_count) = (
-        advice_polys.len(),
+        advice_columns.len(),
         instance_coefficients.len(),
-        z_polys.len(),
+        z_columns.len(),
     );
     let quotient = Quotient::new(
         cs,
@@ -1025,20 +1023,19 @@ where
     let mut part_kept: Vec<Resident> = Vec::with_capacity(num_parts);
     // the proof's columns, in the interpreter's order after the key's: the coefficients on the
     // host where they came back, and where the backend keeps them
-    let mut columns: Vec<ProofColumn> = advice_polys
+    let mut columns: Vec<ProofColumn> = advice_columns
         .into_iter()
-        .zip(advice_kept)
-        .chain(instance_coefficients)
-        .chain(z_polys.into_iter().zip(z_kept))
-        .chain(lookups.iter_mut().flat_map(|l| {
-            let [product, input, table] = std::mem::take(&mut l.kept);
-            [
-                (l.product_poly.take(), product),
-                (l.permuted_input_poly.take(), input),
-                (l.permuted_table_poly.take(), table),
-            ]
-        }))
-        .map(|(host, kept)| ProofColumn { host, kept })
+        .chain(
+            instance_coefficients
+                .into_iter()
+                .map(|(host, kept)| ProofColumn { host, kept }),
+        )
+        .chain(z_columns)
+        .chain(
+            lookups
+                .iter_mut()
+                .flat_map(|l| std::mem::take(&mut l.columns)),
+        )
         .collect();
     // where the backend can, their coefficients go to the device once and every part's values
     // are made there
@@ -1234,16 +1231,7 @@ where
         transcript.write_scalar(v)?;
     }
     // The quotient at x, as one polynomial: Σ piece_i · x^(n·i).
-    let mut power = Fr::ONE;
-    let terms: Vec<(polys::PolyId, Fr)> = pieces
-        .iter()
-        .map(|&p| {
-            let t = (p, power);
-            power *= xn;
-            t
-        })
-        .collect();
-    let h_x = table.combine(&terms, &[])?;
+    let h_x = table.combine(&polys::powers(pieces.iter().copied(), xn), &[])?;
     for p in pieces {
         table.free(p);
     }

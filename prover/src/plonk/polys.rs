@@ -9,7 +9,7 @@
 //! there, or the proof stops with a typed error.
 
 use std::{
-    collections::HashMap,
+    collections::{HashMap, HashSet},
     ops::Deref,
     sync::{
         atomic::{AtomicBool, Ordering},
@@ -19,7 +19,7 @@ use std::{
 
 use halo2_proofs::halo2curves::{
     bn256::{Fr, G1},
-    ff::PrimeField,
+    ff::{Field, PrimeField},
 };
 use rayon::prelude::*;
 
@@ -127,9 +127,9 @@ impl<'a> PolyTable<'a> {
         host: Option<&'a [Fr]>,
         kept: Option<(&Resident, usize)>,
     ) -> Result<PolyId, PlonkError> {
-        let on_device = kept.and_then(|(r, i)| Some((self.device?.column(r, i)?, r, i)));
+        let on_device = kept.and_then(|(r, i)| self.device?.column(r, i));
         match (on_device, host) {
-            (Some((column, _, _)), host) => {
+            (Some(column), host) => {
                 Ok(self.push(Source::Kept(column.clone(), host), Some(column), None))
             }
             (None, Some(host)) => Ok(self.push(Source::Host(host), None, None)),
@@ -155,16 +155,26 @@ impl<'a> PolyTable<'a> {
         }
     }
 
-    /// A device failure: an error where the device is required; otherwise counted, and the
-    /// rest of the work goes to the host.
-    fn failed(&self, device: &dyn DevicePolys, e: BackendError) -> Result<(), PlonkError> {
-        if device.required() {
-            return Err(e.into());
+    /// `work` on the device while the work is done there: its result; `None` where it is done
+    /// on the host, from now on after a device failure where the CPU may take over (counted;
+    /// where the device is required, the failure is the error).
+    fn on_device<T>(
+        &self,
+        work: impl FnOnce(&dyn DevicePolys) -> Result<T, BackendError>,
+    ) -> Result<Option<T>, PlonkError> {
+        let Some(device) = self.device() else {
+            return Ok(None);
+        };
+        match work(device) {
+            Ok(t) => Ok(Some(t)),
+            Err(e) if device.required() => Err(e.into()),
+            Err(e) => {
+                tracing::warn!(target: "keel::prover", error = %e, "polynomial work failed on the device; the CPU does the rest of the proof's opening");
+                device.fell_back();
+                self.on_host.store(true, Ordering::Relaxed);
+                Ok(None)
+            }
         }
-        tracing::warn!(target: "keel::prover", error = %e, "polynomial work failed on the device; the CPU does the rest of the proof's opening");
-        device.fell_back();
-        self.on_host.store(true, Ordering::Relaxed);
-        Ok(())
     }
 
     /// `p` on the device: kept there, made there, or sent now.
@@ -244,13 +254,12 @@ impl<'a> PolyTable<'a> {
     /// Makes a polynomial from `source`: on the device while the work is there, else here.
     fn make(&self, source: Source<'a>) -> Result<PolyId, PlonkError> {
         let p = self.push(source, None, None);
-        if let Some(device) = self.device() {
-            match self.on_the_device(device, p) {
-                Ok(_) => return Ok(p),
-                Err(e) => self.failed(device, e)?,
-            }
+        if self
+            .on_device(|device| self.on_the_device(device, p))?
+            .is_none()
+        {
+            self.values(p)?;
         }
-        self.values(p)?;
         Ok(p)
     }
 
@@ -273,13 +282,11 @@ impl<'a> PolyTable<'a> {
         let key = |&(p, b): &(PolyId, Fr)| (p, b.to_repr());
         let missing: Vec<(PolyId, Fr)> = {
             let done = self.evaluated.lock().unwrap_or_else(|p| p.into_inner());
-            let mut missing: Vec<(PolyId, Fr)> = Vec::new();
-            for q in at {
-                if !done.contains_key(&key(q)) && !missing.iter().any(|m| key(m) == key(q)) {
-                    missing.push(*q);
-                }
-            }
-            missing
+            let mut asked = HashSet::new();
+            at.iter()
+                .filter(|q| !done.contains_key(&key(q)) && asked.insert(key(q)))
+                .copied()
+                .collect()
         };
         let values = self.evaluate_now(&missing)?;
         let mut done = self.evaluated.lock().unwrap_or_else(|p| p.into_inner());
@@ -293,20 +300,16 @@ impl<'a> PolyTable<'a> {
         if at.is_empty() {
             return Ok(Vec::new());
         }
-        if let Some(device) = self.device() {
-            let on_device = at
+        let on_device = self.on_device(|device| {
+            let handles = at
                 .iter()
                 .map(|&(p, _)| self.on_the_device(device, p))
-                .collect::<Result<Vec<_>, _>>()
-                .and_then(|handles| {
-                    let at: Vec<(&Resident, Fr)> =
-                        handles.iter().zip(at.iter().map(|(_, x)| *x)).collect();
-                    device.evaluate(&at)
-                });
-            match on_device {
-                Ok(values) => return Ok(values),
-                Err(e) => self.failed(device, e)?,
-            }
+                .collect::<Result<Vec<_>, _>>()?;
+            let at: Vec<(&Resident, Fr)> = handles.iter().zip(at.iter().map(|(_, x)| *x)).collect();
+            device.evaluate(&at)
+        })?;
+        if let Some(values) = on_device {
+            return Ok(values);
         }
         let polys = at
             .iter()
@@ -321,15 +324,22 @@ impl<'a> PolyTable<'a> {
 
     /// The commitment to `p` over the monomial basis.
     pub(super) fn commit(&self, p: PolyId) -> Result<G1, PlonkError> {
-        if let Some(device) = self.device() {
-            match self
-                .on_the_device(device, p)
-                .and_then(|r| device.commit(&r))
-            {
-                Ok(point) => return Ok(point),
-                Err(e) => self.failed(device, e)?,
-            }
+        let on_device = self.on_device(|device| device.commit(&self.on_the_device(device, p)?))?;
+        match on_device {
+            Some(point) => Ok(point),
+            None => Ok(self.backend.msm(Basis::Monomial, &self.values(p)?)?),
         }
-        Ok(self.backend.msm(Basis::Monomial, &self.values(p)?)?)
     }
+}
+
+/// `ids[i]` weighted by `x^i`, for combinations in powers of a challenge.
+pub(super) fn powers(ids: impl IntoIterator<Item = PolyId>, x: Fr) -> Vec<(PolyId, Fr)> {
+    let mut w = Fr::ONE;
+    ids.into_iter()
+        .map(|p| {
+            let t = (p, w);
+            w *= x;
+            t
+        })
+        .collect()
 }

@@ -20,7 +20,7 @@ use halo2_proofs::{
 use rayon::prelude::*;
 
 use super::{
-    polys::{PolyId, PolyTable},
+    polys::{powers, PolyId, PolyTable},
     witness::to_affine,
     PlonkError, Query,
 };
@@ -125,16 +125,7 @@ where
     let quotients: Vec<PolyId> = sets
         .par_iter()
         .map(|set| {
-            let mut w = Fr::ONE;
-            let terms: Vec<(PolyId, Fr)> = set
-                .polys
-                .iter()
-                .map(|(p, _)| {
-                    let t = (*p, w);
-                    w *= y;
-                    t
-                })
-                .collect();
+            let terms = powers(set.polys.iter().map(|(p, _)| *p), y);
             let numerator = table.combine(&terms, &weighted_head(&set.polys, y))?;
             let mut q = numerator;
             for &point in &set.points {
@@ -145,16 +136,7 @@ where
             Ok(q)
         })
         .collect::<Result<Vec<_>, PlonkError>>()?;
-    let mut w = Fr::ONE;
-    let terms: Vec<(PolyId, Fr)> = quotients
-        .iter()
-        .map(|&q| {
-            let t = (q, w);
-            w *= v;
-            t
-        })
-        .collect();
-    let h = table.combine(&terms, &[])?;
+    let h = table.combine(&powers(quotients.iter().copied(), v), &[])?;
     for q in quotients {
         table.free(q);
     }

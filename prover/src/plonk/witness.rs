@@ -20,8 +20,8 @@ use halo2_proofs::{
 use rand_core::RngCore;
 
 use super::{
-    backend::{Backend, Committed, Resident},
-    PlonkError,
+    backend::{Backend, Committed},
+    PlonkError, ProofColumn,
 };
 
 /// What a phase step needs: the backend, the domain's inverse root of unity (each committed
@@ -33,12 +33,11 @@ pub(super) struct PhaseCtx<'a, T> {
     pub rng: &'a mut (dyn RngCore + Send + Sync),
 }
 
-/// The advice of a proof, every phase committed: each column's values (blinding rows filled),
-/// its coefficients, and where the backend keeps those for the quotient.
+/// The advice of a proof, every phase committed: each column's values (blinding rows filled)
+/// and its coefficients.
 pub(super) struct ProofAdvice {
     pub values: Vec<Vec<Fr>>,
-    pub polys: Vec<Option<Vec<Fr>>>,
-    pub kept: Vec<Option<Resident>>,
+    pub columns: Vec<ProofColumn>,
 }
 
 /// The advice of one circuit as synthesis leaves it. It owns everything it holds, so a witness
@@ -182,14 +181,12 @@ impl Witness {
     pub(super) fn into_advice(self) -> Result<ProofAdvice, PlonkError> {
         let mut advice = ProofAdvice {
             values: Vec::with_capacity(self.committed.len()),
-            polys: Vec::with_capacity(self.committed.len()),
-            kept: Vec::with_capacity(self.committed.len()),
+            columns: Vec::with_capacity(self.committed.len()),
         };
         for c in self.committed {
             let (values, committed) = c.ok_or(PlonkError::Synthesis(Error::Synthesis))?;
             advice.values.push(values);
-            advice.polys.push(committed.coefficients);
-            advice.kept.push(committed.kept);
+            advice.columns.push(committed.into());
         }
         Ok(advice)
     }
